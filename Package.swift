@@ -1,0 +1,106 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+/// Every Swift target uses the Swift 6 language mode and keeps its imports internal unless it says otherwise,
+/// so that C modules never leak into a public API by accident.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "Mailroom",
+    platforms: [.macOS(.v15)],
+    products: [
+        /// Identities, envelopes and body encryption: what producers, workers and readers share.
+        .library(name: "MailroomCore", targets: ["MailroomCore"]),
+        /// The libpq layer and the mailbox schema; what the query library and the worker build on.
+        .library(name: "MailroomStore", targets: ["MailroomStore"]),
+        .executable(name: "mailroom", targets: ["MailroomCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // MARK: C libraries from Debian, bound through pkg-config.
+        .systemLibrary(
+            name: "CSodium",
+            pkgConfig: "libsodium",
+            providers: [.apt(["libsodium-dev"])]
+        ),
+        .systemLibrary(
+            name: "CRdKafka",
+            pkgConfig: "rdkafka",
+            providers: [.apt(["librdkafka-dev"])]
+        ),
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+
+        // MARK: Core: identities, envelopes, crypto (libsodium only).
+        .target(
+            name: "MailroomCore",
+            dependencies: ["CSodium"],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: PostgreSQL: a small libpq layer (no Mailroom knowledge) ...
+        .target(
+            name: "MailroomPostgres",
+            dependencies: [
+                "CLibPQ",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // ... and the mailbox store on top of it: migrations and every SQL statement Mailroom runs.
+        .target(
+            name: "MailroomStore",
+            dependencies: [
+                "MailroomCore",
+                "MailroomPostgres",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: The `mailroom` command-line tool.
+        .executableTarget(
+            name: "MailroomCLI",
+            dependencies: [
+                "MailroomCore",
+                "MailroomPostgres",
+                "MailroomStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Tests. Unit tests need nothing running; integration tests read the stack from the environment.
+        .testTarget(
+            name: "MailroomCoreTests",
+            dependencies: ["MailroomCore"],
+            resources: [.copy("Vectors")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "MailroomPostgresTests",
+            dependencies: ["MailroomPostgres"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "MailroomStoreTests",
+            dependencies: ["MailroomStore", "MailroomPostgres", "MailroomCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "MailroomCLITests",
+            dependencies: ["MailroomPostgres"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct Mailroom: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mailroom",
+        abstract: "Encrypted user mailboxes over Kafka and PostgreSQL.",
+        subcommands: []
+    )
+}
