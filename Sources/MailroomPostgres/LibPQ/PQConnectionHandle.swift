@@ -1,0 +1,302 @@
+internal import CLibPQ
+internal import Foundation
+
+/// Owns one `PGconn *`. Every call blocks, so it is only ever used from its ``PostgresConnection``'s own serial
+/// queue, never from Swift's cooperative thread pool. This is the one file (with `PQCancelToken`) that calls libpq.
+/// (`@unchecked Sendable`: it moves between threads but is only ever touched on that one queue.)
+final class PQConnectionHandle: @unchecked Sendable {
+    private var conn: OpaquePointer?
+    /// SQL text → name of the server-side prepared statement on this connection.
+    private var preparedStatements: [String: String] = [:]
+
+    private init(conn: OpaquePointer) {
+        self.conn = conn
+        // Notices (e.g. "relation already exists, skipping") go nowhere; they are not errors.
+        PQsetNoticeProcessor(conn, { _, _ in }, nil)
+    }
+
+    deinit { close() }
+
+    /// Connects, blocking the calling thread for at most the connect timeout.
+    static func connect(url: String, connectTimeout: Int, applicationName: String) throws(PostgresError)
+        -> PQConnectionHandle
+    {
+        try validate(url: url)
+        // Defaults first: values in the URL (expanded from `dbname`) override them.
+        let keywords = ["connect_timeout", "application_name", "client_encoding", "dbname"]
+        let values = [String(connectTimeout), applicationName, "UTF8", url]
+        let conn: OpaquePointer? = withCStrings(keywords) { keywordPointers in
+            withCStrings(values) { valuePointers in
+                PQconnectdbParams(keywordPointers, valuePointers, 1)
+            }
+        }
+        guard let conn else {
+            throw PostgresError(.connectionFailed, message: "libpq could not allocate a connection")
+        }
+        guard PQstatus(conn) == CONNECTION_OK else {
+            let message = errorMessage(conn)
+            PQfinish(conn)
+            throw PostgresError(.connectionFailed, message: message)
+        }
+        return PQConnectionHandle(conn: conn)
+    }
+
+    /// Checks a connection string with libpq's own parser, so a malformed one fails fast with libpq's reason.
+    static func validate(url: String) throws(PostgresError) {
+        var errorPointer: UnsafeMutablePointer<CChar>?
+        let options = PQconninfoParse(url, &errorPointer)
+        if let options {
+            PQconninfoFree(options)
+            return
+        }
+        var reason = "unparseable connection string"
+        if let errorPointer {
+            reason = String(cString: errorPointer).trimmingTrailingNewlines()
+            PQfreemem(errorPointer)
+        }
+        throw PostgresError(.invalidURL, message: "invalid database URL: \(redacting(url, in: reason))")
+    }
+
+    var isConnected: Bool {
+        guard let conn else { return false }
+        return PQstatus(conn) == CONNECTION_OK
+    }
+
+    /// A token that can cancel the statement running on this connection from another thread.
+    func makeCancelToken() -> PQCancelToken? {
+        guard let conn, let cancel = PQgetCancel(conn) else { return nil }
+        return PQCancelToken(cancel)
+    }
+
+    func close() {
+        if let conn {
+            PQfinish(conn)
+            self.conn = nil
+            preparedStatements.removeAll()
+        }
+    }
+
+    /// Runs one parameterised statement, prepared once per connection and reused, with binary parameters and
+    /// binary results.
+    func execute(_ query: PostgresQuery) throws(PostgresError) -> PostgresRows {
+        guard let conn else { throw PostgresError(.connectionClosed, message: "connection is closed") }
+        guard query.isReusable else {
+            let types = query.binds.types.map { Oid($0.rawValue) }
+            let result = types.withUnsafeBufferPointer { typePointer in
+                query.binds.withParameterPointers { values, lengths, formats in
+                    PQexecParams(
+                        conn, query.sql, Int32(query.binds.count), typePointer.baseAddress, values, lengths, formats, 1)
+                }
+            }
+            return try consume(result, conn: conn)
+        }
+        let name: String
+        if let existing = preparedStatements[query.sql] {
+            name = existing
+        } else {
+            name = "mailroom_\(preparedStatements.count + 1)"
+            let types = query.binds.types.map { Oid($0.rawValue) }
+            let prepared = types.withUnsafeBufferPointer { typePointer in
+                PQprepare(conn, name, query.sql, Int32(types.count), typePointer.baseAddress)
+            }
+            _ = try consume(prepared, conn: conn)
+            preparedStatements[query.sql] = name
+        }
+        let result = query.binds.withParameterPointers { values, lengths, formats in
+            PQexecPrepared(conn, name, Int32(query.binds.count), values, lengths, formats, 1)
+        }
+        return try consume(result, conn: conn)
+    }
+
+    /// Runs SQL text that may hold several statements, without parameters (the simple query protocol).
+    /// For migrations only: data never goes through here.
+    func executeScript(_ sql: String) throws(PostgresError) {
+        guard let conn else { throw PostgresError(.connectionClosed, message: "connection is closed") }
+        _ = try consume(PQexec(conn, sql), conn: conn)
+    }
+
+    /// Converts a result to ``PostgresRows`` or a ``PostgresError``, and frees it.
+    private func consume(_ result: OpaquePointer?, conn: OpaquePointer) throws(PostgresError) -> PostgresRows {
+        guard let result else {
+            throw connectionError(conn)
+        }
+        defer { PQclear(result) }
+        switch PQresultStatus(result) {
+        case PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
+            return PostgresRows(
+                columnNames: [], columnTypes: [], affectedRows: Self.affectedRows(result), rowCount: 0,
+                storage: [], offsets: [], lengths: [])
+        case PGRES_TUPLES_OK, PGRES_SINGLE_TUPLE:
+            return Self.copyRows(result)
+        case PGRES_FATAL_ERROR, PGRES_NONFATAL_ERROR, PGRES_BAD_RESPONSE:
+            if let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))) {
+                let sqlState = String(cString: state)
+                var message = "server error"
+                if let primary = PQresultErrorField(result, Int32(UInt8(ascii: "M"))) {
+                    message = String(cString: primary)
+                }
+                if sqlState == "57P01" || sqlState.hasPrefix("08") {
+                    return try Self.fail(PostgresError(.connectionClosed, sqlState: sqlState, message: message))
+                }
+                throw PostgresError(.server, sqlState: sqlState, message: message)
+            }
+            throw connectionError(conn)
+        default:
+            throw PostgresError(
+                .unexpectedResult, message: "unexpected result status \(PQresultStatus(result).rawValue)")
+        }
+    }
+
+    private static func fail(_ error: PostgresError) throws(PostgresError) -> PostgresRows { throw error }
+
+    private func connectionError(_ conn: OpaquePointer) -> PostgresError {
+        let message = Self.errorMessage(conn)
+        if PQstatus(conn) != CONNECTION_OK {
+            return PostgresError(.connectionClosed, message: message)
+        }
+        return PostgresError(.unexpectedResult, message: message)
+    }
+
+    private static func errorMessage(_ conn: OpaquePointer) -> String {
+        guard let raw = PQerrorMessage(conn) else { return "unknown libpq error" }
+        let text = String(cString: raw).trimmingTrailingNewlines()
+        return text.isEmpty ? "unknown libpq error" : text
+    }
+
+    private static func affectedRows(_ result: OpaquePointer) -> Int {
+        guard let raw = PQcmdTuples(result) else { return 0 }
+        return Int(String(cString: raw)) ?? 0
+    }
+
+    private static func copyRows(_ result: OpaquePointer) -> PostgresRows {
+        let rowCount = Int(PQntuples(result))
+        let columnCount = Int(PQnfields(result))
+        var names: [String] = []
+        var types: [PostgresDataType] = []
+        names.reserveCapacity(columnCount)
+        types.reserveCapacity(columnCount)
+        for column in 0..<Int32(columnCount) {
+            names.append(PQfname(result, column).map { String(cString: $0) } ?? "")
+            types.append(PostgresDataType(UInt32(PQftype(result, column))))
+        }
+        var total = 0
+        var lengths = [Int32](repeating: -1, count: rowCount * columnCount)
+        var offsets = [Int32](repeating: 0, count: rowCount * columnCount)
+        for row in 0..<rowCount {
+            for column in 0..<columnCount where PQgetisnull(result, Int32(row), Int32(column)) == 0 {
+                let length = PQgetlength(result, Int32(row), Int32(column))
+                let cell = row * columnCount + column
+                offsets[cell] = Int32(total)
+                lengths[cell] = length
+                total += Int(length)
+            }
+        }
+        var storage = [UInt8](repeating: 0, count: total)
+        storage.withUnsafeMutableBytes { destination in
+            for row in 0..<rowCount {
+                for column in 0..<columnCount {
+                    let cell = row * columnCount + column
+                    let length = Int(lengths[cell])
+                    guard length > 0, let source = PQgetvalue(result, Int32(row), Int32(column)) else { continue }
+                    (destination.baseAddress! + Int(offsets[cell])).copyMemory(from: source, byteCount: length)
+                }
+            }
+        }
+        return PostgresRows(
+            columnNames: names, columnTypes: types, affectedRows: rowCount, rowCount: rowCount,
+            storage: storage, offsets: offsets, lengths: lengths)
+    }
+}
+
+/// Cancels the statement in progress on a connection; safe to call from any thread (libpq's `PQcancel`).
+final class PQCancelToken: @unchecked Sendable {
+    private let cancel: OpaquePointer
+
+    init(_ cancel: OpaquePointer) { self.cancel = cancel }
+
+    deinit { PQfreeCancel(cancel) }
+
+    func requestCancel() {
+        var buffer = [CChar](repeating: 0, count: 256)
+        _ = PQcancel(cancel, &buffer, Int32(buffer.count))
+    }
+}
+
+extension PostgresBindings {
+    /// Lays every parameter out in one buffer and passes libpq pointers into it.
+    fileprivate func withParameterPointers<R>(
+        _ body: (
+            UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<Int32>?, UnsafePointer<Int32>?
+        ) -> R
+    ) -> R {
+        var flat: [UInt8] = []
+        flat.reserveCapacity(values.reduce(0) { $0 + ($1?.count ?? 0) })
+        var offsets: [Int] = []
+        var lengths: [Int32] = []
+        offsets.reserveCapacity(values.count)
+        lengths.reserveCapacity(values.count)
+        for value in values {
+            offsets.append(flat.count)
+            if let value {
+                flat.append(contentsOf: value)
+                lengths.append(Int32(value.count))
+            } else {
+                lengths.append(-1)
+            }
+        }
+        // A zero-length buffer still needs a valid, non-NULL address for empty (non-NULL) values.
+        flat.append(0)
+        let formats = [Int32](repeating: 1, count: values.count)
+        return flat.withUnsafeBufferPointer { base in
+            let start = UnsafeRawPointer(base.baseAddress!).assumingMemoryBound(to: CChar.self)
+            let pointers: [UnsafePointer<CChar>?] = (0..<values.count).map { index in
+                lengths[index] < 0 ? nil : start + offsets[index]
+            }
+            return pointers.withUnsafeBufferPointer { pointerBuffer in
+                lengths.withUnsafeBufferPointer { lengthBuffer in
+                    formats.withUnsafeBufferPointer { formatBuffer in
+                        body(pointerBuffer.baseAddress, lengthBuffer.baseAddress, formatBuffer.baseAddress)
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Replaces the connection string, wherever libpq's message quotes it, by a form without its password.
+func redacting(_ url: String, in message: String) -> String {
+    guard !url.isEmpty, message.contains(url) else { return message }
+    return message.split(separator: url, omittingEmptySubsequences: false).joined(separator: redactedURL(url))
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`; `password=secret` → `password=***`.
+func redactedURL(_ url: String) -> String {
+    var text = url
+    if let scheme = text.range(of: "://"), let at = text[scheme.upperBound...].lastIndex(of: "@") {
+        let userInfo = text[scheme.upperBound..<at]
+        if let colon = userInfo.firstIndex(of: ":") {
+            text.replaceSubrange(text.index(after: colon)..<at, with: "***")
+        }
+    }
+    if let range = text.range(of: "password=") {
+        let end = text[range.upperBound...].firstIndex { $0 == " " || $0 == "&" } ?? text.endIndex
+        text.replaceSubrange(range.upperBound..<end, with: "***")
+    }
+    return text
+}
+
+/// Passes a NULL-terminated array of C strings.
+private func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
+    let duplicates = strings.map { strdup($0) }
+    defer { duplicates.forEach { free($0) } }
+    let pointers: [UnsafePointer<CChar>?] = duplicates.map { UnsafePointer($0) } + [nil]
+    return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+}
+
+extension String {
+    fileprivate func trimmingTrailingNewlines() -> String {
+        var text = self
+        while let last = text.last, last.isNewline || last == " " { text.removeLast() }
+        return text
+    }
+}

@@ -1,0 +1,76 @@
+/// An error from the PostgreSQL layer.
+///
+/// The description carries the server's SQLSTATE and primary message, never bound parameter values, message
+/// bodies or passwords: `DETAIL` lines (which can quote row values) are deliberately not kept.
+public struct PostgresError: Error, Sendable, CustomStringConvertible {
+    /// What kind of failure this is. Extensible: new codes may be added.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        fileprivate enum Base: String, Sendable {
+            case invalidURL = "invalid_url"
+            case connectionFailed = "connection_failed"
+            case connectionClosed = "connection_closed"
+            case server = "server"
+            case decoding = "decoding"
+            case unexpectedResult = "unexpected_result"
+        }
+
+        fileprivate let base: Base
+
+        /// The connection string could not be parsed.
+        public static let invalidURL = Code(base: .invalidURL)
+        /// The server could not be reached or refused the connection.
+        public static let connectionFailed = Code(base: .connectionFailed)
+        /// The connection was lost or closed while in use.
+        public static let connectionClosed = Code(base: .connectionClosed)
+        /// The server reported an error; ``PostgresError/sqlState`` says which.
+        public static let server = Code(base: .server)
+        /// A column could not be decoded as the requested Swift type.
+        public static let decoding = Code(base: .decoding)
+        /// The server answered with something the caller did not expect (e.g. no rows where one was required).
+        public static let unexpectedResult = Code(base: .unexpectedResult)
+
+        public var description: String { base.rawValue }
+    }
+
+    /// The kind of failure.
+    public var code: Code
+    /// The five-character SQLSTATE, for ``Code/server`` errors (e.g. `23505` for a unique violation).
+    public var sqlState: String?
+    /// A human-readable message, free of secrets and row values.
+    public var message: String
+    /// Where the error was raised.
+    public var file: String
+    public var line: Int
+
+    public init(
+        _ code: Code, sqlState: String? = nil, message: String, file: String = #fileID, line: Int = #line
+    ) {
+        self.code = code
+        self.sqlState = sqlState
+        self.message = message
+        self.file = file
+        self.line = line
+    }
+
+    /// True when the connection itself is gone and the operation may succeed on a new connection.
+    public var isConnectionLoss: Bool {
+        if code == .connectionFailed || code == .connectionClosed { return true }
+        // Class 08 — connection exception; 57P01..57P03 — admin shutdown, crash shutdown, cannot connect now.
+        guard let state = sqlState else { return false }
+        return state.hasPrefix("08") || state == "57P01" || state == "57P02" || state == "57P03"
+    }
+
+    public var description: String {
+        if let sqlState {
+            return "PostgresError.\(code) [\(sqlState)]: \(message)"
+        }
+        return "PostgresError.\(code): \(message)"
+    }
+}
+
+extension PostgresError {
+    /// SQLSTATE 23505: a unique or primary-key constraint was violated.
+    public static let uniqueViolation = "23505"
+    /// SQLSTATE 40001: a serializable transaction could not be committed; retry it.
+    public static let serializationFailure = "40001"
+}

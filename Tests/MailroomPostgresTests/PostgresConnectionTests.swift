@@ -1,0 +1,187 @@
+import Foundation
+import MailroomPostgres
+import MailroomTestSupport
+import Testing
+
+@Suite("libpq layer against the real PostgreSQL", .enabled(if: TestEnvironment.hasDatabase))
+struct PostgresConnectionTests {
+    @Test func roundTripsEveryTypeInBinary() async throws {
+        try await TestDatabase.withConnection { connection in
+            let bytes: [UInt8] = [0, 1, 2, 0xff, 0x00, 0x7f]
+            let text = "héllo, wörld ✉️ 'quoted' \"double\""
+            let number: Int64 = -9_000_000_000_123
+            let date = Date(timeIntervalSince1970: 1_790_000_000.123456)
+            let uuid = UUID()
+            let noText: String? = nil
+            let rows = try await connection.query(
+                """
+                SELECT \(bytes)::bytea, \(text)::text, \(number)::int8, \(true)::bool, \(false)::bool,
+                       \(date)::timestamptz, \(uuid)::uuid, \(noText)::text, \(Int32(42))::int4, \(2.5)::float8,
+                       ''::bytea
+                """)
+            let row = try rows.single()
+            #expect(try row.decode([UInt8].self, column: 0) == bytes)
+            #expect(try row.decode(String.self, column: 1) == text)
+            #expect(try row.decode(Int64.self, column: 2) == number)
+            #expect(try row.decode(Bool.self, column: 3) == true)
+            #expect(try row.decode(Bool.self, column: 4) == false)
+            let decodedDate = try row.decode(Date.self, column: 5)
+            #expect(abs(decodedDate.timeIntervalSince1970 - date.timeIntervalSince1970) < 0.000_001)
+            #expect(try row.decode(UUID.self, column: 6) == uuid)
+            #expect(try row.decode(String?.self, column: 7) == nil)
+            #expect(try row.decode(Int32.self, column: 8) == 42)
+            #expect(try row.decode(Double.self, column: 9) == 2.5)
+            #expect(try row.decode([UInt8].self, column: 10) == [])
+        }
+    }
+
+    @Test func timestampsKeepMicroseconds() async throws {
+        try await TestDatabase.withConnection { connection in
+            let row = try await connection.query(
+                "SELECT '2026-11-27 10:11:12.345678+00'::timestamptz, extract(epoch from '2026-11-27 10:11:12.345678+00'::timestamptz)::float8"
+            ).single()
+            let (date, epoch) = try row.decode(Date.self, Double.self)
+            #expect(abs(date.timeIntervalSince1970 - epoch) < 0.000_001)
+            let again = try await connection.query("SELECT \(date)::timestamptz = '2026-11-27 10:11:12.345678+00'").single()
+            #expect(try again.decode(Bool.self, column: 0))
+        }
+    }
+
+    @Test func nullsAndOptionalsRoundTrip() async throws {
+        try await TestDatabase.withConnection { connection in
+            let maybeBytes: [UInt8]? = nil
+            let maybeDate: Date? = nil
+            let maybeUUID: UUID? = nil
+            let maybeNumber: Int64? = nil
+            let row = try await connection.query(
+                "SELECT \(maybeBytes)::bytea, \(maybeDate)::timestamptz, \(maybeUUID)::uuid, \(maybeNumber)::int8, \(maybeNumber) IS NULL"
+            ).single()
+            #expect(try row.decode([UInt8]?.self, column: 0) == nil)
+            #expect(try row.decode(Date?.self, column: 1) == nil)
+            #expect(try row.decode(UUID?.self, column: 2) == nil)
+            #expect(try row.decode(Int64?.self, column: 3) == nil)
+            #expect(try row.decode(Bool.self, column: 4))
+            // A NULL read as a non-optional type is a decoding error, not a crash or a zero.
+            let error = #expect(throws: PostgresError.self) { try row.decode(Int64.self, column: 3) }
+            #expect(error?.code == .decoding)
+        }
+    }
+
+    @Test func tableRoundTripWithArraysAndAffectedRows() async throws {
+        try await TestDatabase.withConnection { connection in
+            try await connection.query("CREATE TABLE t (id uuid PRIMARY KEY, owner bytea NOT NULL, n int8, at timestamptz)")
+            let ids = (0..<5).map { _ in UUID() }
+            let owners: [[UInt8]] = (0..<5).map { [UInt8](repeating: UInt8($0), count: 32) }
+            let numbers: [Int64?] = [1, nil, 3, nil, 5]
+            let inserted = try await connection.query(
+                """
+                INSERT INTO t (id, owner, n)
+                SELECT * FROM unnest(\(PostgresArray(ids)), \(PostgresArray(owners)), \(PostgresArray(numbers)))
+                """)
+            #expect(inserted.affectedRows == 5)
+            let rows = try await connection.query("SELECT id, owner, n FROM t ORDER BY owner")
+            #expect(rows.count == 5)
+            for (index, row) in rows.enumerated() {
+                let (id, owner, n) = try row.decode(UUID.self, [UInt8].self, Int64?.self)
+                #expect(id == ids[index])
+                #expect(owner == owners[index])
+                #expect(n == numbers[index])
+            }
+            let updated = try await connection.query("UPDATE t SET at = now() WHERE n IS NOT NULL")
+            #expect(updated.affectedRows == 3)
+            #expect(try rows[0].decode(UUID.self, named: "id") == ids[0])
+        }
+    }
+
+    @Test func uniqueViolationCarriesSQLState23505() async throws {
+        try await TestDatabase.withConnection { connection in
+            try await connection.query("CREATE TABLE u (k text PRIMARY KEY)")
+            try await connection.query("INSERT INTO u VALUES (\("secret-value"))")
+            let error = await #expect(throws: PostgresError.self) {
+                try await connection.query("INSERT INTO u VALUES (\("secret-value"))")
+            }
+            #expect(error?.code == .server)
+            #expect(error?.sqlState == PostgresError.uniqueViolation)
+            #expect(error?.sqlState == "23505")
+            // The row value (which could be a key or a body) is never in the error text.
+            #expect(error.map { !"\($0)".contains("secret-value") } == true)
+            // The connection is still usable after a statement error.
+            let count = try await connection.query("SELECT count(*) FROM u").single().decode(Int64.self, column: 0)
+            #expect(count == 1)
+        }
+    }
+
+    @Test func transactionsCommitAndRollBack() async throws {
+        try await TestDatabase.withConnection { connection in
+            try await connection.query("CREATE TABLE tx (n int8)")
+            try await connection.withTransaction { connection in
+                _ = try await connection.query("INSERT INTO tx VALUES (\(Int64(1)))")
+            }
+            struct Boom: Error {}
+            await #expect(throws: Boom.self) {
+                try await connection.withTransaction { connection in
+                    try await connection.query("INSERT INTO tx VALUES (\(Int64(2)))")
+                    throw Boom()
+                }
+            }
+            let rows = try await connection.query("SELECT n FROM tx")
+            #expect(rows.count == 1)
+            #expect(try rows.single().decode(Int64.self, column: 0) == 1)
+        }
+    }
+
+    @Test func cancellingTheTaskCancelsTheStatement() async throws {
+        try await TestDatabase.withConnection { connection in
+            let task = Task { try await connection.query("SELECT pg_sleep(30)") }
+            try await Task.sleep(for: .milliseconds(300))
+            task.cancel()
+            let result = await task.result
+            guard case .failure(let error as PostgresError) = result else {
+                Issue.record("a cancelled pg_sleep should fail, got \(result)")
+                return
+            }
+            #expect(error.sqlState == "57014")  // query_canceled
+            #expect(connection.isConnected)
+        }
+    }
+}
+
+@Suite("libpq layer failures")
+struct PostgresConnectionFailureTests {
+    @Test func malformedURLIsAClearErrorWithoutThePassword() async throws {
+        let error = await #expect(throws: PostgresError.self) {
+            _ = try await PostgresConnection.connect(url: "postgres://user:hunter2@[::1/db")
+        }
+        #expect(error?.code == .invalidURL)
+        let text = error.map { "\($0)" } ?? ""
+        #expect(text.contains("invalid database URL"))
+        #expect(!text.contains("hunter2"))
+
+        let keyValue = await #expect(throws: PostgresError.self) {
+            _ = try await PostgresConnection.connect(url: "host=127.0.0.1 nonsense_option=1")
+        }
+        #expect(keyValue?.code == .invalidURL)
+    }
+
+    @Test func serverThatIsDownFailsFast() async throws {
+        // A loopback port with nothing listening: connection refused, no hang.
+        let port = try FreePort.reserve()
+        let error = await #expect(throws: PostgresError.self) {
+            _ = try await PostgresConnection.connect(url: "postgres://nobody@127.0.0.1:\(port)/none")
+        }
+        #expect(error?.code == .connectionFailed)
+        #expect(error?.isConnectionLoss == true)
+    }
+
+    @Test func serverThatNeverAnswersTimesOut() async throws {
+        // A socket that accepts connections but never speaks: libpq gives up after connect_timeout.
+        let listener = try SilentListener()
+        defer { listener.close() }
+        let error = await #expect(throws: PostgresError.self) {
+            _ = try await PostgresConnection.connect(
+                .init(url: "postgres://nobody@127.0.0.1:\(listener.port)/none", connectTimeout: 2))
+        }
+        #expect(error?.code == .connectionFailed)
+        #expect(error.map { "\($0)".contains("timeout") } == true)
+    }
+}
