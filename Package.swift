@@ -60,6 +60,7 @@ let package = Package(
         .target(
             name: "MailroomStore",
             dependencies: [
+                "CSodium",
                 "MailroomCore",
                 "MailroomPostgres",
                 .product(name: "Logging", package: "swift-log"),
@@ -81,6 +82,12 @@ let package = Package(
         ),
 
         // MARK: Tests. Unit tests need nothing running; integration tests read the stack from the environment.
+        // Shared by the integration tests: the environment they read and throw-away databases.
+        .target(
+            name: "MailroomTestSupport",
+            dependencies: ["MailroomPostgres"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "MailroomCoreTests",
             dependencies: ["MailroomCore"],
@@ -89,17 +96,17 @@ let package = Package(
         ),
         .testTarget(
             name: "MailroomPostgresTests",
-            dependencies: ["MailroomPostgres"],
+            dependencies: ["MailroomPostgres", "MailroomTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "MailroomStoreTests",
-            dependencies: ["MailroomStore", "MailroomPostgres", "MailroomCore"],
+            dependencies: ["MailroomStore", "MailroomPostgres", "MailroomCore", "MailroomTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "MailroomCLITests",
-            dependencies: ["MailroomPostgres"],
+            dependencies: ["MailroomPostgres", "MailroomTestSupport"],
             swiftSettings: swiftSettings
         ),
     ]

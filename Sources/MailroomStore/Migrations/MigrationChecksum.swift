@@ -1,0 +1,20 @@
+internal import CSodium
+
+/// SHA-256 of a migration file's bytes, as lowercase hex: what `schema_migrations.checksum` records.
+enum MigrationChecksum {
+    static func sha256Hex(_ bytes: [UInt8]) -> String {
+        _ = sodium_init()
+        var digest = [UInt8](repeating: 0, count: Int(crypto_hash_sha256_BYTES))
+        bytes.withUnsafeBufferPointer { input in
+            _ = crypto_hash_sha256(&digest, input.baseAddress, UInt64(input.count))
+        }
+        let hex: [Character] = Array("0123456789abcdef")
+        var text = ""
+        text.reserveCapacity(digest.count * 2)
+        for byte in digest {
+            text.append(hex[Int(byte >> 4)])
+            text.append(hex[Int(byte & 0x0f)])
+        }
+        return text
+    }
+}
