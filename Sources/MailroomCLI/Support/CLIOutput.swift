@@ -1,0 +1,15 @@
+import Foundation
+
+/// Where the CLI writes: results to standard output, diagnostics to standard error.
+enum CLIOutput {
+    static func line(_ text: String) {
+        print(text)
+    }
+
+    static func error(_ text: String) {
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+    }
+
+    /// Whether standard output is a terminal (progress bars and colour only then).
+    static var isTerminal: Bool { isatty(STDOUT_FILENO) == 1 }
+}
