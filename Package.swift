@@ -68,6 +68,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: Kafka: every librdkafka call lives here (producer, consumer-group member, admin).
+        .target(
+            name: "MailroomKafka",
+            dependencies: [
+                "CRdKafka",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: The `mailroom` command-line tool.
         .executableTarget(
             name: "MailroomCLI",
@@ -102,6 +112,11 @@ let package = Package(
         .testTarget(
             name: "MailroomStoreTests",
             dependencies: ["MailroomStore", "MailroomPostgres", "MailroomCore", "MailroomTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "MailroomKafkaTests",
+            dependencies: ["MailroomKafka", "MailroomTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

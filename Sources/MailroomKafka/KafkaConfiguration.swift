@@ -1,0 +1,71 @@
+/// librdkafka properties for Mailroom's producer, consumer and admin clients.
+///
+/// The defaults are Mailroom's choices (docs/ARCHITECTURE.md says why); ``overrides`` wins over all of them.
+public struct KafkaConfiguration: Sendable {
+    /// `bootstrap.servers`, e.g. `127.0.0.1:9092`.
+    public var brokers: String
+    /// `client.id`, shown in broker logs.
+    public var clientID: String = "mailroom"
+    /// Any other librdkafka property, applied last.
+    public var overrides: [String: String] = [:]
+
+    public init(brokers: String, clientID: String = "mailroom", overrides: [String: String] = [:]) {
+        self.brokers = brokers
+        self.clientID = clientID
+        self.overrides = overrides
+    }
+
+    /// Producer defaults: every write acknowledged by all in-sync replicas, idempotent (no duplicates or
+    /// reordering on retry), lz4-compressed, and keyed with Java's partitioner (`murmur2_random`) so that a
+    /// recipient's mail lands on the same partition whichever client produced it.
+    public var producerProperties: [String: String] {
+        var properties: [String: String] = [
+            "bootstrap.servers": brokers,
+            "client.id": clientID,
+            "enable.idempotence": "true",
+            "acks": "all",
+            "compression.type": "lz4",
+            "partitioner": "murmur2_random",
+            "linger.ms": "5",
+            "batch.size": "1000000",
+            "queue.buffering.max.messages": "100000",
+            "queue.buffering.max.kbytes": "262144",
+            "message.timeout.ms": "30000",
+            "socket.keepalive.enable": "true",
+        ]
+        properties.merge(overrides) { _, override in override }
+        return properties
+    }
+
+    /// Consumer defaults for a consumer-group member: cooperative-sticky assignment (a rebalance moves only
+    /// the partitions that must move), offsets stored by the application only after a batch is durable, and
+    /// committed by librdkafka in the background and on revoke/close.
+    public func consumerProperties(groupID: String) -> [String: String] {
+        var properties: [String: String] = [
+            "bootstrap.servers": brokers,
+            "client.id": clientID,
+            "group.id": groupID,
+            "partition.assignment.strategy": "cooperative-sticky",
+            "enable.auto.commit": "true",
+            "auto.commit.interval.ms": "1000",
+            "enable.auto.offset.store": "false",
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": "6000",
+            "heartbeat.interval.ms": "1000",
+            "max.poll.interval.ms": "300000",
+            "enable.partition.eof": "false",
+            "fetch.wait.max.ms": "50",
+            "queued.max.messages.kbytes": "65536",
+            "socket.keepalive.enable": "true",
+        ]
+        properties.merge(overrides) { _, override in override }
+        return properties
+    }
+
+    /// Admin client properties.
+    public var adminProperties: [String: String] {
+        var properties = ["bootstrap.servers": brokers, "client.id": clientID]
+        properties.merge(overrides) { _, override in override }
+        return properties
+    }
+}

@@ -1,0 +1,158 @@
+internal import CRdKafka
+internal import Foundation
+import Synchronization
+
+/// What the broker said about one record.
+typealias DeliveryCompletion = @Sendable (Result<KafkaDeliveryReport, KafkaError>) -> Void
+
+/// Boxes a completion so that it can ride through librdkafka as the message's opaque pointer.
+private final class DeliveryBox {
+    let completion: DeliveryCompletion
+    init(_ completion: @escaping DeliveryCompletion) { self.completion = completion }
+}
+
+/// Owns an `rd_kafka_t` producer and the thread that serves its delivery reports (`rd_kafka_poll`).
+///
+/// `produce` never blocks: librdkafka queues the record and returns; the completion runs on the poll thread
+/// once the broker acknowledged (or finally refused) it.
+final class RdKafkaProducerHandle: @unchecked Sendable {
+    private let client: OpaquePointer
+    private let running = Atomic<Bool>(true)
+    private let pollThreadDone = DispatchSemaphore(value: 0)
+    private let blockingQueue = DispatchQueue(label: "mailroom.kafka.producer.blocking")
+
+    init(properties: [String: String]) throws(KafkaError) {
+        let conf = try RdKafkaConfig.make(properties)
+        rd_kafka_conf_set_dr_msg_cb(conf) { _, message, _ in
+            guard let message, let opaque = message.pointee._private else { return }
+            let box = Unmanaged<DeliveryBox>.fromOpaque(opaque).takeRetainedValue()
+            let err = message.pointee.err
+            if err == RD_KAFKA_RESP_ERR_NO_ERROR {
+                box.completion(
+                    .success(KafkaDeliveryReport(partition: message.pointee.partition, offset: message.pointee.offset)))
+            } else {
+                let code: KafkaError.Code =
+                    err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT ? .timedOut
+                    : err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ? .messageTooLarge : .delivery
+                box.completion(.failure(rdKafkaError(code, err, context: "delivery failed")))
+            }
+        }
+        client = try makeRdKafkaClient(type: RD_KAFKA_PRODUCER, conf: conf)
+        let thread = Thread { [self] in
+            while running.load(ordering: .acquiring) {
+                rd_kafka_poll(client, 50)
+            }
+            pollThreadDone.signal()
+        }
+        thread.name = "mailroom-kafka-producer-poll"
+        thread.start()
+    }
+
+    /// Queues one record. Throws `.queueFull` when librdkafka's queue is full (the caller waits and retries).
+    func produce(
+        topic: String, key: [UInt8], value: [UInt8], headers: [KafkaHeader],
+        completion: @escaping DeliveryCompletion
+    ) -> ProduceOutcome {
+        let box = Unmanaged.passRetained(DeliveryBox(completion))
+        let error: OpaquePointer? = topic.withCString { topicPointer in
+            key.withUnsafeBytes { keyBytes in
+                value.withUnsafeBytes { valueBytes in
+                    withHeaderNames(headers) { headerNames in
+                        var values = [rd_kafka_vu_t](repeating: rd_kafka_vu_t(), count: 5 + headers.count)
+                        values[0].vtype = RD_KAFKA_VTYPE_TOPIC
+                        values[0].u.cstr = topicPointer
+                        values[1].vtype = RD_KAFKA_VTYPE_KEY
+                        values[1].u.mem.ptr = UnsafeMutableRawPointer(mutating: keyBytes.baseAddress)
+                        values[1].u.mem.size = keyBytes.count
+                        values[2].vtype = RD_KAFKA_VTYPE_VALUE
+                        values[2].u.mem.ptr = UnsafeMutableRawPointer(mutating: valueBytes.baseAddress)
+                        values[2].u.mem.size = valueBytes.count
+                        values[3].vtype = RD_KAFKA_VTYPE_MSGFLAGS
+                        values[3].u.i = RD_KAFKA_MSG_F_COPY
+                        values[4].vtype = RD_KAFKA_VTYPE_OPAQUE
+                        values[4].u.ptr = box.toOpaque()
+                        // Header values are copied by librdkafka; keep their storage alive across the call.
+                        return withHeaderValues(headers) { headerValues in
+                            for (index, header) in headers.enumerated() {
+                                values[5 + index].vtype = RD_KAFKA_VTYPE_HEADER
+                                values[5 + index].u.header.name = headerNames[index]
+                                values[5 + index].u.header.val = headerValues[index]
+                                values[5 + index].u.header.size = header.value.map { $0.count } ?? -1
+                            }
+                            return values.withUnsafeMutableBufferPointer { buffer in
+                                rd_kafka_produceva(client, buffer.baseAddress, buffer.count)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        guard let error else { return .queued }
+        box.release()
+        let code = rd_kafka_error_code(error)
+        rd_kafka_error_destroy(error)
+        if code == RD_KAFKA_RESP_ERR__QUEUE_FULL { return .queueFull }
+        let kind: KafkaError.Code = code == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ? .messageTooLarge : .delivery
+        return .failed(rdKafkaError(kind, code, context: "produce failed"))
+    }
+
+    enum ProduceOutcome {
+        case queued
+        case queueFull
+        case failed(KafkaError)
+    }
+
+    /// Waits (on a thread of its own, not the cooperative pool) until every queued record is acknowledged or
+    /// failed, or the timeout passes. Returns the number of records still in flight.
+    func flush(timeoutMilliseconds: Int32) async -> Int {
+        await withCheckedContinuation { continuation in
+            blockingQueue.async { [self] in
+                _ = rd_kafka_flush(client, timeoutMilliseconds)
+                continuation.resume(returning: Int(rd_kafka_outq_len(client)))
+            }
+        }
+    }
+
+    /// Partitions of a topic, from the broker's metadata.
+    func partitionCount(topic: String, timeoutMilliseconds: Int32) async throws(KafkaError) -> Int {
+        let result: Result<Int, KafkaError> = await withCheckedContinuation { continuation in
+            blockingQueue.async { [self] in
+                continuation.resume(returning: RdKafkaMetadata.partitionCount(
+                    client: client, topic: topic, timeoutMilliseconds: timeoutMilliseconds))
+            }
+        }
+        return try result.get()
+    }
+
+    /// Stops the poll thread and destroys the client. Call ``flush(timeoutMilliseconds:)`` first.
+    func shutdown() async {
+        guard running.exchange(false, ordering: .acquiringAndReleasing) else { return }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            blockingQueue.async { [self] in
+                pollThreadDone.wait()
+                // Undelivered records fail their completions during destroy (purge), so nothing waits forever.
+                _ = rd_kafka_purge(client, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT)
+                rd_kafka_poll(client, 0)
+                rd_kafka_destroy(client)
+                continuation.resume()
+            }
+        }
+    }
+}
+
+private func withHeaderNames<R>(_ headers: [KafkaHeader], _ body: ([UnsafePointer<CChar>]) -> R) -> R {
+    let copies = headers.map { strdup($0.name)! }
+    defer { copies.forEach { free($0) } }
+    return body(copies.map { UnsafePointer($0) })
+}
+
+private func withHeaderValues<R>(_ headers: [KafkaHeader], _ body: ([UnsafeRawPointer?]) -> R) -> R {
+    let copies: [UnsafeMutableRawPointer?] = headers.map { header in
+        guard let value = header.value else { return nil }
+        let pointer = UnsafeMutableRawPointer.allocate(byteCount: max(value.count, 1), alignment: 1)
+        value.withUnsafeBytes { pointer.copyMemory(from: $0.baseAddress!, byteCount: value.count) }
+        return pointer
+    }
+    defer { copies.forEach { $0?.deallocate() } }
+    return body(copies.map { $0.map { UnsafeRawPointer($0) } })
+}
