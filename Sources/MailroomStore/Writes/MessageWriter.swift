@@ -1,0 +1,158 @@
+import Foundation
+public import MailroomPostgres
+
+/// The worker's write path: one transaction per batch, idempotent, with one NOTIFY per batch.
+///
+/// Each batch is a handful of statements whatever its size: the messages travel as binary arrays and are
+/// unnested into both tables by one `INSERT … SELECT … ON CONFLICT DO NOTHING` (docs/ARCHITECTURE.md says why
+/// this beat per-row inserts and COPY through a staging table here). A redelivered envelope changes nothing —
+/// in particular not `read_at`. A *different* envelope that reuses an existing (owner, id) is not written and
+/// comes back as a `duplicate_message_id` rejection.
+public struct MessageWriter: Sendable {
+    /// What one batch did.
+    public struct Outcome: Sendable, Equatable {
+        /// Messages written for the first time.
+        public var stored = 0
+        /// Messages that were already there (a redelivery): nothing changed.
+        public var redelivered = 0
+        /// Envelopes refused because their id was taken by a different message.
+        public var conflicts: [Rejection] = []
+        /// Rejections recorded (those passed in, plus ``conflicts``), counting each record once.
+        public var rejectionsRecorded = 0
+    }
+
+    /// The reason code for an envelope whose (owner, id) holds a different message.
+    public static let duplicateMessageIDReason = "duplicate_message_id"
+
+    public init() {}
+
+    /// Which of these public keys have a mailbox.
+    public func existingMailboxes(_ owners: some Collection<[UInt8]>, on connection: PostgresConnection) async throws
+        -> Set<[UInt8]>
+    {
+        let unique = Array(Set(owners))
+        guard !unique.isEmpty else { return [] }
+        let rows = try await connection.query(
+            "SELECT owner FROM mailboxes WHERE owner = ANY(\(PostgresArray(unique)))")
+        return Set(try rows.map { try $0.decode([UInt8].self, column: 0) })
+    }
+
+    /// Writes a batch of verified messages and rejections in one transaction and notifies watchers once.
+    /// On any error nothing is written, and the caller retries the whole batch.
+    public func write(
+        _ messages: [NewMessage], rejections: [Rejection], worker: String, on connection: PostgresConnection
+    ) async throws -> Outcome {
+        var toWrite = messages
+        var conflicts: [Rejection] = []
+        while true {
+            do {
+                return try await connection.withTransaction { connection -> Outcome in
+                let (inbox, sentbox) = try await insert(toWrite, on: connection)
+                if (inbox < toWrite.count || sentbox < toWrite.count) {
+                    let clashing = try await clashes(toWrite, on: connection)
+                    if !clashing.isEmpty {
+                        // Roll back and write the batch again without the clashing envelopes.
+                        conflicts += clashing.map { index in
+                            let message = toWrite[index]
+                            return Rejection(
+                                source: message.source, reason: Self.duplicateMessageIDReason,
+                                detail: "another message with this id is already stored for the sender or recipient",
+                                messageID: message.id, sender: message.sender, recipient: message.recipient,
+                                envelopeBytes: 0, worker: worker)
+                        }
+                        let drop = Set(clashing)
+                        toWrite = toWrite.enumerated().filter { !drop.contains($0.offset) }.map(\.element)
+                        throw RetryWithoutClashes()
+                    }
+                }
+                let recorded = try await record(rejections + conflicts, on: connection)
+                let owners = toWrite.map(\.recipient)
+                for payload in MailboxNotification.payloads(box: .inbox, event: .created, owners: owners) {
+                    try await connection.query("SELECT pg_notify(\(MailboxNotification.channel), \(payload))")
+                }
+                for payload in MailboxNotification.payloads(box: .sentbox, event: .created, owners: toWrite.map(\.sender)) {
+                    try await connection.query("SELECT pg_notify(\(MailboxNotification.channel), \(payload))")
+                }
+                return Outcome(
+                    stored: inbox, redelivered: toWrite.count - inbox, conflicts: conflicts, rejectionsRecorded: recorded)
+                }
+            } catch is RetryWithoutClashes {
+                continue
+            }
+        }
+    }
+
+    /// Inserts both rows of every message; returns how many inbox and sentbox rows were new.
+    private func insert(_ messages: [NewMessage], on connection: PostgresConnection) async throws -> (Int, Int) {
+        guard !messages.isEmpty else { return (0, 0) }
+        let row = try await connection.query(
+            """
+            WITH batch AS (
+                SELECT * FROM unnest(
+                    \(PostgresArray(messages.map(\.id))), \(PostgresArray(messages.map(\.sender))),
+                    \(PostgresArray(messages.map(\.recipient))), \(PostgresArray(messages.map(\.createdAt))),
+                    \(PostgresArray(messages.map(\.inboxBody))), \(PostgresArray(messages.map(\.sentboxBodyHash))),
+                    \(PostgresArray(messages.map(\.sentboxBody))), \(PostgresArray(messages.map(\.inboxBodyHash))),
+                    \(PostgresArray(messages.map(\.signature)))
+                ) AS b(id, sender, recipient, created_at, inbox_body, sentbox_body_hash, sentbox_body,
+                       inbox_body_hash, signature)
+            ), inbox AS (
+                INSERT INTO inbox_messages (owner, id, sender, created_at, body, sentbox_body_hash, signature)
+                SELECT recipient, id, sender, created_at, inbox_body, sentbox_body_hash, signature FROM batch
+                ON CONFLICT (owner, id) DO NOTHING
+                RETURNING 1
+            ), sentbox AS (
+                INSERT INTO sentbox_messages (owner, id, recipient, created_at, body, inbox_body_hash, signature)
+                SELECT sender, id, recipient, created_at, sentbox_body, inbox_body_hash, signature FROM batch
+                ON CONFLICT (owner, id) DO NOTHING
+                RETURNING 1
+            )
+            SELECT (SELECT count(*) FROM inbox), (SELECT count(*) FROM sentbox)
+            """
+        ).single()
+        let (inbox, sentbox) = try row.decode(Int64.self, Int64.self)
+        return (Int(inbox), Int(sentbox))
+    }
+
+    /// Indexes of messages whose (owner, id) already holds a different message, in either box.
+    private func clashes(_ messages: [NewMessage], on connection: PostgresConnection) async throws -> [Int] {
+        let rows = try await connection.query(
+            """
+            SELECT b.ord - 1 FROM unnest(
+                \(PostgresArray(messages.map(\.id))), \(PostgresArray(messages.map(\.recipient))),
+                \(PostgresArray(messages.map(\.sender))), \(PostgresArray(messages.map(\.signature)))
+            ) WITH ORDINALITY AS b(id, recipient, sender, signature, ord)
+            WHERE EXISTS (SELECT 1 FROM inbox_messages m
+                          WHERE m.owner = b.recipient AND m.id = b.id AND m.signature <> b.signature)
+               OR EXISTS (SELECT 1 FROM sentbox_messages s
+                          WHERE s.owner = b.sender AND s.id = b.id AND s.signature <> b.signature)
+            """)
+        return try rows.map { Int(try $0.decode(Int64.self, column: 0)) }
+    }
+
+    /// Records rejections, once per Kafka record.
+    private func record(_ rejections: [Rejection], on connection: PostgresConnection) async throws -> Int {
+        guard !rejections.isEmpty else { return 0 }
+        let result = try await connection.query(
+            """
+            INSERT INTO rejected_envelopes
+                (topic, kafka_partition, kafka_offset, reason, detail, message_id, sender, recipient,
+                 envelope_bytes, worker)
+            SELECT * FROM unnest(
+                \(PostgresArray(rejections.map(\.source.topic))),
+                \(PostgresArray(rejections.map { Int32($0.source.partition) })),
+                \(PostgresArray(rejections.map(\.source.offset))),
+                \(PostgresArray(rejections.map(\.reason))), \(PostgresArray(rejections.map(\.detail))),
+                \(PostgresArray(rejections.map(\.messageID))), \(PostgresArray(rejections.map(\.sender))),
+                \(PostgresArray(rejections.map(\.recipient))),
+                \(PostgresArray(rejections.map { Int32(clamping: $0.envelopeBytes) })),
+                \(PostgresArray(rejections.map(\.worker)))
+            )
+            ON CONFLICT (topic, kafka_partition, kafka_offset) DO NOTHING
+            """)
+        return result.affectedRows
+    }
+}
+
+/// Thrown inside the transaction to roll it back when clashing envelopes must be left out.
+private struct RetryWithoutClashes: Error {}

@@ -1,0 +1,75 @@
+public import Foundation
+
+/// Where a Kafka record came from: enough to find it again, and the key of its rejection row.
+public struct RecordSource: Sendable, Hashable {
+    public var topic: String
+    public var partition: Int32
+    public var offset: Int64
+
+    public init(topic: String, partition: Int32, offset: Int64) {
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+    }
+}
+
+/// A verified message, ready to be written as an inbox row (the recipient's) and a sentbox row (the sender's).
+public struct NewMessage: Sendable {
+    /// The 16-byte ULID.
+    public var id: UUID
+    public var sender: [UInt8]
+    public var recipient: [UInt8]
+    public var createdAt: Date
+    /// The body sealed to the recipient, and the hash of the sender's copy (the inbox row's proof).
+    public var inboxBody: [UInt8]
+    public var sentboxBodyHash: [UInt8]
+    /// The body sealed to the sender, and the hash of the recipient's copy (the sentbox row's proof).
+    public var sentboxBody: [UInt8]
+    public var inboxBodyHash: [UInt8]
+    public var signature: [UInt8]
+    public var source: RecordSource
+
+    public init(
+        id: UUID, sender: [UInt8], recipient: [UInt8], createdAt: Date, inboxBody: [UInt8], sentboxBodyHash: [UInt8],
+        sentboxBody: [UInt8], inboxBodyHash: [UInt8], signature: [UInt8], source: RecordSource
+    ) {
+        self.id = id
+        self.sender = sender
+        self.recipient = recipient
+        self.createdAt = createdAt
+        self.inboxBody = inboxBody
+        self.sentboxBodyHash = sentboxBodyHash
+        self.sentboxBody = sentboxBody
+        self.inboxBodyHash = inboxBodyHash
+        self.signature = signature
+        self.source = source
+    }
+}
+
+/// A record the worker refused, as the rejected-envelopes table keeps it: metadata and reason, never a body.
+public struct Rejection: Sendable, Hashable {
+    public var source: RecordSource
+    /// A stable reason code (docs/ENVELOPE.md).
+    public var reason: String
+    /// A human-readable explanation, free of bodies and secrets.
+    public var detail: String?
+    public var messageID: UUID?
+    public var sender: [UInt8]?
+    public var recipient: [UInt8]?
+    public var envelopeBytes: Int
+    public var worker: String
+
+    public init(
+        source: RecordSource, reason: String, detail: String? = nil, messageID: UUID? = nil, sender: [UInt8]? = nil,
+        recipient: [UInt8]? = nil, envelopeBytes: Int, worker: String
+    ) {
+        self.source = source
+        self.reason = reason
+        self.detail = detail
+        self.messageID = messageID
+        self.sender = sender
+        self.recipient = recipient
+        self.envelopeBytes = envelopeBytes
+        self.worker = worker
+    }
+}

@@ -1,0 +1,155 @@
+import Foundation
+import MailroomPostgres
+import MailroomStore
+import MailroomTestSupport
+import Testing
+
+@Suite("Worker write path against the real PostgreSQL", .enabled(if: TestEnvironment.hasDatabase))
+struct MessageWriterTests {
+    static func migrated<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        try await TestDatabase.withConnection { connection in
+            let migrations = try Migration.load(from: TestEnvironment.packageRoot.appendingPathComponent("Migrations"))
+            _ = try await Migrator().migrate(migrations, on: connection)
+            return try await body(connection)
+        }
+    }
+
+    static func key(_ seed: UInt8) -> [UInt8] { [UInt8](repeating: seed, count: 32) }
+
+    static func message(from sender: UInt8, to recipient: UInt8, offset: Int64, signatureSeed: UInt8 = 1) -> NewMessage {
+        NewMessage(
+            id: UUID(), sender: key(sender), recipient: key(recipient), createdAt: Date(),
+            inboxBody: [UInt8](repeating: 0xAA, count: 100), sentboxBodyHash: [UInt8](repeating: 1, count: 32),
+            sentboxBody: [UInt8](repeating: 0xBB, count: 100), inboxBodyHash: [UInt8](repeating: 2, count: 32),
+            signature: [UInt8](repeating: signatureSeed, count: 64),
+            source: RecordSource(topic: "envelopes", partition: 0, offset: offset))
+    }
+
+    static func count(_ table: String, _ connection: PostgresConnection) async throws -> Int64 {
+        let sql: PostgresQuery =
+            table == "inbox" ? "SELECT count(*) FROM inbox_messages"
+            : table == "sentbox" ? "SELECT count(*) FROM sentbox_messages" : "SELECT count(*) FROM rejected_envelopes"
+        return try await connection.query(sql).single().decode(Int64.self, column: 0)
+    }
+
+    @Test func writesBothRowsOnceAndRedeliveryChangesNothing() async throws {
+        try await Self.migrated { connection in
+            let messages: [NewMessage] = (0..<50).map { (index: Int) -> NewMessage in
+                Self.message(from: UInt8(index % 3), to: UInt8(10 + index % 5), offset: Int64(index))
+            }
+            let writer = MessageWriter()
+            let first = try await writer.write(messages, rejections: [], worker: "w1", on: connection)
+            #expect(first.stored == 50)
+            #expect(first.redelivered == 0)
+            #expect(try await Self.count("inbox", connection) == 50)
+            #expect(try await Self.count("sentbox", connection) == 50)
+
+            // The recipient reads one; the same envelopes arrive again.
+            let readID = messages[0].id
+            try await connection.query(
+                "UPDATE inbox_messages SET read_at = now() WHERE owner = \(messages[0].recipient) AND id = \(readID)")
+            let again = try await writer.write(messages, rejections: [], worker: "w2", on: connection)
+            #expect(again.stored == 0)
+            #expect(again.redelivered == 50)
+            #expect(again.conflicts.isEmpty)
+            #expect(try await Self.count("inbox", connection) == 50)
+            #expect(try await Self.count("sentbox", connection) == 50)
+            let stillRead = try await connection.query(
+                "SELECT read_at IS NOT NULL FROM inbox_messages WHERE owner = \(messages[0].recipient) AND id = \(readID)"
+            ).single()
+            #expect(try stillRead.decode(Bool.self, column: 0))
+
+            // Each row keeps what its reader needs to verify it alone.
+            let row = try await connection.query(
+                "SELECT body, sentbox_body_hash, signature, sender FROM inbox_messages WHERE owner = \(messages[1].recipient) AND id = \(messages[1].id)"
+            ).single()
+            let (body, hash, signature, sender) = try row.decode([UInt8].self, [UInt8].self, [UInt8].self, [UInt8].self)
+            #expect(body == messages[1].inboxBody)
+            #expect(hash == messages[1].sentboxBodyHash)
+            #expect(signature == messages[1].signature)
+            #expect(sender == messages[1].sender)
+        }
+    }
+
+    @Test func aDifferentMessageReusingAnIdIsRejectedNotWritten() async throws {
+        try await Self.migrated { connection in
+            let writer = MessageWriter()
+            let original = Self.message(from: 1, to: 2, offset: 0)
+            _ = try await writer.write([original], rejections: [], worker: "w", on: connection)
+            var impostor = Self.message(from: 3, to: 2, offset: 1, signatureSeed: 9)
+            impostor.id = original.id
+            let innocent = Self.message(from: 3, to: 4, offset: 2)
+            let outcome = try await writer.write([impostor, innocent], rejections: [], worker: "w", on: connection)
+            #expect(outcome.stored == 1)
+            #expect(outcome.conflicts.count == 1)
+            #expect(outcome.conflicts.first?.reason == MessageWriter.duplicateMessageIDReason)
+            #expect(outcome.conflicts.first?.source.offset == 1)
+            #expect(outcome.rejectionsRecorded == 1)
+            // The impostor is in neither box; the original is untouched.
+            let sender = try await connection.query(
+                "SELECT sender FROM inbox_messages WHERE owner = \(original.recipient) AND id = \(original.id)"
+            ).single().decode([UInt8].self, column: 0)
+            #expect(sender == original.sender)
+            #expect(try await Self.count("sentbox", connection) == 2)
+            let reason = try await connection.query("SELECT reason FROM rejected_envelopes").single()
+            #expect(try reason.decode(String.self, column: 0) == "duplicate_message_id")
+        }
+    }
+
+    @Test func rejectionsAreRecordedOncePerRecordWithoutBodies() async throws {
+        try await Self.migrated { connection in
+            let writer = MessageWriter()
+            let rejection = Rejection(
+                source: RecordSource(topic: "envelopes", partition: 3, offset: 42), reason: "bad_signature",
+                detail: "signature does not verify", messageID: UUID(), sender: Self.key(1), recipient: Self.key(2),
+                envelopeBytes: 321, worker: "w1")
+            let first = try await writer.write([], rejections: [rejection], worker: "w1", on: connection)
+            #expect(first.rejectionsRecorded == 1)
+            let again = try await writer.write([], rejections: [rejection], worker: "w1", on: connection)
+            #expect(again.rejectionsRecorded == 0)
+            let row = try await connection.query(
+                "SELECT reason, kafka_partition, kafka_offset, envelope_bytes FROM rejected_envelopes").single()
+            let (reason, partition, offset, size) = try row.decode(String.self, Int32.self, Int64.self, Int32.self)
+            #expect(reason == "bad_signature")
+            #expect(partition == 3)
+            #expect(offset == 42)
+            #expect(size == 321)
+            // The table has no column that could hold a body.
+            let columns = try await connection.query(
+                "SELECT column_name::text FROM information_schema.columns WHERE table_name = 'rejected_envelopes'")
+            let names = try columns.map { try $0.decode(String.self, column: 0) }
+            #expect(!names.contains { $0.contains("body") || $0.contains("ciphertext") })
+        }
+    }
+
+    @Test func findsExistingMailboxes() async throws {
+        try await Self.migrated { connection in
+            try await connection.query("INSERT INTO mailboxes (owner) VALUES (\(Self.key(1))), (\(Self.key(2)))")
+            let found = try await MessageWriter().existingMailboxes([Self.key(1), Self.key(2), Self.key(3), Self.key(1)], on: connection)
+            #expect(found == [Self.key(1), Self.key(2)])
+        }
+    }
+}
+
+@Suite("Mailbox notifications")
+struct MailboxNotificationTests {
+    @Test func payloadsRoundTripAndStayUnderTheLimit() {
+        let owners: [[UInt8]] = (0..<2_000).map { _ in (0..<32).map { _ in UInt8.random(in: 0...255) } }
+        let payloads = MailboxNotification.payloads(box: .inbox, event: .created, owners: owners)
+        #expect(payloads.count > 1)
+        var prefixes = Set<UInt64>()
+        for payload in payloads {
+            #expect(payload.utf8.count < 8_000)
+            let parsed = MailboxNotification(payload: payload)
+            #expect(parsed?.box == .inbox)
+            #expect(parsed?.event == .created)
+            prefixes.formUnion(parsed?.ownerPrefixes ?? [])
+        }
+        #expect(prefixes == Set(owners.map(MailboxNotification.prefix(of:))))
+
+        let read = MailboxNotification(box: .inbox, event: .read, ownerPrefixes: [42], messageID: Array(0..<16))
+        #expect(MailboxNotification(payload: read.payload) == read)
+        #expect(MailboxNotification(payload: "inbox:created:xyz") == nil)
+        #expect(MailboxNotification(payload: "nonsense") == nil)
+    }
+}
