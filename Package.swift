@@ -83,7 +83,7 @@ let package = Package(
         // MARK: Tests. Unit tests need nothing running; integration tests read the stack from the environment.
         .testTarget(
             name: "MailroomCoreTests",
-            dependencies: ["MailroomCore"],
+            dependencies: ["MailroomCore", "CSodium"],
             resources: [.copy("Vectors")],
             swiftSettings: swiftSettings
         ),

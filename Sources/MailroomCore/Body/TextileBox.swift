@@ -22,10 +22,10 @@ public enum TextileBox {
     /// - Throws: ``EnvelopeError`` with code ``EnvelopeError/Code/invalidCiphertextLength`` if shorter than
     ///   ``overhead``, or ``EnvelopeError/Code/decryptionFailed`` if it does not open with this key.
     public static func open(_ sealed: [UInt8], with identity: Identity) throws(EnvelopeError) -> [UInt8] {
-        try sealed.withUnsafeBytes { open($0, with: identity) }.get()
+        try sealed.withUnsafeBytes { openResult($0, with: identity) }.get()
     }
 
-    static func open(_ sealed: UnsafeRawBufferPointer, with identity: Identity) -> Result<[UInt8], EnvelopeError> {
+    static func openResult(_ sealed: UnsafeRawBufferPointer, with identity: Identity) -> Result<[UInt8], EnvelopeError> {
         guard sealed.count >= overhead else {
             return .failure(
                 EnvelopeError(

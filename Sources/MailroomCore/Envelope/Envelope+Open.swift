@@ -14,7 +14,7 @@ extension Envelope {
             throw EnvelopeError(.notAParty, "the identity is neither the sender nor the recipient")
         }
         return try storage.withUnsafeBytes { all in
-            TextileBox.open(UnsafeRawBufferPointer(rebasing: all[range]), with: identity)
+            TextileBox.openResult(UnsafeRawBufferPointer(rebasing: all[range]), with: identity)
         }.get()
     }
 
