@@ -100,7 +100,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MailroomCoreTests",
-            dependencies: ["MailroomCore"],
+            dependencies: ["MailroomCore", "CSodium"],
             resources: [.copy("Vectors")],
             swiftSettings: swiftSettings
         ),

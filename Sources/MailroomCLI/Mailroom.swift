@@ -5,6 +5,6 @@ struct Mailroom: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mailroom",
         abstract: "Encrypted user mailboxes over Kafka and PostgreSQL.",
-        subcommands: [MigrateCommand.self]
+        subcommands: [MigrateCommand.self, BenchCommand.self]
     )
 }

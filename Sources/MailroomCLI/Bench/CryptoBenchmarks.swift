@@ -1,0 +1,96 @@
+@_spi(Benchmarks) import MailroomCore
+
+/// The three crypto workloads of `mailroom bench crypto`, each as Mailroom does it and as bare libsodium does it.
+struct CryptoBenchmarks: Sendable {
+    enum Workload: String, CaseIterable, Sendable {
+        case sealed, verified, opened
+
+        var label: String {
+            switch self {
+            case .sealed: "envelopes sealed + signed"
+            case .verified: "envelopes parsed + verified"
+            case .opened: "bodies opened"
+            }
+        }
+
+        var rawLabel: String {
+            switch self {
+            case .sealed: "2x(box_keypair+box_easy)+sign_detached"
+            case .verified: "crypto_sign_verify_detached"
+            case .opened: "crypto_box_open_easy"
+            }
+        }
+    }
+
+    let bodyBytes: Int
+    let identities: [Identity]
+    let serialized: [[UInt8]]
+    let envelopes: [Envelope]
+
+    /// A fixed set of identities and pre-sealed envelopes, so that key caches are warm as in production.
+    init(bodyBytes: Int, keyCount: Int = 16, envelopeCount: Int = 64) throws {
+        self.bodyBytes = bodyBytes
+        identities = (0..<keyCount).map { _ in Identity.generate() }
+        let body = [UInt8](repeating: 0x61, count: bodyBytes)
+        var envelopes: [Envelope] = []
+        for index in 0..<envelopeCount {
+            let sender = identities[index % keyCount]
+            let recipient = identities[(index + 1) % keyCount]
+            envelopes.append(try Envelope.seal(from: sender, to: recipient.publicKey, body: body))
+        }
+        self.envelopes = envelopes
+        serialized = envelopes.map { $0.serialized() }
+    }
+
+    /// An operation for one thread: Mailroom's public API.
+    func mailroomOperation(_ workload: Workload) -> () -> Void {
+        let identities = identities
+        let body = [UInt8](repeating: 0x61, count: bodyBytes)
+        var index = 0
+        switch workload {
+        case .sealed:
+            return {
+                index &+= 1
+                let sender = identities[index % identities.count]
+                let recipient = identities[(index &+ 1) % identities.count].publicKey
+                _ = try! Envelope.seal(from: sender, to: recipient, body: body)
+            }
+        case .verified:
+            let serialized = serialized
+            return {
+                index &+= 1
+                _ = try! Envelope.verify(serialized[index % serialized.count])
+            }
+        case .opened:
+            let envelopes = envelopes
+            let readers = envelopes.indices.map { identities[($0 + 1) % identities.count] }
+            return {
+                index &+= 1
+                let slot = index % envelopes.count
+                _ = try! envelopes[slot].open(with: readers[slot])
+            }
+        }
+    }
+
+    /// An operation for one thread: the bare libsodium calls for the same work.
+    func rawOperation(_ workload: Workload) -> () -> Void {
+        let raw = RawSodiumCeiling(bodyCount: bodyBytes)
+        switch workload {
+        case .sealed: return { raw.sealOnce() }
+        case .verified: return { raw.verifyOnce() }
+        case .opened: return { raw.openOnce() }
+        }
+    }
+
+    /// Measures Mailroom and raw alternately in `rounds` slices (so drift from other load hits both alike).
+    func measure(_ workload: Workload, threads: Int, seconds: Double, rounds: Int) -> (mailroom: Double, raw: Double) {
+        var mailroom = 0.0
+        var raw = 0.0
+        let slice = seconds / Double(rounds)
+        for _ in 0..<rounds {
+            raw += BenchHarness.rate(threads: threads, seconds: slice) { self.rawOperation(workload) }
+            mailroom += BenchHarness.rate(threads: threads, seconds: slice) { self.mailroomOperation(workload) }
+        }
+        return (mailroom / Double(rounds), raw / Double(rounds))
+    }
+}
