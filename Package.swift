@@ -16,6 +16,8 @@ let package = Package(
         .library(name: "MailroomCore", targets: ["MailroomCore"]),
         /// The libpq layer and the mailbox schema; what the query library and the worker build on.
         .library(name: "MailroomStore", targets: ["MailroomStore"]),
+        /// Sending: seal, sign and put envelopes on Kafka, one at a time or in bulk.
+        .library(name: "MailroomProducer", targets: ["MailroomProducer"]),
         .executable(name: "mailroom", targets: ["MailroomCLI"]),
     ],
     dependencies: [
@@ -73,6 +75,17 @@ let package = Package(
             name: "MailroomKafka",
             dependencies: [
                 "CRdKafka",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Producer library: seals, signs and sends envelopes (one or in bulk).
+        .target(
+            name: "MailroomProducer",
+            dependencies: [
+                "MailroomCore",
+                "MailroomKafka",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -1,0 +1,272 @@
+public import Logging
+public import MailroomCore
+public import MailroomKafka
+import Synchronization
+internal import Foundation
+
+/// Sends messages: seals and signs envelopes, and puts them on the envelope topic keyed by the recipient.
+///
+/// ```swift
+/// let producer = try MailroomProducer(.init(kafka: KafkaConfiguration(brokers: "127.0.0.1:9092")))
+/// let id = try await producer.send(from: alice, to: bob.publicKey, body: Array("hello".utf8))
+/// await producer.close()
+/// ```
+public final class MailroomProducer: Sendable {
+    /// Producer settings.
+    public struct Configuration: Sendable {
+        public var kafka: KafkaConfiguration
+        public var topics: MailroomTopics = MailroomTopics()
+        /// The body size limit; the worker must allow at least as much.
+        public var limits: EnvelopeLimits = EnvelopeLimits()
+        /// Envelopes queued or awaiting acknowledgement at most; bulk sends wait beyond it.
+        public var maxInFlight: Int = 20_000
+        /// How long the broker may stay unreachable before a send fails (`message.timeout.ms`).
+        public var sendTimeout: Duration = .seconds(30)
+
+        public init(
+            kafka: KafkaConfiguration, topics: MailroomTopics = MailroomTopics(), limits: EnvelopeLimits = EnvelopeLimits(),
+            maxInFlight: Int = 20_000, sendTimeout: Duration = .seconds(30)
+        ) {
+            self.kafka = kafka
+            self.topics = topics
+            self.limits = limits
+            self.maxInFlight = maxInFlight
+            self.sendTimeout = sendTimeout
+        }
+    }
+
+    private let producer: KafkaProducer
+    private let configuration: Configuration
+    private let logger: Logger
+
+    /// Creates the producer; it connects in the background.
+    public init(_ configuration: Configuration, logger: Logger = Logger(label: "mailroom.producer")) throws(KafkaError) {
+        var kafka = configuration.kafka
+        let timeout = configuration.sendTimeout.components
+        kafka.overrides["message.timeout.ms"] = kafka.overrides["message.timeout.ms"]
+            ?? String(max(1, timeout.seconds * 1000 + timeout.attoseconds / 1_000_000_000_000_000))
+        producer = try KafkaProducer(.init(kafka: kafka, maxInFlight: configuration.maxInFlight), logger: logger)
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Seals `body` to `recipient`, signs it as `sender`, and returns once the broker acknowledged it.
+    /// - Returns: the message id (a ULID), the same in both mailboxes.
+    /// - Throws: ``ProducerError`` — ``ProducerError/Code/bodyTooLarge``, ``ProducerError/Code/brokerUnreachable``
+    ///   past the send timeout, or ``ProducerError/Code/deliveryFailed``.
+    @discardableResult
+    public func send(from sender: Identity, to recipient: PublicKey, body: [UInt8]) async throws(ProducerError) -> MessageID {
+        let envelope: Envelope
+        do {
+            envelope = try Envelope.seal(from: sender, to: recipient, body: body, limits: configuration.limits)
+        } catch {
+            throw ProducerError(error)
+        }
+        do {
+            _ = try await producer.send(
+                topic: configuration.topics.envelopes, key: recipient.bytes, value: envelope.serialized())
+        } catch {
+            throw ProducerError(error)
+        }
+        return envelope.id
+    }
+
+    /// Like ``send(from:to:body:)``, with the recipient as a Textile key string or 64 hex digits.
+    /// - Throws: ``ProducerError/Code/invalidRecipientKey`` for a string that is not a valid public key.
+    @discardableResult
+    public func send(from sender: Identity, to recipient: String, body: [UInt8]) async throws(ProducerError) -> MessageID {
+        try await send(from: sender, to: try Self.parseRecipient(recipient), body: body)
+    }
+
+    /// Reads a recipient written as a Textile key string or as 64 hex digits.
+    public static func parseRecipient(_ text: String) throws(ProducerError) -> PublicKey {
+        let trimmed = text.trimmingWhitespace()
+        if trimmed.count == 64, let key = try? PublicKey(hexString: trimmed) { return key }
+        do {
+            return try PublicKey(textileString: trimmed)
+        } catch {
+            throw ProducerError(.invalidRecipientKey, "\(error)")
+        }
+    }
+
+    /// Sends many messages from one sender — onboarding invites, say — sealing on all cores while producing.
+    ///
+    /// Memory stays bounded: envelopes are sealed a chunk at a time, and no more than
+    /// ``Configuration/maxInFlight`` wait for the broker. Every message gets a result, in input order.
+    /// - Parameters:
+    ///   - messages: recipients (Textile key string or hex) and their bodies.
+    ///   - progress: called (from any thread) as results arrive, with the number finished so far.
+    public func sendBulk(
+        from sender: Identity, messages: [BulkMessage], progress: (@Sendable (BulkProgress) -> Void)? = nil
+    ) async -> [BulkResult] {
+        let results = BulkResults(count: messages.count, progress: progress)
+        let chunkSize = 512
+        var start = 0
+        // Seal chunk k+1 on all cores while chunk k is being handed to librdkafka.
+        var sealedChunk: [Result<Envelope, ProducerError>] = await seal(
+            messages[0..<min(chunkSize, messages.count)], from: sender)
+        while start < messages.count {
+            let end = min(start + chunkSize, messages.count)
+            let nextEnd = min(end + chunkSize, messages.count)
+            async let nextChunk = seal(messages[end..<nextEnd], from: sender)
+            for (offset, sealed) in sealedChunk.enumerated() {
+                let index = start + offset
+                switch sealed {
+                case .failure(let error):
+                    results.record(index, .failed(error))
+                case .success(let envelope):
+                    await producer.enqueue(
+                        topic: configuration.topics.envelopes, key: envelope.recipient.bytes, value: envelope.serialized()
+                    ) { outcome in
+                        switch outcome {
+                        case .success(let report):
+                            results.record(index, .sent(envelope.id, partition: report.partition, offset: report.offset))
+                        case .failure(let error):
+                            results.record(index, .failed(ProducerError(error)))
+                        }
+                    }
+                }
+            }
+            sealedChunk = await nextChunk
+            start = end
+        }
+        await results.waitForAll()
+        return results.all
+    }
+
+    /// Seals a chunk, split across the cores.
+    private func seal(_ chunk: ArraySlice<BulkMessage>, from sender: Identity) async -> [Result<Envelope, ProducerError>] {
+        guard !chunk.isEmpty else { return [] }
+        let limits = configuration.limits
+        let parts = max(1, min(Self.cores, chunk.count / 16))
+        let base = chunk.startIndex
+        let size = (chunk.count + parts - 1) / parts
+        return await withTaskGroup(of: (Int, [Result<Envelope, ProducerError>]).self) { group in
+            for part in 0..<parts {
+                let lower = base + part * size
+                let upper = min(lower + size, chunk.endIndex)
+                guard lower < upper else { continue }
+                let slice = Array(chunk[lower..<upper])
+                group.addTask {
+                    (part, slice.map { message in Self.sealOne(message, from: sender, limits: limits) })
+                }
+            }
+            var pieces = [[Result<Envelope, ProducerError>]](repeating: [], count: parts)
+            for await (part, sealed) in group { pieces[part] = sealed }
+            return pieces.flatMap { $0 }
+        }
+    }
+
+    private static func sealOne(
+        _ message: BulkMessage, from sender: Identity, limits: EnvelopeLimits
+    ) -> Result<Envelope, ProducerError> {
+        let recipient: PublicKey
+        do {
+            recipient = try parseRecipient(message.recipient)
+        } catch {
+            return .failure(error)
+        }
+        do {
+            return .success(try Envelope.seal(from: sender, to: recipient, body: message.body, limits: limits))
+        } catch {
+            return .failure(ProducerError(error))
+        }
+    }
+
+    static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+
+    /// Waits for every envelope in flight, then closes the Kafka client.
+    public func close() async {
+        await producer.close()
+    }
+}
+
+/// One message of a bulk send.
+public struct BulkMessage: Sendable {
+    /// A Textile key string or 64 hex digits.
+    public var recipient: String
+    public var body: [UInt8]
+
+    public init(recipient: String, body: [UInt8]) {
+        self.recipient = recipient
+        self.body = body
+    }
+}
+
+/// What happened to one message of a bulk send.
+public enum BulkResult: Sendable {
+    case sent(MessageID, partition: Int32, offset: Int64)
+    case failed(ProducerError)
+
+    public var isSent: Bool {
+        if case .sent = self { return true }
+        return false
+    }
+}
+
+/// Progress of a bulk send.
+public struct BulkProgress: Sendable {
+    public var finished: Int
+    public var failed: Int
+    public var total: Int
+}
+
+/// Collects bulk results from librdkafka's delivery thread.
+private final class BulkResults: Sendable {
+    private struct State {
+        var results: [BulkResult?]
+        var finished = 0
+        var failed = 0
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+
+    private let state: Mutex<State>
+    private let progress: (@Sendable (BulkProgress) -> Void)?
+    private let total: Int
+
+    init(count: Int, progress: (@Sendable (BulkProgress) -> Void)?) {
+        state = Mutex(State(results: [BulkResult?](repeating: nil, count: count)))
+        self.progress = progress
+        total = count
+    }
+
+    func record(_ index: Int, _ result: BulkResult) {
+        let (snapshot, waiter): (BulkProgress, CheckedContinuation<Void, Never>?) = state.withLock { state in
+            state.results[index] = result
+            state.finished += 1
+            if !result.isSent { state.failed += 1 }
+            var waiter: CheckedContinuation<Void, Never>?
+            if state.finished == total {
+                waiter = state.waiter
+                state.waiter = nil
+            }
+            return (BulkProgress(finished: state.finished, failed: state.failed, total: total), waiter)
+        }
+        progress?(snapshot)
+        waiter?.resume()
+    }
+
+    func waitForAll() async {
+        await withCheckedContinuation { continuation in
+            let done = state.withLock { state in
+                if state.finished == total { return true }
+                state.waiter = continuation
+                return false
+            }
+            if done { continuation.resume() }
+        }
+    }
+
+    var all: [BulkResult] {
+        state.withLock { $0.results.map { $0 ?? .failed(ProducerError(.deliveryFailed, "no result")) } }
+    }
+}
+
+extension String {
+    fileprivate func trimmingWhitespace() -> String {
+        var text = Substring(self)
+        while let first = text.first, first.isWhitespace { text.removeFirst() }
+        while let last = text.last, last.isWhitespace { text.removeLast() }
+        return String(text)
+    }
+}
