@@ -4,6 +4,7 @@
 #   check "what is expected" command args...     passes when the command exits 0
 #   check_fails "what is expected" command...    passes when it exits non-zero
 #   check_output "what" PATTERN command...       passes when it exits 0 and its output matches PATTERN (grep -E)
+#   check_says "what" PATTERN command...         passes when its output matches PATTERN, whatever its exit code
 #   finish NAME                                  prints `NAME: N passed, M failed`, returns non-zero on failures
 #
 # The output of each command goes to $TEST_OUT (shown on failure).
@@ -42,6 +43,13 @@ check_output() {
     shift 2
     "$@" >"$TEST_OUT" 2>&1 </dev/null || rc=1
     [[ $rc -eq 0 ]] && { grep -Eq -- "$pat" "$TEST_OUT" || { rc=1; echo "(output does not match /$pat/)" >>"$TEST_OUT"; }; }
+    _t_result $rc "$d"
+}
+check_says() {
+    local d=$1 pat=$2 rc=0
+    shift 2
+    "$@" >"$TEST_OUT" 2>&1 </dev/null
+    grep -Eq -- "$pat" "$TEST_OUT" || { rc=1; echo "(output does not match /$pat/)" >>"$TEST_OUT"; }
     _t_result $rc "$d"
 }
 finish() {
