@@ -2,7 +2,7 @@
 # scripts/bootstrap, run again on a bootstrapped checkout, is quiet, quick and leaves a loadable librdkafka 2.16.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-cd "$TEST_ROOT"
+cd "$TEST_ROOT" || exit 1
 
 check "bootstrap succeeds" scripts/bootstrap
 start=$(date +%s%N)
@@ -51,5 +51,5 @@ check "the temporary policy-rc.d is removed afterwards" test ! -e "$FAKE/policy-
 rm -f "$FAKE/apt.log"
 out="$(fake_bootstrap 2>&1)"
 printf 'output: %s\napt-get calls: %s\n' "$out" "$(cat "$FAKE/apt.log" 2>/dev/null)" >"$TEST_OUT"
-_t_result $([[ -z "$out" && ! -e "$FAKE/apt.log" ]] && echo 0 || echo 1) "nothing missing: no apt-get at all, no output"
+_t_result "$([[ -z "$out" && ! -e "$FAKE/apt.log" ]] && echo 0 || echo 1)" "nothing missing: no apt-get at all, no output"
 finish bootstrap

@@ -2,7 +2,7 @@
 # docker-compose.yml and Dockerfile pass the structural check; a broken compose file is rejected.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-cd "$TEST_ROOT"
+cd "$TEST_ROOT" || exit 1
 PY="$TEST_ROOT/.dev/venv/bin/python"
 CHECK="Tests/scripts/check_compose.py"
 

@@ -3,7 +3,7 @@
 # (MAILROOM_STACK from `dev-stack env`), with stand-in binaries for the migrate step.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-cd "$TEST_ROOT"
+cd "$TEST_ROOT" || exit 1
 
 if [[ -z "${MAILROOM_STACK:-}" || -z "${MAILROOM_DATABASE_URL:-}" ]]; then
     if [[ "${MAILROOM_TEST_REQUIRE_SERVICES:-}" == 1 ]]; then

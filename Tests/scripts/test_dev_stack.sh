@@ -3,7 +3,7 @@
 # PostgreSQL and Tansu answer, pg-stop/pg-start keep data, down, down again, purge, port clash.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-cd "$TEST_ROOT"
+cd "$TEST_ROOT" || exit 1
 source scripts/lib/common.sh
 
 DS="$TEST_ROOT/scripts/dev-stack"
@@ -14,6 +14,7 @@ STATE="$TEST_ROOT/.dev/stacks/$MAILROOM_STACK/state"
 # Never leave this stack behind, whatever fails.
 trap '"$DS" down --purge >/dev/null 2>&1; MAILROOM_STACK="$MAILROOM_STACK-clash" "$DS" down --purge >/dev/null 2>&1; rm -f "$TEST_OUT"' EXIT
 
+# shellcheck disable=SC1090
 state() { (source "$STATE" && eval "echo \$$1"); }
 alive() { [[ -n "$1" && -r /proc/$1/cmdline && -n "$(tr -d '\0' </proc/$1/cmdline 2>/dev/null)" ]]; }
 dead() { ! alive "$1"; }

@@ -5,7 +5,7 @@
 # `eval "$(scripts/dev-stack env)"` (scripts/test sets them) and a C compiler.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-cd "$TEST_ROOT"
+cd "$TEST_ROOT" || exit 1
 
 skip_or_fail() {
     if [[ "${MAILROOM_TEST_REQUIRE_SERVICES:-}" == 1 ]]; then
