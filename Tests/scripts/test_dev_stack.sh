@@ -69,6 +69,14 @@ check "the refused stack started nothing (no data folder)" \
     bash -c "! grep -qs '^PG_TMP=/' '$TEST_ROOT/.dev/stacks/$MAILROOM_STACK-clash/state'"
 MAILROOM_STACK="$MAILROOM_STACK-clash" "$DS" down --purge >/dev/null 2>&1
 
+# A crash: both killed with SIGKILL (their zombies may linger a while on this machine).
+kill -9 "$(state PG_PID)" "$(state KAFKA_PID)" 2>/dev/null
+sleep 0.2
+check_says "after kill -9, status reports down" "postgres +down" "$DS" status
+check_output "after kill -9, up starts both again" "stack '$MAILROOM_STACK' is up" "$DS" up
+check_output "after kill -9 and up, the data is there" "^7$" psql -X "$MAILROOM_DATABASE_URL" -Atc "select x from kept"
+KAFKA_PID="$(state KAFKA_PID)"
+
 PG_PID="$(state PG_PID)"
 check_output "down stops both" "stack '$MAILROOM_STACK': down" "$DS" down
 check "down left no postgres or tansu process" bash -c "$(declare -f alive dead); dead '$PG_PID' && dead '$KAFKA_PID'"
