@@ -5,7 +5,7 @@
 #
 # Defines MAILROOM_ROOT (the repository root), the paths of the project-local tool folder
 # (.dev/, git-ignored) and small output helpers. Nothing here has side effects besides
-# making sure Swift's usual install folder is on PATH.
+# making sure the sbin folders and Swift's usual install folder are on PATH.
 
 MAILROOM_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)"
 MAILROOM_DEV_DIR="$MAILROOM_ROOT/.dev"
@@ -15,6 +15,13 @@ MAILROOM_DEV_LIB="$MAILROOM_DEV_DIR/lib"
 MAILROOM_STACKS_DIR="$MAILROOM_DEV_DIR/stacks"
 MAILROOM_PG_BIN="${MAILROOM_PG_BIN:-/usr/lib/postgresql/15/bin}"
 MAILROOM_SWIFT_HOME="${MAILROOM_SWIFT_HOME:-/opt/swift}"
+
+# runuser, pg tools' helpers and apt live in sbin folders, which a minimal PATH may lack.
+for _mr_d in /usr/local/sbin /usr/sbin /sbin; do
+    [[ ":$PATH:" == *":$_mr_d:"* || ! -d "$_mr_d" ]] || PATH="$PATH:$_mr_d"
+done
+unset _mr_d
+export PATH
 
 # Swift lives at /opt/swift on the project's machines; a non-login shell (CI) may not have it on PATH.
 if ! command -v swift >/dev/null 2>&1 && [[ -x "$MAILROOM_SWIFT_HOME/usr/bin/swift" ]]; then
