@@ -52,13 +52,14 @@ print(confluent_kafka.libversion()[0], "brokers=%d" % len(md.brokers))' "$MAILRO
 
 # Fault injection the way integration tests will do it: $MAILROOM_DEV_STACK pg-stop / pg-start.
 check "a table is created" psql -X -q "$MAILROOM_DATABASE_URL" -c "create table kept(x int); insert into kept values (7)"
-check_output "pg-stop stops PostgreSQL" "postgres: stopped" "$MAILROOM_DEV_STACK" pg-stop
+# (with a minimal PATH, as a test runner's child process may have: runuser lives in /usr/sbin)
+check_output "pg-stop stops PostgreSQL" "^postgres: stopped" env PATH=/usr/bin:/bin "$MAILROOM_DEV_STACK" pg-stop
 check "PostgreSQL's old pid is gone" dead "$PG_PID"
 check_fails "PostgreSQL refuses connections while stopped" psql -X "$MAILROOM_DATABASE_URL" -Atc "select 1"
 check_says "status after pg-stop: postgres down, kafka up" "postgres +down" "$DS" status
 check_fails "status after pg-stop exits non-zero" "$DS" status
 check "kafka kept running through pg-stop" alive "$KAFKA_PID"
-check_output "pg-start starts PostgreSQL again" "postgres: up" "$MAILROOM_DEV_STACK" pg-start
+check_output "pg-start starts PostgreSQL again" "^postgres: up" env PATH=/usr/bin:/bin "$MAILROOM_DEV_STACK" pg-start
 check_output "data survived pg-stop/pg-start" "^7$" psql -X "$MAILROOM_DATABASE_URL" -Atc "select x from kept"
 check "status after pg-start: all up" "$DS" status
 
