@@ -23,6 +23,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         // MARK: C libraries from Debian, bound through pkg-config.
@@ -91,6 +94,21 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: Worker: a consumer-group member that verifies envelopes and writes them in batches.
+        .target(
+            name: "MailroomWorker",
+            dependencies: [
+                "MailroomCore",
+                "MailroomKafka",
+                "MailroomPostgres",
+                "MailroomStore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: The `mailroom` command-line tool.
         .executableTarget(
             name: "MailroomCLI",
@@ -98,7 +116,13 @@ let package = Package(
                 "MailroomCore",
                 "MailroomPostgres",
                 "MailroomStore",
+                "MailroomKafka",
+                "MailroomProducer",
+                "MailroomWorker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -19,6 +19,13 @@ public struct MessageWriter: Sendable {
         public var conflicts: [Rejection] = []
         /// Rejections recorded (those passed in, plus ``conflicts``), counting each record once.
         public var rejectionsRecorded = 0
+
+        public init(stored: Int = 0, redelivered: Int = 0, conflicts: [Rejection] = [], rejectionsRecorded: Int = 0) {
+            self.stored = stored
+            self.redelivered = redelivered
+            self.conflicts = conflicts
+            self.rejectionsRecorded = rejectionsRecorded
+        }
     }
 
     /// The reason code for an envelope whose (owner, id) holds a different message.

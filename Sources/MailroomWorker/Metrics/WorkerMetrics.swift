@@ -1,0 +1,21 @@
+import Metrics
+
+/// The worker's swift-metrics instruments. The executable exports them as Prometheus text.
+struct WorkerMetrics: Sendable {
+    let consumed = Counter(label: "mailroom_worker_consumed_total")
+    let stored = Counter(label: "mailroom_worker_stored_total")
+    let redelivered = Counter(label: "mailroom_worker_redelivered_total")
+    let batchSize = Recorder(label: "mailroom_worker_batch_records", aggregate: true)
+    let batchDuration = Timer(label: "mailroom_worker_batch_duration_seconds", preferredDisplayUnit: .seconds)
+    let endToEnd = Timer(label: "mailroom_worker_end_to_end_latency_seconds", preferredDisplayUnit: .seconds)
+    let postgresRetries = Counter(label: "mailroom_worker_postgres_retries_total")
+    let deadLetterRetries = Counter(label: "mailroom_worker_dead_letter_retries_total")
+
+    func rejected(_ reason: String) -> Counter {
+        Counter(label: "mailroom_worker_rejected_total", dimensions: [("reason", reason)])
+    }
+
+    func lag(_ topic: String, _ partition: Int32) -> Gauge {
+        Gauge(label: "mailroom_worker_consumer_lag", dimensions: [("topic", topic), ("partition", "\(partition)")])
+    }
+}

@@ -1,0 +1,342 @@
+import Foundation
+import Logging
+import MailroomCore
+import MailroomKafka
+import MailroomPostgres
+import MailroomStore
+import Metrics
+
+/// The worker's loop and its state: the consumer, the database connection, and the batch in hand.
+///
+/// `@unchecked Sendable`: its mutable state is touched only by ``runLoop()``, which runs once, on one task.
+final class BatchSession: @unchecked Sendable {
+    private let configuration: WorkerConfiguration
+    private let consumer: KafkaConsumer
+    private let deadLetters: DeadLetterPublisher
+    private let metrics: WorkerMetrics
+    private let statistics: WorkerStatistics
+    private let logger: Logger
+    private let stop: StopFlag
+    private let verifier: BatchVerifier
+    private let writer = MessageWriter()
+    private let mailboxes: MailboxCache
+    private var connection: PostgresConnection?
+    /// Records polled while the loop waited out a failure (partitions paused); processed next.
+    private var carried: [KafkaRecord] = []
+    private var paused = false
+    /// Last offset handed over per partition, for the lag gauge.
+    private var positions: [KafkaTopicPartition: Int64] = [:]
+
+    /// A polled and verified batch, waiting to be written.
+    struct VerifiedBatch: Sendable {
+        var records: [KafkaRecord]
+        var verdicts: [RecordHandler.Verdict]
+    }
+
+    /// Thrown when a shutdown gives up on the batch in hand (its offsets are not stored; it is redelivered).
+    struct Abandoned: Error {}
+
+    init(
+        configuration: WorkerConfiguration, consumer: KafkaConsumer, deadLetters: DeadLetterPublisher,
+        metrics: WorkerMetrics, statistics: WorkerStatistics, logger: Logger, stop: StopFlag
+    ) {
+        self.configuration = configuration
+        self.consumer = consumer
+        self.deadLetters = deadLetters
+        self.metrics = metrics
+        self.statistics = statistics
+        self.logger = logger
+        self.stop = stop
+        self.verifier = BatchVerifier(
+            handler: RecordHandler(
+                limits: configuration.limits, maxClockSkew: configuration.maxClockSkew,
+                workerName: configuration.workerName),
+            tasks: configuration.verificationTasks)
+        self.mailboxes = MailboxCache(capacity: configuration.mailboxCacheSize)
+    }
+
+    /// Polls, verifies and commits batches until asked to stop; then finishes the batch in hand.
+    func runLoop() async {
+        var pending: VerifiedBatch?
+        var stopRequestedAt: ContinuousClock.Instant?
+        while true {
+            if stop.isSet, stopRequestedAt == nil { stopRequestedAt = .now }
+            if stopRequestedAt != nil { break }
+            let records = await nextRecords()
+            // Verify this batch on all cores while the previous one is written.
+            async let verified = verifier.verify(records)
+            if let batch = pending {
+                do {
+                    try await commit(batch)
+                } catch {
+                    logger.warning("stopping with a batch not written; it will be redelivered")
+                    _ = await verified
+                    return
+                }
+            }
+            let verdicts = await verified
+            pending = records.isEmpty ? nil : VerifiedBatch(records: records, verdicts: verdicts)
+            updateLag()
+        }
+        if let batch = pending {
+            do {
+                try await commit(batch)
+            } catch {
+                logger.warning("stopping with a batch not written; it will be redelivered")
+            }
+        }
+    }
+
+    func closeDatabase() async {
+        if let connection { await connection.close() }
+        connection = nil
+    }
+
+    // MARK: - One batch
+
+    private func nextRecords() async -> [KafkaRecord] {
+        if !carried.isEmpty {
+            defer { carried.removeAll() }
+            return carried
+        }
+        let batch = await consumer.poll(maxRecords: configuration.batchSize, timeout: configuration.batchLinger)
+        noteConsumerErrors(batch.errors)
+        for record in batch.records {
+            positions[KafkaTopicPartition(topic: record.topic, partition: record.partition)] = record.offset
+        }
+        return batch.records
+    }
+
+    /// Writes one verified batch, publishes its rejections, and stores its offsets — in that order.
+    private func commit(_ batch: VerifiedBatch) async throws {
+        let started = ContinuousClock.now
+        var accepted: [(Envelope, KafkaRecord)] = []
+        var rejected: [(Rejection, KafkaRecord)] = []
+        accepted.reserveCapacity(batch.records.count)
+        for (verdict, record) in zip(batch.verdicts, batch.records) {
+            switch verdict {
+            case .accepted(let envelope): accepted.append((envelope, record))
+            case .rejected(let rejection): rejected.append((rejection, record))
+            }
+        }
+
+        // Mailboxes: both parties must have one (as in Textile).
+        var owners = Set<[UInt8]>()
+        for (envelope, _) in accepted {
+            owners.insert(envelope.recipient.bytes)
+            owners.insert(envelope.sender.bytes)
+        }
+        let unknown = mailboxes.unknown(among: owners)
+        if !unknown.isEmpty {
+            let found = try await retrying("mailbox lookup") { connection in
+                try await self.writer.existingMailboxes(unknown, on: connection)
+            }
+            mailboxes.insert(found)
+        }
+        var messages: [NewMessage] = []
+        messages.reserveCapacity(accepted.count)
+        let handler = verifier.handler
+        for (envelope, record) in accepted {
+            let source = RecordSource(topic: record.topic, partition: record.partition, offset: record.offset)
+            let size = record.value?.count ?? 0
+            if !mailboxes.contains(envelope.recipient.bytes) {
+                rejected.append((handler.rejection(envelope, source: source, bytes: size,
+                    reason: RejectionReason.noRecipientMailbox, detail: "the recipient has no mailbox"), record))
+            } else if !mailboxes.contains(envelope.sender.bytes) {
+                rejected.append((handler.rejection(envelope, source: source, bytes: size,
+                    reason: RejectionReason.noSenderMailbox, detail: "the sender has no mailbox"), record))
+            } else {
+                messages.append(NewMessage(envelope, source: source))
+            }
+        }
+
+        // One transaction for the whole batch; retried until it succeeds.
+        let rejections = rejected.map(\.0)
+        let outcome = try await writeBatch(messages, rejections: rejections)
+        let records = Dictionary(batch.records.map { (RecordSource(topic: $0.topic, partition: $0.partition, offset: $0.offset), $0) }) { first, _ in first }
+        let conflicts = outcome.conflicts.compactMap { rejection in records[rejection.source].map { (rejection, $0) } }
+        try await publishDeadLetters(rejected + conflicts)
+
+        // Durable in PostgreSQL and on the dead-letter topic: now, and only now, the offsets may move.
+        do {
+            try consumer.storeOffsets(after: batch.records)
+        } catch {
+            logger.warning("storing offsets failed; the batch will be redelivered", metadata: ["error": "\(error)"])
+        }
+
+        var byReason: [String: Int] = [:]
+        for (rejection, _) in rejected + conflicts { byReason[rejection.reason, default: 0] += 1 }
+        statistics.record(
+            consumed: batch.records.count, stored: outcome.stored, redelivered: outcome.redelivered, rejected: byReason)
+        metrics.consumed.increment(by: batch.records.count)
+        metrics.stored.increment(by: outcome.stored)
+        metrics.redelivered.increment(by: outcome.redelivered)
+        for (reason, count) in byReason { metrics.rejected(reason).increment(by: count) }
+        metrics.batchSize.record(batch.records.count)
+        metrics.batchDuration.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
+        let nowMilliseconds = Int64(Date().timeIntervalSince1970 * 1000)
+        for message in messages {
+            let created = Int64(message.createdAt.timeIntervalSince1970 * 1000)
+            metrics.endToEnd.recordMilliseconds(max(0, nowMilliseconds - created))
+        }
+        logger.debug(
+            "batch committed",
+            metadata: [
+                "records": "\(batch.records.count)", "stored": "\(outcome.stored)",
+                "redelivered": "\(outcome.redelivered)", "rejected": "\(rejected.count + conflicts.count)",
+            ])
+    }
+
+    /// Writes a batch; a batch that keeps failing for a reason other than a lost connection is written one
+    /// message at a time, so that one poison message cannot block its partition.
+    private func writeBatch(_ messages: [NewMessage], rejections: [Rejection]) async throws -> MessageWriter.Outcome {
+        let worker = configuration.workerName
+        do {
+            return try await retrying("batch write", maxServerErrors: 3) { connection in
+                try await self.writer.write(messages, rejections: rejections, worker: worker, on: connection)
+            }
+        } catch let error as PoisonBatch {
+            logger.error("batch keeps failing; writing it one message at a time", metadata: ["error": "\(error.underlying)"])
+        }
+        var total = MessageWriter.Outcome()
+        var extra: [Rejection] = []
+        for message in messages {
+            do {
+                let one = try await retrying("message write", maxServerErrors: 2) { connection in
+                    try await self.writer.write([message], rejections: [], worker: worker, on: connection)
+                }
+                total.stored += one.stored
+                total.redelivered += one.redelivered
+                total.conflicts += one.conflicts
+            } catch let error as PoisonBatch {
+                extra.append(
+                    Rejection(
+                        source: message.source, reason: "store_failed", detail: "PostgreSQL refused it: \(error.underlying)",
+                        messageID: message.id, sender: message.sender, recipient: message.recipient, envelopeBytes: 0,
+                        worker: worker))
+            }
+        }
+        let recorded = try await retrying("rejection write") { connection in
+            try await self.writer.write([], rejections: rejections + extra, worker: worker, on: connection)
+        }
+        total.conflicts += extra
+        total.rejectionsRecorded = recorded.rejectionsRecorded
+        return total
+    }
+
+    /// Publishes dead letters, retrying failures with back-off (the broker may be down).
+    private func publishDeadLetters(_ rejections: [(Rejection, KafkaRecord)]) async throws {
+        var left = rejections
+        var delay = configuration.retryInitialDelay
+        while !left.isEmpty {
+            let failures = await deadLetters.publish(left)
+            if failures.isEmpty { return }
+            metrics.deadLetterRetries.increment()
+            logger.warning("dead-letter publish failed; retrying", metadata: ["error": "\(failures[0])", "records": "\(failures.count)"])
+            // Publishing again may duplicate some dead letters: the dead-letter topic is at-least-once.
+            try checkGrace()
+            try await keepGroupWhileWaiting(delay)
+            delay = min(delay * 2, configuration.retryMaxDelay)
+            left = rejections
+        }
+    }
+
+    // MARK: - Retrying
+
+    /// A batch that PostgreSQL refused (not a lost connection) more than the allowed number of times.
+    struct PoisonBatch: Error { let underlying: any Error }
+
+    private var stopRequestedAt: ContinuousClock.Instant?
+
+    /// Runs `body` on a live connection, reconnecting and retrying with back-off on failure. Partitions are
+    /// paused while it waits and resumed once it succeeds.
+    private func retrying<T: Sendable>(
+        _ what: String, maxServerErrors: Int = .max, _ body: (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        var delay = configuration.retryInitialDelay
+        var serverErrors = 0
+        while true {
+            do {
+                let connection = try await liveConnection()
+                let value = try await body(connection)
+                if paused {
+                    consumer.setPaused(false)
+                    paused = false
+                    logger.info("PostgreSQL is back; partitions resumed")
+                }
+                return value
+            } catch {
+                let lost = (error as? PostgresError)?.isConnectionLoss ?? false
+                if lost || !(connection?.isConnected ?? false) {
+                    await closeDatabase()
+                } else {
+                    serverErrors += 1
+                    if serverErrors >= maxServerErrors { throw PoisonBatch(underlying: error) }
+                }
+                metrics.postgresRetries.increment()
+                logger.warning(
+                    "\(what) failed; keeping the batch and retrying",
+                    metadata: ["error": "\(error)", "retry_in_ms": "\(delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000)"])
+                if !paused {
+                    consumer.setPaused(true)
+                    paused = true
+                }
+                try checkGrace()
+                try await keepGroupWhileWaiting(delay)
+                delay = min(delay * 2, configuration.retryMaxDelay)
+            }
+        }
+    }
+
+    /// Waits, polling the (paused) consumer meanwhile so the group keeps this member; anything it still
+    /// returns is kept for later.
+    private func keepGroupWhileWaiting(_ delay: Duration) async throws {
+        let batch = await consumer.poll(maxRecords: configuration.batchSize, timeout: delay)
+        carried += batch.records
+        for record in batch.records {
+            positions[KafkaTopicPartition(topic: record.topic, partition: record.partition)] = record.offset
+        }
+    }
+
+    /// After a stop request, gives up once the grace period is over.
+    private func checkGrace() throws {
+        guard stop.isSet else { return }
+        let since = stopRequestedAt ?? .now
+        stopRequestedAt = since
+        if ContinuousClock.now - since > configuration.shutdownGracePeriod { throw Abandoned() }
+    }
+
+    private func liveConnection() async throws -> PostgresConnection {
+        if let connection, connection.isConnected { return connection }
+        let fresh = try await PostgresConnection.connect(
+            .init(url: configuration.databaseURL, applicationName: "mailroom-worker"), logger: logger)
+        connection = fresh
+        return fresh
+    }
+
+    // MARK: - Observability
+
+    private var lastConsumerErrorLog: ContinuousClock.Instant?
+
+    private func noteConsumerErrors(_ errors: [KafkaError]) {
+        guard let first = errors.first else { return }
+        // The broker going away produces a stream of these; one line every few seconds is enough.
+        if let last = lastConsumerErrorLog, ContinuousClock.now - last < .seconds(5) { return }
+        lastConsumerErrorLog = .now
+        logger.warning("Kafka consumer error", metadata: ["error": "\(first)", "count": "\(errors.count)"])
+    }
+
+    private func updateLag() {
+        for partition in consumer.assignment {
+            guard let high = consumer.cachedHighWatermark(partition) else { continue }
+            let position = positions[partition].map { $0 + 1 } ?? high
+            metrics.lag(partition.topic, partition.partition).record(max(0, high - position))
+        }
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000
+    }
+}

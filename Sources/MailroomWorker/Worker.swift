@@ -1,0 +1,71 @@
+public import Logging
+import MailroomCore
+import MailroomKafka
+import MailroomPostgres
+import MailroomStore
+public import ServiceLifecycle
+import Synchronization
+import Foundation
+
+/// A consumer-group member that verifies envelopes and writes them to the mailboxes.
+///
+/// Each batch: poll up to ``WorkerConfiguration/batchSize`` records; verify them on all cores (while the
+/// previous batch is being written); check mailboxes; write every accepted message and every rejection in one
+/// PostgreSQL transaction; publish rejections to the dead-letter topic; only then store the batch's offsets.
+/// An offset therefore never passes a record that is not durably in PostgreSQL or on the dead-letter topic,
+/// and the idempotent write makes any redelivery harmless.
+///
+/// PostgreSQL down: the batch is kept, partitions are paused (the member keeps polling, so it stays in the
+/// group), and the write is retried with back-off until it succeeds. On SIGTERM/SIGINT (graceful shutdown) the
+/// batch in hand is finished, offsets are committed, and the member leaves the group.
+public final class Worker: Service, Sendable {
+    private let configuration: WorkerConfiguration
+    private let logger: Logger
+    private let metrics = WorkerMetrics()
+    /// What this worker has done so far.
+    public let statistics = WorkerStatistics()
+    private let stopFlag = StopFlag()
+
+    public init(configuration: WorkerConfiguration, logger: Logger = Logger(label: "mailroom.worker")) {
+        self.configuration = configuration
+        var logger = logger
+        logger[metadataKey: "worker"] = "\(configuration.workerName)"
+        self.logger = logger
+    }
+
+    /// Asks the worker to finish its batch and stop (as a graceful shutdown does).
+    public func stop() {
+        stopFlag.set()
+    }
+
+    public func run() async throws {
+        let consumer = try KafkaConsumer(
+            .init(kafka: configuration.kafka, groupID: configuration.groupID, topics: [configuration.topics.envelopes]),
+            logger: logger)
+        let deadLetterProducer = try KafkaProducer(.init(kafka: configuration.kafka, maxInFlight: 10_000), logger: logger)
+        let session = BatchSession(
+            configuration: configuration, consumer: consumer,
+            deadLetters: DeadLetterPublisher(producer: deadLetterProducer, topic: configuration.topics.deadLetters),
+            metrics: metrics, statistics: statistics, logger: logger, stop: stopFlag)
+        logger.info(
+            "worker starting",
+            metadata: [
+                "group": "\(configuration.groupID)", "topic": "\(configuration.topics.envelopes)",
+                "batch_size": "\(configuration.batchSize)", "librdkafka": "\(librdkafkaVersion)",
+            ])
+        await withGracefulShutdownHandler {
+            await session.runLoop()
+        } onGracefulShutdown: { [stopFlag] in
+            stopFlag.set()
+        }
+        do {
+            try await consumer.commit()
+        } catch {
+            logger.warning("final offset commit failed; the group will redeliver from the last commit", metadata: ["error": "\(error)"])
+        }
+        await consumer.close()
+        await deadLetterProducer.close(timeoutMilliseconds: 5_000)
+        await session.closeDatabase()
+        logger.info("worker stopped", metadata: ["consumed": "\(statistics.snapshot.consumed)"])
+    }
+}
