@@ -123,6 +123,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -154,6 +155,14 @@ let package = Package(
         .testTarget(
             name: "MailroomKafkaTests",
             dependencies: ["MailroomKafka", "MailroomTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "MailroomWorkerTests",
+            dependencies: [
+                "MailroomWorker", "MailroomProducer", "MailroomKafka", "MailroomStore", "MailroomCore", "MailroomTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

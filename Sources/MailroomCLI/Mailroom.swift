@@ -5,6 +5,9 @@ struct Mailroom: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mailroom",
         abstract: "Encrypted user mailboxes over Kafka and PostgreSQL.",
-        subcommands: [MigrateCommand.self, BenchCommand.self]
+        subcommands: [
+            KeygenCommand.self, SetupCommand.self, SendCommand.self, InviteCommand.self, WorkerCommand.self,
+            TopicsCommand.self, DeadLetterCommand.self, MigrateCommand.self, BenchCommand.self,
+        ]
     )
 }

@@ -13,3 +13,11 @@ enum CLIOutput {
     /// Whether standard output is a terminal (progress bars and colour only then).
     static var isTerminal: Bool { isatty(STDOUT_FILENO) == 1 }
 }
+
+extension CLIOutput {
+    /// Prints one JSON object on one line, keys sorted.
+    static func json(_ object: [String: Any]) {
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
+        line(String(decoding: data, as: UTF8.self))
+    }
+}

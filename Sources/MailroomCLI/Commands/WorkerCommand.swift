@@ -1,0 +1,73 @@
+import ArgumentParser
+import Foundation
+import Logging
+import MailroomCore
+import MailroomKafka
+import MailroomWorker
+import Metrics
+import Prometheus
+import ServiceLifecycle
+import UnixSignals
+
+struct WorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Run a worker: consume envelopes, verify them, write them to the mailboxes.",
+        discussion: """
+            Workers with the same --group share the envelope topic's partitions (cooperative-sticky). SIGTERM or \
+            SIGINT finishes the batch in hand, commits its offsets, leaves the group and exits 0. Settings also come \
+            from the environment: MAILROOM_DATABASE_URL, MAILROOM_BROKERS, MAILROOM_WORKER_GROUP, \
+            MAILROOM_WORKER_BATCH_SIZE, MAILROOM_WORKER_BATCH_LINGER_MS, MAILROOM_WORKER_METRICS_PORT, \
+            MAILROOM_WORKER_METRICS_HOST, MAILROOM_MAX_BODY_BYTES, MAILROOM_MAX_CLOCK_SKEW_S.
+            """)
+
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var kafka: KafkaOptions
+
+    @Option(help: "Consumer group (default: $MAILROOM_WORKER_GROUP or mailroom-workers).") var group: String?
+    @Option(name: .customLong("batch-size"), help: "Records per batch at most (default 2000).") var batchSize: Int?
+    @Option(name: .customLong("batch-linger-ms"), help: "Milliseconds to wait to fill a batch (default 20).") var batchLinger: Int?
+    @Option(name: .customLong("metrics-port"), help: "Serve Prometheus metrics on this port (default: off).") var metricsPort: Int?
+    @Option(name: .customLong("metrics-host"), help: "Address the metrics endpoint binds (default 127.0.0.1).") var metricsHost: String?
+    @Option(name: .customLong("max-body-bytes"), help: "Largest body accepted (default 65536).") var maxBodyBytes: Int?
+    @Option(name: .customLong("max-clock-skew-s"), help: "Seconds an envelope may be dated in the future (default 300).") var maxClockSkew: Int?
+    @Option(name: .customLong("name"), help: "This worker's name on dead letters (default host-pid).") var workerName: String?
+
+    func run() async throws {
+        try await reportingErrors {
+            let environment = ProcessInfo.processInfo.environment
+            func setting(_ value: Int?, _ name: String) -> Int? { value ?? environment[name].flatMap(Int.init) }
+
+            var configuration = WorkerConfiguration(
+                kafka: try kafka.configuration(clientID: "mailroom-worker"), databaseURL: try database.resolvedURL())
+            configuration.topics = kafka.topics
+            configuration.groupID = group ?? environment["MAILROOM_WORKER_GROUP"] ?? configuration.groupID
+            if let size = setting(batchSize, "MAILROOM_WORKER_BATCH_SIZE") { configuration.batchSize = max(1, size) }
+            if let linger = setting(batchLinger, "MAILROOM_WORKER_BATCH_LINGER_MS") { configuration.batchLinger = .milliseconds(max(0, linger)) }
+            if let bytes = setting(maxBodyBytes, "MAILROOM_MAX_BODY_BYTES") { configuration.limits = EnvelopeLimits(maxBodyBytes: bytes) }
+            if let skew = setting(maxClockSkew, "MAILROOM_MAX_CLOCK_SKEW_S") { configuration.maxClockSkew = .seconds(skew) }
+            if let workerName { configuration.workerName = workerName }
+
+            let logger = CLILogging.logger("worker")
+            let worker = Worker(configuration: configuration, logger: logger)
+            var services: [any Service] = [worker]
+            if let port = setting(metricsPort, "MAILROOM_WORKER_METRICS_PORT") {
+                let registry = PrometheusCollectorRegistry()
+                MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+                services.append(
+                    MetricsEndpoint(
+                        host: metricsHost ?? environment["MAILROOM_WORKER_METRICS_HOST"] ?? "127.0.0.1", port: port,
+                        render: {
+                            var buffer: [UInt8] = []
+                            registry.emit(into: &buffer)
+                            return String(decoding: buffer, as: UTF8.self)
+                        }, logger: logger))
+            }
+            let group = ServiceGroup(
+                configuration: .init(
+                    services: services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
+                    gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            try await group.run()
+        }
+    }
+}

@@ -1,0 +1,24 @@
+import ArgumentParser
+import Foundation
+import MailroomKafka
+
+/// `--brokers` (default `$MAILROOM_BROKERS`) and the topic names.
+struct KafkaOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Kafka bootstrap servers (default: $MAILROOM_BROKERS).", valueName: "host:port,…"))
+    var brokers: String?
+
+    @Option(help: ArgumentHelp("Envelope topic.", valueName: "name"))
+    var topic: String = MailroomTopics().envelopes
+
+    @Option(name: .customLong("dlq-topic"), help: ArgumentHelp("Dead-letter topic.", valueName: "name"))
+    var deadLetterTopic: String = MailroomTopics().deadLetters
+
+    var topics: MailroomTopics { MailroomTopics(envelopes: topic, deadLetters: deadLetterTopic) }
+
+    func configuration(clientID: String = "mailroom-cli") throws -> KafkaConfiguration {
+        let brokers = self.brokers ?? ProcessInfo.processInfo.environment["MAILROOM_BROKERS"] ?? ""
+        guard !brokers.isEmpty else { throw CLIError("no broker: set MAILROOM_BROKERS or pass --brokers") }
+        // librdkafka logs broker connection trouble itself; keep it to errors on the terminal.
+        return KafkaConfiguration(brokers: brokers, clientID: clientID, overrides: ["log_level": "3"])
+    }
+}

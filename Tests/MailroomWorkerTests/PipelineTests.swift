@@ -1,0 +1,220 @@
+import Foundation
+import MailroomCore
+import MailroomKafka
+import MailroomPostgres
+import MailroomProducer
+import MailroomStore
+import MailroomTestSupport
+import MailroomWorker
+import Testing
+
+@Suite("Producer → Kafka → worker → PostgreSQL, against the real broker and database",
+       .enabled(if: TestEnvironment.hasBroker && TestEnvironment.hasDatabase))
+struct PipelineTests {
+    @Test func everyEnvelopeOnceInEachBoxInSendOrderAndRedeliveryChangesNothing() async throws {
+        let harness = try await PipelineHarness.make()
+        let senders = (0..<4).map { _ in Identity.generate() }
+        let recipients = (0..<3).map { _ in Identity.generate() }
+        try await harness.setUpMailboxes(senders + recipients)
+
+        // Each sender seals and sends in sequence (waiting for each acknowledgement); senders run concurrently.
+        let kafka = try KafkaProducer(.init(kafka: harness.kafka))
+        let perSender = 30
+        let topic = harness.topics.envelopes
+        let sent: [[Envelope]] = try await withThrowingTaskGroup(of: (Int, [Envelope]).self) { group in
+            for (index, sender) in senders.enumerated() {
+                group.addTask {
+                    var envelopes: [Envelope] = []
+                    for n in 0..<perSender {
+                        let recipient = recipients[(index + n) % recipients.count].publicKey
+                        let envelope = try Envelope.seal(from: sender, to: recipient, body: Array("message \(n)".utf8))
+                        _ = try await kafka.send(topic: topic, key: recipient.bytes, value: envelope.serialized())
+                        envelopes.append(envelope)
+                    }
+                    return (index, envelopes)
+                }
+            }
+            var all = [[Envelope]](repeating: [], count: senders.count)
+            for try await (index, envelopes) in group { all[index] = envelopes }
+            return all
+        }
+        let total = senders.count * perSender
+
+        let running = harness.startWorker()
+        #expect(try await harness.eventually { running.worker.statistics.snapshot.accountedFor >= total })
+        #expect(try await harness.inboxCount() == total)
+        #expect(try await harness.sentboxCount() == total)
+        #expect(running.worker.statistics.snapshot.stored == total)
+        #expect(try await harness.rejectedCount() == 0)
+
+        // Per sender and recipient, the inbox lists messages in the order they were sent.
+        try await harness.database.withConnection { connection in
+            for (senderIndex, sender) in senders.enumerated() {
+                for recipient in recipients {
+                    let expected = sent[senderIndex].filter { $0.recipient == recipient.publicKey }.map { $0.id.uuid }
+                    let rows = try await connection.query(
+                        "SELECT id FROM inbox_messages WHERE owner = \(recipient.publicKey.bytes) AND sender = \(sender.publicKey.bytes) ORDER BY id")
+                    #expect(try rows.map { try $0.decode(UUID.self, column: 0) } == expected)
+                }
+            }
+            // The recipient reads one message before the redelivery.
+            let read = try await connection.query(
+                "UPDATE inbox_messages SET read_at = '2026-01-01T00:00:00Z' WHERE id = \(sent[0][0].id.uuid)")
+            #expect(read.affectedRows == 1)
+        }
+
+        // Redelivery: the very same envelopes, again.
+        for envelopes in sent {
+            for envelope in envelopes {
+                _ = try await kafka.send(topic: topic, key: envelope.recipient.bytes, value: envelope.serialized())
+            }
+        }
+        #expect(try await harness.eventually { running.worker.statistics.snapshot.redelivered >= total })
+        #expect(try await harness.inboxCount() == total)
+        #expect(try await harness.sentboxCount() == total)
+        let stillRead = try await harness.count(
+            "SELECT count(*) FROM inbox_messages WHERE read_at = '2026-01-01T00:00:00Z' AND id = \(sent[0][0].id.uuid)")
+        #expect(stillRead == 1)
+
+        await kafka.close()
+        try await running.stop()
+        await harness.drop()
+    }
+
+    @Test func bulkInvitesReachEveryMailbox() async throws {
+        let harness = try await PipelineHarness.make()
+        let sender = Identity.generate()
+        let recipients = (0..<400).map { _ in Identity.generate() }
+        try await harness.setUpMailboxes([sender] + recipients)
+        let producer = try harness.producer()
+        var messages = recipients.map { BulkMessage(recipient: $0.publicKey.textileString, body: Array("Welcome aboard".utf8)) }
+        messages.append(BulkMessage(recipient: "not-a-key", body: [1]))
+        let results = await producer.sendBulk(from: sender, messages: messages)
+        await producer.close()
+        #expect(results.count == messages.count)
+        #expect(results.prefix(recipients.count).allSatisfy { $0.isSent })
+        guard case .failed(let error) = results.last else {
+            Issue.record("a malformed recipient must fail")
+            return
+        }
+        #expect(error.code == .invalidRecipientKey)
+
+        let running = harness.startWorker()
+        #expect(try await harness.eventually { try await harness.inboxCount() == recipients.count })
+        #expect(try await harness.count("SELECT count(DISTINCT owner) FROM inbox_messages") == recipients.count)
+        #expect(try await harness.sentboxCount() == recipients.count)
+        try await running.stop()
+        await harness.drop()
+    }
+
+    @Test func everyInvalidKindEndsAsADeadLetterWithItsReasonAndInNoMailbox() async throws {
+        let harness = try await PipelineHarness.make(partitions: 2)
+        let vectors = try EnvelopeVectorFile.load()
+        // The vectors' parties have mailboxes, so only each vector's own fault can reject it.
+        var parties = Set<[UInt8]>()
+        for valid in vectors.valid {
+            parties.insert(try PublicKey(textileString: valid.senderPublicKey).bytes)
+            parties.insert(try PublicKey(textileString: valid.recipientPublicKey).bytes)
+        }
+        try await harness.database.withConnection { connection in
+            for owner in parties { _ = try await MailboxQueries.setup(owner: owner, on: connection) }
+        }
+        let kafka = try KafkaProducer(.init(kafka: harness.kafka))
+        var expected: [String] = []
+        var sentValues: [[UInt8]] = []
+        for vector in vectors.invalid {
+            sentValues.append(vector.envelope)
+            _ = try await kafka.send(topic: harness.topics.envelopes, key: vectors.anyRecipientKey, value: vector.envelope)
+            expected.append(vector.reason)
+        }
+        // Worker-level reasons: no mailbox, wrong key, dated in the future.
+        let stranger = Identity.generate()
+        let alice = Identity.generate()
+        try await harness.setUpMailboxes([alice])
+        let toStranger = try Envelope.seal(from: alice, to: stranger.publicKey, body: [1])
+        _ = try await kafka.send(topic: harness.topics.envelopes, key: stranger.publicKey.bytes, value: toStranger.serialized())
+        sentValues.append(toStranger.serialized())
+        expected.append(RejectionReason.noRecipientMailbox)
+        let fromStranger = try Envelope.seal(from: stranger, to: alice.publicKey, body: [1])
+        _ = try await kafka.send(topic: harness.topics.envelopes, key: alice.publicKey.bytes, value: fromStranger.serialized())
+        sentValues.append(fromStranger.serialized())
+        expected.append(RejectionReason.noSenderMailbox)
+        let wrongKey = try Envelope.seal(from: alice, to: alice.publicKey, body: [1])
+        _ = try await kafka.send(topic: harness.topics.envelopes, key: stranger.publicKey.bytes, value: wrongKey.serialized())
+        sentValues.append(wrongKey.serialized())
+        expected.append(RejectionReason.keyMismatch)
+        let future = try Envelope.seal(from: alice, to: alice.publicKey, body: [1], createdAt: Date().addingTimeInterval(86_400))
+        _ = try await kafka.send(topic: harness.topics.envelopes, key: alice.publicKey.bytes, value: future.serialized())
+        sentValues.append(future.serialized())
+        expected.append(RejectionReason.createdInFuture)
+        await kafka.close()
+
+        let running = harness.startWorker(name: "dlq-test-worker")
+        #expect(try await harness.eventually { running.worker.statistics.snapshot.accountedFor >= expected.count })
+        try await running.stop()
+        #expect(try await harness.inboxCount() == 0)
+        #expect(try await harness.sentboxCount() == 0)
+        #expect(running.worker.statistics.snapshot.rejected.values.reduce(0, +) == expected.count)
+
+        let stored = try await harness.database.withConnection { connection in
+            try await connection.query("SELECT reason FROM rejected_envelopes").map { try $0.decode(String.self, column: 0) }
+        }
+        #expect(stored.sorted() == expected.sorted())
+
+        let letters = try await harness.deadLetters(expecting: expected.count)
+        let reasons = letters.compactMap { $0.header("mailroom.reason").map { String(decoding: $0, as: UTF8.self) } }
+        #expect(reasons.sorted() == expected.sorted())
+        for letter in letters {
+            #expect(letter.header("mailroom.original.topic").map { String(decoding: $0, as: UTF8.self) } == harness.topics.envelopes)
+            #expect(letter.header("mailroom.original.offset") != nil)
+            #expect(letter.header("mailroom.original.partition") != nil)
+            #expect(letter.header("mailroom.worker").map { String(decoding: $0, as: UTF8.self) } == "dlq-test-worker")
+        }
+        // Each dead letter carries the original envelope bytes, byte for byte.
+        let letterValues = letters.map { $0.value ?? [] }
+        #expect(letterValues.sorted { $0.lexicographicallyPrecedes($1) } == sentValues.sorted { $0.lexicographicallyPrecedes($1) })
+        await harness.drop()
+    }
+
+    @Test func twoWorkersShareTheGroupAndOneStoppingMidRunLosesAndDoublesNothing() async throws {
+        let harness = try await PipelineHarness.make(partitions: 4)
+        let senders = (0..<5).map { _ in Identity.generate() }
+        let recipients = (0..<40).map { _ in Identity.generate() }
+        try await harness.setUpMailboxes(senders + recipients)
+        let first = harness.startWorker(name: "first")
+        let second = harness.startWorker(name: "second")
+        let producer = try harness.producer()
+        let total = 1_500
+        let messages = (0..<total).map { index in
+            BulkMessage(recipient: recipients[index % recipients.count].publicKey.textileString, body: Array("n\(index)".utf8))
+        }
+        // Five senders' bulk sends run while the workers consume.
+        let share = total / senders.count
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (index, sender) in senders.enumerated() {
+                group.addTask {
+                    let results = await producer.sendBulk(from: sender, messages: Array(messages[index * share..<(index + 1) * share]))
+                    #expect(results.allSatisfy { $0.isSent })
+                }
+            }
+            // Stop the first worker once it is busy; the second takes over its partitions.
+            #expect(try await harness.eventually(timeout: .seconds(60)) {
+                first.worker.statistics.snapshot.consumed > 100 || second.worker.statistics.snapshot.accountedFor > 300
+            })
+            try await first.stop()
+            try await group.waitForAll()
+        }
+        await producer.close()
+        #expect(try await harness.eventually(timeout: .seconds(90)) { try await harness.inboxCount() == total })
+        // Give any straggling redelivery time to land, then check nothing was doubled.
+        try await Task.sleep(for: .seconds(1))
+        #expect(try await harness.inboxCount() == total)
+        #expect(try await harness.sentboxCount() == total)
+        let firstStats = first.worker.statistics.snapshot
+        let secondStats = second.worker.statistics.snapshot
+        #expect(firstStats.stored + secondStats.stored == total)
+        #expect(secondStats.stored > 0)
+        try await second.stop()
+        await harness.drop()
+    }
+}
