@@ -167,7 +167,9 @@ let package = Package(
         ),
         .testTarget(
             name: "MailroomCLITests",
-            dependencies: ["MailroomPostgres", "MailroomTestSupport"],
+            dependencies: [
+                "MailroomPostgres", "MailroomStore", "MailroomCore", "MailroomKafka", "MailroomProducer", "MailroomTestSupport",
+            ],
             swiftSettings: swiftSettings
         ),
     ]

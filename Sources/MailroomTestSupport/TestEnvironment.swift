@@ -17,6 +17,23 @@ public enum TestEnvironment {
     /// `scripts/dev-stack`, for tests that stop and start PostgreSQL.
     public static var devStack: String? { environment["MAILROOM_DEV_STACK"].nonEmpty }
 
+    /// Whether this run may stop and start the shared PostgreSQL (`MAILROOM_TEST_FAULTS=1`). `scripts/test` runs
+    /// those tests in a pass of their own, after every other test, because they disturb every connection.
+    public static var faultInjection: Bool { environment["MAILROOM_TEST_FAULTS"] == "1" }
+
+    /// Runs `scripts/dev-stack <command>` (e.g. `pg-stop`, `pg-start`) for this test run's stack.
+    public static func devStack(_ command: String) throws {
+        guard let script = devStack else { throw TestSupportError("MAILROOM_DEV_STACK is not set: run through scripts/test") }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [script, command]
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw TestSupportError("dev-stack \(command) exited with \(process.terminationStatus)")
+        }
+    }
+
     /// Whether missing services are a failure rather than a reason to skip.
     public static var servicesRequired: Bool { environment["MAILROOM_TEST_REQUIRE_SERVICES"] == "1" }
 

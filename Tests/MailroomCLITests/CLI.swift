@@ -45,3 +45,46 @@ enum CLI {
             stderr: String(decoding: errData, as: UTF8.self))
     }
 }
+
+/// A `mailroom` process left running (a worker), with its output going to files.
+final class RunningCLI: @unchecked Sendable {
+    let process = Process()
+    let logURL: URL
+
+    init(_ arguments: [String], environment: [String: String]) throws {
+        logURL = FileManager.default.temporaryDirectory.appendingPathComponent("mailroom-cli-\(UUID().uuidString).log")
+        FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        let log = try FileHandle(forWritingTo: logURL)
+        process.executableURL = CLI.executable
+        process.arguments = arguments
+        process.currentDirectoryURL = TestEnvironment.packageRoot
+        var merged = ProcessInfo.processInfo.environment
+        for (key, value) in environment { merged[key] = value }
+        process.environment = merged
+        process.standardOutput = log
+        process.standardError = log
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+    }
+
+    var pid: Int32 { process.processIdentifier }
+
+    func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
+
+    /// Waits for the process to exit (polling, so no thread blocks); nil if it is still running at the deadline.
+    func exitStatus(within timeout: Duration) async throws -> Int32? {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning {
+            if ContinuousClock.now > deadline { return nil }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return process.terminationStatus
+    }
+
+    var output: String { (try? String(contentsOf: logURL, encoding: .utf8)) ?? "" }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        try? FileManager.default.removeItem(at: logURL)
+    }
+}

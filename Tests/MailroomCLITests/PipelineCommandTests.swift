@@ -1,0 +1,188 @@
+import Foundation
+import MailroomCore
+import MailroomKafka
+import MailroomPostgres
+import MailroomProducer
+import MailroomStore
+import MailroomTestSupport
+import Testing
+
+/// The whole story through the built `mailroom` executable, as an operator runs it.
+@Suite("mailroom send / invite / worker / dlq, end to end", .enabled(if: TestEnvironment.hasBroker && TestEnvironment.hasDatabase))
+struct PipelineCommandTests {
+    struct Stack {
+        let database: TestDatabase
+        let environment: [String: String]
+        let topicArguments: [String]
+        let folder: URL
+    }
+
+    static func stack() async throws -> Stack {
+        let database = try await TestDatabase.create()
+        let suffix = UInt32.random(in: 0...UInt32.max)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("mailroom-cli-\(suffix)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let environment = [
+            "MAILROOM_DATABASE_URL": database.url, "MAILROOM_IDENTITY": "", "MAILROOM_IDENTITY_FILE": "",
+            "MAILROOM_WORKER_GROUP": "cli-workers-\(suffix)", "MAILROOM_LOG_LEVEL": "warning",
+        ]
+        let migrate = try CLI.run(["migrate"], environment: environment)
+        #expect(migrate.status == 0, "\(migrate.stderr)")
+        return Stack(
+            database: database, environment: environment,
+            topicArguments: ["--topic", "cli-envelopes-\(suffix)", "--dlq-topic", "cli-dlq-\(suffix)"], folder: folder)
+    }
+
+    static func count(_ stack: Stack, _ sql: PostgresQuery) async throws -> Int {
+        try await stack.database.withConnection { Int(try await $0.query(sql).single().decode(Int64.self, column: 0)) }
+    }
+
+    static func eventually(timeout: Duration = .seconds(60), _ condition: () async throws -> Bool) async throws -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try await condition() { return true }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        return try await condition()
+    }
+
+    @Test func keygenSetupSendInviteWorkerAndReplay() async throws {
+        let stack = try await Self.stack()
+        let env = stack.environment
+        let alice = stack.folder.appendingPathComponent("alice.key").path
+        let bob = stack.folder.appendingPathComponent("bob.key").path
+
+        let keygen = try CLI.run(["keygen", "--out", alice, "--json"], environment: env)
+        #expect(keygen.status == 0, "\(keygen.stderr)")
+        let aliceKey = (try JSONSerialization.jsonObject(with: Data(keygen.stdout.utf8)) as? [String: Any])?["public_key"] as? String ?? ""
+        #expect(aliceKey.hasPrefix("bbaarei"))
+        #expect(try CLI.run(["keygen", "--out", alice], environment: env).status == 1)  // never overwrites
+        let bobKeygen = try CLI.run(["keygen", "--out", bob], environment: env)
+        #expect(bobKeygen.status == 0)
+        let bobKey = bobKeygen.stdout.components(separatedBy: "public key: ").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        let mode = try FileManager.default.attributesOfItem(atPath: alice)[.posixPermissions] as? NSNumber
+        #expect(mode?.intValue == 0o600)
+        // Secrets never reach standard output.
+        let secret = try String(contentsOfFile: alice, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(!keygen.stdout.contains(secret))
+
+        for key in [alice, bob] {
+            let setup = try CLI.run(["setup", "--identity", key], environment: env)
+            #expect(setup.status == 0, "\(setup.stderr)")
+        }
+        let topics = try CLI.run(["topics", "create", "--partitions", "3"] + stack.topicArguments, environment: env)
+        #expect(topics.status == 0, "\(topics.stderr)")
+        #expect(topics.stdout.contains("created"))
+
+        let send = try CLI.run(
+            ["send", "--from", alice, "--to", bobKey, "--body", "Hello Bob", "--json"] + stack.topicArguments, environment: env)
+        #expect(send.status == 0, "\(send.stderr)")
+        #expect(!send.stdout.contains("Hello Bob"))
+
+        // Invites: a CSV with personalised bodies, 30 recipients with mailboxes, one bad line.
+        let invitees = (0..<30).map { _ in Identity.generate() }
+        try await stack.database.withConnection { connection in
+            for invitee in invitees { _ = try await MailboxQueries.setup(owner: invitee.publicKey.bytes, on: connection) }
+        }
+        var csv = "key,body\n"
+        for (index, invitee) in invitees.enumerated() { csv += "\(invitee.publicKey.textileString),\"Welcome, friend \(index)\"\n" }
+        csv += "not-a-key,hello\n"
+        let recipients = stack.folder.appendingPathComponent("invitees.csv")
+        try csv.write(to: recipients, atomically: true, encoding: .utf8)
+        let invite = try CLI.run(
+            ["invite", "--from", alice, "--recipients", recipients.path, "--json"] + stack.topicArguments, environment: env)
+        #expect(invite.status == 1)  // one recipient failed
+        let summary = try JSONSerialization.jsonObject(with: Data(invite.stdout.utf8)) as? [String: Any]
+        #expect(summary?["sent"] as? Int == 30)
+        #expect(summary?["failed"] as? Int == 1)
+        #expect(invite.stderr.contains("not-a-key"))
+
+        // A message to someone without a mailbox yet: dead-lettered, replayed once they set one up.
+        let carol = Identity.generate()
+        let toCarol = try CLI.run(
+            ["send", "--from", alice, "--to", carol.publicKey.hexString, "--body", "Hi Carol"] + stack.topicArguments,
+            environment: env)
+        #expect(toCarol.status == 0, "\(toCarol.stderr)")
+
+        let worker = try RunningCLI(["worker"] + stack.topicArguments, environment: env)
+        #expect(try await Self.eventually { try await Self.count(stack, "SELECT count(*) FROM inbox_messages") == 31 })
+        #expect(try await Self.eventually { try await Self.count(stack, "SELECT count(*) FROM rejected_envelopes") == 1 })
+        let reason = try await stack.database.withConnection {
+            try await $0.query("SELECT reason FROM rejected_envelopes").single().decode(String.self, column: 0)
+        }
+        #expect(reason == "no_recipient_mailbox")
+
+        try await stack.database.withConnection { _ = try await MailboxQueries.setup(owner: carol.publicKey.bytes, on: $0) }
+        let replay = try CLI.run(
+            ["dlq", "replay", "--reason", "no_recipient_mailbox", "--idle-ms", "4000", "--json"] + stack.topicArguments,
+            environment: env)
+        #expect(replay.status == 0, "\(replay.stderr)")
+        #expect((try JSONSerialization.jsonObject(with: Data(replay.stdout.utf8)) as? [String: Any])?["replayed"] as? Int == 1)
+        #expect(try await Self.eventually {
+            try await Self.count(stack, "SELECT count(*) FROM inbox_messages WHERE owner = \(carol.publicKey.bytes)") == 1
+        })
+
+        // SIGTERM: finish, commit, leave the group, exit 0.
+        worker.signal(SIGTERM)
+        let status = try await worker.exitStatus(within: .seconds(30))
+        #expect(status == 0, "\(worker.output)")
+        #expect(!worker.output.contains("Hello Bob"))
+        try? FileManager.default.removeItem(at: stack.folder)
+        try await stack.database.drop()
+    }
+
+    @Test func killNineAtRandomMomentsLosesNothingAndWritesNothingTwice() async throws {
+        let stack = try await Self.stack()
+        let env = stack.environment
+        _ = try CLI.run(["topics", "create", "--partitions", "4"] + stack.topicArguments, environment: env)
+        let senders = (0..<4).map { _ in Identity.generate() }
+        let recipients = (0..<50).map { _ in Identity.generate() }
+        try await stack.database.withConnection { connection in
+            for identity in senders + recipients { _ = try await MailboxQueries.setup(owner: identity.publicKey.bytes, on: connection) }
+        }
+        let producer = try MailroomProducer(
+            .init(kafka: KafkaConfiguration(brokers: try TestEnvironment.requireBrokers(), overrides: ["log_level": "3"]),
+                  topics: MailroomTopics(envelopes: stack.topicArguments[1], deadLetters: stack.topicArguments[3])))
+        let total = 9_000
+        for (index, sender) in senders.enumerated() {
+            let messages = (0..<(total / senders.count)).map { n in
+                BulkMessage(recipient: recipients[(n + index) % recipients.count].publicKey.textileString, body: Array("n\(n)".utf8))
+            }
+            let results = await producer.sendBulk(from: sender, messages: messages)
+            #expect(results.allSatisfy { $0.isSent })
+        }
+        await producer.close()
+
+        // Three workers killed with SIGKILL at random moments, each started after the last died.
+        var killedWhileWorking = 0
+        for _ in 0..<3 {
+            let worker = try RunningCLI(["worker", "--batch-size", "100"] + stack.topicArguments, environment: env)
+            let before = try await Self.count(stack, "SELECT count(*) FROM inbox_messages")
+            // Once it is writing, kill it at a random moment within the next few batches.
+            let deadline = ContinuousClock.now + .seconds(40)
+            while try await Self.count(stack, "SELECT count(*) FROM inbox_messages") == before, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            try await Task.sleep(for: .milliseconds(Int.random(in: 0...250)))
+            worker.signal(SIGKILL)
+            _ = try await worker.exitStatus(within: .seconds(10))
+            let after = try await Self.count(stack, "SELECT count(*) FROM inbox_messages")
+            if after > before && after < total { killedWhileWorking += 1 }
+        }
+        let last = try RunningCLI(["worker"] + stack.topicArguments, environment: env)
+        #expect(try await Self.eventually(timeout: .seconds(120)) {
+            try await Self.count(stack, "SELECT count(*) FROM inbox_messages") == total
+        })
+        try await Task.sleep(for: .seconds(1))
+        last.signal(SIGTERM)
+        #expect(try await last.exitStatus(within: .seconds(30)) == 0)
+        #expect(try await Self.count(stack, "SELECT count(*) FROM inbox_messages") == total)
+        #expect(try await Self.count(stack, "SELECT count(*) FROM sentbox_messages") == total)
+        #expect(try await Self.count(stack, "SELECT count(DISTINCT id) FROM inbox_messages") == total)
+        #expect(try await Self.count(stack, "SELECT count(*) FROM rejected_envelopes") == 0)
+        // At least one kill must have landed mid-stream for the test to mean anything.
+        #expect(killedWhileWorking >= 1)
+        try? FileManager.default.removeItem(at: stack.folder)
+        try await stack.database.drop()
+    }
+}
