@@ -17,13 +17,16 @@ struct CryptoBenchCommand: ParsableCommand {
     var duration: Double = 3
 
     @Option(help: "Alternating Mailroom/raw slices per figure.")
-    var rounds: Int = 3
+    var rounds: Int = 6
 
     @Option(help: "Threads. Default: 1 and 2 in the table, 2 with --json.")
     var threads: Int?
 
     @Option(help: "Plaintext body size in bytes.")
     var bodyBytes: Int = 256
+
+    @Option(help: "Measure only this workload (sealed, verified or opened); default all three.")
+    var workload: CryptoBenchmarks.Workload?
 
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
@@ -39,7 +42,7 @@ struct CryptoBenchCommand: ParsableCommand {
         if json {
             let count = threads ?? 2
             var figures: [CryptoBenchmarks.Workload: (mailroom: Double, raw: Double)] = [:]
-            for workload in CryptoBenchmarks.Workload.allCases {
+            for workload in workloads {
                 figures[workload] = benchmarks.measure(workload, threads: count, seconds: duration, rounds: rounds)
             }
             let report = JSONReport(
@@ -61,7 +64,7 @@ struct CryptoBenchCommand: ParsableCommand {
         let header = pad("operation", 30) + pad("threads", 8) + pad("mailroom/s", 12) + pad("raw/s", 12)
             + pad("ratio", 8) + "raw ceiling"
         print(header)
-        for workload in CryptoBenchmarks.Workload.allCases {
+        for workload in workloads {
             for count in counts {
                 let (mailroom, raw) = benchmarks.measure(workload, threads: count, seconds: duration, rounds: rounds)
                 let ratio = raw > 0 ? mailroom / raw * 100 : 0
@@ -73,12 +76,18 @@ struct CryptoBenchCommand: ParsableCommand {
         }
     }
 
+    private var workloads: [CryptoBenchmarks.Workload] {
+        workload.map { [$0] } ?? CryptoBenchmarks.Workload.allCases
+    }
+
     private func pad(_ text: String, _ width: Int) -> String {
         text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
     }
 
     private func format(_ value: Double) -> String { String(format: "%.0f", value) }
 }
+
+extension CryptoBenchmarks.Workload: ExpressibleByArgument {}
 
 /// The `--json` output.
 struct JSONReport: Encodable {
