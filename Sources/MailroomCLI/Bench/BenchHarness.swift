@@ -38,8 +38,10 @@ enum BenchHarness {
                     now = clock.now
                 }
                 let elapsed = now - start
-                let perSecond = Double(count) / (Double(elapsed.components.seconds)
-                    + Double(elapsed.components.attoseconds) / 1e18)
+                let perSecond =
+                    Double(count)
+                    / (Double(elapsed.components.seconds)
+                        + Double(elapsed.components.attoseconds) / 1e18)
                 results.withLock { $0.append(perSecond) }
                 done.leave()
             }

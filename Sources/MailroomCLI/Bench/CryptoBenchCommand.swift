@@ -58,10 +58,13 @@ struct CryptoBenchCommand: ParsableCommand {
         }
         let counts = threads.map { [$0] } ?? [1, 2]
         print("mailroom bench crypto: \(bodyBytes)-byte bodies, fixed set of 16 keys and 64 envelopes (caches warm,")
-        print("as in production), \(duration) s per figure in \(rounds) alternating slices, "
-            + "\(ProcessInfo.processInfo.activeProcessorCount) cores")
+        print(
+            "as in production), \(duration) s per figure in \(rounds) alternating slices, "
+                + "\(ProcessInfo.processInfo.activeProcessorCount) cores"
+        )
         print("")
-        let header = pad("operation", 30) + pad("threads", 8) + pad("mailroom/s", 12) + pad("raw/s", 12)
+        let header =
+            pad("operation", 30) + pad("threads", 8) + pad("mailroom/s", 12) + pad("raw/s", 12)
             + pad("ratio", 8) + "raw ceiling"
         print(header)
         for workload in workloads {
