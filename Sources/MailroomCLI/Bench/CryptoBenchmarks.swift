@@ -82,14 +82,26 @@ struct CryptoBenchmarks: Sendable {
         }
     }
 
-    /// Measures Mailroom and raw alternately in `rounds` slices (so drift from other load hits both alike).
+    /// Measures Mailroom and raw alternately in `rounds` slices, swapping which goes first each round, so that
+    /// drift from other load on the machine hits both alike.
     func measure(_ workload: Workload, threads: Int, seconds: Double, rounds: Int) -> (mailroom: Double, raw: Double) {
         var mailroom = 0.0
         var raw = 0.0
         let slice = seconds / Double(rounds)
-        for _ in 0..<rounds {
-            raw += BenchHarness.rate(threads: threads, seconds: slice) { self.rawOperation(workload) }
-            mailroom += BenchHarness.rate(threads: threads, seconds: slice) { self.mailroomOperation(workload) }
+        for round in 0..<rounds {
+            let measureRaw = {
+                raw += BenchHarness.rate(threads: threads, seconds: slice) { self.rawOperation(workload) }
+            }
+            let measureMailroom = {
+                mailroom += BenchHarness.rate(threads: threads, seconds: slice) { self.mailroomOperation(workload) }
+            }
+            if round.isMultiple(of: 2) {
+                measureRaw()
+                measureMailroom()
+            } else {
+                measureMailroom()
+                measureRaw()
+            }
         }
         return (mailroom / Double(rounds), raw / Double(rounds))
     }
