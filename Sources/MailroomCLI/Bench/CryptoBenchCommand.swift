@@ -14,10 +14,10 @@ struct CryptoBenchCommand: ParsableCommand {
     )
 
     @Option(help: "Seconds measured per figure (split over --rounds).")
-    var duration: Double = 3
+    var duration: Double = 4
 
     @Option(help: "Alternating Mailroom/raw slices per figure.")
-    var rounds: Int = 6
+    var rounds: Int = 16
 
     @Option(help: "Threads. Default: 1 and 2 in the table, 2 with --json.")
     var threads: Int?
