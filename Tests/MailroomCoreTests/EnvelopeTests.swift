@@ -28,6 +28,7 @@ struct EnvelopeTests {
         // The pointer entry point gives the same envelope.
         let fromPointer = try bytes.withUnsafeBytes { raw throws(EnvelopeError) in try Envelope.verify(raw) }
         #expect(fromPointer.serialized() == bytes)
+        #expect(fromPointer == parsed && parsed == sealed)
         #expect(!parsed.description.contains(hex(body)))
     }
 
