@@ -28,6 +28,7 @@ struct EnvelopeTests {
         // The pointer entry point gives the same envelope.
         let fromPointer = try bytes.withUnsafeBytes { raw throws(EnvelopeError) in try Envelope.verify(raw) }
         #expect(fromPointer.serialized() == bytes)
+        #expect(fromPointer == parsed && parsed == sealed)
         #expect(!parsed.description.contains(hex(body)))
     }
 
@@ -111,7 +112,10 @@ struct EnvelopeTests {
         #expect(inboxFailure { $0.createdAtMilliseconds += 1 } == .invalidMessageID)
         #expect(inboxFailure { $0.senderCiphertextHash.removeLast() } == .invalidFieldLength)
         #expect(inboxFailure { $0.signature.append(0) } == .invalidFieldLength)
-        #expect(inboxFailure { $0.recipientCiphertext = Array($0.recipientCiphertext.prefix(71)) } == .invalidCiphertextLength)
+        #expect(
+            inboxFailure { $0.recipientCiphertext = Array($0.recipientCiphertext.prefix(71)) }
+                == .invalidCiphertextLength
+        )
         #expect(sentboxFailure { $0.senderCiphertext[0] ^= 1 } == .badSignature)
         #expect(sentboxFailure { $0.recipientCiphertextHash[31] ^= 1 } == .badSignature)
         #expect(sentboxFailure { $0.signature[63] ^= 1 } == .badSignature)
@@ -146,9 +150,10 @@ struct EnvelopeTests {
             }
         }
         #expect(reasons["none"] == nil)
-        for reason in ["unsupported_version", "invalid_message_id", "bad_signature", "invalid_sender_key",
-            "invalid_recipient_key", "body_too_large", "invalid_ciphertext_length"]
-        {
+        for reason in [
+            "unsupported_version", "invalid_message_id", "bad_signature", "invalid_sender_key",
+            "invalid_recipient_key", "body_too_large", "invalid_ciphertext_length",
+        ] {
             #expect(reasons[reason, default: 0] > 0, "no flip gave \(reason)")
         }
     }
@@ -213,7 +218,8 @@ struct EnvelopeTests {
         let good = envelope.serialized()
         let forbidden = [
             hex(secretBody), "TOP-SECRET", TestKeys.alice.exportTextileString(), TestKeys.bob.exportTextileString(),
-            TestKeys.alice.publicKey.hexString, TestKeys.bob.publicKey.hexString, TestKeys.alice.publicKey.textileString,
+            TestKeys.alice.publicKey.hexString, TestKeys.bob.publicKey.hexString,
+            TestKeys.alice.publicKey.textileString,
             TestKeys.bob.publicKey.textileString, hex(envelope.recipientCiphertext.prefix(8)),
         ]
         var inputs: [[UInt8]] = [[], [2], Array(good.prefix(100)), good + [0]]

@@ -127,9 +127,10 @@ struct KeyStringTests {
         let seedHex = String(vector.private_key_libp2p_protobuf_hex.dropFirst(8).prefix(64))
         var dumped = ""
         dump(identity, to: &dumped)
-        for text in [identity.description, identity.debugDescription, String(reflecting: identity), "\(identity)", dumped,
-            identity.secretKey.description, identity.curveSecretKey.debugDescription]
-        {
+        for text in [
+            identity.description, identity.debugDescription, String(reflecting: identity), "\(identity)", dumped,
+            identity.secretKey.description, identity.curveSecretKey.debugDescription,
+        ] {
             #expect(!text.contains(secret))
             #expect(!text.contains(seedHex))
             #expect(!text.contains(String(secret.dropFirst(8).prefix(20))))

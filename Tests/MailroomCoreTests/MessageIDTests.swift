@@ -25,9 +25,10 @@ struct MessageIDTests {
 
     @Test("Malformed ids are rejected with invalid_message_id")
     func malformed() {
-        for text in ["", "01arz3ndektsv4rrffq69g5fa", "01arz3ndektsv4rrffq69g5fau", "81arz3ndektsv4rrffq69g5fav",
-            "01arz3ndektsv4rrffq69g5fav0", "01arz3ndektsv4rrffq69g5f-v"]
-        {
+        for text in [
+            "", "01arz3ndektsv4rrffq69g5fa", "01arz3ndektsv4rrffq69g5fau", "81arz3ndektsv4rrffq69g5fav",
+            "01arz3ndektsv4rrffq69g5fav0", "01arz3ndektsv4rrffq69g5f-v",
+        ] {
             #expect(envelopeError { try MessageID(string: text) }?.code == .invalidMessageID, "\(text)")
         }
         #expect(envelopeError { try MessageID(bytes: [1, 2, 3]) }?.code == .invalidMessageID)

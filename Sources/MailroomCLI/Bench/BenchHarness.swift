@@ -1,21 +1,46 @@
 import Foundation
 import Synchronization
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// Runs a CPU-bound operation on N dedicated threads for a fixed time and reports operations per second.
 enum BenchHarness {
+    /// What one measurement gives.
+    struct Rate {
+        /// Operations per wall-clock second, summed over all threads: the throughput.
+        var perSecond: Double = 0
+        /// Operations per second of CPU time the threads actually got: the cost of one operation,
+        /// insensitive to other processes taking the CPU away (the machine is shared).
+        var perCPUSecond: Double = 0
+
+        static func += (lhs: inout Rate, rhs: Rate) {
+            lhs.perSecond += rhs.perSecond
+            lhs.perCPUSecond += rhs.perCPUSecond
+        }
+
+        static func / (lhs: Rate, rhs: Double) -> Rate {
+            Rate(perSecond: lhs.perSecond / rhs, perCPUSecond: lhs.perCPUSecond / rhs)
+        }
+    }
+
     /// - Parameters:
     ///   - threads: how many threads run the operation at once.
     ///   - seconds: how long each thread runs it.
     ///   - warmUp: untimed operations per thread before the clock starts.
     ///   - setUp: called on each thread; returns that thread's operation (so per-thread state stays on its thread).
-    /// - Returns: total operations per second over all threads.
+    /// - Returns: total operations per second over all threads, and operations per CPU-second.
     static func rate(
         threads: Int,
         seconds: Double,
         warmUp: Int = 20,
         setUp: @escaping @Sendable () -> () -> Void
-    ) -> Double {
-        let results = Mutex<[Double]>([])
+    ) -> Rate {
+        // Per thread: operations, wall seconds, CPU seconds.
+        let results = Mutex<[(count: Int, wall: Double, cpu: Double)]>([])
         let ready = DispatchSemaphore(value: 0)
         let go = DispatchSemaphore(value: 0)
         let done = DispatchGroup()
@@ -29,6 +54,7 @@ enum BenchHarness {
                 go.wait()
                 let clock = ContinuousClock()
                 let start = clock.now
+                let cpuStart = threadCPUSeconds()
                 let deadline = start + duration
                 var count = 0
                 var now = start
@@ -37,10 +63,10 @@ enum BenchHarness {
                     count += 1
                     now = clock.now
                 }
+                let cpu = threadCPUSeconds() - cpuStart
                 let elapsed = now - start
-                let perSecond = Double(count) / (Double(elapsed.components.seconds)
-                    + Double(elapsed.components.attoseconds) / 1e18)
-                results.withLock { $0.append(perSecond) }
+                let wall = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                results.withLock { $0.append((count, wall, cpu)) }
                 done.leave()
             }
             thread.start()
@@ -48,6 +74,18 @@ enum BenchHarness {
         for _ in 0..<threads { ready.wait() }
         for _ in 0..<threads { go.signal() }
         done.wait()
-        return results.withLock { $0.reduce(0, +) }
+        return results.withLock { results in
+            let perSecond = results.reduce(0) { $0 + Double($1.count) / $1.wall }
+            let operations = results.reduce(0) { $0 + $1.count }
+            let cpu = results.reduce(0) { $0 + $1.cpu }
+            return Rate(perSecond: perSecond, perCPUSecond: cpu > 0 ? Double(operations) / cpu : 0)
+        }
+    }
+
+    /// CPU time consumed by the calling thread.
+    private static func threadCPUSeconds() -> Double {
+        var spec = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &spec)
+        return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
     }
 }

@@ -22,6 +22,17 @@ struct CryptoBenchmarks: Sendable {
         }
     }
 
+    /// Mailroom and raw rates for one workload and thread count.
+    struct Figure {
+        var mailroom: BenchHarness.Rate
+        var raw: BenchHarness.Rate
+
+        /// Mailroom throughput over raw throughput.
+        var ratio: Double { raw.perSecond > 0 ? mailroom.perSecond / raw.perSecond : 0 }
+        /// The same on CPU time: raw CPU cost per operation over Mailroom's.
+        var cpuRatio: Double { raw.perCPUSecond > 0 ? mailroom.perCPUSecond / raw.perCPUSecond : 0 }
+    }
+
     let bodyBytes: Int
     let identities: [Identity]
     let serialized: [[UInt8]]
@@ -82,15 +93,27 @@ struct CryptoBenchmarks: Sendable {
         }
     }
 
-    /// Measures Mailroom and raw alternately in `rounds` slices (so drift from other load hits both alike).
-    func measure(_ workload: Workload, threads: Int, seconds: Double, rounds: Int) -> (mailroom: Double, raw: Double) {
-        var mailroom = 0.0
-        var raw = 0.0
+    /// Measures Mailroom and raw alternately in `rounds` slices, swapping which goes first each round, so that
+    /// drift from other load on the machine hits both alike.
+    func measure(_ workload: Workload, threads: Int, seconds: Double, rounds: Int) -> Figure {
+        var mailroom = BenchHarness.Rate()
+        var raw = BenchHarness.Rate()
         let slice = seconds / Double(rounds)
-        for _ in 0..<rounds {
-            raw += BenchHarness.rate(threads: threads, seconds: slice) { self.rawOperation(workload) }
-            mailroom += BenchHarness.rate(threads: threads, seconds: slice) { self.mailroomOperation(workload) }
+        for round in 0..<rounds {
+            let measureRaw = {
+                raw += BenchHarness.rate(threads: threads, seconds: slice) { self.rawOperation(workload) }
+            }
+            let measureMailroom = {
+                mailroom += BenchHarness.rate(threads: threads, seconds: slice) { self.mailroomOperation(workload) }
+            }
+            if round.isMultiple(of: 2) {
+                measureRaw()
+                measureMailroom()
+            } else {
+                measureMailroom()
+                measureRaw()
+            }
         }
-        return (mailroom / Double(rounds), raw / Double(rounds))
+        return Figure(mailroom: mailroom / Double(rounds), raw: raw / Double(rounds))
     }
 }

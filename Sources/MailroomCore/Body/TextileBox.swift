@@ -25,7 +25,8 @@ public enum TextileBox {
         try sealed.withUnsafeBytes { openResult($0, with: identity) }.get()
     }
 
-    static func openResult(_ sealed: UnsafeRawBufferPointer, with identity: Identity) -> Result<[UInt8], EnvelopeError> {
+    static func openResult(_ sealed: UnsafeRawBufferPointer, with identity: Identity) -> Result<[UInt8], EnvelopeError>
+    {
         guard sealed.count >= overhead else {
             return .failure(
                 EnvelopeError(

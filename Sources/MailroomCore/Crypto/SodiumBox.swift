@@ -48,6 +48,7 @@ enum SodiumBox {
         into out: UnsafeMutableRawBufferPointer
     ) -> Bool {
         precondition(sealed.count >= overhead && out.count == sealed.count - overhead && curveSecretKey.count == 32)
+        Sodium.ensureInitialized()
         let nonce = sealed.u8
         let ephemeralPublic = sealed.u8 + nonceBytes
         let boxed = sealed.u8 + nonceBytes + publicKeyBytes

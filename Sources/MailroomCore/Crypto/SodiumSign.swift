@@ -8,7 +8,11 @@ enum SodiumSign {
     static let signatureBytes = 64
 
     /// Derives the key pair for a 32-byte seed. `secretKey` receives seed || public key (64 bytes).
-    static func keyPair(seed: UnsafeRawBufferPointer, publicKey: inout Bytes32, secretKey: UnsafeMutableRawBufferPointer) {
+    static func keyPair(
+        seed: UnsafeRawBufferPointer,
+        publicKey: inout Bytes32,
+        secretKey: UnsafeMutableRawBufferPointer
+    ) {
         precondition(seed.count == seedBytes && secretKey.count == secretKeyBytes)
         Sodium.ensureInitialized()
         withUnsafeMutableBytes(of: &publicKey) { pk in
@@ -17,7 +21,11 @@ enum SodiumSign {
     }
 
     /// Signs `message` with a 64-byte Ed25519 secret key, writing 64 bytes at `signature`.
-    static func sign(message: UnsafeRawBufferPointer, secretKey: UnsafeRawBufferPointer, signature: UnsafeMutableRawPointer) {
+    static func sign(
+        message: UnsafeRawBufferPointer,
+        secretKey: UnsafeRawBufferPointer,
+        signature: UnsafeMutableRawPointer
+    ) {
         precondition(secretKey.count == secretKeyBytes)
         _ = crypto_sign_detached(signature.u8, nil, message.u8, UInt64(message.count), secretKey.u8)
     }

@@ -63,7 +63,8 @@ extension Envelope {
         let ciphertextCount = body.count + SodiumBox.overhead
         let total = L.serializedCount(bodyCount: body.count)
         let recipientRange = L.headerBytes + L.lengthBytes..<L.headerBytes + L.lengthBytes + ciphertextCount
-        let senderRange = recipientRange.upperBound + L.lengthBytes..<recipientRange.upperBound + L.lengthBytes
+        let senderRange =
+            recipientRange.upperBound + L.lengthBytes..<recipientRange.upperBound + L.lengthBytes
             + ciphertextCount
         var recipientDigest = Bytes32()
         var senderDigest = Bytes32()
@@ -71,7 +72,13 @@ extension Envelope {
         let storage = [UInt8](unsafeUninitializedCapacity: total) { buffer, initialized in
             let out = UnsafeMutableRawBufferPointer(buffer)
             let base = out.baseAddress!
-            L.writeHeader(to: base, id: id, sender: sender.publicKey.raw, recipient: recipient.raw, createdAt: createdAt)
+            L.writeHeader(
+                to: base,
+                id: id,
+                sender: sender.publicKey.raw,
+                recipient: recipient.raw,
+                createdAt: createdAt
+            )
             base.storeBytes(
                 of: UInt32(ciphertextCount).bigEndian,
                 toByteOffset: L.headerBytes,

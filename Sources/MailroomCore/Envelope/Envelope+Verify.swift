@@ -75,7 +75,10 @@ extension Envelope {
         let createdAt = Int64(bigEndian: base.loadUnaligned(fromByteOffset: L.createdAtOffset, as: Int64.self))
         guard createdAt == id.milliseconds else {
             return .failure(
-                EnvelopeError(.invalidMessageID, "created_at \(createdAt) differs from the id's time \(id.milliseconds)")
+                EnvelopeError(
+                    .invalidMessageID,
+                    "created_at \(createdAt) differs from the id's time \(id.milliseconds)"
+                )
             )
         }
 

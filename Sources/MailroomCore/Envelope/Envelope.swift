@@ -71,6 +71,11 @@ public struct Envelope: Sendable {
     public var bodyCount: Int { recipientCiphertextRange.count - SodiumBox.overhead }
 }
 
+extension Envelope: Equatable {
+    /// Two envelopes are equal when their serialized bytes are.
+    public static func == (lhs: Envelope, rhs: Envelope) -> Bool { lhs.storage == rhs.storage }
+}
+
 extension Envelope: CustomStringConvertible {
     /// Metadata only: id, sender, recipient, time and size, never the ciphertexts.
     public var description: String {

@@ -13,7 +13,10 @@ enum RowVerification {
         limits: EnvelopeLimits
     ) throws(EnvelopeError) {
         guard createdAt == id.milliseconds else {
-            throw EnvelopeError(.invalidMessageID, "created_at \(createdAt) differs from the id's time \(id.milliseconds)")
+            throw EnvelopeError(
+                .invalidMessageID,
+                "created_at \(createdAt) differs from the id's time \(id.milliseconds)"
+            )
         }
         if let error = EnvelopeLayout.checkCiphertextLength(
             ownCiphertext.count,

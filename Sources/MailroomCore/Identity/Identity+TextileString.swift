@@ -16,7 +16,7 @@ extension Identity {
                 "an Ed25519 private key holds 64 bytes of data (or 96 in the legacy form), this one \(data.count)"
             )
         }
-        let start = data.startIndex
+        let start = data.lowerBound
         let identity = message.withUnsafeBytes { all in
             Identity(seed: UnsafeRawBufferPointer(rebasing: all[start..<start + 32]))
         }

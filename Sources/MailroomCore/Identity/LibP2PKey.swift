@@ -15,8 +15,10 @@ enum LibP2PKey {
         return out
     }
 
-    /// Returns the key data of an Ed25519 key message. Strict: exactly these two fields, in this order, nothing after.
-    static func decodeEd25519(_ bytes: [UInt8]) throws(KeyError) -> ArraySlice<UInt8> {
+    /// Returns where the key data of an Ed25519 key message lies. Strict: exactly these two fields, in this order,
+    /// nothing after. Returns a range rather than a slice so that no second reference to a secret buffer exists
+    /// (which would defeat zeroing it in place).
+    static func decodeEd25519(_ bytes: [UInt8]) throws(KeyError) -> Range<Int> {
         var index = 0
         guard bytes.count >= 2, bytes[0] == 0x08 else {
             throw KeyError(.invalidProtobuf, "key message does not start with the key type field (0x08)")
@@ -37,7 +39,7 @@ enum LibP2PKey {
                 "data field declares \(length) bytes but \(bytes.count - index) follow"
             )
         }
-        return bytes[index...]
+        return index..<bytes.count
     }
 
     private static func readVarint(_ bytes: [UInt8], _ index: inout Int) throws(KeyError) -> UInt64 {

@@ -11,7 +11,7 @@ extension PublicKey {
         guard data.count == 32 else {
             throw KeyError(.invalidKeyLength, "an Ed25519 public key holds 32 bytes of data, this one \(data.count)")
         }
-        try self.init(bytes: data)
+        try self.init(bytes: message[data])
     }
 
     /// The Textile key string: multibase base32 of the libp2p protobuf Ed25519 public key (`bbaarei…`).

@@ -110,7 +110,9 @@ enum EnvelopeVectorGenerator {
         let empty = try seal(bob, alice, [], id(1))
         valids.append(valid("bob_to_alice_empty_body", bob, alice, empty, []))
         let binary = rng.bytes(256)
-        valids.append(valid("alice_to_carol_256_byte_body", alice, carol, try seal(alice, carol, binary, id(2)), binary))
+        valids.append(
+            valid("alice_to_carol_256_byte_body", alice, carol, try seal(alice, carol, binary, id(2)), binary)
+        )
         let note = Array("note to self".utf8)
         valids.append(valid("alice_to_herself", alice, alice, try seal(alice, alice, note, id(3)), note))
         let hub = Array("Hello World!!!".utf8)
@@ -128,7 +130,9 @@ enum EnvelopeVectorGenerator {
         }
         func patched(_ bytes: [UInt8], _ edits: [(Int, [UInt8])]) -> [UInt8] {
             var out = bytes
-            for (offset, replacement) in edits { out.replaceSubrange(offset..<offset + replacement.count, with: replacement) }
+            for (offset, replacement) in edits {
+                out.replaceSubrange(offset..<offset + replacement.count, with: replacement)
+            }
             return out
         }
         func u32(_ v: Int) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: v >> (8 * (3 - $0))) } }
@@ -148,7 +152,8 @@ enum EnvelopeVectorGenerator {
             let short = Array(good[0..<89]) + u32(10) + Array(good[rStart..<rStart + 10]) + Array(good[sLenOffset...])
             add("recipient_ct_shorter_than_box", .invalidCiphertextLength, "recipient_ct_len 10 < 72", short)
             // Sender ciphertext one byte shorter than the recipient's.
-            let skew = Array(good[0..<sLenOffset]) + u32(ctCount - 1) + Array(good[sStart..<sStart + ctCount - 1])
+            let skew =
+                Array(good[0..<sLenOffset]) + u32(ctCount - 1) + Array(good[sStart..<sStart + ctCount - 1])
                 + Array(good.suffix(64))
             add("copies_of_different_length", .invalidCiphertextLength, "sender_ct_len != recipient_ct_len", skew)
             let zero = Array(good[0..<89]) + u32(0) + Array(good[sLenOffset...])
@@ -170,40 +175,106 @@ enum EnvelopeVectorGenerator {
         let identityPoint = [1] + [UInt8](repeating: 0, count: 31)
         var offCurve = [2] + [UInt8](repeating: 0, count: 31)
         while SodiumSign.curvePublicKey(for: Bytes32(offCurve)!) != nil { offCurve[0] += 1 }
-        add("sender_small_order", .invalidSenderKey, "sender key is 32 zero bytes (a small-order point)",
-            patched(good, [(17, smallOrder)]))
-        add("sender_identity_point", .invalidSenderKey, "sender key is the neutral element",
-            patched(good, [(17, identityPoint)]))
-        add("sender_off_curve", .invalidSenderKey, "sender key is not a valid point (off the curve or outside the prime-order subgroup)", patched(good, [(17, offCurve)]))
-        add("recipient_small_order", .invalidRecipientKey, "recipient key is 32 zero bytes",
-            patched(good, [(49, smallOrder)]))
-        add("recipient_off_curve", .invalidRecipientKey, "recipient key is not a valid point (off the curve or outside the prime-order subgroup)",
-            patched(good, [(49, offCurve)]))
-        add("created_at_plus_1ms", .invalidMessageID, "created_at one millisecond after the id's time",
-            patched(good, [(81, i64(base.createdAtMilliseconds + 1))]))
-        add("id_time_changed", .invalidMessageID, "the id's time differs from created_at",
-            patched(good, [(1, [good[1] ^ 0x01])]))
+        add(
+            "sender_small_order",
+            .invalidSenderKey,
+            "sender key is 32 zero bytes (a small-order point)",
+            patched(good, [(17, smallOrder)])
+        )
+        add(
+            "sender_identity_point",
+            .invalidSenderKey,
+            "sender key is the neutral element",
+            patched(good, [(17, identityPoint)])
+        )
+        add(
+            "sender_off_curve",
+            .invalidSenderKey,
+            "sender key is not a valid point (off the curve or outside the prime-order subgroup)",
+            patched(good, [(17, offCurve)])
+        )
+        add(
+            "recipient_small_order",
+            .invalidRecipientKey,
+            "recipient key is 32 zero bytes",
+            patched(good, [(49, smallOrder)])
+        )
+        add(
+            "recipient_off_curve",
+            .invalidRecipientKey,
+            "recipient key is not a valid point (off the curve or outside the prime-order subgroup)",
+            patched(good, [(49, offCurve)])
+        )
+        add(
+            "created_at_plus_1ms",
+            .invalidMessageID,
+            "created_at one millisecond after the id's time",
+            patched(good, [(81, i64(base.createdAtMilliseconds + 1))])
+        )
+        add(
+            "id_time_changed",
+            .invalidMessageID,
+            "the id's time differs from created_at",
+            patched(good, [(1, [good[1] ^ 0x01])])
+        )
         add("created_at_negative", .invalidMessageID, "created_at -1", patched(good, [(81, i64(-1))]))
-        add("signature_flipped", .badSignature, "last signature byte changed",
-            patched(good, [(good.count - 1, [good[good.count - 1] ^ 0x01])]))
-        add("recipient_ct_flipped", .badSignature, "a byte of the recipient ciphertext changed",
-            patched(good, [(rStart + 60, [good[rStart + 60] ^ 0x80])]))
-        add("sender_ct_flipped", .badSignature, "a byte of the sender ciphertext changed",
-            patched(good, [(sStart + 30, [good[sStart + 30] ^ 0x80])]))
-        add("readdressed", .badSignature, "recipient replaced by another valid key, signature kept",
-            patched(good, [(49, carol.publicKey.bytes)]))
-        add("resent_as_someone_else", .badSignature, "sender replaced by another valid key, signature kept",
-            patched(good, [(17, carol.publicKey.bytes)]))
-        add("replayed_with_new_id", .badSignature, "random part of the id changed, signature kept",
-            patched(good, [(10, [good[10] ^ 0x55])]))
+        add(
+            "signature_flipped",
+            .badSignature,
+            "last signature byte changed",
+            patched(good, [(good.count - 1, [good[good.count - 1] ^ 0x01])])
+        )
+        add(
+            "recipient_ct_flipped",
+            .badSignature,
+            "a byte of the recipient ciphertext changed",
+            patched(good, [(rStart + 60, [good[rStart + 60] ^ 0x80])])
+        )
+        add(
+            "sender_ct_flipped",
+            .badSignature,
+            "a byte of the sender ciphertext changed",
+            patched(good, [(sStart + 30, [good[sStart + 30] ^ 0x80])])
+        )
+        add(
+            "readdressed",
+            .badSignature,
+            "recipient replaced by another valid key, signature kept",
+            patched(good, [(49, carol.publicKey.bytes)])
+        )
+        add(
+            "resent_as_someone_else",
+            .badSignature,
+            "sender replaced by another valid key, signature kept",
+            patched(good, [(17, carol.publicKey.bytes)])
+        )
+        add(
+            "replayed_with_new_id",
+            .badSignature,
+            "random part of the id changed, signature kept",
+            patched(good, [(10, [good[10] ^ 0x55])])
+        )
         let redated = base.createdAtMilliseconds + 86_400_000
         let redatedID = (0..<6).map { UInt8(truncatingIfNeeded: redated >> (8 * (5 - $0))) }
-        add("redated", .badSignature, "id time and created_at both moved one day, signature kept",
-            patched(good, [(1, redatedID), (81, i64(redated))]))
-        add("copies_swapped", .badSignature, "recipient and sender ciphertexts swapped",
+        add(
+            "redated",
+            .badSignature,
+            "id time and created_at both moved one day, signature kept",
+            patched(good, [(1, redatedID), (81, i64(redated))])
+        )
+        add(
+            "copies_swapped",
+            .badSignature,
+            "recipient and sender ciphertexts swapped",
             Array(good[0..<rStart]) + Array(good[sStart..<sStart + ctCount]) + u32(ctCount)
-                + Array(good[rStart..<rStart + ctCount]) + Array(good.suffix(64)))
-        add("signature_zero", .badSignature, "all-zero signature", patched(good, [(good.count - 64, [UInt8](repeating: 0, count: 64))]))
+                + Array(good[rStart..<rStart + ctCount]) + Array(good.suffix(64))
+        )
+        add(
+            "signature_zero",
+            .badSignature,
+            "all-zero signature",
+            patched(good, [(good.count - 64, [UInt8](repeating: 0, count: 64))])
+        )
 
         return EnvelopeVectorFile(
             about: "Mailroom envelope v1 test vectors. Layout, signed message and reason codes: docs/ENVELOPE.md. "
