@@ -168,7 +168,8 @@ let package = Package(
         .testTarget(
             name: "MailroomCLITests",
             dependencies: [
-                "MailroomPostgres", "MailroomStore", "MailroomCore", "MailroomKafka", "MailroomProducer", "MailroomTestSupport",
+                "MailroomPostgres", "MailroomStore", "MailroomCore", "MailroomKafka", "MailroomProducer", "MailroomWorker",
+                "MailroomTestSupport",
             ],
             swiftSettings: swiftSettings
         ),

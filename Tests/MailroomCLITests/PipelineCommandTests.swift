@@ -5,6 +5,7 @@ import MailroomPostgres
 import MailroomProducer
 import MailroomStore
 import MailroomTestSupport
+import MailroomWorker
 import Testing
 
 /// The whole story through the built `mailroom` executable, as an operator runs it.
@@ -104,7 +105,8 @@ struct PipelineCommandTests {
             environment: env)
         #expect(toCarol.status == 0, "\(toCarol.stderr)")
 
-        let worker = try RunningCLI(["worker"] + stack.topicArguments, environment: env)
+        let metricsPort = Int.random(in: 50_000...59_000)
+        let worker = try RunningCLI(["worker", "--metrics-port", "\(metricsPort)"] + stack.topicArguments, environment: env)
         #expect(try await Self.eventually { try await Self.count(stack, "SELECT count(*) FROM inbox_messages") == 31 })
         #expect(try await Self.eventually { try await Self.count(stack, "SELECT count(*) FROM rejected_envelopes") == 1 })
         let reason = try await stack.database.withConnection {
@@ -121,6 +123,14 @@ struct PipelineCommandTests {
         #expect(try await Self.eventually {
             try await Self.count(stack, "SELECT count(*) FROM inbox_messages WHERE owner = \(carol.publicKey.bytes)") == 1
         })
+
+        // The counters say what happened to every record, as Prometheus text.
+        let metrics = try MetricsEndpoint.scrape(port: metricsPort)
+        #expect(metrics.contains("mailroom_worker_stored_total 32"), "\(metrics)")
+        #expect(metrics.contains("mailroom_worker_consumed_total 33"))
+        #expect(metrics.contains(#"mailroom_worker_rejected_total{reason="no_recipient_mailbox"} 1"#))
+        #expect(metrics.contains("mailroom_worker_end_to_end_latency_seconds"))
+        #expect(metrics.contains("mailroom_worker_consumer_lag"))
 
         // SIGTERM: finish, commit, leave the group, exit 0.
         worker.signal(SIGTERM)

@@ -49,20 +49,22 @@ struct WorkerCommand: AsyncParsableCommand {
             if let workerName { configuration.workerName = workerName }
 
             let logger = CLILogging.logger("worker")
-            let worker = Worker(configuration: configuration, logger: logger)
-            var services: [any Service] = [worker]
+            // Metrics are bootstrapped before the worker exists, so that its instruments report to Prometheus.
+            var endpoint: MetricsEndpoint?
             if let port = setting(metricsPort, "MAILROOM_WORKER_METRICS_PORT") {
                 let registry = PrometheusCollectorRegistry()
                 MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-                services.append(
-                    MetricsEndpoint(
-                        host: metricsHost ?? environment["MAILROOM_WORKER_METRICS_HOST"] ?? "127.0.0.1", port: port,
-                        render: {
-                            var buffer: [UInt8] = []
-                            registry.emit(into: &buffer)
-                            return String(decoding: buffer, as: UTF8.self)
-                        }, logger: logger))
+                endpoint = MetricsEndpoint(
+                    host: metricsHost ?? environment["MAILROOM_WORKER_METRICS_HOST"] ?? "127.0.0.1", port: port,
+                    render: {
+                        var buffer: [UInt8] = []
+                        registry.emit(into: &buffer)
+                        return String(decoding: buffer, as: UTF8.self)
+                    }, logger: logger)
             }
+            let worker = Worker(configuration: configuration, logger: logger)
+            var services: [any Service] = [worker]
+            if let endpoint { services.append(endpoint) }
             let group = ServiceGroup(
                 configuration: .init(
                     services: services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },

@@ -93,6 +93,35 @@ public final class MetricsEndpoint: Service, @unchecked Sendable {
     }
 }
 
+extension MetricsEndpoint {
+    /// Fetches `path` from a metrics endpoint with a bare HTTP GET; returns the body.
+    public static func scrape(host: String = "127.0.0.1", port: Int, path: String = "/metrics") throws -> String {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw MetricsEndpointError("cannot create a socket") }
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr(host)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw MetricsEndpointError("cannot connect to \(host):\(port)") }
+        let request = Array("GET \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n".utf8)
+        _ = request.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        var response: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = read(descriptor, &buffer, buffer.count)
+            if count <= 0 { break }
+            response.append(contentsOf: buffer[0..<count])
+        }
+        let text = String(decoding: response, as: UTF8.self)
+        guard let split = text.range(of: "\r\n\r\n") else { return "" }
+        return String(text[split.upperBound...])
+    }
+}
+
 struct MetricsEndpointError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
