@@ -1,0 +1,34 @@
+public import Foundation
+public import MailroomCore
+internal import MailroomPostgres
+
+/// A sentbox row as stored: the sender's own copy with what it takes to verify it alone.
+public struct SentboxRow: Sendable, Hashable {
+    public var id: MessageID
+    /// The recipient's 32-byte public key.
+    public var recipient: [UInt8]
+    public var createdAt: Date
+    /// The body sealed to the owner (the sender).
+    public var body: [UInt8]
+    /// BLAKE2b-256 of the recipient's copy.
+    public var inboxBodyHash: [UInt8]
+    public var signature: [UInt8]
+
+    public init(
+        id: MessageID, recipient: [UInt8], createdAt: Date, body: [UInt8], inboxBodyHash: [UInt8], signature: [UInt8]
+    ) {
+        self.id = id
+        self.recipient = recipient
+        self.createdAt = createdAt
+        self.body = body
+        self.inboxBodyHash = inboxBodyHash
+        self.signature = signature
+    }
+
+    /// Decodes `id, recipient, created_at, body, inbox_body_hash, signature`.
+    init(_ row: PostgresRow) throws(PostgresError) {
+        let (id, recipient, createdAt, body, hash, signature) = try row.decode(
+            MessageID.self, [UInt8].self, Date.self, [UInt8].self, [UInt8].self, [UInt8].self)
+        self.init(id: id, recipient: recipient, createdAt: createdAt, body: body, inboxBodyHash: hash, signature: signature)
+    }
+}
