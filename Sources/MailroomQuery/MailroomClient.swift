@@ -1,8 +1,8 @@
+internal import Foundation
 public import Logging
 public import MailroomCore
 internal import MailroomPostgres
 public import MailroomStore
-internal import Foundation
 
 /// What app backends use to serve their users' mailboxes: listings, reads, deletes, unread counts and live
 /// watches, every call scoped to one owner's key.
@@ -50,7 +50,10 @@ public final class MailroomClient: Sendable {
     /// The owner's mailbox.
     /// - Throws: ``MailroomQueryError`` with code ``MailroomQueryError/Code/mailboxNotFound``.
     public func mailbox(_ owner: PublicKey) async throws -> Mailbox {
-        guard let created = try await pool.withConnection({ try await MailboxQueries.createdAt(owner: owner.bytes, on: $0) })
+        guard
+            let created = try await pool.withConnection({
+                try await MailboxQueries.createdAt(owner: owner.bytes, on: $0)
+            })
         else { throw Self.mailboxNotFound(owner) }
         return Mailbox(owner: owner, createdAt: created)
     }
@@ -227,7 +230,9 @@ public final class MailroomClient: Sendable {
     static func notFound(owner: PublicKey, id: MessageID, box: String, on connection: PostgresConnection) async throws
         -> MailroomQueryError
     {
-        if try await MailboxQueries.createdAt(owner: owner.bytes, on: connection) == nil { return mailboxNotFound(owner) }
+        if try await MailboxQueries.createdAt(owner: owner.bytes, on: connection) == nil {
+            return mailboxNotFound(owner)
+        }
         return MailroomQueryError(.messageNotFound, "no \(box) message \(id) for \(owner.textileString)")
     }
 }

@@ -7,21 +7,27 @@ import MailroomWorker
 import Testing
 
 /// The reading commands through the built `mailroom` executable, as a user runs them.
-@Suite("mailroom inbox / sentbox / read / delete / unread / watch, end to end", .enabled(if: TestEnvironment.hasDatabase))
+@Suite(
+    "mailroom inbox / sentbox / read / delete / unread / watch, end to end", .enabled(if: TestEnvironment.hasDatabase))
 struct QueryCommandTests {
     static func json(_ text: String) -> [String: Any] {
         (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]) ?? [:]
     }
 
     static func store(_ envelopes: [Envelope], in database: TestDatabase) async throws {
-        let rows = envelopes.enumerated().map { NewMessage($1, source: RecordSource(topic: "cli", partition: 0, offset: Int64($0))) }
-        try await database.withConnection { _ = try await MessageWriter().write(rows, rejections: [], worker: "cli", on: $0) }
+        let rows = envelopes.enumerated().map {
+            NewMessage($1, source: RecordSource(topic: "cli", partition: 0, offset: Int64($0)))
+        }
+        try await database.withConnection {
+            _ = try await MessageWriter().write(rows, rejections: [], worker: "cli", on: $0)
+        }
     }
 
     @Test func listReadDeleteWatchThroughTheExecutable() async throws {
         let database = try await TestDatabase.create()
         defer { Task { try? await database.drop() } }
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("mailroom-query-cli-\(UUID().uuidString)")
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "mailroom-query-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let env = [
@@ -35,10 +41,15 @@ struct QueryCommandTests {
             #expect(try CLI.run(["keygen", "--out", file], environment: env).status == 0)
             #expect(try CLI.run(["setup", "--identity", file], environment: env).status == 0)
         }
-        let alice = try Identity(textileString: try String(contentsOfFile: aliceFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))
-        let bobSecret = try String(contentsOfFile: bobFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let alice = try Identity(
+            textileString: try String(contentsOfFile: aliceFile, encoding: .utf8).trimmingCharacters(
+                in: .whitespacesAndNewlines))
+        let bobSecret = try String(contentsOfFile: bobFile, encoding: .utf8).trimmingCharacters(
+            in: .whitespacesAndNewlines)
         let bob = try Identity(textileString: bobSecret)
-        let envelopes = try (0..<5).map { try Envelope.seal(from: alice, to: bob.publicKey, body: Array("Hello \($0)".utf8)) }
+        let envelopes = try (0..<5).map {
+            try Envelope.seal(from: alice, to: bob.publicKey, body: Array("Hello \($0)".utf8))
+        }
         try await Self.store(envelopes, in: database)
         let ids = envelopes.map(\.id.description)
 
@@ -49,9 +60,14 @@ struct QueryCommandTests {
         let firstIDs = (firstPage["messages"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
         #expect(firstIDs == [ids[4], ids[3]])
         let seek = try #require(firstPage["next_seek"] as? String)
-        let second = try CLI.run(["inbox", "--identity", bobFile, "--limit", "2", "--seek", seek, "--json"], environment: env)
-        #expect((Self.json(second.stdout)["messages"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String } == [ids[2], ids[1]])
-        let ascending = try CLI.run(["inbox", "--identity", bobFile, "--ascending", "--limit", "1", "--json"], environment: env)
+        let second = try CLI.run(
+            ["inbox", "--identity", bobFile, "--limit", "2", "--seek", seek, "--json"], environment: env)
+        #expect(
+            (Self.json(second.stdout)["messages"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String } == [
+                ids[2], ids[1],
+            ])
+        let ascending = try CLI.run(
+            ["inbox", "--identity", bobFile, "--ascending", "--limit", "1", "--json"], environment: env)
         #expect((Self.json(ascending.stdout)["messages"] as? [[String: Any]])?.first?["id"] as? String == ids[0])
         #expect(try CLI.run(["inbox", "--identity", bobFile, "--limit", "10001"], environment: env).status == 1)
 
@@ -64,7 +80,9 @@ struct QueryCommandTests {
         #expect(!table.stdout.contains(bobSecret) && !table.stderr.contains(bobSecret))
 
         // Read: marks it, opens it; unread counts follow; another owner cannot.
-        #expect(Self.json(try CLI.run(["unread", "--identity", bobFile, "--json"], environment: env).stdout)["unread"] as? Int == 5)
+        #expect(
+            Self.json(try CLI.run(["unread", "--identity", bobFile, "--json"], environment: env).stdout)["unread"]
+                as? Int == 5)
         let read = try CLI.run(["read", ids[1], "--identity", bobFile, "--json"], environment: env)
         #expect(read.status == 0, "\(read.stderr)")
         #expect(Self.json(read.stdout)["body"] as? String == "Hello 1")
@@ -90,7 +108,8 @@ struct QueryCommandTests {
         // A tampered row: --open says so and exits 3.
         _ = try await database.withConnection { connection in
             try await connection.query(
-                "UPDATE inbox_messages SET body = set_byte(body, 30, get_byte(body, 30) # 1) WHERE id = \(envelopes[2].id.uuid)")
+                "UPDATE inbox_messages SET body = set_byte(body, 30, get_byte(body, 30) # 1) WHERE id = \(envelopes[2].id.uuid)"
+            )
         }
         let tampered = try CLI.run(["inbox", "--identity", bobFile, "--open"], environment: env)
         #expect(tampered.status == 3)
@@ -128,7 +147,9 @@ struct QueryCommandTests {
         for command in ["inbox", "sentbox", "read", "delete", "watch", "unread"] {
             let help = try CLI.run([command, "--help"], environment: env)
             #expect(help.status == 0)
-            #expect(help.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ").contains("Exit status: 0 success"), "\(command)")
+            #expect(
+                help.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ").contains(
+                    "Exit status: 0 success"), "\(command)")
         }
         #expect(try CLI.run(["inbox"], environment: env).status == 1)  // no identity
     }

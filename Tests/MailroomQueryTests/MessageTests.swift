@@ -30,12 +30,22 @@ struct MessageTests {
             let people = try await fixture.people(3)
             let (alice, bob, mallory) = (people[0], people[1], people[2])
             let id = try await fixture.send(from: alice, to: bob.publicKey, body: "for bob only")
-            await expectQueryError(.messageNotFound) { _ = try await fixture.client.readInboxMessage(owner: mallory.publicKey, id: id) }
-            await expectQueryError(.messageNotFound) { try await fixture.client.deleteInboxMessage(owner: mallory.publicKey, id: id) }
-            await expectQueryError(.messageNotFound) { try await fixture.client.deleteSentboxMessage(owner: mallory.publicKey, id: id) }
+            await expectQueryError(.messageNotFound) {
+                _ = try await fixture.client.readInboxMessage(owner: mallory.publicKey, id: id)
+            }
+            await expectQueryError(.messageNotFound) {
+                try await fixture.client.deleteInboxMessage(owner: mallory.publicKey, id: id)
+            }
+            await expectQueryError(.messageNotFound) {
+                try await fixture.client.deleteSentboxMessage(owner: mallory.publicKey, id: id)
+            }
             // The recipient's id in the sender's inbox, and the sender's in the recipient's sentbox: not theirs either.
-            await expectQueryError(.messageNotFound) { try await fixture.client.deleteInboxMessage(owner: alice.publicKey, id: id) }
-            await expectQueryError(.messageNotFound) { try await fixture.client.deleteSentboxMessage(owner: bob.publicKey, id: id) }
+            await expectQueryError(.messageNotFound) {
+                try await fixture.client.deleteInboxMessage(owner: alice.publicKey, id: id)
+            }
+            await expectQueryError(.messageNotFound) {
+                try await fixture.client.deleteSentboxMessage(owner: bob.publicKey, id: id)
+            }
             // Nothing changed.
             let row = try #require(try await fixture.client.listInbox(owner: bob.publicKey).first)
             #expect(row.id == id)
@@ -47,13 +57,19 @@ struct MessageTests {
             try await fixture.client.deleteInboxMessage(owner: bob.publicKey, id: id)
             #expect(try await fixture.client.listInbox(owner: bob.publicKey).isEmpty)
             #expect(try await fixture.client.listSentbox(owner: alice.publicKey).count == 1)
-            await expectQueryError(.messageNotFound) { try await fixture.client.deleteInboxMessage(owner: bob.publicKey, id: id) }
-            await expectQueryError(.messageNotFound) { _ = try await fixture.client.readInboxMessage(owner: bob.publicKey, id: id) }
+            await expectQueryError(.messageNotFound) {
+                try await fixture.client.deleteInboxMessage(owner: bob.publicKey, id: id)
+            }
+            await expectQueryError(.messageNotFound) {
+                _ = try await fixture.client.readInboxMessage(owner: bob.publicKey, id: id)
+            }
             try await fixture.client.deleteSentboxMessage(owner: alice.publicKey, id: id)
             #expect(try await fixture.client.listSentbox(owner: alice.publicKey).isEmpty)
 
             let stranger = Identity.generate().publicKey
-            await expectQueryError(.mailboxNotFound) { _ = try await fixture.client.readInboxMessage(owner: stranger, id: id) }
+            await expectQueryError(.mailboxNotFound) {
+                _ = try await fixture.client.readInboxMessage(owner: stranger, id: id)
+            }
         }
     }
 
@@ -88,11 +104,14 @@ struct MessageTests {
             try await fixture.database.withConnection { connection in
                 // A flipped ciphertext byte; a re-attributed sender; a re-dated row; a swapped signature.
                 try await connection.query(
-                    "UPDATE inbox_messages SET body = set_byte(body, 40, get_byte(body, 40) # 1) WHERE owner = \(owner) AND id = \(ids[0])")
+                    "UPDATE inbox_messages SET body = set_byte(body, 40, get_byte(body, 40) # 1) WHERE owner = \(owner) AND id = \(ids[0])"
+                )
                 try await connection.query(
-                    "UPDATE inbox_messages SET sender = \(carol.publicKey.bytes) WHERE owner = \(owner) AND id = \(ids[1])")
+                    "UPDATE inbox_messages SET sender = \(carol.publicKey.bytes) WHERE owner = \(owner) AND id = \(ids[1])"
+                )
                 try await connection.query(
-                    "UPDATE inbox_messages SET created_at = created_at - interval '1 day' WHERE owner = \(owner) AND id = \(ids[2])")
+                    "UPDATE inbox_messages SET created_at = created_at - interval '1 day' WHERE owner = \(owner) AND id = \(ids[2])"
+                )
                 try await connection.query(
                     """
                     UPDATE inbox_messages SET signature = (SELECT signature FROM inbox_messages WHERE owner = \(owner) AND id = \(ids[0]))

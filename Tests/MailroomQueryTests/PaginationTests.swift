@@ -14,7 +14,8 @@ struct PaginationTests {
         var ids: [MessageID] = []
         var seek: MessageID?
         while true {
-            let page = try await client.listInbox(owner: owner, seek: seek, limit: limit, ascending: ascending, status: status)
+            let page = try await client.listInbox(
+                owner: owner, seek: seek, limit: limit, ascending: ascending, status: status)
             if page.isEmpty { break }
             #expect(page.count <= limit)
             ids += page.map(\.id)
@@ -31,14 +32,16 @@ struct PaginationTests {
             var existing: [MessageID] = []
             for batch in 0..<6 {
                 existing += try await fixture.sendMany(
-                    (0..<50).map { index in (people[1 + (batch + index) % 2], bob.publicKey, "m\(batch)-\(index)", nil) })
+                    (0..<50).map { index in (people[1 + (batch + index) % 2], bob.publicKey, "m\(batch)-\(index)", nil)
+                    })
             }
             // Meanwhile another writer keeps adding messages, with new ids and with ids older than all of them.
             let writer = Task {
                 for round in 0..<20 {
                     let old = try MessageID(milliseconds: existing[0].milliseconds - 10_000 - Int64(round))
                     try await fixture.sendMany([
-                        (people[1], bob.publicKey, "new \(round)", nil), (people[2], bob.publicKey, "old \(round)", old),
+                        (people[1], bob.publicKey, "new \(round)", nil),
+                        (people[2], bob.publicKey, "old \(round)", old),
                     ])
                     try await Task.sleep(for: .milliseconds(3))
                 }
@@ -71,19 +74,27 @@ struct PaginationTests {
             let second = try await fixture.client.listInbox(owner: bob.publicKey, seek: first.last!.id)
             #expect(second.count == 50)
             #expect(!second.contains { $0.id == first.last!.id })
-            let oldest = try await fixture.client.listInbox(owner: bob.publicKey, seek: ids[0], limit: 1000, ascending: true)
+            let oldest = try await fixture.client.listInbox(
+                owner: bob.publicKey, seek: ids[0], limit: 1000, ascending: true)
             #expect(oldest.count == 149)
             #expect(oldest.first?.id == ids[1])
 
-            await expectQueryError(.invalidLimit) { _ = try await fixture.client.listInbox(owner: bob.publicKey, limit: 10_001) }
-            await expectQueryError(.invalidLimit) { _ = try await fixture.client.listInbox(owner: bob.publicKey, limit: 0) }
-            await expectQueryError(.invalidLimit) { _ = try await fixture.client.listSentbox(owner: alice.publicKey, limit: 20_000) }
+            await expectQueryError(.invalidLimit) {
+                _ = try await fixture.client.listInbox(owner: bob.publicKey, limit: 10_001)
+            }
+            await expectQueryError(.invalidLimit) {
+                _ = try await fixture.client.listInbox(owner: bob.publicKey, limit: 0)
+            }
+            await expectQueryError(.invalidLimit) {
+                _ = try await fixture.client.listSentbox(owner: alice.publicKey, limit: 20_000)
+            }
             #expect(try await fixture.client.listInbox(owner: bob.publicKey, limit: 10_000).count == 150)
 
             let sent = try await fixture.client.listSentbox(owner: alice.publicKey, limit: 60, ascending: true)
             #expect(sent.map(\.id) == Array(ids.prefix(60)))
             #expect(sent.allSatisfy { $0.recipient == bob.publicKey && $0.sender == alice.publicKey })
-            let rest = try await fixture.client.listSentbox(owner: alice.publicKey, seek: sent.last!.id, limit: 1000, ascending: true)
+            let rest = try await fixture.client.listSentbox(
+                owner: alice.publicKey, seek: sent.last!.id, limit: 1000, ascending: true)
             #expect(rest.map(\.id) == Array(ids.dropFirst(60)))
         }
     }
@@ -96,8 +107,10 @@ struct PaginationTests {
             let readIDs = Set(ids.enumerated().filter { $0.offset % 3 == 0 }.map(\.element))
             for id in readIDs { _ = try await fixture.client.readInboxMessage(owner: bob.publicKey, id: id) }
 
-            let read = try await PaginationTests.walk(fixture.client, owner: bob.publicKey, ascending: true, limit: 4, status: .read)
-            let unread = try await PaginationTests.walk(fixture.client, owner: bob.publicKey, ascending: false, limit: 4, status: .unread)
+            let read = try await PaginationTests.walk(
+                fixture.client, owner: bob.publicKey, ascending: true, limit: 4, status: .read)
+            let unread = try await PaginationTests.walk(
+                fixture.client, owner: bob.publicKey, ascending: false, limit: 4, status: .unread)
             #expect(Set(read) == readIDs)
             #expect(read == read.sorted())
             #expect(Set(unread) == Set(ids).subtracting(readIDs))

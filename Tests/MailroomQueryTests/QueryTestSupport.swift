@@ -1,11 +1,12 @@
 import Foundation
 import MailroomCore
 import MailroomPostgres
-@testable import MailroomQuery
 import MailroomStore
 import MailroomTestSupport
 import Synchronization
 import Testing
+
+@testable import MailroomQuery
 
 /// A migrated throw-away database, a client on it, and a way to store real sealed messages as the worker does.
 struct QueryFixture: Sendable {
@@ -80,7 +81,9 @@ struct QueryFixture: Sendable {
 extension MessageID {
     var uuid: UUID {
         let b = bytes
-        return UUID(uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]))
+        return UUID(
+            uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15])
+        )
     }
 }
 
@@ -129,7 +132,9 @@ final class EventCollector: Sendable {
     }
 }
 
-func expectQueryError(_ code: MailroomQueryError.Code, _ body: () async throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) async {
+func expectQueryError(
+    _ code: MailroomQueryError.Code, _ body: () async throws -> Void, sourceLocation: SourceLocation = #_sourceLocation
+) async {
     do {
         try await body()
         Issue.record("expected \(code), got no error", sourceLocation: sourceLocation)

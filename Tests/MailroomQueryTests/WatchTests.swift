@@ -1,9 +1,10 @@
 import Foundation
 import MailroomCore
 import MailroomPostgres
-@testable import MailroomQuery
 import MailroomTestSupport
 import Testing
+
+@testable import MailroomQuery
 
 @Suite("Live watches over one LISTEN session", .enabled(if: TestEnvironment.hasDatabase))
 struct WatchTests {
@@ -66,7 +67,8 @@ struct WatchTests {
                 #expect(killed == 1)
                 let missed = try await fixture.send(from: alice, to: bob.publicKey, body: "while away \(round)")
                 _ = try await fixture.client.readInboxMessage(owner: bob.publicKey, id: first)
-                #expect(try await inbox.wait(within: .seconds(2)) { $0.ids(.created).contains(missed) }, "round \(round)")
+                #expect(
+                    try await inbox.wait(within: .seconds(2)) { $0.ids(.created).contains(missed) }, "round \(round)")
                 if round == 0 { #expect(try await inbox.wait { $0.ids(.read) == [first] }) }
                 // And once reconnected, live events within a second again.
                 try await Task.sleep(for: .milliseconds(300))
@@ -92,7 +94,10 @@ struct WatchTests {
             let collectors = try await withThrowingTaskGroup(of: (Int, EventCollector).self) { group in
                 for index in 0..<1000 {
                     group.addTask {
-                        (index % 10, EventCollector(try await fixture.client.watchInbox(owner: recipients[index % 10].publicKey)))
+                        (
+                            index % 10,
+                            EventCollector(try await fixture.client.watchInbox(owner: recipients[index % 10].publicKey))
+                        )
                     }
                 }
                 var all: [(Int, EventCollector)] = []
@@ -101,7 +106,8 @@ struct WatchTests {
             }
             #expect(fixture.client.hub.watcherCount == 1000)
             #expect(try await Self.listenSessions(fixture) == 1)
-            let total = try await fixture.scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+            let total = try await fixture.scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
             #expect(total <= Int64(fixture.client.configuration.poolSize + 2))  // the pool, the LISTEN session, this one
 
             let ids = try await fixture.sendMany(recipients.map { (sender, $0.publicKey, "hi", nil) })
@@ -129,7 +135,9 @@ struct WatchTests {
             #expect(try await consumer.value == 0)
             #expect(try await Self.eventually { fixture.client.hub.watcherCount == 0 })
             // Watching a mailbox that does not exist is an error.
-            await expectQueryError(.mailboxNotFound) { _ = try await fixture.client.watchInbox(owner: Identity.generate().publicKey) }
+            await expectQueryError(.mailboxNotFound) {
+                _ = try await fixture.client.watchInbox(owner: Identity.generate().publicKey)
+            }
         }
     }
 

@@ -28,7 +28,8 @@ struct QueryBenchCommand: AsyncParsableCommand {
     @Option(help: "Concurrent clients (library tasks, and bare libpq threads).") var tasks: Int = 2
     @Option(help: "Seconds of measurement per side.") var seconds: Double = 10
     @Option(help: "Alternating slices per side.") var rounds: Int = 10
-    @Option(name: .customLong("bench-database"), help: "Name of the bench database.") var benchDatabase = "mailroom_bench_query"
+    @Option(name: .customLong("bench-database"), help: "Name of the bench database.") var benchDatabase =
+        "mailroom_bench_query"
     @Option(help: ArgumentHelp("Migrations folder.", valueName: "path")) var migrations = "Migrations"
     @Flag(help: "Print one JSON object.") var json = false
     @OptionGroup var database: DatabaseOptions
@@ -199,7 +200,8 @@ struct QueryBenchCommand: AsyncParsableCommand {
         components.path = "/" + benchDatabase
         guard let url = components.string else { throw CLIError("cannot build the bench database URL") }
         let admin = try await PostgresConnection.connect(url: adminURL)
-        let exists = try await admin.query("SELECT count(*) FROM pg_database WHERE datname = \(benchDatabase)")
+        let exists =
+            try await admin.query("SELECT count(*) FROM pg_database WHERE datname = \(benchDatabase)")
             .single().decode(Int64.self, column: 0) > 0
         if !exists {
             note("creating database \(benchDatabase)")
@@ -235,7 +237,8 @@ struct QueryBenchCommand: AsyncParsableCommand {
             owners += fresh
         }
         owners = Array(owners.prefix(mailboxes))
-        var existing = Int(try await connection.query("SELECT count(*) FROM inbox_messages").single().decode(Int64.self, column: 0))
+        var existing = Int(
+            try await connection.query("SELECT count(*) FROM inbox_messages").single().decode(Int64.self, column: 0))
         if existing >= messages {
             note("reusing \(existing) messages in \(benchDatabase)")
             return owners

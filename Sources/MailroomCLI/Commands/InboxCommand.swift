@@ -43,7 +43,8 @@ struct InboxCommand: AsyncParsableCommand {
             let seek = try page.seek.map(QueryCLI.parseID)
             let messages = try await QueryCLI.withClient(database) { client in
                 try await client.listInbox(
-                    owner: me.publicKey, seek: seek, limit: page.limit, ascending: page.ascending, status: status.status)
+                    owner: me.publicKey, seek: seek, limit: page.limit, ascending: page.ascending, status: status.status
+                )
             }
             var tampered = 0
             var objects: [[String: Any]] = []

@@ -24,7 +24,8 @@ struct SentboxCommand: AsyncParsableCommand {
             let me = try identity.load()
             let seek = try page.seek.map(QueryCLI.parseID)
             let messages = try await QueryCLI.withClient(database) { client in
-                try await client.listSentbox(owner: me.publicKey, seek: seek, limit: page.limit, ascending: page.ascending)
+                try await client.listSentbox(
+                    owner: me.publicKey, seek: seek, limit: page.limit, ascending: page.ascending)
             }
             var tampered = 0
             var objects: [[String: Any]] = []

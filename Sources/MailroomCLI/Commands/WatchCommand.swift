@@ -25,7 +25,8 @@ struct WatchCommand: AsyncParsableCommand {
             try await QueryCLI.withClient(database) { client in
                 let watch =
                     sentbox
-                    ? try await client.watchSentbox(owner: me.publicKey) : try await client.watchInbox(owner: me.publicKey)
+                    ? try await client.watchSentbox(owner: me.publicKey)
+                    : try await client.watchInbox(owner: me.publicKey)
                 CLIOutput.error("watching the \(sentbox ? "sentbox" : "inbox") of \(me.publicKey.textileString)")
                 let consumer = Task {
                     for try await event in watch {
@@ -36,7 +37,8 @@ struct WatchCommand: AsyncParsableCommand {
                             ])
                         } else {
                             CLIOutput.line(
-                                "\(QueryCLI.date(Date()))  \(event.kind.rawValue)  \(event.messageIDs.map(\.description).joined(separator: " "))")
+                                "\(QueryCLI.date(Date()))  \(event.kind.rawValue)  \(event.messageIDs.map(\.description).joined(separator: " "))"
+                            )
                         }
                         QueryCLI.flush()
                     }

@@ -48,7 +48,9 @@ internal import Foundation
         for row in 0..<Int32(rows) {
             for column in 0..<columns where PQgetisnull(result, row, column) == 0 {
                 let length = Int(PQgetlength(result, row, column))
-                if length > 0, let value = PQgetvalue(result, row, column) { bytes &+= Int(UInt8(bitPattern: value[length - 1])) }
+                if length > 0, let value = PQgetvalue(result, row, column) {
+                    bytes &+= Int(UInt8(bitPattern: value[length - 1]))
+                }
                 bytes &+= length
             }
         }

@@ -1,6 +1,6 @@
-public import Logging
 internal import Dispatch
 internal import Foundation
+public import Logging
 internal import Synchronization
 
 /// A session that `LISTEN`s on channels and hands every notification to a callback, reconnecting with back-off.
@@ -131,8 +131,9 @@ public final class PostgresListener: Sendable {
         var connectedBefore = false
         var backoff = configuration.minimumBackoff
         var reportedOutage = false
-        let timeout = Int32(clamping: configuration.pollInterval.components.seconds * 1000
-            + configuration.pollInterval.components.attoseconds / 1_000_000_000_000_000)
+        let timeout = Int32(
+            clamping: configuration.pollInterval.components.seconds * 1000
+                + configuration.pollInterval.components.attoseconds / 1_000_000_000_000_000)
         while !shouldStop {
             let handle: PQConnectionHandle
             do throws(PostgresError) {
@@ -151,14 +152,19 @@ public final class PostgresListener: Sendable {
                     onEvent(.disconnected(error))
                     reportedOutage = true
                 }
-                _ = wake.wait(timeout: .now() + .nanoseconds(Int(backoff.components.seconds * 1_000_000_000
-                    + backoff.components.attoseconds / 1_000_000_000)))
+                _ = wake.wait(
+                    timeout: .now()
+                        + .nanoseconds(
+                            Int(
+                                backoff.components.seconds * 1_000_000_000
+                                    + backoff.components.attoseconds / 1_000_000_000)))
                 backoff = min(backoff * 2, configuration.maximumBackoff)
                 continue
             }
             backoff = configuration.minimumBackoff
             reportedOutage = false
-            logger.debug("listening", metadata: ["channels": "\(configuration.channels)", "reconnect": "\(connectedBefore)"])
+            logger.debug(
+                "listening", metadata: ["channels": "\(configuration.channels)", "reconnect": "\(connectedBefore)"])
             onEvent(.connected(backendPID: handle.backendPID, isReconnect: connectedBefore))
             connectedBefore = true
             while !shouldStop {
@@ -175,8 +181,12 @@ public final class PostgresListener: Sendable {
             }
             handle.close()
             // A short pause, so a server that drops every session at once is not hammered.
-            _ = wake.wait(timeout: .now() + .nanoseconds(Int(configuration.minimumBackoff.components.seconds * 1_000_000_000
-                + configuration.minimumBackoff.components.attoseconds / 1_000_000_000)))
+            _ = wake.wait(
+                timeout: .now()
+                    + .nanoseconds(
+                        Int(
+                            configuration.minimumBackoff.components.seconds * 1_000_000_000
+                                + configuration.minimumBackoff.components.attoseconds / 1_000_000_000)))
         }
     }
 }

@@ -289,13 +289,17 @@ final class WatchHub: Sendable {
                     group.seen = group.seen.filter { $0.value >= frontier }
                     var events: [MailboxEvent] = []
                     let eventBox: MailboxEvent.Box = box == .inbox ? .inbox : .sentbox
-                    if !created.isEmpty { events.append(MailboxEvent(box: eventBox, kind: .created, messageIDs: created.sorted())) }
+                    if !created.isEmpty {
+                        events.append(MailboxEvent(box: eventBox, kind: .created, messageIDs: created.sorted()))
+                    }
                     if !read.isEmpty {
-                        events.append(MailboxEvent(box: eventBox, kind: .read, messageIDs: read.sorted { $0.0 < $1.0 }.map(\.1)))
+                        events.append(
+                            MailboxEvent(box: eventBox, kind: .read, messageIDs: read.sorted { $0.0 < $1.0 }.map(\.1)))
                     }
                     if !deleted.isEmpty {
                         events.append(
-                            MailboxEvent(box: eventBox, kind: .deleted, messageIDs: deleted.sorted { $0.0 < $1.0 }.map(\.1)))
+                            MailboxEvent(
+                                box: eventBox, kind: .deleted, messageIDs: deleted.sorted { $0.0 < $1.0 }.map(\.1)))
                     }
                     if !events.isEmpty {
                         for id in group.watchers {
@@ -315,7 +319,8 @@ final class WatchHub: Sendable {
                     }
                     state.groups[key] = group
                     if isNew {
-                        state.byPrefix[box, default: [:]][MailboxNotification.prefix(of: owner), default: []].insert(owner)
+                        state.byPrefix[box, default: [:]][MailboxNotification.prefix(of: owner), default: []].insert(
+                            owner)
                         // A notification between the query and now found no watcher: look once more.
                         state.dirty.insert(key)
                     }
@@ -326,7 +331,8 @@ final class WatchHub: Sendable {
                     if case .dropped = events.yield(event) {
                         events.finish(
                             throwing: MailroomQueryError(
-                                .watcherTooSlow, "the watcher fell more than \(configuration.watchBufferSize) events behind"))
+                                .watcherTooSlow,
+                                "the watcher fell more than \(configuration.watchBufferSize) events behind"))
                         remove(id)
                         break
                     }

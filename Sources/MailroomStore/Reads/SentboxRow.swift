@@ -29,6 +29,7 @@ public struct SentboxRow: Sendable, Hashable {
     init(_ row: PostgresRow) throws(PostgresError) {
         let (id, recipient, createdAt, body, hash, signature) = try row.decode(
             MessageID.self, [UInt8].self, Date.self, [UInt8].self, [UInt8].self, [UInt8].self)
-        self.init(id: id, recipient: recipient, createdAt: createdAt, body: body, inboxBodyHash: hash, signature: signature)
+        self.init(
+            id: id, recipient: recipient, createdAt: createdAt, body: body, inboxBodyHash: hash, signature: signature)
     }
 }
