@@ -30,10 +30,12 @@ public struct InboxRow: Sendable, Hashable {
 
     /// Decodes `id, sender, created_at, body, sentbox_body_hash, signature, read_at`.
     init(_ row: PostgresRow) throws(PostgresError) {
-        let (id, sender, createdAt, body, hash, signature, readAt) = try row.decode(
-            MessageID.self, [UInt8].self, Date.self, [UInt8].self, [UInt8].self, [UInt8].self, Date?.self)
+        // Column by column with concrete types, so that each decode is specialised (``PostgresRow/decode(_:column:)``
+        // is inlinable).
         self.init(
-            id: id, sender: sender, createdAt: createdAt, body: body, sentboxBodyHash: hash, signature: signature,
-            readAt: readAt)
+            id: try row.decode(MessageID.self, column: 0), sender: try row.decode([UInt8].self, column: 1),
+            createdAt: try row.decode(Date.self, column: 2), body: try row.decode([UInt8].self, column: 3),
+            sentboxBodyHash: try row.decode([UInt8].self, column: 4), signature: try row.decode([UInt8].self, column: 5),
+            readAt: try row.decode(Date?.self, column: 6))
     }
 }

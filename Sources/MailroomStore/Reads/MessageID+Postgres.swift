@@ -11,8 +11,10 @@ extension MessageID: PostgresEncodable, PostgresDecodable {
         guard type == .uuid, bytes.count == 16 else {
             throw PostgresError(.decoding, message: "cannot decode \(type) (\(bytes.count) bytes) as a message id")
         }
+        // A typed buffer, so that MessageID takes its contiguous fast path.
+        let typed = UnsafeBufferPointer(start: bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), count: bytes.count)
         do {
-            try self.init(bytes: bytes)
+            try self.init(bytes: typed)
         } catch {
             throw PostgresError(.decoding, message: "\(error)")
         }

@@ -27,9 +27,10 @@ public struct SentboxRow: Sendable, Hashable {
 
     /// Decodes `id, recipient, created_at, body, inbox_body_hash, signature`.
     init(_ row: PostgresRow) throws(PostgresError) {
-        let (id, recipient, createdAt, body, hash, signature) = try row.decode(
-            MessageID.self, [UInt8].self, Date.self, [UInt8].self, [UInt8].self, [UInt8].self)
+        // Column by column with concrete types, so that each decode is specialised.
         self.init(
-            id: id, recipient: recipient, createdAt: createdAt, body: body, inboxBodyHash: hash, signature: signature)
+            id: try row.decode(MessageID.self, column: 0), recipient: try row.decode([UInt8].self, column: 1),
+            createdAt: try row.decode(Date.self, column: 2), body: try row.decode([UInt8].self, column: 3),
+            inboxBodyHash: try row.decode([UInt8].self, column: 4), signature: try row.decode([UInt8].self, column: 5))
     }
 }
