@@ -54,8 +54,10 @@ public struct KafkaConfiguration: Sendable {
             "heartbeat.interval.ms": "1000",
             "max.poll.interval.ms": "300000",
             "enable.partition.eof": "false",
-            "fetch.wait.max.ms": "50",
-            "queued.max.messages.kbytes": "65536",
+            "fetch.wait.max.ms": "10",
+            // Prefetch bounds: enough for several full batches, small enough to keep a worker's memory low.
+            "queued.max.messages.kbytes": "16384",
+            "queued.min.messages": "20000",
             "socket.keepalive.enable": "true",
         ]
         properties.merge(overrides) { _, override in override }

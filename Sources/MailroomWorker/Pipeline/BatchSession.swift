@@ -76,6 +76,18 @@ final class BatchSession: @unchecked Sendable {
             }
             let verdicts = await verified
             pending = records.isEmpty ? nil : VerifiedBatch(records: records, verdicts: verdicts)
+            // A batch that did not fill up means the consumer has caught up: write it now rather than after
+            // the next poll, which would add a whole linger to every message's latency. Full batches (a
+            // backlog) stay pipelined, so verification keeps overlapping the writes.
+            if let batch = pending, records.count < configuration.batchSize, carried.isEmpty {
+                do {
+                    try await commit(batch)
+                    pending = nil
+                } catch {
+                    logger.warning("stopping with a batch not written; it will be redelivered")
+                    return
+                }
+            }
             updateLag()
         }
         if let batch = pending {
