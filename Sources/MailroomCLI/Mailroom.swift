@@ -7,7 +7,7 @@ struct Mailroom: AsyncParsableCommand {
         abstract: "Encrypted user mailboxes over Kafka and PostgreSQL.",
         subcommands: [
             KeygenCommand.self, SetupCommand.self, SendCommand.self, InviteCommand.self, WorkerCommand.self,
-            TopicsCommand.self, DeadLetterCommand.self, MigrateCommand.self, BenchCommand.self,
+            TopicsCommand.self, DeadLetterCommand.self, MigrateCommand.self, ExpireCommand.self, BenchCommand.self,
         ]
     )
 }
