@@ -4,11 +4,13 @@ public import MailroomPostgres
 
 /// Deletes messages stored longer ago than a time-to-live, a bounded batch at a time.
 ///
-/// Each batch is its own short transaction: it picks the oldest expired rows through the `stored_at` index
-/// (`FOR UPDATE SKIP LOCKED`, so it never waits on a row a reader is marking), deletes them by primary key,
-/// and commits. No statement holds more than ``Configuration/batchSize`` row locks or runs for long, and
-/// the triggers keep `mailbox_usage` right as rows go. Inbox and sentbox rows expire independently: each box
-/// belongs to its own owner.
+/// Each batch is its own short transaction: one statement picks the oldest expired rows through the
+/// `stored_at` index, deletes them by primary key, and commits. No statement holds more than
+/// ``Configuration/batchSize`` row locks or runs for long (readers are never blocked; a reader marking one of
+/// those rows read waits for one batch at most), and the triggers keep `mailbox_usage` right as rows go. Two
+/// runs at once are harmless: a row the other run deleted first is skipped. Inbox and sentbox rows expire
+/// independently: each box belongs to its own owner. (`FOR UPDATE SKIP LOCKED` would need UPDATE on the
+/// sentbox, which the query role that runs expiry deliberately lacks.)
 public struct MessageExpiry: Sendable {
     /// What to delete and how fast.
     public struct Configuration: Sendable {
@@ -86,7 +88,7 @@ public struct MessageExpiry: Sendable {
                 """
                 DELETE FROM inbox_messages m USING (
                     SELECT owner, id FROM inbox_messages WHERE stored_at < \(cutoff)
-                    ORDER BY stored_at LIMIT \(Int64(limit)) FOR UPDATE SKIP LOCKED
+                    ORDER BY stored_at LIMIT \(Int64(limit))
                 ) d WHERE m.owner = d.owner AND m.id = d.id
                 """)
         case .sentbox:
@@ -94,7 +96,7 @@ public struct MessageExpiry: Sendable {
                 """
                 DELETE FROM sentbox_messages m USING (
                     SELECT owner, id FROM sentbox_messages WHERE stored_at < \(cutoff)
-                    ORDER BY stored_at LIMIT \(Int64(limit)) FOR UPDATE SKIP LOCKED
+                    ORDER BY stored_at LIMIT \(Int64(limit))
                 ) d WHERE m.owner = d.owner AND m.id = d.id
                 """)
         }
