@@ -177,18 +177,18 @@ FROM stats_stored_per_minute GROUP BY minute;
 
 CREATE VIEW mailroom_ops.latency_per_minute AS
 WITH per_bucket AS (
-    SELECT minute, bucket, sum(messages) AS messages FROM stats_latency_per_minute GROUP BY minute, bucket
+    SELECT minute, bucket, sum(messages)::bigint AS messages FROM stats_latency_per_minute GROUP BY minute, bucket
 ), cumulative AS (
-    SELECT minute, bucket, messages,
-           sum(messages) OVER (PARTITION BY minute ORDER BY bucket) AS running,
-           sum(messages) OVER (PARTITION BY minute) AS total
+    SELECT minute, bucket,
+           (sum(messages) OVER (PARTITION BY minute ORDER BY bucket))::bigint AS running,
+           (sum(messages) OVER (PARTITION BY minute))::bigint AS total
     FROM per_bucket
 )
-SELECT minute, total::bigint AS messages,
+SELECT minute, total AS messages,
        -- The upper edge of the bucket that holds the percentile: within 10% above the true value.
-       round(power(1.1, min(bucket) FILTER (WHERE running >= 0.50 * total))::numeric, 1) AS p50_ms,
-       round(power(1.1, min(bucket) FILTER (WHERE running >= 0.90 * total))::numeric, 1) AS p90_ms,
-       round(power(1.1, min(bucket) FILTER (WHERE running >= 0.99 * total))::numeric, 1) AS p99_ms,
+       round(power(1.1, min(bucket) FILTER (WHERE running * 2 >= total))::numeric, 1) AS p50_ms,
+       round(power(1.1, min(bucket) FILTER (WHERE running * 10 >= total * 9))::numeric, 1) AS p90_ms,
+       round(power(1.1, min(bucket) FILTER (WHERE running * 100 >= total * 99))::numeric, 1) AS p99_ms,
        round(power(1.1, max(bucket))::numeric, 1) AS max_ms
 FROM cumulative GROUP BY minute, total;
 

@@ -5,6 +5,6 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure Mailroom's throughput (run from a release build).",
-        subcommands: [CryptoBenchCommand.self, PipelineBenchCommand.self]
+        subcommands: [CryptoBenchCommand.self, PipelineBenchCommand.self, ViewsBenchCommand.self]
     )
 }
