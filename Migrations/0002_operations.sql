@@ -10,12 +10,12 @@
 --
 -- Hot rows: per-minute rollups are keyed by the writing backend's pid too, so that concurrent workers never
 -- wait on each other's rollup row; the views sum over pids. Per-mailbox rows are written, for the inbox, by
--- the worker that owns the recipient's partition; a sender's `last_active_at` is refreshed at most once an
--- hour (a plain UPDATE … WHERE locks only the rows it changes), so a busy sender is not a hot row either.
+-- the worker that owns the recipient's partition (in key order); a sender's `last_active_at` is refreshed at
+-- most once an hour and never waits for a lock (SKIP LOCKED), so a busy sender is not a hot row either.
 
 -- ---- per-mailbox counters and quota ----------------------------------------------------------------------
 
--- One row per mailbox that has ever received or sent mail. `messages` and `unread` count its inbox rows.
+-- One row per mailbox (made with the mailbox, by a trigger). `messages` and `unread` count its inbox rows.
 CREATE TABLE mailbox_usage (
     owner           bytea       PRIMARY KEY CHECK (octet_length(owner) = 32),
     messages        bigint      NOT NULL DEFAULT 0,
@@ -127,15 +127,25 @@ END $$;
 CREATE FUNCTION mailroom_sentbox_inserted() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 BEGIN
-    -- A sender may write through every partition at once: touch its row only when it is an hour stale.
+    -- A sender may write through every partition at once: touch its row only when it is an hour stale, and
+    -- skip it when another writer holds it (that writer is marking it active anyway). So this never waits,
+    -- and two workers can't deadlock over each other's recipients.
     UPDATE mailbox_usage u SET last_active_at = n.at
     FROM (SELECT owner, max(stored_at) AS at FROM new_rows GROUP BY owner) n
-    WHERE u.owner = n.owner AND (u.last_active_at IS NULL OR u.last_active_at < n.at - interval '1 hour');
-    INSERT INTO mailbox_usage (owner, last_active_at)
-    SELECT owner, max(stored_at) FROM new_rows n
-    WHERE NOT EXISTS (SELECT 1 FROM mailbox_usage u WHERE u.owner = n.owner)
-    GROUP BY owner ORDER BY owner
-    ON CONFLICT (owner) DO NOTHING;
+    WHERE u.owner = n.owner AND u.owner IN (
+        SELECT l.owner FROM mailbox_usage l
+        WHERE l.owner IN (SELECT owner FROM new_rows)
+          AND (l.last_active_at IS NULL OR l.last_active_at < now() - interval '1 hour')
+        FOR UPDATE OF l SKIP LOCKED);
+    RETURN NULL;
+END $$;
+
+-- Every mailbox has its counter row from the start, so the message triggers only ever update rows that exist
+-- (no two writers race to insert the same one).
+CREATE FUNCTION mailroom_mailbox_created() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+BEGIN
+    INSERT INTO mailbox_usage (owner) SELECT owner FROM new_rows ORDER BY owner ON CONFLICT (owner) DO NOTHING;
     RETURN NULL;
 END $$;
 
@@ -158,12 +168,15 @@ CREATE TRIGGER inbox_messages_deleted AFTER DELETE ON inbox_messages
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION mailroom_inbox_deleted();
 CREATE TRIGGER sentbox_messages_inserted AFTER INSERT ON sentbox_messages
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mailroom_sentbox_inserted();
+CREATE TRIGGER mailboxes_created AFTER INSERT ON mailboxes
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mailroom_mailbox_created();
 CREATE TRIGGER rejected_envelopes_inserted AFTER INSERT ON rejected_envelopes
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mailroom_rejection_inserted();
 
--- Rows stored before this migration (none in a new deployment) are counted once, here.
+-- Mailboxes and rows from before this migration (none in a new deployment) are counted once, here.
 INSERT INTO mailbox_usage (owner, messages, unread, last_active_at)
-SELECT owner, count(*), count(*) FILTER (WHERE read_at IS NULL), max(stored_at) FROM inbox_messages GROUP BY owner;
+SELECT b.owner, count(m.owner), count(m.owner) FILTER (WHERE m.read_at IS NULL), max(m.stored_at)
+FROM mailboxes b LEFT JOIN inbox_messages m ON m.owner = b.owner GROUP BY b.owner;
 
 -- ---- dashboard views ---------------------------------------------------------------------------------------
 -- Plain (not security_invoker) views: they read with their owner's rights, so the dashboard role needs rights

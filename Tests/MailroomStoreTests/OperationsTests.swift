@@ -82,6 +82,27 @@ struct OperationsTests {
         }
     }
 
+    @Test func aSenderRefreshNeverWaitsForAnotherWritersLock() async throws {
+        try await TestDatabase.with { database in try await database.withConnection { connection in
+            let migrations = try Migration.load(from: TestEnvironment.packageRoot.appendingPathComponent("Migrations"))
+            _ = try await Migrator().migrate(migrations, on: connection)
+            try await Self.addMailboxes([1, 2], connection)
+            #expect(try await Self.int("SELECT count(*) FROM mailbox_usage", connection) == 2)
+            // Another writer holds mailbox 1's counter row (as a worker's inbox upsert would) …
+            let other = try await database.connect()
+            try await other.query("BEGIN")
+            try await other.query("SELECT 1 FROM mailbox_usage WHERE owner = \(W.key(1)) FOR UPDATE")
+            // … while 1 sends: the write goes through (statement_timeout would fail it if it waited).
+            try await connection.query("SET statement_timeout = '5s'")
+            let outcome = try await MessageWriter().write(
+                [W.message(from: 1, to: 2, offset: 0)], rejections: [], worker: "w", on: connection)
+            #expect(outcome.stored == 1)
+            try await other.query("ROLLBACK")
+            await other.close()
+            #expect(try await Self.int("SELECT count(*) FROM mailbox_usage WHERE last_active_at IS NOT NULL", connection) == 1)
+        } }
+    }
+
     @Test func workerProgressGivesLagAndNeverMovesBack() async throws {
         try await W.migrated { connection in
             let writer = MessageWriter()

@@ -19,7 +19,7 @@ struct OperationsPipelineTests {
         try await harness.setUpMailboxes([sender, full, roomy])
         try await harness.database.withConnection { connection in
             try await connection.query(
-                "INSERT INTO mailbox_usage (owner, max_messages) VALUES (\(roomy.publicKey.bytes), 100)")
+                "UPDATE mailbox_usage SET max_messages = 100 WHERE owner = \(roomy.publicKey.bytes)")
         }
         let kafka = try KafkaProducer(.init(kafka: harness.kafka))
         for (recipient, count) in [(full, 8), (roomy, 8)] {
