@@ -39,8 +39,10 @@ struct ExpireCommandTests {
             #expect(object?["sentbox_deleted"] as? Int == 5)
             #expect(object?["batches"] as? Int == 6)
             let left = try await database.withConnection { connection in
-                try await connection.query("SELECT (SELECT count(*) FROM inbox_messages) + (SELECT count(*) FROM sentbox_messages)")
-                    .single().decode(Int64.self, column: 0)
+                try await connection.query(
+                    "SELECT (SELECT count(*) FROM inbox_messages) + (SELECT count(*) FROM sentbox_messages)"
+                )
+                .single().decode(Int64.self, column: 0)
             }
             #expect(left == 4)
 

@@ -17,7 +17,9 @@ struct RoleTests {
     ]
 
     /// Runs `statement` as `role` and returns whether PostgreSQL refused it for lack of privilege (42501).
-    static func denied(_ role: String, _ statement: PostgresQuery, on connection: PostgresConnection) async throws -> Bool {
+    static func denied(_ role: String, _ statement: PostgresQuery, on connection: PostgresConnection) async throws
+        -> Bool
+    {
         try await connection.query("SET ROLE \(identifier: role)")
         var sqlState: String?
         do {
@@ -99,7 +101,9 @@ struct RoleTests {
                     envelopeBytes: 1, worker: "w")
                 return try await writer.write(
                     messages, rejections: [rejection], worker: "w",
-                    progress: [.init(consumerGroup: "g", topic: "envelopes", partition: 0, nextOffset: 13, highWatermark: 13)],
+                    progress: [
+                        .init(consumerGroup: "g", topic: "envelopes", partition: 0, nextOffset: 13, highWatermark: 13)
+                    ],
                     on: connection)
             }
             #expect(outcome.stored == 1)
@@ -107,7 +111,8 @@ struct RoleTests {
             #expect(outcome.conflicts.map(\.reason) == [MessageWriter.duplicateMessageIDReason])
 
             for statement: PostgresQuery in [
-                "SELECT body FROM inbox_messages", "SELECT body FROM sentbox_messages", "SELECT * FROM rejected_envelopes",
+                "SELECT body FROM inbox_messages", "SELECT body FROM sentbox_messages",
+                "SELECT * FROM rejected_envelopes",
                 "SELECT * FROM mailbox_usage", "UPDATE inbox_messages SET read_at = now()",
                 "DELETE FROM inbox_messages", "DELETE FROM sentbox_messages", "DELETE FROM rejected_envelopes",
                 "INSERT INTO mailboxes (owner) VALUES (\(W.key(9)))", "SELECT * FROM mailroom_ops.mailbox_counts",
@@ -126,7 +131,8 @@ struct RoleTests {
             let role = "mailroom_query"
             try await Self.asRole(role, on: connection) {
                 try await connection.query("INSERT INTO mailboxes (owner) VALUES (\(W.key(3)))")
-                let bodies = try await connection.query("SELECT body, signature FROM inbox_messages WHERE owner = \(W.key(2))")
+                let bodies = try await connection.query(
+                    "SELECT body, signature FROM inbox_messages WHERE owner = \(W.key(2))")
                 #expect(bodies.count == 3)
                 let marked = try await connection.query(
                     "UPDATE inbox_messages SET read_at = now() WHERE owner = \(W.key(2)) AND id = \(stored[0].id)")
@@ -154,19 +160,22 @@ struct RoleTests {
         }
     }
 
-    @Test func migratingTwiceAndInAnotherDatabaseKeepsTheRoles() async throws {
+    @Test func theRolesExistAndCannotLogInWhicheverDatabaseMigratedFirst() async throws {
         // A second database migrates while the roles exist already (as every parallel test does).
         try await W.migrated { connection in
             let rows = try await connection.query(
                 "SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname LIKE 'mailroom\\_%' ORDER BY 1")
             let roles = try rows.map { try $0.decode(String.self, Bool.self) }
-            #expect(roles.filter { ["mailroom_dashboard", "mailroom_query", "mailroom_worker"].contains($0.0) }.count == 3)
+            #expect(
+                roles.filter { ["mailroom_dashboard", "mailroom_query", "mailroom_worker"].contains($0.0) }.count == 3)
             #expect(roles.allSatisfy { !$0.1 })
         }
     }
 
     /// ALTER and DROP need ownership: PostgreSQL refuses them with 42501 "must be owner".
-    static func notOwner(_ role: String, _ statement: PostgresQuery, on connection: PostgresConnection) async throws -> Bool {
+    static func notOwner(_ role: String, _ statement: PostgresQuery, on connection: PostgresConnection) async throws
+        -> Bool
+    {
         try await denied(role, statement, on: connection)
     }
 }

@@ -45,11 +45,13 @@ struct OperationsPipelineTests {
             try await harness.count("SELECT count(*) FROM inbox_messages WHERE owner = \(full.publicKey.bytes)") == 5)
         #expect(
             try await harness.count(
-                "SELECT count(*) FROM rejected_envelopes WHERE reason = 'mailbox_full' AND recipient = \(full.publicKey.bytes)")
+                "SELECT count(*) FROM rejected_envelopes WHERE reason = 'mailbox_full' AND recipient = \(full.publicKey.bytes)"
+            )
                 == 3)
         #expect(
             try await harness.count(
-                "SELECT COALESCE(sum(envelopes), 0)::bigint FROM mailroom_ops.rejections_per_minute WHERE reason = 'mailbox_full'")
+                "SELECT COALESCE(sum(envelopes), 0)::bigint FROM mailroom_ops.rejections_per_minute WHERE reason = 'mailbox_full'"
+            )
                 == 3)
         let letters = try await harness.deadLetters(expecting: 3)
         let reasons = letters.compactMap { $0.header("mailroom.reason").map { String(decoding: $0, as: UTF8.self) } }
@@ -61,16 +63,19 @@ struct OperationsPipelineTests {
         #expect(
             try await harness.eventually {
                 try await harness.count(
-                    "SELECT COALESCE(sum(next_offset), 0)::bigint FROM mailroom_ops.worker_progress WHERE consumer_group = \(harness.group)")
+                    "SELECT COALESCE(sum(next_offset), 0)::bigint FROM mailroom_ops.worker_progress WHERE consumer_group = \(harness.group)"
+                )
                     == 16
             })
         #expect(
             try await harness.count(
-                "SELECT COALESCE(max(lag), -1)::bigint FROM mailroom_ops.worker_progress WHERE consumer_group = \(harness.group)")
+                "SELECT COALESCE(max(lag), -1)::bigint FROM mailroom_ops.worker_progress WHERE consumer_group = \(harness.group)"
+            )
                 == 0)
         #expect(
             try await harness.count(
-                "SELECT count(*) FROM mailroom_ops.worker_progress WHERE consumer_group = \(harness.group) AND topic = \(harness.topics.envelopes)")
+                "SELECT count(*) FROM mailroom_ops.worker_progress WHERE consumer_group = \(harness.group) AND topic = \(harness.topics.envelopes)"
+            )
                 >= 1)
         worker.stop()
         try await task.value

@@ -23,8 +23,10 @@ struct ViewsBenchCommand: AsyncParsableCommand {
     @Option(help: "Days over which the messages were stored (ending now).") var days: Double = 7
     @Option(name: .customLong("chunk"), help: "Messages per INSERT statement.") var chunk: Int = 500_000
     @Option(help: "Timed runs per query.") var runs: Int = 20
-    @Option(name: .customLong("bench-database"), help: "Scratch database name.") var benchDatabase = "mailroom_bench_views"
-    @Option(help: ArgumentHelp("Migrations folder (default: $MAILROOM_MIGRATIONS, else ./Migrations).", valueName: "dir"))
+    @Option(name: .customLong("bench-database"), help: "Scratch database name.") var benchDatabase =
+        "mailroom_bench_views"
+    @Option(
+        help: ArgumentHelp("Migrations folder (default: $MAILROOM_MIGRATIONS, else ./Migrations).", valueName: "dir"))
     var migrations: String?
     @Flag(help: "Keep the scratch database (reuse it with --reuse).") var keep = false
     @Flag(help: "Time the views of an existing, filled scratch database (no fill).") var reuse = false
@@ -34,7 +36,9 @@ struct ViewsBenchCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let adminURL = try database.resolvedURL()
-            guard var components = URLComponents(string: adminURL) else { throw CLIError("cannot parse the database URL") }
+            guard var components = URLComponents(string: adminURL) else {
+                throw CLIError("cannot parse the database URL")
+            }
             components.path = "/" + benchDatabase
             guard let benchURL = components.string else { throw CLIError("cannot build the scratch database URL") }
 
@@ -48,8 +52,10 @@ struct ViewsBenchCommand: AsyncParsableCommand {
             let connection = try await PostgresConnection.connect(url: benchURL)
             do {
                 if !reuse {
-                    let folder = migrations ?? ProcessInfo.processInfo.environment["MAILROOM_MIGRATIONS"] ?? "Migrations"
-                    _ = try await Migrator().migrate(try Migration.load(from: URL(fileURLWithPath: folder)), on: connection)
+                    let folder =
+                        migrations ?? ProcessInfo.processInfo.environment["MAILROOM_MIGRATIONS"] ?? "Migrations"
+                    _ = try await Migrator().migrate(
+                        try Migration.load(from: URL(fileURLWithPath: folder)), on: connection)
                     let seconds = try await fill(connection)
                     report["fill_seconds"] = (seconds * 10).rounded() / 10
                 }
@@ -84,17 +90,41 @@ struct ViewsBenchCommand: AsyncParsableCommand {
 
     /// The dashboards' queries, and (`naive_…`) what the same figures cost read from the message tables.
     static let queries: [(String, PostgresQuery)] = [
-        ("stored_per_minute_1h", "SELECT * FROM mailroom_ops.messages_stored_per_minute WHERE minute >= now() - interval '1 hour' ORDER BY minute"),
-        ("stored_per_minute_24h", "SELECT * FROM mailroom_ops.messages_stored_per_minute WHERE minute >= now() - interval '24 hours' ORDER BY minute"),
-        ("latency_per_minute_1h", "SELECT * FROM mailroom_ops.latency_per_minute WHERE minute >= now() - interval '1 hour' ORDER BY minute"),
-        ("latency_per_minute_24h", "SELECT * FROM mailroom_ops.latency_per_minute WHERE minute >= now() - interval '24 hours' ORDER BY minute"),
-        ("rejections_per_minute_24h", "SELECT * FROM mailroom_ops.rejections_per_minute WHERE minute >= now() - interval '24 hours' ORDER BY minute, reason"),
+        (
+            "stored_per_minute_1h",
+            "SELECT * FROM mailroom_ops.messages_stored_per_minute WHERE minute >= now() - interval '1 hour' ORDER BY minute"
+        ),
+        (
+            "stored_per_minute_24h",
+            "SELECT * FROM mailroom_ops.messages_stored_per_minute WHERE minute >= now() - interval '24 hours' ORDER BY minute"
+        ),
+        (
+            "latency_per_minute_1h",
+            "SELECT * FROM mailroom_ops.latency_per_minute WHERE minute >= now() - interval '1 hour' ORDER BY minute"
+        ),
+        (
+            "latency_per_minute_24h",
+            "SELECT * FROM mailroom_ops.latency_per_minute WHERE minute >= now() - interval '24 hours' ORDER BY minute"
+        ),
+        (
+            "rejections_per_minute_24h",
+            "SELECT * FROM mailroom_ops.rejections_per_minute WHERE minute >= now() - interval '24 hours' ORDER BY minute, reason"
+        ),
         ("mailbox_counts", "SELECT * FROM mailroom_ops.mailbox_counts"),
         ("top_unread_mailboxes", "SELECT * FROM mailroom_ops.top_unread_mailboxes"),
         ("worker_progress", "SELECT * FROM mailroom_ops.worker_progress ORDER BY topic, kafka_partition"),
-        ("naive_stored_per_minute_1h", "SELECT date_trunc('minute', stored_at), count(*) FROM inbox_messages WHERE stored_at >= now() - interval '1 hour' GROUP BY 1"),
-        ("naive_latency_per_minute_1h", "SELECT date_trunc('minute', stored_at), percentile_cont(ARRAY[0.5, 0.9, 0.99]) WITHIN GROUP (ORDER BY stored_at - created_at) FROM inbox_messages WHERE stored_at >= now() - interval '1 hour' GROUP BY 1"),
-        ("naive_top_unread_mailboxes", "SELECT owner, count(*) FROM inbox_messages WHERE read_at IS NULL GROUP BY owner ORDER BY 2 DESC LIMIT 100"),
+        (
+            "naive_stored_per_minute_1h",
+            "SELECT date_trunc('minute', stored_at), count(*) FROM inbox_messages WHERE stored_at >= now() - interval '1 hour' GROUP BY 1"
+        ),
+        (
+            "naive_latency_per_minute_1h",
+            "SELECT date_trunc('minute', stored_at), percentile_cont(ARRAY[0.5, 0.9, 0.99]) WITHIN GROUP (ORDER BY stored_at - created_at) FROM inbox_messages WHERE stored_at >= now() - interval '1 hour' GROUP BY 1"
+        ),
+        (
+            "naive_top_unread_mailboxes",
+            "SELECT owner, count(*) FROM inbox_messages WHERE read_at IS NULL GROUP BY owner ORDER BY 2 DESC LIMIT 100"
+        ),
     ]
 
     /// Fills the scratch database; returns the seconds it took.
@@ -160,9 +190,13 @@ struct ViewsBenchCommand: AsyncParsableCommand {
 
     private func sizes(_ connection: PostgresConnection) async throws -> [String: Any] {
         var out: [String: Any] = [:]
-        for table in ["inbox_messages", "sentbox_messages", "rejected_envelopes", "mailbox_usage", "stats_stored_per_minute", "stats_latency_per_minute", "stats_rejected_per_minute"] {
+        for table in [
+            "inbox_messages", "sentbox_messages", "rejected_envelopes", "mailbox_usage", "stats_stored_per_minute",
+            "stats_latency_per_minute", "stats_rejected_per_minute",
+        ] {
             let row = try await connection.query(
-                "SELECT (SELECT count(*) FROM \(identifier: table)), pg_total_relation_size(\(table)::regclass)").single()
+                "SELECT (SELECT count(*) FROM \(identifier: table)), pg_total_relation_size(\(table)::regclass)"
+            ).single()
             let (rows, bytes) = try row.decode(Int64.self, Int64.self)
             out[table] = ["rows": rows, "mb": bytes / 1_048_576]
         }
@@ -186,20 +220,24 @@ struct ViewsBenchCommand: AsyncParsableCommand {
 
     private func printTable(_ report: [String: Any]) {
         for key in ["messages", "mailboxes", "days", "fill_seconds", "runs"] {
-            if let value = report[key] { CLIOutput.line("\(key.padding(toLength: 32, withPad: " ", startingAt: 0)) \(value)") }
+            if let value = report[key] {
+                CLIOutput.line("\(key.padding(toLength: 32, withPad: " ", startingAt: 0)) \(value)")
+            }
         }
         if let sizes = report["sizes"] as? [String: Any] {
             for (table, value) in sizes.sorted(by: { $0.key < $1.key }) {
                 let entry = value as? [String: Any] ?? [:]
                 CLIOutput.line(
-                    "\(("size " + table).padding(toLength: 32, withPad: " ", startingAt: 0)) \(entry["rows"] ?? "?") rows, \(entry["mb"] ?? "?") MB")
+                    "\(("size " + table).padding(toLength: 32, withPad: " ", startingAt: 0)) \(entry["rows"] ?? "?") rows, \(entry["mb"] ?? "?") MB"
+                )
             }
         }
         if let timings = report["query_ms"] as? [String: Any] {
             for (name, _) in Self.queries {
                 guard let t = timings[name] as? [String: Any] else { continue }
                 CLIOutput.line(
-                    "\(name.padding(toLength: 32, withPad: " ", startingAt: 0)) median \(t["median"]!) ms, max \(t["max"]!) ms, \(t["rows"]!) rows")
+                    "\(name.padding(toLength: 32, withPad: " ", startingAt: 0)) median \(t["median"]!) ms, max \(t["max"]!) ms, \(t["rows"]!) rows"
+                )
             }
         }
     }

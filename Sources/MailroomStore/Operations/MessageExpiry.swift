@@ -72,7 +72,10 @@ public struct MessageExpiry: Sendable {
         }
         logger.info(
             "expiry done",
-            metadata: ["inbox": "\(report.inboxDeleted)", "sentbox": "\(report.sentboxDeleted)", "batches": "\(report.batches)"])
+            metadata: [
+                "inbox": "\(report.inboxDeleted)", "sentbox": "\(report.sentboxDeleted)",
+                "batches": "\(report.batches)",
+            ])
         return report
     }
 
