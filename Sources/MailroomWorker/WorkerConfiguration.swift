@@ -30,7 +30,7 @@ public struct WorkerConfiguration: Sendable {
     /// Mailbox keys remembered as existing (mailboxes are never deleted), to skip a lookup per batch.
     public var mailboxCacheSize: Int = 100_000
     /// The most messages an inbox may hold unless its `mailbox_usage.max_messages` says otherwise; an
-    /// envelope to a full inbox is rejected as `mailbox_full`. `nil`: no limit.
+    /// envelope to a full inbox is rejected as `mailbox_full`. `nil`: no default (mailboxes' own limits apply).
     public var mailboxQuota: Int64? = WorkerConfiguration.defaultMailboxQuota
     /// How often an idle worker refreshes the high-water marks in `worker_progress`, so that a stale row there
     /// means a stopped worker, not a quiet partition.

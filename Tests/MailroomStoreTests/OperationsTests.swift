@@ -177,6 +177,14 @@ struct OperationsTests {
             let raised = try await writer.write([toTwo[4]], rejections: [], worker: "w", on: connection)
             #expect(raised.stored == 1)
             #expect(raised.conflicts.isEmpty)
+
+            // With no default quota, a mailbox's own limit still holds.
+            try await connection.query("UPDATE mailbox_usage SET max_messages = 1 WHERE owner = \(W.key(3))")
+            let unlimited = try await MessageWriter(mailboxQuota: nil).write(
+                [Self.message(from: 1, to: 3, offset: 20), Self.message(from: 1, to: 2, offset: 21)], rejections: [],
+                worker: "w", on: connection)
+            #expect(unlimited.stored == 1)
+            #expect(unlimited.conflicts.map(\.recipient) == [W.key(3)])
         }
     }
 

@@ -29,7 +29,7 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("metrics-host"), help: "Address the metrics endpoint binds (default 127.0.0.1).") var metricsHost: String?
     @Option(name: .customLong("max-body-bytes"), help: "Largest body accepted (default 65536).") var maxBodyBytes: Int?
     @Option(name: .customLong("max-clock-skew-s"), help: "Seconds an envelope may be dated in the future (default 300).") var maxClockSkew: Int?
-    @Option(name: .customLong("mailbox-quota"), help: "Most messages an inbox may hold; 0 for no limit (default 100000).") var mailboxQuota: Int64?
+    @Option(name: .customLong("mailbox-quota"), help: "Most messages an inbox may hold unless it has its own limit; 0 for none (default 100000).") var mailboxQuota: Int64?
     @Option(name: .customLong("name"), help: "This worker's name on dead letters (default host-pid).") var workerName: String?
 
     func run() async throws {

@@ -37,7 +37,7 @@ public struct MessageWriter: Sendable {
     public static let mailboxFullReason = "mailbox_full"
 
     /// The default most messages an inbox may hold (a mailbox's own `mailbox_usage.max_messages` overrides
-    /// it); `nil` means no limit.
+    /// it); `nil` means no default limit (a mailbox's own limit still applies).
     public var mailboxQuota: Int64?
 
     /// - Parameter mailboxQuota: the default most messages an inbox may hold; `nil` for no limit.
@@ -174,7 +174,9 @@ public struct MessageWriter: Sendable {
     /// rows. One worker owns a recipient's partition, so the check and the insert see the same count; during a
     /// rebalance two workers may both pass the last free place, and the inbox ends a batch over its quota.
     private func overQuota(_ messages: [NewMessage], on connection: PostgresConnection) async throws -> [Int] {
-        guard let quota = mailboxQuota, !messages.isEmpty else { return [] }
+        guard !messages.isEmpty else { return [] }
+        // Without a default, a mailbox's own `max_messages` still applies.
+        let quota = mailboxQuota ?? .max
         let rows = try await connection.query(
             """
             SELECT b.ord - 1 FROM (
