@@ -22,9 +22,11 @@ CREATE TABLE mailbox_usage (
     unread          bigint      NOT NULL DEFAULT 0,
     max_messages    bigint      CHECK (max_messages >= 0),   -- this mailbox's quota; NULL: the worker's default
     last_active_at  timestamptz                              -- last received or sent (sent: within an hour)
-);
-CREATE INDEX mailbox_usage_unread ON mailbox_usage (unread DESC) WHERE unread > 0;
-CREATE INDEX mailbox_usage_last_active ON mailbox_usage (last_active_at);
+) WITH (fillfactor = 70);
+-- No index but the primary key, and room on each page: the counters change with every message, and an
+-- update that touches no indexed column and fits on its page is a HOT update (no index writes). The two
+-- views that scan this table (top unread, active in 24 h) read one narrow row per mailbox: milliseconds per
+-- 100,000 mailboxes (docs/BENCHMARKS.md, "Views").
 
 -- ---- per-minute rollups ---------------------------------------------------------------------------------
 
@@ -95,7 +97,7 @@ BEGIN
     SELECT minute, pg_backend_pid(), bucket, count(*)
     FROM (SELECT date_trunc('minute', stored_at) AS minute,
                  CASE WHEN ms <= 1 THEN 0 ELSE least(ceil(ln(ms) / ln(1.1)), 32000)::smallint END AS bucket
-          FROM (SELECT stored_at, extract(epoch FROM stored_at - created_at) * 1000 AS ms FROM new_rows) r) b
+          FROM (SELECT stored_at, date_part('epoch', stored_at - created_at) * 1000 AS ms FROM new_rows) r) b
     GROUP BY minute, bucket ORDER BY minute, bucket
     ON CONFLICT (minute, backend, bucket) DO UPDATE SET messages = l.messages + excluded.messages;
     RETURN NULL;
