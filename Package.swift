@@ -18,6 +18,8 @@ let package = Package(
         .library(name: "MailroomStore", targets: ["MailroomStore"]),
         /// Sending: seal, sign and put envelopes on Kafka, one at a time or in bulk.
         .library(name: "MailroomProducer", targets: ["MailroomProducer"]),
+        /// Reading mailboxes: pages, reads, deletes, unread counts, live watches. Does not link librdkafka.
+        .library(name: "MailroomQuery", targets: ["MailroomQuery"]),
         .executable(name: "mailroom", targets: ["MailroomCLI"]),
     ],
     dependencies: [
@@ -73,6 +75,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: Query library: what app backends import to serve inboxes (no Kafka).
+        .target(
+            name: "MailroomQuery",
+            dependencies: [
+                "MailroomCore",
+                "MailroomPostgres",
+                "MailroomStore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Kafka: every librdkafka call lives here (producer, consumer-group member, admin).
         .target(
             name: "MailroomKafka",
@@ -118,6 +132,7 @@ let package = Package(
                 "MailroomStore",
                 "MailroomKafka",
                 "MailroomProducer",
+                "MailroomQuery",
                 "MailroomWorker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -163,6 +178,11 @@ let package = Package(
                 "MailroomWorker", "MailroomProducer", "MailroomKafka", "MailroomStore", "MailroomCore", "MailroomTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "MailroomQueryTests",
+            dependencies: ["MailroomQuery", "MailroomStore", "MailroomPostgres", "MailroomCore", "MailroomTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -6,7 +6,8 @@ struct Mailroom: AsyncParsableCommand {
         commandName: "mailroom",
         abstract: "Encrypted user mailboxes over Kafka and PostgreSQL.",
         subcommands: [
-            KeygenCommand.self, SetupCommand.self, SendCommand.self, InviteCommand.self, WorkerCommand.self,
+            KeygenCommand.self, SetupCommand.self, InboxCommand.self, SentboxCommand.self, ReadCommand.self,
+            DeleteCommand.self, WatchCommand.self, UnreadCommand.self, SendCommand.self, InviteCommand.self, WorkerCommand.self,
             TopicsCommand.self, DeadLetterCommand.self, MigrateCommand.self, ExpireCommand.self, BenchCommand.self,
         ]
     )

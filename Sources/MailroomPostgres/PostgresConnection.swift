@@ -68,6 +68,22 @@ public final class PostgresConnection: @unchecked Sendable {
         try await connect(Configuration(url: url), logger: logger)
     }
 
+    /// Connects, runs `body`, and closes the connection whether or not `body` throws.
+    public static func withConnection<T: Sendable>(
+        _ configuration: Configuration, logger: Logger = Logger(label: "mailroom.postgres"),
+        _ body: (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        let connection = try await connect(configuration, logger: logger)
+        do {
+            let value = try await body(connection)
+            await connection.close()
+            return value
+        } catch {
+            await connection.close()
+            throw error
+        }
+    }
+
     /// Runs one parameterised statement and returns its rows (empty for commands).
     ///
     /// Statements are prepared once per connection and reused; parameters and results travel in binary.

@@ -9,10 +9,10 @@ public struct PostgresRows: Sendable, RandomAccessCollection {
 
     let rowCount: Int
     /// All cell bytes, back to back.
-    let storage: [UInt8]
+    @usableFromInline let storage: [UInt8]
     /// Per cell (row-major): start offset in ``storage`` and length (-1 for NULL).
-    let offsets: [Int32]
-    let lengths: [Int32]
+    @usableFromInline let offsets: [Int32]
+    @usableFromInline let lengths: [Int32]
 
     init(
         columnNames: [String], columnTypes: [PostgresDataType], affectedRows: Int, rowCount: Int,
@@ -37,6 +37,9 @@ public struct PostgresRows: Sendable, RandomAccessCollection {
     /// The index of the column named `name`, if any.
     public func columnIndex(named name: String) -> Int? { columnNames.firstIndex(of: name) }
 
+    // Inlinable (with ``PostgresRow/decode(_:column:)``) so that callers' decoding is specialised for the
+    // concrete column types: unspecialised generic decoding was a large share of a page read's CPU.
+    @inlinable
     func withCell<R>(
         row: Int, column: Int, _ body: (UnsafeRawBufferPointer?) throws(PostgresError) -> R
     ) throws(PostgresError) -> R {
@@ -61,10 +64,11 @@ public struct PostgresRows: Sendable, RandomAccessCollection {
 
 /// One row of ``PostgresRows``.
 public struct PostgresRow: Sendable {
-    let rows: PostgresRows
-    let index: Int
+    @usableFromInline let rows: PostgresRows
+    @usableFromInline let index: Int
 
     /// Decodes column `column` (0-based) as `T`. Use an `Optional` type for a column that may be NULL.
+    @inlinable
     public func decode<T: PostgresDecodable>(_: T.Type = T.self, column: Int) throws(PostgresError) -> T {
         let type = column < rows.columnTypes.count ? rows.columnTypes[column] : PostgresDataType(0)
         return try rows.withCell(row: index, column: column) { bytes throws(PostgresError) in

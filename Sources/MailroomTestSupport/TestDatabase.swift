@@ -57,15 +57,7 @@ public struct TestDatabase: Sendable {
 
     /// Runs `body` with a connection to this database, closing it afterwards.
     public func withConnection<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
-        let connection = try await connect()
-        do {
-            let value = try await body(connection)
-            await connection.close()
-            return value
-        } catch {
-            await connection.close()
-            throw error
-        }
+        try await PostgresConnection.withConnection(.init(url: url), body)
     }
 
     /// Runs `body` with a connection to a fresh database, dropped afterwards.

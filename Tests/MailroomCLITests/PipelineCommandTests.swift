@@ -105,7 +105,7 @@ struct PipelineCommandTests {
             environment: env)
         #expect(toCarol.status == 0, "\(toCarol.stderr)")
 
-        let metricsPort = Int.random(in: 50_000...59_000)
+        let metricsPort = try FreePort.reserve()
         let worker = try RunningCLI(["worker", "--metrics-port", "\(metricsPort)"] + stack.topicArguments, environment: env)
         #expect(try await Self.eventually { try await Self.count(stack, "SELECT count(*) FROM inbox_messages") == 31 })
         #expect(try await Self.eventually { try await Self.count(stack, "SELECT count(*) FROM rejected_envelopes") == 1 })

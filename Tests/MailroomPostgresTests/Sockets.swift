@@ -1,16 +1,5 @@
 import Foundation
 
-/// Loopback sockets for the failure tests.
-enum FreePort {
-    /// A loopback port that nothing listens on (bound, read, and released).
-    static func reserve() throws -> Int {
-        let listener = try SilentListener(listen: false)
-        let port = listener.port
-        listener.close()
-        return port
-    }
-}
-
 /// A TCP socket on 127.0.0.1 that accepts connections (the kernel completes the handshake) and never answers.
 final class SilentListener: @unchecked Sendable {
     let descriptor: Int32

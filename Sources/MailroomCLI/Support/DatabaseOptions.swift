@@ -23,15 +23,7 @@ struct DatabaseOptions: ParsableArguments {
 
     /// Connects, runs `body`, and closes the connection whether or not `body` throws.
     func withConnection<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
-        let connection = try await PostgresConnection.connect(
-            url: try resolvedURL(), logger: CLILogging.logger("postgres"))
-        do {
-            let value = try await body(connection)
-            await connection.close()
-            return value
-        } catch {
-            await connection.close()
-            throw error
-        }
+        try await PostgresConnection.withConnection(
+            .init(url: try resolvedURL()), logger: CLILogging.logger("postgres"), body)
     }
 }

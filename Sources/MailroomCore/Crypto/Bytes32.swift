@@ -20,6 +20,12 @@ struct Bytes32: Hashable, Sendable {
     /// Copies exactly 32 bytes from a collection; returns nil if it holds a different count.
     init?(_ bytes: some Collection<UInt8>) {
         guard bytes.count == Bytes32.byteCount else { return nil }
+        // Contiguous storage (an array, a buffer) is one 32-byte load; the generic element-by-element copy
+        // below is unspecialised across modules and costs far more (it showed in query-library profiles).
+        if let value = bytes.withContiguousStorageIfAvailable({ Bytes32(copying: UnsafeRawPointer($0.baseAddress!)) }) {
+            self = value
+            return
+        }
         var value = Bytes32()
         withUnsafeMutableBytes(of: &value) { buffer in
             _ = buffer.initializeMemory(as: UInt8.self, from: bytes)

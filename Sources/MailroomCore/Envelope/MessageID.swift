@@ -23,6 +23,11 @@ public struct MessageID: Sendable, Hashable, Comparable {
         guard bytes.count == 16 else {
             throw EnvelopeError(.invalidMessageID, "a message id is 16 bytes, got \(bytes.count)")
         }
+        // Contiguous storage: two loads instead of an unspecialised element-by-element loop.
+        if let id = bytes.withContiguousStorageIfAvailable({ MessageID(copying: UnsafeRawPointer($0.baseAddress!)) }) {
+            self = id
+            return
+        }
         var value: UInt128 = 0
         for byte in bytes { value = value << 8 | UInt128(byte) }
         self.value = value

@@ -1,5 +1,10 @@
 internal import CLibPQ
 internal import Foundation
+#if canImport(Glibc)
+    internal import Glibc
+#elseif canImport(Darwin)
+    internal import Darwin
+#endif
 
 /// Owns one `PGconn *`. Every call blocks, so it is only ever used from its ``PostgresConnection``'s own serial
 /// queue, never from Swift's cooperative thread pool. This is the one file (with `PQCancelToken`) that calls libpq.
@@ -106,6 +111,56 @@ final class PQConnectionHandle: @unchecked Sendable {
             PQexecPrepared(conn, name, Int32(query.binds.count), values, lengths, formats, 1)
         }
         return try consume(result, conn: conn)
+    }
+
+    // MARK: LISTEN / NOTIFY (used by ``PostgresListener`` on its own thread)
+
+    /// Subscribes the session to each channel (`LISTEN "channel"`, the name quoted by libpq).
+    func listen(channels: [String]) throws(PostgresError) {
+        guard let conn else { throw PostgresError(.connectionClosed, message: "connection is closed") }
+        for channel in channels {
+            guard let quoted = PQescapeIdentifier(conn, channel, channel.utf8.count) else {
+                throw connectionError(conn)
+            }
+            let sql = "LISTEN " + String(cString: quoted)
+            PQfreemem(quoted)
+            _ = try consume(PQexec(conn, sql), conn: conn)
+        }
+    }
+
+    /// The server process serving this session (for `pg_stat_activity`), or 0 without a connection.
+    var backendPID: Int32 {
+        guard let conn else { return 0 }
+        return PQbackendPID(conn)
+    }
+
+    /// Waits up to `timeoutMilliseconds` for the socket to become readable, then reads what arrived and returns
+    /// the notifications it held. Blocks the calling thread: only for a dedicated listener thread.
+    /// - Throws: ``PostgresError`` with code ``PostgresError/Code/connectionClosed`` when the session is gone.
+    func waitForNotifications(timeoutMilliseconds: Int32) throws(PostgresError) -> [PostgresNotification] {
+        guard let conn else { throw PostgresError(.connectionClosed, message: "connection is closed") }
+        let socket = PQsocket(conn)
+        guard socket >= 0 else { throw PostgresError(.connectionClosed, message: "connection has no socket") }
+        var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+        let ready = poll(&descriptor, 1, timeoutMilliseconds)
+        if ready < 0 {
+            if errno == EINTR { return [] }
+            throw PostgresError(.connectionClosed, message: "poll failed (errno \(errno))")
+        }
+        if ready > 0 {
+            guard PQconsumeInput(conn) == 1 else { throw PostgresError(.connectionClosed, message: Self.errorMessage(conn)) }
+        }
+        if PQstatus(conn) != CONNECTION_OK {
+            throw PostgresError(.connectionClosed, message: Self.errorMessage(conn))
+        }
+        var notifications: [PostgresNotification] = []
+        while let notify = PQnotifies(conn) {
+            let channel = notify.pointee.relname.map { String(cString: $0) } ?? ""
+            let payload = notify.pointee.extra.map { String(cString: $0) } ?? ""
+            notifications.append(PostgresNotification(channel: channel, payload: payload, backendPID: notify.pointee.be_pid))
+            PQfreemem(notify)
+        }
+        return notifications
     }
 
     /// Runs SQL text that may hold several statements, without parameters (the simple query protocol).

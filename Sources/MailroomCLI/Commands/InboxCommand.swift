@@ -1,0 +1,93 @@
+import ArgumentParser
+import Foundation
+import MailroomCore
+import MailroomQuery
+import MailroomStore
+
+/// `--status`: which inbox messages to list.
+enum StatusArgument: String, ExpressibleByArgument, CaseIterable {
+    case all, read, unread
+
+    var status: InboxStatus {
+        switch self {
+        case .all: .all
+        case .read: .read
+        case .unread: .unread
+        }
+    }
+}
+
+struct InboxCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inbox",
+        abstract: "List the identity's inbox, a page at a time (newest first).",
+        discussion: """
+            Pages are keyed on the message id: pass the last id shown (printed as `next page: --seek ID`, or \
+            `next_seek` in JSON) to --seek for the next page. With --open each message is verified against its \
+            sender's signature and decrypted with the identity; a message that fails verification is shown as \
+            TAMPERED. \(QueryCLI.exitStatusHelp)
+            """)
+
+    @OptionGroup var identity: IdentityOptions
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var page: PageOptions
+    @Option(help: ArgumentHelp("Which messages: all, read or unread.", valueName: "status"))
+    var status: StatusArgument = .all
+    @Flag(help: "Verify and decrypt each message with the identity, and show its body.")
+    var open = false
+    @Flag(help: "Print the result as one JSON object.") var json = false
+
+    func run() async throws {
+        try await QueryCLI.reporting {
+            let me = try identity.load()
+            let seek = try page.seek.map(QueryCLI.parseID)
+            let messages = try await QueryCLI.withClient(database) { client in
+                try await client.listInbox(
+                    owner: me.publicKey, seek: seek, limit: page.limit, ascending: page.ascending, status: status.status
+                )
+            }
+            var tampered = 0
+            var objects: [[String: Any]] = []
+            var rows: [[String]] = []
+            for message in messages {
+                var object: [String: Any] = [
+                    "id": message.id.description, "sender": message.sender.textileString,
+                    "created_at": QueryCLI.date(message.createdAt), "read": message.isRead,
+                ]
+                if let readAt = message.readAt { object["read_at"] = QueryCLI.date(readAt) }
+                var row = [
+                    message.id.description, QueryCLI.date(message.createdAt), message.isRead ? "yes" : "no",
+                    message.sender.textileString,
+                ]
+                if open {
+                    do {
+                        let body = try message.open(with: me)
+                        object["verified"] = true
+                        object.merge(QueryCLI.bodyFields(body)) { $1 }
+                        row.append(QueryCLI.bodyText(body))
+                    } catch {
+                        tampered += 1
+                        object["verified"] = false
+                        object["error"] = QueryCLI.reason(error)
+                        row.append("TAMPERED (\(QueryCLI.reason(error)))")
+                    }
+                }
+                objects.append(object)
+                rows.append(row)
+            }
+            let next: Any = messages.count == page.limit ? (messages.last?.id.description ?? NSNull()) : NSNull()
+            if json {
+                CLIOutput.json(["messages": objects, "count": messages.count, "next_seek": next])
+            } else if messages.isEmpty {
+                CLIOutput.line("no messages")
+            } else {
+                QueryCLI.table(["ID", "CREATED", "READ", "FROM"] + (open ? ["BODY"] : []), rows)
+                if let next = next as? String { CLIOutput.line("next page: --seek \(next)") }
+            }
+            if tampered > 0 {
+                CLIOutput.error("mailroom: \(tampered) message(s) failed verification")
+                throw QueryCLI.verificationFailed
+            }
+        }
+    }
+}

@@ -1,0 +1,55 @@
+public import Foundation
+public import MailroomCore
+internal import MailroomStore
+
+/// A message in its recipient's inbox, still sealed. ``open(with:limits:)`` verifies and decrypts it.
+public struct InboxMessage: Sendable, Hashable {
+    /// The message id (a ULID: time-ordered).
+    public var id: MessageID
+    /// The inbox owner.
+    public var recipient: PublicKey
+    /// Who sent it (as stored; the signature over it is checked by ``verify(limits:)`` and ``open(with:limits:)``).
+    public var sender: PublicKey
+    /// When the sender created it (the id's time).
+    public var createdAt: Date
+    /// When its owner first read it, or `nil`.
+    public var readAt: Date?
+    /// The row as stored: ciphertext, the hash of the sender's copy and the signature.
+    public var copy: InboxCopy
+
+    init(row: InboxRow, owner: PublicKey) throws(MailroomQueryError) {
+        let sender: PublicKey
+        do {
+            sender = try PublicKey(bytes: row.sender)
+        } catch {
+            throw MailroomQueryError(.corruptRow, "inbox message \(row.id) has an invalid sender key: \(error)")
+        }
+        self.id = row.id
+        self.recipient = owner
+        self.sender = sender
+        self.createdAt = row.createdAt
+        self.readAt = row.readAt
+        self.copy = InboxCopy(
+            id: row.id, sender: sender, recipient: owner,
+            createdAtMilliseconds: Int64((row.createdAt.timeIntervalSince1970 * 1000).rounded()),
+            recipientCiphertext: row.body, senderCiphertextHash: row.sentboxBodyHash, signature: row.signature)
+    }
+
+    /// Whether the owner has read it.
+    public var isRead: Bool { readAt != nil }
+
+    /// Checks the sender's signature over this row alone (no other row or the envelope is needed).
+    /// - Throws: ``EnvelopeError`` (`bad_signature` and friends) for a tampered row.
+    public func verify(limits: EnvelopeLimits = EnvelopeLimits()) throws(EnvelopeError) {
+        try copy.verify(limits: limits)
+    }
+
+    /// Verifies the sender's signature over this row, then decrypts the body with the recipient's identity.
+    /// - Throws: ``EnvelopeError``: `bad_signature` (or `invalid_message_id`, `invalid_field_length`, …) for a
+    ///   tampered row, `not_a_party` if `identity` is not the recipient, `decryption_failed`.
+    public func open(with identity: Identity, limits: EnvelopeLimits = EnvelopeLimits()) throws(EnvelopeError)
+        -> [UInt8]
+    {
+        try copy.open(with: identity, limits: limits)
+    }
+}

@@ -1,0 +1,238 @@
+internal import Foundation
+public import Logging
+public import MailroomCore
+internal import MailroomPostgres
+public import MailroomStore
+
+/// What app backends use to serve their users' mailboxes: listings, reads, deletes, unread counts and live
+/// watches, every call scoped to one owner's key.
+///
+/// The client holds a pool of libpq connections (``Configuration/poolSize``) whose calls run on each
+/// connection's own queue, never on Swift's cooperative thread pool, and — once something is watched — one
+/// `LISTEN` session shared by every watcher in the process. Call ``shutdown()`` when done.
+///
+/// ```swift
+/// let client = MailroomClient(.init(databaseURL: url))
+/// let page = try await client.listInbox(owner: me.publicKey, limit: 50)
+/// let body = try page.first?.open(with: me)       // verifies the sender's signature, then decrypts
+/// for try await event in try await client.watchInbox(owner: me.publicKey) { print(event) }
+/// ```
+public final class MailroomClient: Sendable {
+    /// The settings the client was made with.
+    public let configuration: Configuration
+    let pool: PostgresConnectionPool
+    let logger: Logger
+    let hub: WatchHub
+
+    /// Creates a client; connections open on first use.
+    public init(_ configuration: Configuration, logger: Logger = Logger(label: "mailroom.query")) {
+        self.configuration = configuration
+        self.logger = logger
+        self.pool = PostgresConnectionPool(
+            .init(connection: configuration.connection, size: configuration.poolSize), logger: logger)
+        self.hub = WatchHub(configuration: configuration, pool: pool, logger: logger)
+    }
+
+    /// Ends every watch, stops the LISTEN session and closes the pool's connections.
+    public func shutdown() async {
+        await hub.shutdown()
+        await pool.close()
+    }
+
+    // MARK: Mailboxes
+
+    /// Creates the owner's mailbox if it does not exist (idempotent) and returns it.
+    public func setupMailbox(_ owner: PublicKey) async throws -> Mailbox {
+        let created = try await pool.withConnection { try await MailboxQueries.setup(owner: owner.bytes, on: $0) }
+        return Mailbox(owner: owner, createdAt: created)
+    }
+
+    /// The owner's mailbox.
+    /// - Throws: ``MailroomQueryError`` with code ``MailroomQueryError/Code/mailboxNotFound``.
+    public func mailbox(_ owner: PublicKey) async throws -> Mailbox {
+        guard
+            let created = try await pool.withConnection({
+                try await MailboxQueries.createdAt(owner: owner.bytes, on: $0)
+            })
+        else { throw Self.mailboxNotFound(owner) }
+        return Mailbox(owner: owner, createdAt: created)
+    }
+
+    /// Whether the owner has a mailbox.
+    public func mailboxExists(_ owner: PublicKey) async throws -> Bool {
+        try await pool.withConnection { try await MailboxQueries.createdAt(owner: owner.bytes, on: $0) } != nil
+    }
+
+    // MARK: Listings
+
+    /// One page of the owner's inbox, newest first unless `ascending`.
+    ///
+    /// Keyset pagination on the message id: pass the last id of a page as `seek` to get the next page. The
+    /// cursor is exclusive (the `seek` message is not repeated), unlike Textile's inclusive seek.
+    /// - Parameters:
+    ///   - owner: whose inbox.
+    ///   - seek: start strictly after this id; `nil` for the first page.
+    ///   - limit: page size, `1...10000` (default 100).
+    ///   - ascending: oldest first.
+    ///   - status: all, read or unread messages.
+    /// - Throws: ``MailroomQueryError`` with ``MailroomQueryError/Code/invalidLimit``, or
+    ///   ``MailroomQueryError/Code/mailboxNotFound`` (checked only when the page is empty, so it costs nothing
+    ///   on a non-empty page); ``PostgresError``.
+    public func listInbox(
+        owner: PublicKey, seek: MessageID? = nil, limit: Int = PageRequest.defaultLimit, ascending: Bool = false,
+        status: InboxStatus = .all
+    ) async throws -> [InboxMessage] {
+        let page = try Self.page(seek: seek, limit: limit, ascending: ascending)
+        let ownerBytes = owner.bytes
+        let rows = try await pool.withConnection { connection in
+            let rows = try await InboxQueries.page(owner: ownerBytes, page, status: status, on: connection)
+            if rows.isEmpty, try await MailboxQueries.createdAt(owner: ownerBytes, on: connection) == nil {
+                throw Self.mailboxNotFound(owner)
+            }
+            return rows
+        }
+        var messages: [InboxMessage] = []
+        messages.reserveCapacity(rows.count)
+        for row in rows { messages.append(try InboxMessage(row: row, owner: owner)) }
+        return messages
+    }
+
+    /// One page of the owner's sentbox, newest first unless `ascending` (same cursor rules as
+    /// ``listInbox(owner:seek:limit:ascending:status:)``).
+    /// - Throws: ``MailroomQueryError`` (``MailroomQueryError/Code/invalidLimit``,
+    ///   ``MailroomQueryError/Code/mailboxNotFound``); ``PostgresError``.
+    public func listSentbox(
+        owner: PublicKey, seek: MessageID? = nil, limit: Int = PageRequest.defaultLimit, ascending: Bool = false
+    ) async throws -> [SentboxMessage] {
+        let page = try Self.page(seek: seek, limit: limit, ascending: ascending)
+        let ownerBytes = owner.bytes
+        let rows = try await pool.withConnection { connection in
+            let rows = try await SentboxQueries.page(owner: ownerBytes, page, on: connection)
+            if rows.isEmpty, try await MailboxQueries.createdAt(owner: ownerBytes, on: connection) == nil {
+                throw Self.mailboxNotFound(owner)
+            }
+            return rows
+        }
+        var messages: [SentboxMessage] = []
+        messages.reserveCapacity(rows.count)
+        for row in rows { messages.append(try SentboxMessage(row: row, owner: owner)) }
+        return messages
+    }
+
+    // MARK: One message
+
+    /// Returns the owner's inbox message, marking it read the first time (watchers then get a `read` event).
+    /// Reading it again changes nothing and returns the first `readAt`.
+    /// - Throws: ``MailroomQueryError`` with ``MailroomQueryError/Code/messageNotFound`` (also for another
+    ///   owner's message) or ``MailroomQueryError/Code/mailboxNotFound``; ``PostgresError``.
+    public func readInboxMessage(owner: PublicKey, id: MessageID) async throws -> InboxMessage {
+        let ownerBytes = owner.bytes
+        let row = try await pool.withConnection { connection -> InboxRow in
+            guard var row = try await InboxQueries.read(owner: ownerBytes, id: id, on: connection) else {
+                throw try await Self.notFound(owner: owner, id: id, box: "inbox", on: connection)
+            }
+            if row.readAt == nil {
+                // Another session marked it between this statement's snapshot and its update: read it back.
+                guard let again = try await InboxQueries.read(owner: ownerBytes, id: id, on: connection) else {
+                    throw try await Self.notFound(owner: owner, id: id, box: "inbox", on: connection)
+                }
+                row = again
+            }
+            return row
+        }
+        return try InboxMessage(row: row, owner: owner)
+    }
+
+    /// Deletes the owner's inbox message (watchers get a `deleted` event).
+    /// - Throws: ``MailroomQueryError`` with ``MailroomQueryError/Code/messageNotFound`` — also for another
+    ///   owner's message, which is left alone — or ``MailroomQueryError/Code/mailboxNotFound``.
+    public func deleteInboxMessage(owner: PublicKey, id: MessageID) async throws {
+        let ownerBytes = owner.bytes
+        try await pool.withConnection { connection in
+            guard try await InboxQueries.delete(owner: ownerBytes, id: id, on: connection) else {
+                throw try await Self.notFound(owner: owner, id: id, box: "inbox", on: connection)
+            }
+        }
+    }
+
+    /// Deletes the owner's sentbox message (watchers get a `deleted` event). The recipient's copy stays.
+    /// - Throws: ``MailroomQueryError`` with ``MailroomQueryError/Code/messageNotFound`` or
+    ///   ``MailroomQueryError/Code/mailboxNotFound``.
+    public func deleteSentboxMessage(owner: PublicKey, id: MessageID) async throws {
+        let ownerBytes = owner.bytes
+        try await pool.withConnection { connection in
+            guard try await SentboxQueries.delete(owner: ownerBytes, id: id, on: connection) else {
+                throw try await Self.notFound(owner: owner, id: id, box: "sentbox", on: connection)
+            }
+        }
+    }
+
+    /// How many of the owner's inbox messages were never read.
+    /// - Throws: ``MailroomQueryError`` with ``MailroomQueryError/Code/mailboxNotFound``.
+    public func unreadCount(owner: PublicKey) async throws -> Int {
+        let ownerBytes = owner.bytes
+        return try await pool.withConnection { connection in
+            let count = try await InboxQueries.unreadCount(owner: ownerBytes, on: connection)
+            if count == 0, try await MailboxQueries.createdAt(owner: ownerBytes, on: connection) == nil {
+                throw Self.mailboxNotFound(owner)
+            }
+            return count
+        }
+    }
+
+    /// Deletes read and delete events older than `age` from the watch log (`mailbox_events`). A watcher whose
+    /// LISTEN session stays down longer than that can miss those events. Returns how many were deleted.
+    @discardableResult
+    public func pruneWatchEvents(olderThan age: Duration = .seconds(86_400)) async throws -> Int {
+        let seconds = Double(age.components.seconds) + Double(age.components.attoseconds) / 1e18
+        return try await pool.withConnection { try await WatchQueries.pruneEvents(olderThanSeconds: seconds, on: $0) }
+    }
+
+    // MARK: Watching
+
+    /// Watches the owner's inbox: `created`, `read` and `deleted` events with the message ids, from now on.
+    ///
+    /// Returns once the watch is live: every change committed after that is reported, including messages whose
+    /// (sender-clock) id is older than ones already seen, and changes made while the shared LISTEN session was
+    /// reconnecting. Cancelling the task that iterates ends the watch.
+    /// - Throws: ``MailroomQueryError`` with ``MailroomQueryError/Code/mailboxNotFound`` or
+    ///   ``MailroomQueryError/Code/shutDown``; `CancellationError`.
+    public func watchInbox(owner: PublicKey) async throws -> MailboxWatch {
+        try await watch(.inbox, owner: owner)
+    }
+
+    /// Watches the owner's sentbox: `created` and `deleted` events (see ``watchInbox(owner:)``).
+    public func watchSentbox(owner: PublicKey) async throws -> MailboxWatch {
+        try await watch(.sentbox, owner: owner)
+    }
+
+    private func watch(_ box: MailboxEvent.Box, owner: PublicKey) async throws -> MailboxWatch {
+        guard try await mailboxExists(owner) else { throw Self.mailboxNotFound(owner) }
+        return try await hub.watch(box: box, owner: owner)
+    }
+
+    // MARK: Helpers
+
+    static func page(seek: MessageID?, limit: Int, ascending: Bool) throws(MailroomQueryError) -> PageRequest {
+        let page = PageRequest(seek: seek, limit: limit, ascending: ascending)
+        guard page.isValid else {
+            throw MailroomQueryError(
+                .invalidLimit, "a page holds 1 to \(PageRequest.maximumLimit) messages; \(limit) was asked for")
+        }
+        return page
+    }
+
+    static func mailboxNotFound(_ owner: PublicKey) -> MailroomQueryError {
+        MailroomQueryError(.mailboxNotFound, "no mailbox for \(owner.textileString)")
+    }
+
+    /// Message not found, or mailbox not found when the owner has none.
+    static func notFound(owner: PublicKey, id: MessageID, box: String, on connection: PostgresConnection) async throws
+        -> MailroomQueryError
+    {
+        if try await MailboxQueries.createdAt(owner: owner.bytes, on: connection) == nil {
+            return mailboxNotFound(owner)
+        }
+        return MailroomQueryError(.messageNotFound, "no \(box) message \(id) for \(owner.textileString)")
+    }
+}

@@ -1,0 +1,38 @@
+public import MailroomCore
+
+/// A change in a watched mailbox box, with the ids of the messages concerned.
+public struct MailboxEvent: Sendable, Hashable, CustomStringConvertible {
+    /// Which box of the mailbox.
+    public enum Box: String, Sendable, Hashable {
+        case inbox, sentbox
+    }
+
+    /// What happened.
+    public enum Kind: String, Sendable, Hashable {
+        /// New messages were stored (the worker committed them).
+        case created
+        /// Messages were read for the first time (inbox only).
+        case read
+        /// Messages were deleted.
+        case deleted
+    }
+
+    /// The box watched.
+    public var box: Box
+    /// What happened.
+    public var kind: Kind
+    /// The messages concerned, never empty. Created ids are in id order; read and deleted in the order they
+    /// happened.
+    public var messageIDs: [MessageID]
+
+    public init(box: Box, kind: Kind, messageIDs: [MessageID]) {
+        self.box = box
+        self.kind = kind
+        self.messageIDs = messageIDs
+    }
+
+    /// `inbox created 01h…,01h…`.
+    public var description: String {
+        "\(box.rawValue) \(kind.rawValue) \(messageIDs.map(\.description).joined(separator: ","))"
+    }
+}

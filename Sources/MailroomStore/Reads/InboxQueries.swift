@@ -1,0 +1,107 @@
+public import MailroomCore
+public import MailroomPostgres
+
+/// SQL for the inbox: keyset pages, read marks, deletes and unread counts, every statement scoped to the owner.
+///
+/// A page is one range scan of the primary key `(owner, id)` (or, for unread pages, of the partial index on
+/// unread rows): each combination of order, cursor and status is its own static statement, so that every one
+/// is prepared once per connection with a plan that uses the right index.
+public enum InboxQueries {
+    /// One page of the owner's inbox.
+    /// - Parameters:
+    ///   - owner: the owner's 32-byte public key.
+    ///   - page: cursor (exclusive), size and order; the caller checks ``PageRequest/isValid``.
+    ///   - status: all, read or unread messages.
+    public static func page(
+        owner: [UInt8], _ page: PageRequest, status: InboxStatus, on connection: PostgresConnection
+    ) async throws -> [InboxRow] {
+        let limit = Int64(page.limit)
+        let query: PostgresQuery =
+            switch (status, page.ascending, page.seek) {
+        case (.all, false, .none):
+            "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) ORDER BY id DESC LIMIT \(limit)"
+        case (.all, false, let seek?):
+            "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) AND id < \(seek) ORDER BY id DESC LIMIT \(limit)"
+        case (.all, true, .none):
+            "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) ORDER BY id ASC LIMIT \(limit)"
+        case (.all, true, let seek?):
+            "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) AND id > \(seek) ORDER BY id ASC LIMIT \(limit)"
+        case (.read, false, .none):
+            "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) AND read_at IS NOT NULL ORDER BY id DESC LIMIT \(limit)"
+        case (.read, false, let seek?):
+            "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) AND id < \(seek) AND read_at IS NOT NULL ORDER BY id DESC LIMIT \(limit)"
+        case (.read, true, .none):
+            "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) AND read_at IS NOT NULL ORDER BY id ASC LIMIT \(limit)"
+        case (.read, true, let seek?):
+            "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) AND id > \(seek) AND read_at IS NOT NULL ORDER BY id ASC LIMIT \(limit)"
+        case (.unread, false, .none):
+            "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) AND read_at IS NULL ORDER BY id DESC LIMIT \(limit)"
+        case (.unread, false, let seek?):
+            "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) AND id < \(seek) AND read_at IS NULL ORDER BY id DESC LIMIT \(limit)"
+        case (.unread, true, .none):
+            "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) AND read_at IS NULL ORDER BY id ASC LIMIT \(limit)"
+        case (.unread, true, let seek?):
+            "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) AND id > \(seek) AND read_at IS NULL ORDER BY id ASC LIMIT \(limit)"
+            }
+        let rows = try await connection.query(query)
+        var result: [InboxRow] = []
+        result.reserveCapacity(rows.count)
+        for row in rows { result.append(try InboxRow(row)) }
+        return result
+    }
+
+    /// Marks the message read the first time (and then records a `read` event and notifies watchers, in the
+    /// same statement); returns the row with its `read_at`, or `nil` if the owner has no such message.
+    public static func read(owner: [UInt8], id: MessageID, on connection: PostgresConnection) async throws -> InboxRow? {
+        let payload = MailboxNotification(
+            box: .inbox, event: .read, ownerPrefixes: [MailboxNotification.prefix(of: owner)], messageID: id.bytes
+        ).payload
+        let rows = try await connection.query(
+            """
+            WITH marked AS (
+                UPDATE inbox_messages SET read_at = now()
+                WHERE owner = \(owner) AND id = \(id) AND read_at IS NULL
+                RETURNING id
+            ), event AS (
+                INSERT INTO mailbox_events (box, event, owner, id) SELECT 'inbox', 'read', \(owner), id FROM marked
+                RETURNING 1
+            ), notified AS (
+                SELECT pg_notify(\(MailboxNotification.channel), \(payload)) FROM event
+            )
+            SELECT id, sender, created_at, body, sentbox_body_hash, signature,
+                   coalesce(read_at, (SELECT now() FROM marked)), (SELECT count(*) FROM notified)
+            FROM inbox_messages WHERE owner = \(owner) AND id = \(id)
+            """)
+        return try rows.first.map { row throws(PostgresError) in try InboxRow(row) }
+    }
+
+    /// Deletes the owner's message (recording a `deleted` event and notifying watchers in the same statement).
+    /// - Returns: whether there was such a message.
+    public static func delete(owner: [UInt8], id: MessageID, on connection: PostgresConnection) async throws -> Bool {
+        let payload = MailboxNotification(
+            box: .inbox, event: .deleted, ownerPrefixes: [MailboxNotification.prefix(of: owner)], messageID: id.bytes
+        ).payload
+        let row = try await connection.query(
+            """
+            WITH deleted AS (
+                DELETE FROM inbox_messages WHERE owner = \(owner) AND id = \(id) RETURNING id
+            ), event AS (
+                INSERT INTO mailbox_events (box, event, owner, id) SELECT 'inbox', 'deleted', \(owner), id FROM deleted
+                RETURNING 1
+            ), notified AS (
+                SELECT pg_notify(\(MailboxNotification.channel), \(payload)) FROM event
+            )
+            SELECT (SELECT count(*) FROM deleted), (SELECT count(*) FROM notified)
+            """
+        ).single()
+        return try row.decode(Int64.self, column: 0) > 0
+    }
+
+    /// How many of the owner's messages were never read (an index-only count over the unread partial index).
+    public static func unreadCount(owner: [UInt8], on connection: PostgresConnection) async throws -> Int {
+        let row = try await connection.query(
+            "SELECT count(*) FROM inbox_messages WHERE owner = \(owner) AND read_at IS NULL"
+        ).single()
+        return Int(try row.decode(Int64.self, column: 0))
+    }
+}

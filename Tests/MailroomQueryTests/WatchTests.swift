@@ -1,0 +1,151 @@
+import Foundation
+import MailroomCore
+import MailroomPostgres
+import MailroomTestSupport
+import Testing
+
+@testable import MailroomQuery
+
+@Suite("Live watches over one LISTEN session", .enabled(if: TestEnvironment.hasDatabase))
+struct WatchTests {
+    static func listenSessions(_ fixture: QueryFixture) async throws -> Int64 {
+        try await fixture.scalar(
+            """
+            SELECT count(*) FROM pg_stat_activity
+            WHERE datname = current_database() AND application_name = 'mailroom-query-listen'
+            """)
+    }
+
+    @Test func createdReadAndDeletedArriveWithinASecond() async throws {
+        try await QueryFixture.with { fixture in
+            let people = try await fixture.people()
+            let (alice, bob) = (people[0], people[1])
+            let before = try await fixture.send(from: alice, to: bob.publicKey)
+            let inbox = EventCollector(try await fixture.client.watchInbox(owner: bob.publicKey))
+            let sentbox = EventCollector(try await fixture.client.watchSentbox(owner: alice.publicKey))
+
+            let id = try await fixture.send(from: alice, to: bob.publicKey)
+            #expect(try await inbox.wait { $0.ids(.created) == [id] })
+            #expect(try await sentbox.wait { $0.ids(.created) == [id] })
+            _ = try await fixture.client.readInboxMessage(owner: bob.publicKey, id: id)
+            #expect(try await inbox.wait { $0.ids(.read) == [id] })
+            try await fixture.client.deleteInboxMessage(owner: bob.publicKey, id: id)
+            #expect(try await inbox.wait { $0.ids(.deleted) == [id] })
+            try await fixture.client.deleteSentboxMessage(owner: alice.publicKey, id: id)
+            #expect(try await sentbox.wait { $0.ids(.deleted) == [id] })
+
+            // A message whose sender's clock is behind (an id older than everything seen) is still reported.
+            let late = try MessageID(milliseconds: before.milliseconds - 60_000)
+            try await fixture.send(from: alice, to: bob.publicKey, id: late)
+            #expect(try await inbox.wait { $0.ids(.created) == [id, late] })
+            // Nothing from before the watch started, nothing twice, nothing for others' boxes.
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(!inbox.ids(.created).contains(before))
+            #expect(inbox.received.map(\.kind) == [.created, .read, .deleted, .created])
+            #expect(sentbox.received.map(\.kind) == [.created, .deleted, .created])
+            #expect(try await Self.listenSessions(fixture) == 1)
+            await inbox.cancel()
+            await sentbox.cancel()
+        }
+    }
+
+    @Test func catchesUpAfterTheListenSessionIsKilled() async throws {
+        try await QueryFixture.with(configure: { $0.watchMinimumBackoff = .milliseconds(20) }) { fixture in
+            let people = try await fixture.people()
+            let (alice, bob) = (people[0], people[1])
+            let inbox = EventCollector(try await fixture.client.watchInbox(owner: bob.publicKey))
+            let first = try await fixture.send(from: alice, to: bob.publicKey)
+            #expect(try await inbox.wait { $0.ids(.created) == [first] })
+
+            for round in 0..<2 {
+                // Kill the LISTEN session and immediately change the box: the notifications go nowhere.
+                let killed = try await fixture.scalar(
+                    """
+                    SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                    WHERE datname = current_database() AND application_name = 'mailroom-query-listen') AS t
+                    """)
+                #expect(killed == 1)
+                let missed = try await fixture.send(from: alice, to: bob.publicKey, body: "while away \(round)")
+                _ = try await fixture.client.readInboxMessage(owner: bob.publicKey, id: first)
+                #expect(
+                    try await inbox.wait(within: .seconds(2)) { $0.ids(.created).contains(missed) }, "round \(round)")
+                if round == 0 { #expect(try await inbox.wait { $0.ids(.read) == [first] }) }
+                // And once reconnected, live events within a second again.
+                try await Task.sleep(for: .milliseconds(300))
+                let after = try await fixture.send(from: alice, to: bob.publicKey, body: "after \(round)")
+                #expect(try await inbox.wait { $0.ids(.created).contains(after) })
+                try await fixture.client.deleteInboxMessage(owner: bob.publicKey, id: after)
+                #expect(try await inbox.wait { $0.ids(.deleted).contains(after) })
+            }
+            #expect(Set(inbox.ids(.created)).count == inbox.ids(.created).count)
+            #expect(inbox.ids(.read) == [first])
+            #expect(try await Self.listenSessions(fixture) == 1)
+            #expect(inbox.error == nil)
+            await inbox.cancel()
+        }
+    }
+
+    @Test func aThousandWatchersShareOneConnection() async throws {
+        try await QueryFixture.with { fixture in
+            let people = try await fixture.people(11)
+            let sender = people[0]
+            let recipients = Array(people.dropFirst())
+            // 100 watchers on each of 10 inboxes.
+            let collectors = try await withThrowingTaskGroup(of: (Int, EventCollector).self) { group in
+                for index in 0..<1000 {
+                    group.addTask {
+                        (
+                            index % 10,
+                            EventCollector(try await fixture.client.watchInbox(owner: recipients[index % 10].publicKey))
+                        )
+                    }
+                }
+                var all: [(Int, EventCollector)] = []
+                for try await item in group { all.append(item) }
+                return all
+            }
+            #expect(fixture.client.hub.watcherCount == 1000)
+            #expect(try await Self.listenSessions(fixture) == 1)
+            let total = try await fixture.scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+            #expect(total <= Int64(fixture.client.configuration.poolSize + 2))  // the pool, the LISTEN session, this one
+
+            let ids = try await fixture.sendMany(recipients.map { (sender, $0.publicKey, "hi", nil) })
+            let deadline = ContinuousClock.now + .seconds(2)
+            for (index, collector) in collectors {
+                let remaining = max(.zero, deadline - ContinuousClock.now)
+                #expect(try await collector.wait(within: remaining) { $0.ids(.created) == [ids[index]] })
+            }
+            for (_, collector) in collectors { await collector.cancel() }
+            #expect(try await Self.eventually { fixture.client.hub.watcherCount == 0 })
+        }
+    }
+
+    @Test func cancellingTheConsumerEndsTheWatch() async throws {
+        try await QueryFixture.with { fixture in
+            let people = try await fixture.people()
+            let watch = try await fixture.client.watchInbox(owner: people[1].publicKey)
+            let consumer = Task {
+                var count = 0
+                for try await _ in watch { count += 1 }
+                return count
+            }
+            #expect(fixture.client.hub.watcherCount == 1)
+            consumer.cancel()
+            #expect(try await consumer.value == 0)
+            #expect(try await Self.eventually { fixture.client.hub.watcherCount == 0 })
+            // Watching a mailbox that does not exist is an error.
+            await expectQueryError(.mailboxNotFound) {
+                _ = try await fixture.client.watchInbox(owner: Identity.generate().publicKey)
+            }
+        }
+    }
+
+    static func eventually(_ condition: () -> Bool) async throws -> Bool {
+        for _ in 0..<200 {
+            if condition() { return true }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return condition()
+    }
+}
