@@ -1,4 +1,5 @@
 import Foundation
+import MailroomCore
 import MailroomPostgres
 import MailroomStore
 import MailroomTestSupport
@@ -158,6 +159,39 @@ struct RoleTests {
             #expect(try await Self.notOwner(role, "ALTER TABLE inbox_messages ADD COLUMN extra int", on: connection))
             #expect(try await Self.notOwner(role, "DROP VIEW mailroom_ops.mailbox_counts", on: connection))
         }
+    }
+
+    @Test func theQueryLibrarysStatementsAllRunAsTheQueryRole() async throws {
+        try await W.migrated { connection in
+            let stored = try await Self.seed(connection)
+            let ids = try stored.map { message in
+                try withUnsafeBytes(of: message.id.uuid) { try MessageID(bytes: $0) }
+            }
+            try await Self.asRole("mailroom_query", on: connection) {
+                _ = try await MailboxQueries.setup(owner: W.key(3), on: connection)
+                #expect(try await MailboxQueries.createdAt(owner: W.key(3), on: connection) != nil)
+                let page = try await InboxQueries.page(owner: W.key(2), PageRequest(), status: .all, on: connection)
+                #expect(page.count == 3)
+                #expect(try await InboxQueries.read(owner: W.key(2), id: ids[0], on: connection) != nil)
+                #expect(try await InboxQueries.unreadCount(owner: W.key(2), on: connection) == 2)
+                #expect(try await InboxQueries.delete(owner: W.key(2), id: ids[1], on: connection))
+                #expect(try await SentboxQueries.page(owner: W.key(1), PageRequest(), on: connection).count == 3)
+                #expect(try await SentboxQueries.delete(owner: W.key(1), id: ids[2], on: connection))
+                let inbox = try await WatchQueries.changes(
+                    box: .inbox, owners: [W.key(2)], frontiers: [0], on: connection)
+                #expect(inbox.changes.count >= 3)  // the rows still there, the read event, the delete event
+                let sentbox = try await WatchQueries.changes(
+                    box: .sentbox, owners: [W.key(1)], frontiers: [0], on: connection)
+                #expect(!sentbox.changes.isEmpty)
+                _ = try await WatchQueries.pruneEvents(olderThanSeconds: 3_600, on: connection)
+            }
+            #expect(try await Self.int("SELECT count(*) FROM mailbox_events", connection) == 3)
+            #expect(try await Self.int("SELECT unread FROM mailbox_usage WHERE owner = \(W.key(2))", connection) == 1)
+        }
+    }
+
+    static func int(_ query: PostgresQuery, _ connection: PostgresConnection) async throws -> Int64 {
+        try await connection.query(query).single().decode(Int64.self, column: 0)
     }
 
     @Test func theRolesExistAndCannotLogInWhicheverDatabaseMigratedFirst() async throws {
