@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # Mailroom's `mailroom` binary on Debian 12. Build: docker build -t mailroom:dev .
-# (Used by docker-compose.yml's `migrate` service. Not built in CI: no Docker engine there.)
+# (Used by docker-compose.yml's `migrate`, `topics` and `worker` services. Not built in CI: no Docker engine there.)
 
 # ---- build: the official Swift image on bookworm, plus the C libraries' headers ----
 FROM swift:6.3-bookworm AS build
@@ -26,4 +26,6 @@ WORKDIR /app
 COPY --from=build /out/mailroom /usr/local/bin/mailroom
 COPY Migrations ./Migrations
 USER mailroom
+# The worker's Prometheus endpoint when MAILROOM_WORKER_METRICS_PORT=9464 (docker-compose.yml).
+EXPOSE 9464
 CMD ["mailroom", "--help"]

@@ -8,7 +8,7 @@ struct Mailroom: AsyncParsableCommand {
         subcommands: [
             KeygenCommand.self, SetupCommand.self, InboxCommand.self, SentboxCommand.self, ReadCommand.self,
             DeleteCommand.self, WatchCommand.self, UnreadCommand.self, SendCommand.self, InviteCommand.self, WorkerCommand.self,
-            TopicsCommand.self, DeadLetterCommand.self, MigrateCommand.self, BenchCommand.self,
+            TopicsCommand.self, DeadLetterCommand.self, MigrateCommand.self, ExpireCommand.self, BenchCommand.self,
         ]
     )
 }

@@ -29,6 +29,12 @@ public struct WorkerConfiguration: Sendable {
     public var shutdownGracePeriod: Duration = .seconds(15)
     /// Mailbox keys remembered as existing (mailboxes are never deleted), to skip a lookup per batch.
     public var mailboxCacheSize: Int = 100_000
+    /// The most messages an inbox may hold unless its `mailbox_usage.max_messages` says otherwise; an
+    /// envelope to a full inbox is rejected as `mailbox_full`. `nil`: no default (mailboxes' own limits apply).
+    public var mailboxQuota: Int64? = WorkerConfiguration.defaultMailboxQuota
+    /// How often an idle worker refreshes the high-water marks in `worker_progress`, so that a stale row there
+    /// means a stopped worker, not a quiet partition.
+    public var progressInterval: Duration = .seconds(10)
 
     public init(kafka: KafkaConfiguration, databaseURL: String) {
         self.kafka = kafka
@@ -36,6 +42,9 @@ public struct WorkerConfiguration: Sendable {
     }
 
     public static var coreCount: Int { max(1, System.coreCount) }
+
+    /// The default inbox quota: 100,000 messages.
+    public static let defaultMailboxQuota: Int64 = 100_000
 
     public static var defaultWorkerName: String { "\(System.hostName)-\(System.processID)" }
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Structural check of docker-compose.yml and its Dockerfile (no Docker engine needed).
+"""Structural check of docker-compose.yml and its Dockerfile (no Docker engine needed), and of the worker
+service's environment against the settings the worker's source reads.
 
     .dev/venv/bin/python Tests/scripts/check_compose.py [COMPOSE_FILE]
 
@@ -20,6 +21,18 @@ PORT_RE = re.compile(
     r"^(?:(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):)?"
     r"(?:(\d+)(?:-(\d+))?:)?(\d+)(?:-(\d+))?(?:/(tcp|udp|sctp))?$"
 )
+# The worker's settings: one Swift file lists them; the files its command reads them in are scanned too.
+# MAILROOM_SOURCE_ROOT points the check at another tree (Tests/scripts/test_compose.sh uses a doctored copy).
+REPO = os.environ.get("MAILROOM_SOURCE_ROOT") or os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+WORKER_SETTINGS = "Sources/MailroomCLI/Commands/WorkerSetting.swift"
+WORKER_READERS = [
+    "Sources/MailroomCLI/Commands/WorkerCommand.swift",
+    "Sources/MailroomCLI/Support/DatabaseOptions.swift",
+    "Sources/MailroomCLI/Support/KafkaOptions.swift",
+]
+# Without these the worker cannot start, or its metrics port is unreachable from outside its container.
+WORKER_REQUIRED = ["MAILROOM_DATABASE_URL", "MAILROOM_BROKERS", "MAILROOM_WORKER_METRICS_PORT",
+                   "MAILROOM_WORKER_METRICS_HOST"]
 KAFKA_ENV = [
     "KAFKA_NODE_ID", "KAFKA_PROCESS_ROLES", "KAFKA_LISTENERS", "KAFKA_ADVERTISED_LISTENERS",
     "KAFKA_CONTROLLER_QUORUM_VOTERS", "KAFKA_CONTROLLER_LISTENER_NAMES",
@@ -88,6 +101,91 @@ def dockerfile_problems(path: str) -> list[str]:
     return problems
 
 
+def worker_settings() -> tuple[dict[str, str], list[str]]:
+    """The worker's settings as {variable: case name}, and problems found cross-checking them with the sources."""
+    problems = []
+    try:
+        text = open(os.path.join(REPO, WORKER_SETTINGS), encoding="utf-8").read()
+    except OSError as e:
+        return {}, [f"cannot read {WORKER_SETTINGS}: {e}"]
+    settings = {var: case for case, var in re.findall(r'^\s*case\s+(\w+)\s*=\s*"(MAILROOM_[A-Z0-9_]+)"', text, re.M)}
+    if not settings:
+        problems.append(f"{WORKER_SETTINGS}: no `case name = \"MAILROOM_…\"` found")
+    command = ""
+    for path in WORKER_READERS:
+        try:
+            source = open(os.path.join(REPO, path), encoding="utf-8").read()
+        except OSError as e:
+            problems.append(f"cannot read {path}: {e}")
+            continue
+        if path.endswith("WorkerCommand.swift"):
+            command = source
+        # Every variable the worker's code names literally must be in the list ...
+        for var in sorted(set(re.findall(r'"(MAILROOM_[A-Z0-9_]+)"', source))):
+            if var not in settings:
+                problems.append(f"{path} reads {var}, which {WORKER_SETTINGS} does not list")
+    # ... and every listed one the command itself reads must really be read there.
+    for var, case in settings.items():
+        if var in ("MAILROOM_DATABASE_URL", "MAILROOM_BROKERS"):
+            continue  # read by DatabaseOptions / KafkaOptions, checked above by literal
+        if not re.search(rf"\.{case}\b", command):
+            problems.append(f"WorkerCommand.swift never reads WorkerSetting.{case} ({var})")
+    return settings, problems
+
+
+def worker_problems(services: dict) -> list[str]:
+    w = services.get("worker")
+    if not w:
+        return ["no worker service"]
+    problems = []
+    cmd = w.get("command")
+    words = cmd.split() if isinstance(cmd, str) else list(cmd or [])
+    if not words or os.path.basename(str(words[0])) != "mailroom" or "worker" not in words[1:]:
+        problems.append(f"worker: command should run `mailroom worker`, is {cmd!r}")
+    if not w.get("build"):
+        problems.append("worker: should be built from the Dockerfile")
+    deps = w.get("depends_on") if isinstance(w.get("depends_on"), dict) else {}
+    for target, cond in (("kafka", "service_healthy"), ("postgres", "service_healthy"),
+                         ("migrate", "service_completed_successfully")):
+        if (deps.get(target) or {}).get("condition") != cond:
+            problems.append(f"worker: should depend on {target} with condition {cond}")
+    if not w.get("healthcheck"):
+        problems.append("worker: has no healthcheck")
+    return problems
+
+
+def worker_env_problems(services: dict) -> list[str]:
+    settings, problems = worker_settings()
+    w = services.get("worker")
+    if not w:
+        return problems + ["no worker service"]
+    env = env_dict(w.get("environment"))
+    for var in env:
+        if var.startswith("MAILROOM_") and settings and var not in settings:
+            problems.append(f"worker: {var} is set but the worker does not read it")
+    for var in WORKER_REQUIRED:
+        if var not in env:
+            problems.append(f"worker: {var} not set")
+    if "MAILROOM_WORKER_METRICS_HOST" in env and str(env["MAILROOM_WORKER_METRICS_HOST"]) not in ("0.0.0.0", "::"):
+        problems.append("worker: MAILROOM_WORKER_METRICS_HOST must be 0.0.0.0, or the published port reaches nothing")
+    port = str(env.get("MAILROOM_WORKER_METRICS_PORT", ""))
+    if port:
+        targets = set()
+        for p in w.get("ports") or []:
+            if isinstance(p, dict):
+                targets.add(str(p.get("target")))
+            else:
+                m = PORT_RE.match(str(p))
+                if m:
+                    targets.add(m.group(3))
+        if port not in targets:
+            problems.append(f"worker: metrics port {port} is not published (container ports: {sorted(targets)})")
+        hc = w.get("healthcheck") or {}
+        if port not in str(hc.get("test", "")):
+            problems.append(f"worker: healthcheck does not probe the metrics port {port}")
+    return problems
+
+
 def main() -> int:
     compose_path = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "docker-compose.yml")
     base = os.path.dirname(compose_path)
@@ -153,7 +251,9 @@ def main() -> int:
                 src, kind = str(v).split(":")[0], "volume"
             if kind == "volume" and src and not src.startswith(("/", ".", "~", "$")) and src not in declared_volumes:
                 problems.append(f"{n}: named volume {src} is not declared under top-level volumes")
-    c.check("named volumes are declared", problems)
+            if kind in ("volume", "bind") and src and src.startswith(".") and not os.path.exists(os.path.join(base, src)):
+                problems.append(f"{n}: bind-mounted {src} does not exist")
+    c.check("named volumes are declared, bind mounts exist", problems)
 
     problems = []
     for n, s in services.items():
@@ -223,6 +323,9 @@ def main() -> int:
         if not m.get("build"):
             problems.append("migrate: should be built from the Dockerfile")
     c.check("migrate runs `mailroom migrate` after postgres is healthy", problems)
+
+    c.check("worker runs `mailroom worker` after kafka is healthy and migrate completed", worker_problems(services))
+    c.check("worker environment matches the settings the worker reads", worker_env_problems(services))
 
     c.check("Dockerfile: multi-stage swift:6.x-bookworm -> debian:bookworm-slim, non-root",
             [p for d in dockerfiles for p in dockerfile_problems(d)] if dockerfiles else ["no service builds a Dockerfile"])

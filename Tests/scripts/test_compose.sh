@@ -18,7 +18,31 @@ echo "exit code $rc" >"$TEST_OUT"
 _t_result $((rc == 1 ? 0 : 1)) "broken compose file is rejected (exit 1)"
 for what in "every service has image or build" "build contexts and Dockerfiles exist" \
     "depends_on targets exist" "named volumes are declared" "healthchecks have a test" \
-    "ports are well-formed" "images are pinned" "kafka is KRaft" "migrate runs"; do
+    "ports are well-formed" "images are pinned" "kafka is KRaft" "migrate runs" "worker runs" \
+    "worker environment matches"; do
     check "broken compose file fails: $what" grep -q -- "^FAIL - $what" "$BAD_OUT"
 done
+check "broken compose file: the typo'd worker setting is named" grep -q "MAILROOM_WORKER_BATCHSIZE is set but" "$BAD_OUT"
+check "broken compose file: the missing bind-mount folder is named" grep -q "no-such-init-folder does not exist" "$BAD_OUT"
+
+# The worker's settings list must cover what its source reads: a copy of the sources whose WorkerCommand
+# reads one more variable fails the real compose file, naming that variable.
+SRC_COPY="$(mktemp -d /tmp/mailroom-src.XXXXXX)"
+trap 'rm -rf "$TEST_OUT" "$BAD_OUT" "$SRC_COPY"' EXIT
+mkdir -p "$SRC_COPY/Sources/MailroomCLI/Commands" "$SRC_COPY/Sources/MailroomCLI/Support"
+cp Sources/MailroomCLI/Commands/WorkerSetting.swift Sources/MailroomCLI/Commands/WorkerCommand.swift \
+    "$SRC_COPY/Sources/MailroomCLI/Commands/"
+cp Sources/MailroomCLI/Support/DatabaseOptions.swift Sources/MailroomCLI/Support/KafkaOptions.swift \
+    "$SRC_COPY/Sources/MailroomCLI/Support/"
+echo 'let unlisted = ProcessInfo.processInfo.environment["MAILROOM_WORKER_SECRET_KNOB"]' \
+    >>"$SRC_COPY/Sources/MailroomCLI/Commands/WorkerCommand.swift"
+MAILROOM_SOURCE_ROOT="$SRC_COPY" "$PY" "$CHECK" docker-compose.yml >"$BAD_OUT" 2>&1
+check "a variable read but not listed in WorkerSetting.swift fails the check" \
+    grep -q "reads MAILROOM_WORKER_SECRET_KNOB, which" "$BAD_OUT"
+# ... and a listed setting the command no longer reads fails it too.
+cp Sources/MailroomCLI/Commands/WorkerCommand.swift "$SRC_COPY/Sources/MailroomCLI/Commands/"
+sed -i 's/\.mailboxQuota\b/.somethingElse/g' "$SRC_COPY/Sources/MailroomCLI/Commands/WorkerCommand.swift"
+MAILROOM_SOURCE_ROOT="$SRC_COPY" "$PY" "$CHECK" docker-compose.yml >"$BAD_OUT" 2>&1
+check "a listed setting the worker never reads fails the check" \
+    grep -q "never reads WorkerSetting.mailboxQuota" "$BAD_OUT"
 finish compose-check

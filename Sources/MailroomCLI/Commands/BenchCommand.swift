@@ -1,10 +1,12 @@
 import ArgumentParser
 
-/// `mailroom bench`: benchmarks that print figures. `crypto`, `pipeline` and `query`.
+/// `mailroom bench`: benchmarks that print figures. `crypto`, `pipeline`, `query` and `views`.
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure Mailroom's throughput (run from a release build).",
-        subcommands: [CryptoBenchCommand.self, PipelineBenchCommand.self, QueryBenchCommand.self]
+        subcommands: [
+            CryptoBenchCommand.self, PipelineBenchCommand.self, QueryBenchCommand.self, ViewsBenchCommand.self,
+        ]
     )
 }

@@ -16,9 +16,7 @@ struct WorkerCommand: AsyncParsableCommand {
         discussion: """
             Workers with the same --group share the envelope topic's partitions (cooperative-sticky). SIGTERM or \
             SIGINT finishes the batch in hand, commits its offsets, leaves the group and exits 0. Settings also come \
-            from the environment: MAILROOM_DATABASE_URL, MAILROOM_BROKERS, MAILROOM_WORKER_GROUP, \
-            MAILROOM_WORKER_BATCH_SIZE, MAILROOM_WORKER_BATCH_LINGER_MS, MAILROOM_WORKER_METRICS_PORT, \
-            MAILROOM_WORKER_METRICS_HOST, MAILROOM_MAX_BODY_BYTES, MAILROOM_MAX_CLOCK_SKEW_S.
+            from the environment: \(WorkerSetting.list).
             """)
 
     @OptionGroup var database: DatabaseOptions
@@ -31,31 +29,35 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("metrics-host"), help: "Address the metrics endpoint binds (default 127.0.0.1).") var metricsHost: String?
     @Option(name: .customLong("max-body-bytes"), help: "Largest body accepted (default 65536).") var maxBodyBytes: Int?
     @Option(name: .customLong("max-clock-skew-s"), help: "Seconds an envelope may be dated in the future (default 300).") var maxClockSkew: Int?
+    @Option(name: .customLong("mailbox-quota"), help: "Most messages an inbox may hold unless it has its own limit; 0 for none (default 100000).") var mailboxQuota: Int64?
     @Option(name: .customLong("name"), help: "This worker's name on dead letters (default host-pid).") var workerName: String?
 
     func run() async throws {
         try await reportingErrors {
             let environment = ProcessInfo.processInfo.environment
-            func setting(_ value: Int?, _ name: String) -> Int? { value ?? environment[name].flatMap(Int.init) }
+            func setting(_ value: Int?, _ name: WorkerSetting) -> Int? { value ?? environment[name.rawValue].flatMap(Int.init) }
 
             var configuration = WorkerConfiguration(
                 kafka: try kafka.configuration(clientID: "mailroom-worker"), databaseURL: try database.resolvedURL())
             configuration.topics = kafka.topics
-            configuration.groupID = group ?? environment["MAILROOM_WORKER_GROUP"] ?? configuration.groupID
-            if let size = setting(batchSize, "MAILROOM_WORKER_BATCH_SIZE") { configuration.batchSize = max(1, size) }
-            if let linger = setting(batchLinger, "MAILROOM_WORKER_BATCH_LINGER_MS") { configuration.batchLinger = .milliseconds(max(0, linger)) }
-            if let bytes = setting(maxBodyBytes, "MAILROOM_MAX_BODY_BYTES") { configuration.limits = EnvelopeLimits(maxBodyBytes: bytes) }
-            if let skew = setting(maxClockSkew, "MAILROOM_MAX_CLOCK_SKEW_S") { configuration.maxClockSkew = .seconds(skew) }
+            configuration.groupID = group ?? environment[WorkerSetting.group.rawValue] ?? configuration.groupID
+            if let size = setting(batchSize, .batchSize) { configuration.batchSize = max(1, size) }
+            if let linger = setting(batchLinger, .batchLingerMilliseconds) { configuration.batchLinger = .milliseconds(max(0, linger)) }
+            if let bytes = setting(maxBodyBytes, .maxBodyBytes) { configuration.limits = EnvelopeLimits(maxBodyBytes: bytes) }
+            if let skew = setting(maxClockSkew, .maxClockSkewSeconds) { configuration.maxClockSkew = .seconds(skew) }
+            if let quota = mailboxQuota ?? environment[WorkerSetting.mailboxQuota.rawValue].flatMap(Int64.init) {
+                configuration.mailboxQuota = quota > 0 ? quota : nil
+            }
             if let workerName { configuration.workerName = workerName }
 
             let logger = CLILogging.logger("worker")
             // Metrics are bootstrapped before the worker exists, so that its instruments report to Prometheus.
             var endpoint: MetricsEndpoint?
-            if let port = setting(metricsPort, "MAILROOM_WORKER_METRICS_PORT") {
+            if let port = setting(metricsPort, .metricsPort) {
                 let registry = PrometheusCollectorRegistry()
                 MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
                 endpoint = MetricsEndpoint(
-                    host: metricsHost ?? environment["MAILROOM_WORKER_METRICS_HOST"] ?? "127.0.0.1", port: port,
+                    host: metricsHost ?? environment[WorkerSetting.metricsHost.rawValue] ?? "127.0.0.1", port: port,
                     render: {
                         var buffer: [UInt8] = []
                         registry.emit(into: &buffer)

@@ -18,7 +18,7 @@ final class BatchSession: @unchecked Sendable {
     private let logger: Logger
     private let stop: StopFlag
     private let verifier: BatchVerifier
-    private let writer = MessageWriter()
+    private let writer: MessageWriter
     private let mailboxes: MailboxCache
     private var connection: PostgresConnection?
     /// Records polled while the loop waited out a failure (partitions paused); processed next.
@@ -53,6 +53,7 @@ final class BatchSession: @unchecked Sendable {
                 workerName: configuration.workerName),
             tasks: configuration.verificationTasks)
         self.mailboxes = MailboxCache(capacity: configuration.mailboxCacheSize)
+        self.writer = MessageWriter(mailboxQuota: configuration.mailboxQuota)
     }
 
     /// Polls, verifies and commits batches until asked to stop; then finishes the batch in hand.
@@ -89,6 +90,7 @@ final class BatchSession: @unchecked Sendable {
                 }
             }
             updateLag()
+            if pending == nil { await refreshProgressIfDue() }
         }
         if let batch = pending {
             do {
@@ -164,7 +166,9 @@ final class BatchSession: @unchecked Sendable {
 
         // One transaction for the whole batch; retried until it succeeds.
         let rejections = rejected.map(\.0)
-        let outcome = try await writeBatch(messages, rejections: rejections)
+        let progress = PartitionProgress.after(batch.records, group: configuration.groupID, consumer: consumer)
+        let outcome = try await writeBatch(messages, rejections: rejections, progress: progress)
+        lastProgress = .now
         let records = Dictionary(batch.records.map { (RecordSource(topic: $0.topic, partition: $0.partition, offset: $0.offset), $0) }) { first, _ in first }
         let conflicts = outcome.conflicts.compactMap { rejection in records[rejection.source].map { (rejection, $0) } }
         try await publishDeadLetters(rejected + conflicts)
@@ -201,11 +205,14 @@ final class BatchSession: @unchecked Sendable {
 
     /// Writes a batch; a batch that keeps failing for a reason other than a lost connection is written one
     /// message at a time, so that one poison message cannot block its partition.
-    private func writeBatch(_ messages: [NewMessage], rejections: [Rejection]) async throws -> MessageWriter.Outcome {
+    private func writeBatch(
+        _ messages: [NewMessage], rejections: [Rejection], progress: [PartitionProgress]
+    ) async throws -> MessageWriter.Outcome {
         let worker = configuration.workerName
         do {
             return try await retrying("batch write", maxServerErrors: 3) { connection in
-                try await self.writer.write(messages, rejections: rejections, worker: worker, on: connection)
+                try await self.writer.write(
+                    messages, rejections: rejections, worker: worker, progress: progress, on: connection)
             }
         } catch let error as PoisonBatch {
             logger.error("batch keeps failing; writing it one message at a time", metadata: ["error": "\(error.underlying)"])
@@ -229,7 +236,8 @@ final class BatchSession: @unchecked Sendable {
             }
         }
         let recorded = try await retrying("rejection write") { connection in
-            try await self.writer.write([], rejections: rejections + extra, worker: worker, on: connection)
+            try await self.writer.write(
+                [], rejections: rejections + extra, worker: worker, progress: progress, on: connection)
         }
         total.conflicts += extra
         total.rejectionsRecorded = recorded.rejectionsRecorded
@@ -336,6 +344,21 @@ final class BatchSession: @unchecked Sendable {
         if let last = lastConsumerErrorLog, ContinuousClock.now - last < .seconds(5) { return }
         lastConsumerErrorLog = .now
         logger.warning("Kafka consumer error", metadata: ["error": "\(first)", "count": "\(errors.count)"])
+    }
+
+    // MARK: - Progress in PostgreSQL (docs/OPERATIONS.md, worker_progress)
+
+    private var lastProgress: ContinuousClock.Instant?
+
+    /// While idle, refreshes the assigned partitions' high-water marks now and then (one try; a failure waits for
+    /// the next batch's retries), so that a `worker_progress` row only goes stale when its worker stops.
+    private func refreshProgressIfDue() async {
+        if let lastProgress, ContinuousClock.now - lastProgress < configuration.progressInterval { return }
+        lastProgress = .now
+        let progress = PartitionProgress.highWatermarks(
+            of: consumer.assignment, group: configuration.groupID, consumer: consumer)
+        guard !progress.isEmpty, let connection = try? await liveConnection() else { return }
+        _ = try? await writer.write([], rejections: [], worker: configuration.workerName, progress: progress, on: connection)
     }
 
     private func updateLag() {

@@ -1,0 +1,17 @@
+/// Every environment variable `mailroom worker` reads: the one list that its help text, the README's table and
+/// the docker-compose check (`Tests/scripts/check_compose.py` reads the raw values from this file) agree with.
+enum WorkerSetting: String, CaseIterable {
+    case databaseURL = "MAILROOM_DATABASE_URL"
+    case brokers = "MAILROOM_BROKERS"
+    case group = "MAILROOM_WORKER_GROUP"
+    case batchSize = "MAILROOM_WORKER_BATCH_SIZE"
+    case batchLingerMilliseconds = "MAILROOM_WORKER_BATCH_LINGER_MS"
+    case metricsPort = "MAILROOM_WORKER_METRICS_PORT"
+    case metricsHost = "MAILROOM_WORKER_METRICS_HOST"
+    case maxBodyBytes = "MAILROOM_MAX_BODY_BYTES"
+    case maxClockSkewSeconds = "MAILROOM_MAX_CLOCK_SKEW_S"
+    case mailboxQuota = "MAILROOM_MAILBOX_QUOTA"
+
+    /// The names, comma-separated, for help texts.
+    static var list: String { allCases.map(\.rawValue).joined(separator: ", ") }
+}

@@ -1,0 +1,225 @@
+import Foundation
+import MailroomPostgres
+import MailroomStore
+import MailroomTestSupport
+import Testing
+
+/// Migration 0002 against the real PostgreSQL: the rollups and dashboard views, quotas, worker progress, expiry.
+@Suite("Operations: views, quotas, progress, expiry", .enabled(if: TestEnvironment.hasDatabase))
+struct OperationsTests {
+    typealias W = MessageWriterTests
+
+    static func addMailboxes(_ seeds: [UInt8], _ connection: PostgresConnection) async throws {
+        try await connection.query(
+            "INSERT INTO mailboxes (owner) SELECT unnest(\(PostgresArray(seeds.map { W.key($0) })))")
+    }
+
+    static func message(from sender: UInt8, to recipient: UInt8, offset: Int64, age: TimeInterval = 0) -> NewMessage {
+        var message = W.message(from: sender, to: recipient, offset: offset)
+        message.createdAt = Date().addingTimeInterval(-age)
+        return message
+    }
+
+    static func int(_ query: PostgresQuery, _ connection: PostgresConnection) async throws -> Int64 {
+        try await connection.query(query).single().decode(Int64?.self, column: 0) ?? -1
+    }
+
+    @Test func viewsFollowWritesReadsAndDeletes() async throws {
+        try await W.migrated { connection in
+            try await Self.addMailboxes([1, 2, 3, 4], connection)
+            let writer = MessageWriter()
+            // 10 messages to 2 (3 of them about 2 s old on arrival), 5 to 3, 1 to 4; one rejection.
+            var messages: [NewMessage] = []
+            for index in 0..<10 {
+                messages.append(Self.message(from: 1, to: 2, offset: Int64(index), age: index < 3 ? 2 : 0))
+            }
+            for index in 10..<15 { messages.append(Self.message(from: 1, to: 3, offset: Int64(index))) }
+            messages.append(Self.message(from: 2, to: 4, offset: 15))
+            let rejection = Rejection(
+                source: RecordSource(topic: "envelopes", partition: 0, offset: 16), reason: "bad_signature",
+                envelopeBytes: 10, worker: "w")
+            let outcome = try await writer.write(messages, rejections: [rejection], worker: "w", on: connection)
+            #expect(outcome.stored == 16)
+            // A redelivery changes no count.
+            _ = try await writer.write(messages, rejections: [rejection], worker: "w", on: connection)
+
+            #expect(
+                try await Self.int(
+                    "SELECT sum(messages)::bigint FROM mailroom_ops.messages_stored_per_minute", connection) == 16)
+            #expect(
+                try await Self.int(
+                    "SELECT envelopes FROM mailroom_ops.rejections_per_minute WHERE reason = 'bad_signature'",
+                    connection)
+                    == 1)
+            let latency = try await connection.query(
+                "SELECT messages, p50_ms::float8, p99_ms::float8, max_ms::float8 FROM mailroom_ops.latency_per_minute"
+            ).single()
+            let (count, p50, p99, maxMs) = try latency.decode(Int64.self, Double.self, Double.self, Double.self)
+            #expect(count == 16)
+            #expect(p50 < 1_000)  // most were a few milliseconds old
+            #expect(p99 >= 2_000 && p99 < 2_000 * 1.1 + 1_000)  // the 2 s ones: bucket edges are 10% apart
+            #expect(maxMs >= 2_000)
+
+            let counts = try await connection.query("SELECT mailboxes, active_24h FROM mailroom_ops.mailbox_counts")
+                .single()
+            let (mailboxes, active) = try counts.decode(Int64.self, Int64.self)
+            #expect(mailboxes == 4)
+            #expect(active == 4)  // 1 and 2 sent, 2, 3 and 4 received
+
+            let top = try await connection.query("SELECT owner_hex, unread FROM mailroom_ops.top_unread_mailboxes")
+            let unread = try top.map { try $0.decode(String.self, Int64.self) }
+            #expect(unread.map(\.1) == [10, 5, 1])
+            #expect(unread.first?.0 == String(repeating: "02", count: 32))
+
+            // Reading 4 and deleting 2 (one read, one unread) of mailbox 2's mail.
+            try await connection.query(
+                "UPDATE inbox_messages SET read_at = now() WHERE owner = \(W.key(2)) AND id = ANY(\(PostgresArray(messages[0..<4].map(\.id))))"
+            )
+            try await connection.query(
+                "DELETE FROM inbox_messages WHERE owner = \(W.key(2)) AND id = ANY(\(PostgresArray([messages[0].id, messages[9].id])))"
+            )
+            let usage = try await connection.query(
+                "SELECT messages, unread FROM mailbox_usage WHERE owner = \(W.key(2))"
+            ).single()
+            let (total, left) = try usage.decode(Int64.self, Int64.self)
+            #expect(total == 8)
+            #expect(left == 5)
+            // The counters agree with the rows themselves.
+            #expect(
+                try await Self.int(
+                    "SELECT count(*) FROM inbox_messages WHERE owner = \(W.key(2)) AND read_at IS NULL", connection)
+                    == 5)
+        }
+    }
+
+    @Test func aSenderRefreshNeverWaitsForAnotherWritersLock() async throws {
+        try await TestDatabase.with { database in
+            try await database.withConnection { connection in
+                let migrations = try Migration.load(
+                    from: TestEnvironment.packageRoot.appendingPathComponent("Migrations"))
+                _ = try await Migrator().migrate(migrations, on: connection)
+                try await Self.addMailboxes([1, 2], connection)
+                #expect(try await Self.int("SELECT count(*) FROM mailbox_usage", connection) == 2)
+                // Another writer holds mailbox 1's counter row (as a worker's inbox upsert would) …
+                let other = try await database.connect()
+                try await other.query("BEGIN")
+                try await other.query("SELECT 1 FROM mailbox_usage WHERE owner = \(W.key(1)) FOR UPDATE")
+                // … while 1 sends: the write goes through (statement_timeout would fail it if it waited).
+                try await connection.query("SET statement_timeout = '5s'")
+                let outcome = try await MessageWriter().write(
+                    [W.message(from: 1, to: 2, offset: 0)], rejections: [], worker: "w", on: connection)
+                #expect(outcome.stored == 1)
+                try await other.query("ROLLBACK")
+                await other.close()
+                #expect(
+                    try await Self.int(
+                        "SELECT count(*) FROM mailbox_usage WHERE last_active_at IS NOT NULL", connection) == 1)
+            }
+        }
+    }
+
+    @Test func workerProgressGivesLagAndNeverMovesBack() async throws {
+        try await W.migrated { connection in
+            let writer = MessageWriter()
+            func progress(_ partition: Int32, _ next: Int64?, _ high: Int64?) -> PartitionProgress {
+                PartitionProgress(
+                    consumerGroup: "g", topic: "envelopes", partition: partition, nextOffset: next, highWatermark: high)
+            }
+            _ = try await writer.write(
+                [], rejections: [], worker: "w1", progress: [progress(0, 100, 150), progress(1, 7, 7)], on: connection)
+            // A late write from a worker that lost partition 0 in a rebalance; then an idle refresh of the mark.
+            _ = try await writer.write(
+                [], rejections: [], worker: "w2", progress: [progress(0, 90, 120)], on: connection)
+            _ = try await writer.write(
+                [], rejections: [], worker: "w2", progress: [progress(1, nil, 20)], on: connection)
+            let rows = try await connection.query(
+                "SELECT kafka_partition, next_offset, high_watermark, lag FROM mailroom_ops.worker_progress ORDER BY 1")
+            let decoded = try rows.map { try $0.decode(Int32.self, Int64.self, Int64.self, Int64.self) }
+            #expect(decoded.count == 2)
+            #expect(decoded[0] == (0, 100, 150, 50))
+            #expect(decoded[1] == (1, 7, 20, 13))
+        }
+    }
+
+    @Test func aFullMailboxRefusesNewMailButNotRedeliveries() async throws {
+        try await W.migrated { connection in
+            try await Self.addMailboxes([1, 2, 3], connection)
+            let writer = MessageWriter(mailboxQuota: 3)
+            let toTwo = (0..<5).map { Self.message(from: 1, to: 2, offset: Int64($0)) }
+            let toThree = (5..<7).map { Self.message(from: 1, to: 3, offset: Int64($0)) }
+            let first = try await writer.write(toTwo + toThree, rejections: [], worker: "w", on: connection)
+            #expect(first.stored == 5)
+            #expect(
+                first.conflicts.map(\.reason) == [MessageWriter.mailboxFullReason, MessageWriter.mailboxFullReason])
+            #expect(Set(first.conflicts.map(\.messageID)) == Set(toTwo[3...].map(\.id)))
+            #expect(first.rejectionsRecorded == 2)
+            #expect(
+                try await Self.int(
+                    "SELECT count(*) FROM rejected_envelopes WHERE reason = \(MessageWriter.mailboxFullReason)",
+                    connection)
+                    == 2)
+            #expect(
+                try await Self.int("SELECT count(*) FROM inbox_messages WHERE owner = \(W.key(2))", connection) == 3)
+            // The sentbox copy of a refused message is not written either.
+            #expect(try await Self.int("SELECT count(*) FROM sentbox_messages", connection) == 5)
+
+            // Redelivering the whole batch: the stored ones are redeliveries, the refused ones still refused.
+            let again = try await writer.write(toTwo + toThree, rejections: [], worker: "w", on: connection)
+            #expect(again.stored == 0)
+            #expect(again.redelivered == 5)
+            #expect(again.conflicts.count == 2)
+
+            // Deleting one frees one place; a mailbox's own quota overrides the default.
+            try await connection.query("DELETE FROM inbox_messages WHERE owner = \(W.key(2)) AND id = \(toTwo[0].id)")
+            let freed = try await writer.write([toTwo[3], toTwo[4]], rejections: [], worker: "w", on: connection)
+            #expect(freed.stored == 1)
+            try await connection.query("UPDATE mailbox_usage SET max_messages = 10 WHERE owner = \(W.key(2))")
+            let raised = try await writer.write([toTwo[4]], rejections: [], worker: "w", on: connection)
+            #expect(raised.stored == 1)
+            #expect(raised.conflicts.isEmpty)
+
+            // With no default quota, a mailbox's own limit still holds.
+            try await connection.query("UPDATE mailbox_usage SET max_messages = 1 WHERE owner = \(W.key(3))")
+            let unlimited = try await MessageWriter(mailboxQuota: nil).write(
+                [Self.message(from: 1, to: 3, offset: 20), Self.message(from: 1, to: 2, offset: 21)], rejections: [],
+                worker: "w", on: connection)
+            #expect(unlimited.stored == 1)
+            #expect(unlimited.conflicts.map(\.recipient) == [W.key(3)])
+        }
+    }
+
+    @Test func expiryDeletesOnlyOldMessagesInBoundedBatches() async throws {
+        try await W.migrated { connection in
+            try await Self.addMailboxes([1, 2], connection)
+            let messages = (0..<11).map { Self.message(from: 1, to: 2, offset: Int64($0)) }
+            _ = try await MessageWriter().write(messages, rejections: [], worker: "w", on: connection)
+            let old = messages[0..<7].map(\.id)
+            try await connection.query(
+                "UPDATE inbox_messages SET stored_at = now() - interval '40 days' WHERE id = ANY(\(PostgresArray(old)))"
+            )
+            try await connection.query(
+                "UPDATE sentbox_messages SET stored_at = now() - interval '40 days' WHERE id = ANY(\(PostgresArray(old)))"
+            )
+            try await connection.query(
+                "UPDATE sentbox_messages SET stored_at = now() - interval '20 days' WHERE id = \(messages[7].id)")
+
+            var configuration = MessageExpiry.Configuration()
+            configuration.timeToLive = .seconds(30 * 86_400)
+            configuration.batchSize = 3
+            let report = try await MessageExpiry(configuration: configuration).run(on: connection)
+            #expect(report.inboxDeleted == 7)
+            #expect(report.sentboxDeleted == 7)
+            #expect(report.batches == 6)  // 3 + 3 + 1 per box
+            let left = try await connection.query("SELECT id FROM inbox_messages ORDER BY id").map {
+                try $0.decode(UUID.self, column: 0)
+            }
+            #expect(Set(left) == Set(messages[7...].map(\.id)))
+            #expect(try await Self.int("SELECT count(*) FROM sentbox_messages", connection) == 4)
+            #expect(try await Self.int("SELECT messages FROM mailbox_usage WHERE owner = \(W.key(2))", connection) == 4)
+
+            // Nothing left to expire: a second run deletes nothing.
+            let second = try await MessageExpiry(configuration: configuration).run(on: connection)
+            #expect(second.inboxDeleted == 0 && second.sentboxDeleted == 0 && second.batches == 0)
+        }
+    }
+}
