@@ -185,9 +185,13 @@ struct PipelineBenchCommand: AsyncParsableCommand {
             "--batch-size", "\(batchSize)", "--batch-linger-ms", "\(batchLinger)",
         ] + (database.databaseURL.map { ["--database-url", $0] } ?? []) + (kafka.brokers.map { ["--brokers", $0] } ?? [])
         var environment = ProcessInfo.processInfo.environment
-        environment["MAILROOM_LOG_LEVEL"] = "warning"
+        environment["MAILROOM_LOG_LEVEL"] = ProcessInfo.processInfo.environment["MAILROOM_BENCH_WORKER_LOG_LEVEL"] ?? "warning"
         process.environment = environment
         process.standardOutput = FileHandle.nullDevice
+        if let path = ProcessInfo.processInfo.environment["MAILROOM_BENCH_WORKER_LOG"] {
+            FileManager.default.createFile(atPath: path, contents: nil)
+            process.standardError = FileHandle(forWritingAtPath: path)
+        }
         try process.run()
         return process
     }

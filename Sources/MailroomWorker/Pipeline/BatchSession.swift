@@ -63,7 +63,9 @@ final class BatchSession: @unchecked Sendable {
         while true {
             if stop.isSet, stopRequestedAt == nil { stopRequestedAt = .now }
             if stopRequestedAt != nil { break }
+            let polling = ContinuousClock.now
             let records = await nextRecords()
+            let polled = ContinuousClock.now
             // Verify this batch on all cores while the previous one is written.
             async let verified = verifier.verify(records)
             if let batch = pending {
@@ -76,6 +78,14 @@ final class BatchSession: @unchecked Sendable {
                 }
             }
             let verdicts = await verified
+            if !records.isEmpty {
+                logger.trace(
+                    "iteration",
+                    metadata: [
+                        "records": "\(records.count)", "poll_ms": "\((polled - polling).nanoseconds / 1_000_000)",
+                        "verify_and_write_ms": "\((ContinuousClock.now - polled).nanoseconds / 1_000_000)",
+                    ])
+            }
             pending = records.isEmpty ? nil : VerifiedBatch(records: records, verdicts: verdicts)
             // A batch that did not fill up means the consumer has caught up: write it now rather than after
             // the next poll, which would add a whole linger to every message's latency. Full batches (a
@@ -167,7 +177,9 @@ final class BatchSession: @unchecked Sendable {
         // One transaction for the whole batch; retried until it succeeds.
         let rejections = rejected.map(\.0)
         let progress = PartitionProgress.after(batch.records, group: configuration.groupID, consumer: consumer)
+        let writeStarted = ContinuousClock.now
         let outcome = try await writeBatch(messages, rejections: rejections, progress: progress)
+        let writeDuration = ContinuousClock.now - writeStarted
         lastProgress = .now
         let records = Dictionary(batch.records.map { (RecordSource(topic: $0.topic, partition: $0.partition, offset: $0.offset), $0) }) { first, _ in first }
         let conflicts = outcome.conflicts.compactMap { rejection in records[rejection.source].map { (rejection, $0) } }
@@ -200,6 +212,8 @@ final class BatchSession: @unchecked Sendable {
             metadata: [
                 "records": "\(batch.records.count)", "stored": "\(outcome.stored)",
                 "redelivered": "\(outcome.redelivered)", "rejected": "\(rejected.count + conflicts.count)",
+                "write_ms": "\(writeDuration.nanoseconds / 1_000_000)",
+                "commit_ms": "\((ContinuousClock.now - started).nanoseconds / 1_000_000)",
             ])
     }
 
