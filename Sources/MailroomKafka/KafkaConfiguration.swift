@@ -58,6 +58,7 @@ public struct KafkaConfiguration: Sendable {
             // Prefetch bounds: enough for several full batches, small enough to keep a worker's memory low.
             "queued.max.messages.kbytes": "16384",
             "queued.min.messages": "20000",
+            "fetch.max.bytes": "8388608",
             "socket.keepalive.enable": "true",
         ]
         properties.merge(overrides) { _, override in override }
