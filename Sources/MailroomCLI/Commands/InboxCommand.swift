@@ -46,48 +46,22 @@ struct InboxCommand: AsyncParsableCommand {
                     owner: me.publicKey, seek: seek, limit: page.limit, ascending: page.ascending, status: status.status
                 )
             }
-            var tampered = 0
-            var objects: [[String: Any]] = []
-            var rows: [[String]] = []
+            var listing = ListingPage()
             for message in messages {
                 var object: [String: Any] = [
                     "id": message.id.description, "sender": message.sender.textileString,
                     "created_at": QueryCLI.date(message.createdAt), "read": message.isRead,
                 ]
                 if let readAt = message.readAt { object["read_at"] = QueryCLI.date(readAt) }
-                var row = [
+                let row = [
                     message.id.description, QueryCLI.date(message.createdAt), message.isRead ? "yes" : "no",
                     message.sender.textileString,
                 ]
-                if open {
-                    do {
-                        let body = try message.open(with: me)
-                        object["verified"] = true
-                        object.merge(QueryCLI.bodyFields(body)) { $1 }
-                        row.append(QueryCLI.bodyText(body))
-                    } catch {
-                        tampered += 1
-                        object["verified"] = false
-                        object["error"] = QueryCLI.reason(error)
-                        row.append("TAMPERED (\(QueryCLI.reason(error)))")
-                    }
-                }
-                objects.append(object)
-                rows.append(row)
+                listing.add(object: object, row: row, open: open ? { try message.open(with: me) } : nil)
             }
-            let next: Any = messages.count == page.limit ? (messages.last?.id.description ?? NSNull()) : NSNull()
-            if json {
-                CLIOutput.json(["messages": objects, "count": messages.count, "next_seek": next])
-            } else if messages.isEmpty {
-                CLIOutput.line("no messages")
-            } else {
-                QueryCLI.table(["ID", "CREATED", "READ", "FROM"] + (open ? ["BODY"] : []), rows)
-                if let next = next as? String { CLIOutput.line("next page: --seek \(next)") }
-            }
-            if tampered > 0 {
-                CLIOutput.error("mailroom: \(tampered) message(s) failed verification")
-                throw QueryCLI.verificationFailed
-            }
+            try listing.print(
+                headers: ["ID", "CREATED", "READ", "FROM"], opened: open, limit: page.limit,
+                lastID: messages.last?.id.description, json: json)
         }
     }
 }

@@ -27,44 +27,18 @@ struct SentboxCommand: AsyncParsableCommand {
                 try await client.listSentbox(
                     owner: me.publicKey, seek: seek, limit: page.limit, ascending: page.ascending)
             }
-            var tampered = 0
-            var objects: [[String: Any]] = []
-            var rows: [[String]] = []
+            var listing = ListingPage()
             for message in messages {
-                var object: [String: Any] = [
+                let object: [String: Any] = [
                     "id": message.id.description, "recipient": message.recipient.textileString,
                     "created_at": QueryCLI.date(message.createdAt),
                 ]
-                var row = [message.id.description, QueryCLI.date(message.createdAt), message.recipient.textileString]
-                if open {
-                    do {
-                        let body = try message.open(with: me)
-                        object["verified"] = true
-                        object.merge(QueryCLI.bodyFields(body)) { $1 }
-                        row.append(QueryCLI.bodyText(body))
-                    } catch {
-                        tampered += 1
-                        object["verified"] = false
-                        object["error"] = QueryCLI.reason(error)
-                        row.append("TAMPERED (\(QueryCLI.reason(error)))")
-                    }
-                }
-                objects.append(object)
-                rows.append(row)
+                let row = [message.id.description, QueryCLI.date(message.createdAt), message.recipient.textileString]
+                listing.add(object: object, row: row, open: open ? { try message.open(with: me) } : nil)
             }
-            let next: Any = messages.count == page.limit ? (messages.last?.id.description ?? NSNull()) : NSNull()
-            if json {
-                CLIOutput.json(["messages": objects, "count": messages.count, "next_seek": next])
-            } else if messages.isEmpty {
-                CLIOutput.line("no messages")
-            } else {
-                QueryCLI.table(["ID", "CREATED", "TO"] + (open ? ["BODY"] : []), rows)
-                if let next = next as? String { CLIOutput.line("next page: --seek \(next)") }
-            }
-            if tampered > 0 {
-                CLIOutput.error("mailroom: \(tampered) message(s) failed verification")
-                throw QueryCLI.verificationFailed
-            }
+            try listing.print(
+                headers: ["ID", "CREATED", "TO"], opened: open, limit: page.limit,
+                lastID: messages.last?.id.description, json: json)
         }
     }
 }

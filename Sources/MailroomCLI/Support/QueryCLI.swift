@@ -94,3 +94,50 @@ enum QueryCLI {
     /// Writes standard output now (a watch prints line by line into pipes).
     static func flush() { fflush(nil) }
 }
+
+/// One page of `mailroom inbox` or `mailroom sentbox`, collected row by row, then printed one way.
+struct ListingPage {
+    var objects: [[String: Any]] = []
+    var rows: [[String]] = []
+    var tampered = 0
+
+    /// Adds one message: its JSON object and table row, plus, when `open` is given, its verified body (or
+    /// why it failed verification).
+    mutating func add(object: [String: Any], row: [String], open: (() throws -> [UInt8])?) {
+        var object = object
+        var row = row
+        if let open {
+            do {
+                let body = try open()
+                object["verified"] = true
+                object.merge(QueryCLI.bodyFields(body)) { $1 }
+                row.append(QueryCLI.bodyText(body))
+            } catch {
+                tampered += 1
+                object["verified"] = false
+                object["error"] = QueryCLI.reason(error)
+                row.append("TAMPERED (\(QueryCLI.reason(error)))")
+            }
+        }
+        objects.append(object)
+        rows.append(row)
+    }
+
+    /// Prints the page as JSON or a table with the next-page hint.
+    /// - Throws: ``QueryCLI/verificationFailed`` (exit status 3) when a message failed verification.
+    func print(headers: [String], opened: Bool, limit: Int, lastID: String?, json: Bool) throws {
+        let next: Any = rows.count == limit ? (lastID ?? NSNull()) : NSNull()
+        if json {
+            CLIOutput.json(["messages": objects, "count": rows.count, "next_seek": next])
+        } else if rows.isEmpty {
+            CLIOutput.line("no messages")
+        } else {
+            QueryCLI.table(headers + (opened ? ["BODY"] : []), rows)
+            if let next = next as? String { CLIOutput.line("next page: --seek \(next)") }
+        }
+        if tampered > 0 {
+            CLIOutput.error("mailroom: \(tampered) message(s) failed verification")
+            throw QueryCLI.verificationFailed
+        }
+    }
+}
