@@ -28,8 +28,13 @@ final class PQConnectionHandle: @unchecked Sendable {
     {
         try validate(url: url)
         // Defaults first: values in the URL (expanded from `dbname`) override them.
-        let keywords = ["connect_timeout", "application_name", "client_encoding", "dbname"]
-        let values = [String(connectTimeout), applicationName, "UTF8", url]
+        // TCP keepalives notice a silently dead server (a LISTEN session waits on its socket indefinitely
+        // otherwise): probes after 30 s idle, every 10 s, given up after 3.
+        let keywords = [
+            "connect_timeout", "application_name", "client_encoding", "keepalives", "keepalives_idle",
+            "keepalives_interval", "keepalives_count", "dbname",
+        ]
+        let values = [String(connectTimeout), applicationName, "UTF8", "1", "30", "10", "3", url]
         let conn: OpaquePointer? = withCStrings(keywords) { keywordPointers in
             withCStrings(values) { valuePointers in
                 PQconnectdbParams(keywordPointers, valuePointers, 1)
