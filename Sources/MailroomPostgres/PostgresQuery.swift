@@ -68,6 +68,13 @@ public struct PostgresQuery: Sendable, Hashable, ExpressibleByStringInterpolatio
             sql += "$\(binds.count)"
         }
 
+        /// Splices a fragment of SQL text written in the source code — a table name chosen by a `switch`,
+        /// say. Only a `StaticString` is accepted, so data can never reach the SQL this way; each distinct
+        /// fragment is still a statement prepared once per connection.
+        public mutating func appendInterpolation(sql fragment: StaticString) {
+            sql += fragment.description
+        }
+
         /// Splices a quoted SQL identifier (`"name"`, with embedded quotes doubled) for places where PostgreSQL
         /// takes no parameter, such as `CREATE DATABASE`.
         public mutating func appendInterpolation(identifier: String) {

@@ -78,23 +78,7 @@ public enum InboxQueries {
     /// Deletes the owner's message (recording a `deleted` event and notifying watchers in the same statement).
     /// - Returns: whether there was such a message.
     public static func delete(owner: [UInt8], id: MessageID, on connection: PostgresConnection) async throws -> Bool {
-        let payload = MailboxNotification(
-            box: .inbox, event: .deleted, ownerPrefixes: [MailboxNotification.prefix(of: owner)], messageID: id.bytes
-        ).payload
-        let row = try await connection.query(
-            """
-            WITH deleted AS (
-                DELETE FROM inbox_messages WHERE owner = \(owner) AND id = \(id) RETURNING id
-            ), event AS (
-                INSERT INTO mailbox_events (box, event, owner, id) SELECT 'inbox', 'deleted', \(owner), id FROM deleted
-                RETURNING 1
-            ), notified AS (
-                SELECT pg_notify(\(MailboxNotification.channel), \(payload)) FROM event
-            )
-            SELECT (SELECT count(*) FROM deleted), (SELECT count(*) FROM notified)
-            """
-        ).single()
-        return try row.decode(Int64.self, column: 0) > 0
+        try await MessageDeletion.delete(box: .inbox, owner: owner, id: id, on: connection)
     }
 
     /// How many of the owner's messages were never read (an index-only count over the unread partial index).

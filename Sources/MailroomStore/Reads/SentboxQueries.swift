@@ -26,25 +26,9 @@ public enum SentboxQueries {
         return result
     }
 
-    /// Deletes the owner's sentbox message (recording a `deleted` event and notifying watchers in the same
-    /// statement). - Returns: whether there was such a message.
+    /// Deletes the owner's sentbox message (recording a `deleted` event and notifying watchers in the same statement).
+    /// - Returns: whether there was such a message.
     public static func delete(owner: [UInt8], id: MessageID, on connection: PostgresConnection) async throws -> Bool {
-        let payload = MailboxNotification(
-            box: .sentbox, event: .deleted, ownerPrefixes: [MailboxNotification.prefix(of: owner)], messageID: id.bytes
-        ).payload
-        let row = try await connection.query(
-            """
-            WITH deleted AS (
-                DELETE FROM sentbox_messages WHERE owner = \(owner) AND id = \(id) RETURNING id
-            ), event AS (
-                INSERT INTO mailbox_events (box, event, owner, id) SELECT 'sentbox', 'deleted', \(owner), id FROM deleted
-                RETURNING 1
-            ), notified AS (
-                SELECT pg_notify(\(MailboxNotification.channel), \(payload)) FROM event
-            )
-            SELECT (SELECT count(*) FROM deleted), (SELECT count(*) FROM notified)
-            """
-        ).single()
-        return try row.decode(Int64.self, column: 0) > 0
+        try await MessageDeletion.delete(box: .sentbox, owner: owner, id: id, on: connection)
     }
 }

@@ -27,39 +27,20 @@ public enum WatchQueries {
     public static func changes(
         box: MailboxNotification.Box, owners: [[UInt8]], frontiers: [Int64?], on connection: PostgresConnection
     ) async throws -> (changes: [Change], frontier: Int64) {
-        let query: PostgresQuery =
-            switch box {
-            case .inbox:
-                """
-                WITH s AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin),
-                w AS (
-                    SELECT o.owner, coalesce(o.frontier, s.xmin) AS frontier
-                    FROM unnest(\(PostgresArray(owners)), \(PostgresArray(frontiers))) AS o(owner, frontier), s
-                )
-                SELECT 0::int2, m.owner, m.id, m.stored_xid, 0::int8 FROM w
-                    JOIN inbox_messages m ON m.owner = w.owner AND m.stored_xid >= w.frontier
-                UNION ALL
-                SELECT CASE e.event WHEN 'read' THEN 1 ELSE 2 END::int2, e.owner, e.id, e.xid, e.seq FROM w
-                    JOIN mailbox_events e ON e.owner = w.owner AND e.box = 'inbox' AND e.xid >= w.frontier
-                UNION ALL
-                SELECT -1::int2, NULL, NULL, xmin, 0 FROM s
-                """
-            case .sentbox:
-                """
-                WITH s AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin),
-                w AS (
-                    SELECT o.owner, coalesce(o.frontier, s.xmin) AS frontier
-                    FROM unnest(\(PostgresArray(owners)), \(PostgresArray(frontiers))) AS o(owner, frontier), s
-                )
-                SELECT 0::int2, m.owner, m.id, m.stored_xid, 0::int8 FROM w
-                    JOIN sentbox_messages m ON m.owner = w.owner AND m.stored_xid >= w.frontier
-                UNION ALL
-                SELECT CASE e.event WHEN 'read' THEN 1 ELSE 2 END::int2, e.owner, e.id, e.xid, e.seq FROM w
-                    JOIN mailbox_events e ON e.owner = w.owner AND e.box = 'sentbox' AND e.xid >= w.frontier
-                UNION ALL
-                SELECT -1::int2, NULL, NULL, xmin, 0 FROM s
-                """
-            }
+        let query: PostgresQuery = """
+            WITH s AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin),
+            w AS (
+                SELECT o.owner, coalesce(o.frontier, s.xmin) AS frontier
+                FROM unnest(\(PostgresArray(owners)), \(PostgresArray(frontiers))) AS o(owner, frontier), s
+            )
+            SELECT 0::int2, m.owner, m.id, m.stored_xid, 0::int8 FROM w
+                JOIN \(sql: box.table) m ON m.owner = w.owner AND m.stored_xid >= w.frontier
+            UNION ALL
+            SELECT CASE e.event WHEN 'read' THEN 1 ELSE 2 END::int2, e.owner, e.id, e.xid, e.seq FROM w
+                JOIN mailbox_events e ON e.owner = w.owner AND e.box = \(box.rawValue) AND e.xid >= w.frontier
+            UNION ALL
+            SELECT -1::int2, NULL, NULL, xmin, 0 FROM s
+            """
         var changes: [Change] = []
         var frontier: Int64 = 0
         for row in try await connection.query(query) {

@@ -11,7 +11,17 @@ public struct MailboxNotification: Sendable, Hashable {
     /// PostgreSQL refuses payloads of 8000 bytes or more.
     static let maxPayloadBytes = 7_900
 
-    public enum Box: String, Sendable { case inbox, sentbox }
+    public enum Box: String, Sendable {
+        case inbox, sentbox
+
+        /// The table holding this box's messages.
+        public var table: StaticString {
+            switch self {
+            case .inbox: "inbox_messages"
+            case .sentbox: "sentbox_messages"
+            }
+        }
+    }
     public enum Event: String, Sendable { case created, read, deleted }
 
     public var box: Box
