@@ -209,7 +209,7 @@ struct OperationsTests {
             let report = try await MessageExpiry(configuration: configuration).run(on: connection)
             #expect(report.inboxDeleted == 7)
             #expect(report.sentboxDeleted == 7)
-            #expect(report.batches == 6)  // 3 + 3 + 1 per box
+            #expect(report.batches == 3)  // 3 + 3 + 1 rows, each holding both copies
             let left = try await connection.query("SELECT id FROM inbox_messages ORDER BY id").map {
                 try $0.decode(UUID.self, column: 0)
             }

@@ -68,7 +68,7 @@ struct RoleTests {
                 #expect(rows.columnNames.count > 1, "\(view)")
             }
             for table in [
-                "inbox_messages", "sentbox_messages", "rejected_envelopes", "mailboxes", "mailbox_usage",
+                "messages", "inbox_messages", "sentbox_messages", "rejected_envelopes", "mailboxes", "mailbox_usage",
                 "stats_stored_per_minute", "stats_latency_per_minute", "worker_progress", "schema_migrations",
             ] {
                 #expect(try await Self.denied(role, "SELECT * FROM \(identifier: table)", on: connection), "\(table)")
@@ -113,15 +113,16 @@ struct RoleTests {
 
             for statement: PostgresQuery in [
                 "SELECT body FROM inbox_messages", "SELECT body FROM sentbox_messages",
-                "SELECT * FROM rejected_envelopes",
-                "SELECT * FROM mailbox_usage", "UPDATE inbox_messages SET read_at = now()",
+                "SELECT * FROM rejected_envelopes", "SELECT inbox_body FROM messages", "SELECT sentbox_body FROM messages",
+                "UPDATE inbox_messages SET read_at = now()", "UPDATE messages SET read_at = now()",
+                "DELETE FROM messages",
                 "DELETE FROM inbox_messages", "DELETE FROM sentbox_messages", "DELETE FROM rejected_envelopes",
                 "INSERT INTO mailboxes (owner) VALUES (\(W.key(9)))", "SELECT * FROM mailroom_ops.mailbox_counts",
                 "UPDATE mailbox_usage SET max_messages = 1", "CREATE TABLE scratch (x int)",
             ] {
                 #expect(try await Self.denied(role, statement, on: connection), "\(statement)")
             }
-            #expect(try await Self.notOwner(role, "ALTER TABLE inbox_messages ADD COLUMN extra int", on: connection))
+            #expect(try await Self.notOwner(role, "ALTER TABLE messages ADD COLUMN extra int", on: connection))
             #expect(try await Self.notOwner(role, "DROP TABLE rejected_envelopes", on: connection))
         }
     }
@@ -152,11 +153,12 @@ struct RoleTests {
                 "INSERT INTO inbox_messages (owner, id, sender, created_at, body, sentbox_body_hash, signature) VALUES (\(W.key(2)), gen_random_uuid(), \(W.key(1)), now(), '\\x00', '\\x00', \([UInt8](repeating: 0, count: 64)))",
                 "UPDATE inbox_messages SET body = '\\x00'", "SELECT * FROM rejected_envelopes",
                 "SELECT * FROM worker_progress", "DELETE FROM mailboxes", "UPDATE mailbox_usage SET messages = 0",
+                "UPDATE messages SET inbox_body = '\\x00'", "INSERT INTO messages (recipient) VALUES ('\\x00')",
                 "CREATE TABLE scratch (x int)",
             ] {
                 #expect(try await Self.denied(role, statement, on: connection), "\(statement)")
             }
-            #expect(try await Self.notOwner(role, "ALTER TABLE inbox_messages ADD COLUMN extra int", on: connection))
+            #expect(try await Self.notOwner(role, "ALTER TABLE messages ADD COLUMN extra int", on: connection))
             #expect(try await Self.notOwner(role, "DROP VIEW mailroom_ops.mailbox_counts", on: connection))
         }
     }

@@ -149,7 +149,7 @@ struct PipelineBenchCommand: AsyncParsableCommand {
                 SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM stored_at - created_at)),
                        percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM stored_at - created_at)),
                        count(*)
-                FROM inbox_messages WHERE created_at >= \(phaseStart) AND owner = ANY(\(PostgresArray(identities.map { $0.publicKey.bytes })))
+                FROM messages WHERE created_at >= \(phaseStart) AND recipient = ANY(\(PostgresArray(identities.map { $0.publicKey.bytes })))
                 """
             ).single()
             return (try row.decode(Double.self, column: 0), try row.decode(Double.self, column: 1), try row.decode(Int64.self, column: 2))

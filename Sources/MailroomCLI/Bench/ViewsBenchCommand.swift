@@ -158,13 +158,30 @@ struct ViewsBenchCommand: AsyncParsableCommand {
                     FROM generate_series(\(done + 1), \(upTo)) i,
                          LATERAL (SELECT now() - ((\(total) - i) * \(spanMilliseconds) / \(total))
                                   * interval '1 millisecond' AS stored_at) s
-                ), inbox AS (
-                    INSERT INTO inbox_messages
-                        (owner, id, sender, created_at, body, sentbox_body_hash, signature, read_at, stored_at)
-                    SELECT recipient, id, sender, created_at, body, hash, signature, read_at, stored_at FROM m
+                ), inserted AS (
+                    INSERT INTO messages (recipient, id, sender, created_at, inbox_body, sentbox_body, inbox_body_hash,
+                                          sentbox_body_hash, signature, read_at, stored_at)
+                    SELECT recipient, id, sender, created_at, body, body, hash, hash, signature, read_at, stored_at FROM m
+                ), usage AS (
+                    -- The rollups the worker's batch statement keeps (MessageWriter), from the same rows.
+                    INSERT INTO mailbox_usage AS u (owner, messages, unread, last_active_at)
+                    SELECT recipient, count(*), count(*) FILTER (WHERE read_at IS NULL), max(stored_at) FROM m
+                    GROUP BY recipient ORDER BY recipient
+                    ON CONFLICT (owner) DO UPDATE
+                        SET messages = u.messages + excluded.messages, unread = u.unread + excluded.unread,
+                            last_active_at = greatest(u.last_active_at, excluded.last_active_at)
+                ), per_minute AS (
+                    INSERT INTO stats_stored_per_minute AS s (minute, backend, messages)
+                    SELECT date_trunc('minute', stored_at), pg_backend_pid(), count(*) FROM m GROUP BY 1 ORDER BY 1
+                    ON CONFLICT (minute, backend) DO UPDATE SET messages = s.messages + excluded.messages
                 )
-                INSERT INTO sentbox_messages (owner, id, recipient, created_at, body, inbox_body_hash, signature, stored_at)
-                SELECT sender, id, recipient, created_at, body, hash, signature, stored_at FROM m
+                INSERT INTO stats_latency_per_minute AS l (minute, backend, bucket, messages)
+                SELECT minute, pg_backend_pid(), bucket, count(*)
+                FROM (SELECT date_trunc('minute', stored_at) AS minute,
+                             CASE WHEN ms <= 1 THEN 0 ELSE least(ceil(ln(ms) / ln(1.1)), 32000)::smallint END AS bucket
+                      FROM (SELECT stored_at, date_part('epoch', stored_at - created_at) * 1000 AS ms FROM m) r) b
+                GROUP BY minute, bucket ORDER BY minute, bucket
+                ON CONFLICT (minute, backend, bucket) DO UPDATE SET messages = l.messages + excluded.messages
                 """)
             try await connection.query(
                 """
@@ -191,7 +208,7 @@ struct ViewsBenchCommand: AsyncParsableCommand {
     private func sizes(_ connection: PostgresConnection) async throws -> [String: Any] {
         var out: [String: Any] = [:]
         for table in [
-            "inbox_messages", "sentbox_messages", "rejected_envelopes", "mailbox_usage", "stats_stored_per_minute",
+            "messages", "rejected_envelopes", "mailbox_usage", "stats_stored_per_minute",
             "stats_latency_per_minute", "stats_rejected_per_minute",
         ] {
             let row = try await connection.query(

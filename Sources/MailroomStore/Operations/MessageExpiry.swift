@@ -4,13 +4,13 @@ public import MailroomPostgres
 
 /// Deletes messages stored longer ago than a time-to-live, a bounded batch at a time.
 ///
-/// Each batch is its own short transaction: one statement picks the oldest expired rows through the
-/// `stored_at` index, deletes them by primary key, and commits. No statement holds more than
-/// ``Configuration/batchSize`` row locks or runs for long (readers are never blocked; a reader marking one of
-/// those rows read waits for one batch at most), and the triggers keep `mailbox_usage` right as rows go. Two
-/// runs at once are harmless: a row the other run deleted first is skipped. Inbox and sentbox rows expire
-/// independently: each box belongs to its own owner. (`FOR UPDATE SKIP LOCKED` would need UPDATE on the
-/// sentbox, which the query role that runs expiry deliberately lacks.)
+/// Each batch is its own short transaction: one statement finds expired rows through the BRIN index on
+/// `stored_at` (migration 0005; rows arrive in `stored_at` order, so the old ones sit in the first block
+/// ranges), deletes them by primary key, and commits. No statement holds more than ``Configuration/batchSize``
+/// row locks or runs for long (readers are never blocked; a reader marking one of those rows read waits for one
+/// batch at most), and the delete trigger keeps `mailbox_usage` right as rows go. Two runs at once are
+/// harmless: a row the other run deleted first is skipped. A message's inbox and sentbox copies share one row
+/// and one `stored_at`, so they expire together.
 public struct MessageExpiry: Sendable {
     /// What to delete and how fast.
     public struct Configuration: Sendable {
@@ -55,20 +55,19 @@ public struct MessageExpiry: Sendable {
         let ttl = configuration.timeToLive.components
         let cutoff = now.addingTimeInterval(-(Double(ttl.seconds) + Double(ttl.attoseconds) / 1e18))
         var report = Report(cutoff: cutoff)
-        for box in [Box.inbox, .sentbox] {
-            var total = 0
-            while true {
-                let want = min(max(1, configuration.batchSize), (configuration.limit ?? .max) - total)
-                if want <= 0 { break }
-                let deleted = try await deleteBatch(box, before: cutoff, limit: want, on: connection)
-                if deleted == 0 { break }
-                total += deleted
-                report.batches += 1
-                logger.debug("expired a batch", metadata: ["box": "\(box)", "rows": "\(deleted)"])
-                if deleted < want { break }
-                if configuration.pause > .zero { try await Task.sleep(for: configuration.pause) }
-            }
-            if box == .inbox { report.inboxDeleted = total } else { report.sentboxDeleted = total }
+        var total = 0
+        while true {
+            let want = min(max(1, configuration.batchSize), (configuration.limit ?? .max) - total)
+            if want <= 0 { break }
+            let (rows, inbox, sentbox) = try await deleteBatch(before: cutoff, limit: want, on: connection)
+            if rows == 0 { break }
+            total += rows
+            report.inboxDeleted += inbox
+            report.sentboxDeleted += sentbox
+            report.batches += 1
+            logger.debug("expired a batch", metadata: ["rows": "\(rows)"])
+            if rows < want { break }
+            if configuration.pause > .zero { try await Task.sleep(for: configuration.pause) }
         }
         logger.info(
             "expiry done",
@@ -79,30 +78,23 @@ public struct MessageExpiry: Sendable {
         return report
     }
 
-    private enum Box { case inbox, sentbox }
-
-    private func deleteBatch(_ box: Box, before cutoff: Date, limit: Int, on connection: PostgresConnection)
-        async throws -> Int
+    /// Deletes up to `limit` messages stored before `cutoff`; returns the rows deleted and how many inbox and
+    /// sentbox copies they still held.
+    private func deleteBatch(before cutoff: Date, limit: Int, on connection: PostgresConnection)
+        async throws -> (rows: Int, inbox: Int, sentbox: Int)
     {
-        let result: PostgresRows
-        switch box {
-        case .inbox:
-            result = try await connection.query(
-                """
-                DELETE FROM inbox_messages m USING (
-                    SELECT owner, id FROM inbox_messages WHERE stored_at < \(cutoff)
-                    ORDER BY stored_at LIMIT \(Int64(limit))
-                ) d WHERE m.owner = d.owner AND m.id = d.id
-                """)
-        case .sentbox:
-            result = try await connection.query(
-                """
-                DELETE FROM sentbox_messages m USING (
-                    SELECT owner, id FROM sentbox_messages WHERE stored_at < \(cutoff)
-                    ORDER BY stored_at LIMIT \(Int64(limit))
-                ) d WHERE m.owner = d.owner AND m.id = d.id
-                """)
-        }
-        return result.affectedRows
+        let row = try await connection.query(
+            """
+            WITH deleted AS (
+                DELETE FROM messages m USING (
+                    SELECT recipient, id FROM messages WHERE stored_at < \(cutoff) LIMIT \(Int64(limit))
+                ) d WHERE m.recipient = d.recipient AND m.id = d.id
+                RETURNING m.inbox_body IS NOT NULL AS inbox, m.sentbox_body IS NOT NULL AS sentbox
+            )
+            SELECT count(*), count(*) FILTER (WHERE inbox), count(*) FILTER (WHERE sentbox) FROM deleted
+            """
+        ).single()
+        let (rows, inbox, sentbox) = try row.decode(Int64.self, Int64.self, Int64.self)
+        return (Int(rows), Int(inbox), Int(sentbox))
     }
 }

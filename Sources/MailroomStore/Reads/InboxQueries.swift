@@ -3,9 +3,10 @@ public import MailroomPostgres
 
 /// SQL for the inbox: keyset pages, read marks, deletes and unread counts, every statement scoped to the owner.
 ///
-/// A page is one range scan of the primary key `(owner, id)` (or, for unread pages, of the partial index on
-/// unread rows): each combination of order, cursor and status is its own static statement, so that every one
-/// is prepared once per connection with a plan that uses the right index.
+/// Reads go through the `inbox_messages` view (the recipient's copies in `messages`, migration 0005). A page is
+/// one range scan of the primary key `(recipient, id)`; read and unread pages filter that range. Each
+/// combination of order, cursor and status is its own static statement, so that every one is prepared once
+/// per connection with a plan that uses the right index.
 public enum InboxQueries {
     /// One page of the owner's inbox.
     /// - Parameters:
@@ -81,10 +82,12 @@ public enum InboxQueries {
         try await MessageDeletion.delete(box: .inbox, owner: owner, id: id, on: connection)
     }
 
-    /// How many of the owner's messages were never read (an index-only count over the unread partial index).
+    /// How many of the owner's messages were never read: the mailbox's counter in `mailbox_usage`, which every
+    /// insert, read mark and delete keeps exact in its own transaction (one primary-key lookup, whatever the
+    /// inbox's size).
     public static func unreadCount(owner: [UInt8], on connection: PostgresConnection) async throws -> Int {
         let row = try await connection.query(
-            "SELECT count(*) FROM inbox_messages WHERE owner = \(owner) AND read_at IS NULL"
+            "SELECT coalesce((SELECT unread FROM mailbox_usage WHERE owner = \(owner)), 0)"
         ).single()
         return Int(try row.decode(Int64.self, column: 0))
     }

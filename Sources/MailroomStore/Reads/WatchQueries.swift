@@ -9,6 +9,10 @@ public import MailroomPostgres
 /// it. Reading `stored_xid >= frontier` therefore never misses a committed row, whatever its (sender-clock)
 /// message id, and may return rows reported before, which the caller drops. The same holds for read and delete
 /// events in `mailbox_events`.
+///
+/// Created rows are read from the owner's key index of `messages` (`(recipient, id)` or `(sender, id)`, both
+/// carrying `stored_xid`), not through the box's view: an index-only scan of the owner's range. A copy deleted
+/// since it was stored is still reported as created; its `deleted` event follows.
 public enum WatchQueries {
     /// What a catch-up found.
     public struct Change: Sendable, Hashable {
@@ -33,8 +37,8 @@ public enum WatchQueries {
                 SELECT o.owner, coalesce(o.frontier, s.xmin) AS frontier
                 FROM unnest(\(PostgresArray(owners)), \(PostgresArray(frontiers))) AS o(owner, frontier), s
             )
-            SELECT 0::int2, m.owner, m.id, m.stored_xid, 0::int8 FROM w
-                JOIN \(sql: box.table) m ON m.owner = w.owner AND m.stored_xid >= w.frontier
+            SELECT 0::int2, w.owner, m.id, m.stored_xid, 0::int8 FROM w
+                JOIN messages m ON m.\(sql: box.ownerColumn) = w.owner AND m.stored_xid >= w.frontier
             UNION ALL
             SELECT CASE e.event WHEN 'read' THEN 1 ELSE 2 END::int2, e.owner, e.id, e.xid, e.seq FROM w
                 JOIN mailbox_events e ON e.owner = w.owner AND e.box = \(box.rawValue) AND e.xid >= w.frontier

@@ -14,11 +14,19 @@ public struct MailboxNotification: Sendable, Hashable {
     public enum Box: String, Sendable {
         case inbox, sentbox
 
-        /// The table holding this box's messages.
+        /// The view of this box's messages (over `messages`, migration 0005), with the box's owner as `owner`.
         public var table: StaticString {
             switch self {
             case .inbox: "inbox_messages"
             case .sentbox: "sentbox_messages"
+            }
+        }
+
+        /// The column of `messages` that holds this box's owner; with `id` (and `stored_xid`) it is an index.
+        public var ownerColumn: StaticString {
+            switch self {
+            case .inbox: "recipient"
+            case .sentbox: "sender"
             }
         }
     }
