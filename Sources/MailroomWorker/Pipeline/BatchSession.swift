@@ -145,17 +145,17 @@ final class BatchSession: @unchecked Sendable {
         }
 
         // Mailboxes: both parties must have one (as in Textile).
-        var owners = Set<[UInt8]>()
+        var owners = Set<PublicKey>(minimumCapacity: accepted.count)
         for (envelope, _) in accepted {
-            owners.insert(envelope.recipient.bytes)
-            owners.insert(envelope.sender.bytes)
+            owners.insert(envelope.recipient)
+            owners.insert(envelope.sender)
         }
         let unknown = mailboxes.unknown(among: owners)
         if !unknown.isEmpty {
             let found = try await retrying("mailbox lookup") { connection in
-                try await self.writer.existingMailboxes(unknown, on: connection)
+                try await self.writer.existingMailboxes(unknown.map(\.bytes), on: connection)
             }
-            mailboxes.insert(found)
+            mailboxes.insert(Set(unknown.filter { found.contains($0.bytes) }))
         }
         var messages: [NewMessage] = []
         messages.reserveCapacity(accepted.count)
@@ -163,10 +163,10 @@ final class BatchSession: @unchecked Sendable {
         for (envelope, record) in accepted {
             let source = RecordSource(topic: record.topic, partition: record.partition, offset: record.offset)
             let size = record.value?.count ?? 0
-            if !mailboxes.contains(envelope.recipient.bytes) {
+            if !mailboxes.contains(envelope.recipient) {
                 rejected.append((handler.rejection(envelope, source: source, bytes: size,
                     reason: RejectionReason.noRecipientMailbox, detail: "the recipient has no mailbox"), record))
-            } else if !mailboxes.contains(envelope.sender.bytes) {
+            } else if !mailboxes.contains(envelope.sender) {
                 rejected.append((handler.rejection(envelope, source: source, bytes: size,
                     reason: RejectionReason.noSenderMailbox, detail: "the sender has no mailbox"), record))
             } else {

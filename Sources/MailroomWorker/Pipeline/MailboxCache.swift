@@ -1,9 +1,12 @@
+import MailroomCore
 import Synchronization
 
 /// Public keys known to have a mailbox. Mailboxes are never deleted, so a positive answer stays true;
 /// unknown keys are looked up in PostgreSQL once per batch. Bounded: when full, it starts again empty.
+/// Keyed by ``PublicKey`` (32 inline bytes, hashed as four words), not by byte arrays: no allocation and no
+/// byte-by-byte hashing per envelope.
 final class MailboxCache: Sendable {
-    private let known: Mutex<Set<[UInt8]>>
+    private let known: Mutex<Set<PublicKey>>
     private let capacity: Int
 
     init(capacity: Int) {
@@ -12,18 +15,18 @@ final class MailboxCache: Sendable {
     }
 
     /// The keys among `owners` not known to have a mailbox.
-    func unknown(among owners: Set<[UInt8]>) -> Set<[UInt8]> {
+    func unknown(among owners: Set<PublicKey>) -> Set<PublicKey> {
         known.withLock { owners.subtracting($0) }
     }
 
-    func insert(_ owners: Set<[UInt8]>) {
+    func insert(_ owners: Set<PublicKey>) {
         known.withLock { known in
             if known.count + owners.count > capacity { known.removeAll(keepingCapacity: true) }
             known.formUnion(owners)
         }
     }
 
-    func contains(_ owner: [UInt8]) -> Bool {
+    func contains(_ owner: PublicKey) -> Bool {
         known.withLock { $0.contains(owner) }
     }
 }
