@@ -56,9 +56,9 @@ public struct KafkaConfiguration: Sendable {
             "enable.partition.eof": "false",
             "fetch.wait.max.ms": "10",
             // Prefetch bounds: enough for several full batches, small enough to keep a worker's memory low.
-            "queued.max.messages.kbytes": "16384",
+            "queued.max.messages.kbytes": "8192",
             "queued.min.messages": "20000",
-            "fetch.max.bytes": "8388608",
+            "fetch.max.bytes": "4194304",
             "socket.keepalive.enable": "true",
         ]
         properties.merge(overrides) { _, override in override }
