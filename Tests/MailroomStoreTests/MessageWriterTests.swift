@@ -71,6 +71,73 @@ struct MessageWriterTests {
         }
     }
 
+    @Test func aBatchMixingNewAndRedeliveredMailStoresTheNewOnesAndCountsThemOnce() async throws {
+        try await Self.migrated { connection in
+            try await connection.query(
+                "INSERT INTO mailboxes (owner) SELECT * FROM unnest(\(PostgresArray([Self.key(1), Self.key(2)])))")
+            let old = (0..<10).map { Self.message(from: 1, to: 2, offset: Int64($0)) }
+            let new = (10..<15).map { Self.message(from: 1, to: 2, offset: Int64($0)) }
+            let writer = MessageWriter()
+            #expect(try await writer.write(old, rejections: [], worker: "w", on: connection).stored == 10)
+            // The fast path's plain INSERT meets the taken keys, rolls back, and the careful path writes the rest.
+            let mixed = try await writer.write(old + new, rejections: [], worker: "w", on: connection)
+            #expect(mixed.stored == 5)
+            #expect(mixed.redelivered == 10)
+            #expect(try await Self.count("inbox", connection) == 15)
+            // The rollups the batch statement keeps count each message once, whichever path wrote it.
+            let usage = try await connection.query(
+                "SELECT messages, unread FROM mailbox_usage WHERE owner = \(Self.key(2))"
+            ).single()
+            #expect(try usage.decode(Int64.self, Int64.self) == (Int64(15), Int64(15)))
+            let perMinute = try await connection.query(
+                "SELECT sum(messages)::int8 FROM stats_stored_per_minute").single()
+            #expect(try perMinute.decode(Int64.self, column: 0) == 15)
+            let latency = try await connection.query(
+                "SELECT sum(messages)::int8 FROM stats_latency_per_minute").single()
+            #expect(try latency.decode(Int64.self, column: 0) == 15)
+        }
+    }
+
+    @Test func eachBoxDeletesItsOwnCopyAndTheRowGoesWithTheSecond() async throws {
+        try await Self.migrated { connection in
+            try await connection.query(
+                "INSERT INTO mailboxes (owner) SELECT * FROM unnest(\(PostgresArray([Self.key(1), Self.key(2)])))")
+            let messages = (0..<3).map { Self.message(from: 1, to: 2, offset: Int64($0)) }
+            _ = try await MessageWriter().write(messages, rejections: [], worker: "w", on: connection)
+
+            // The recipient deletes message 0: the sender still has it, and can still verify it (hash kept).
+            let inboxDelete = try await connection.query(
+                "DELETE FROM inbox_messages WHERE owner = \(Self.key(2)) AND id = \(messages[0].id) RETURNING id")
+            #expect(inboxDelete.count == 1)
+            #expect(try await Self.count("inbox", connection) == 2)
+            #expect(try await Self.count("sentbox", connection) == 3)
+            let kept = try await connection.query(
+                "SELECT body, inbox_body_hash FROM sentbox_messages WHERE owner = \(Self.key(1)) AND id = \(messages[0].id)"
+            ).single()
+            #expect(try kept.decode([UInt8].self, [UInt8].self) == (messages[0].sentboxBody, messages[0].inboxBodyHash))
+            // Deleting it again from the inbox finds nothing.
+            let again = try await connection.query(
+                "DELETE FROM inbox_messages WHERE owner = \(Self.key(2)) AND id = \(messages[0].id) RETURNING id")
+            #expect(again.count == 0)
+
+            // The sender deletes it too: the row is gone. The sender's delete of message 1 leaves its inbox copy.
+            try await connection.query(
+                "DELETE FROM sentbox_messages WHERE owner = \(Self.key(1)) AND id = ANY(\(PostgresArray([messages[0].id, messages[1].id])))")
+            let rows = try await connection.query("SELECT count(*) FROM messages").single()
+            #expect(try rows.decode(Int64.self, column: 0) == 2)
+            #expect(try await Self.count("inbox", connection) == 2)
+            #expect(try await Self.count("sentbox", connection) == 1)
+            // A box's delete through the view of the other owner matches nothing.
+            let foreign = try await connection.query(
+                "DELETE FROM inbox_messages WHERE owner = \(Self.key(1)) AND id = \(messages[2].id) RETURNING id")
+            #expect(foreign.count == 0)
+            let usage = try await connection.query(
+                "SELECT messages, unread FROM mailbox_usage WHERE owner = \(Self.key(2))"
+            ).single()
+            #expect(try usage.decode(Int64.self, Int64.self) == (Int64(2), Int64(2)))
+        }
+    }
+
     @Test func aDifferentMessageReusingAnIdIsRejectedNotWritten() async throws {
         try await Self.migrated { connection in
             let writer = MessageWriter()
