@@ -26,7 +26,9 @@ public struct KafkaConfiguration: Sendable {
             "acks": "all",
             "compression.type": "lz4",
             "partitioner": "murmur2_random",
-            "linger.ms": "5",
+            // Measured (docs/ARCHITECTURE.md, "Kafka settings"): 50 ms makes batches of ~40 envelopes per partition
+            // at 5,000/s instead of ~8, a fifth of the produce requests; acknowledged p99 stays ~60 ms.
+            "linger.ms": "50",
             "batch.size": "1000000",
             "queue.buffering.max.messages": "100000",
             "queue.buffering.max.kbytes": "262144",
@@ -54,7 +56,9 @@ public struct KafkaConfiguration: Sendable {
             "heartbeat.interval.ms": "1000",
             "max.poll.interval.ms": "300000",
             "enable.partition.eof": "false",
-            "fetch.wait.max.ms": "10",
+            // Bounds the wait when a partition has nothing new; Tansu holds every fetch this long, so it is also
+            // the fetch rate there (docs/ARCHITECTURE.md).
+            "fetch.wait.max.ms": "25",
             // Prefetch bounds: enough for several full batches, small enough to keep a worker's memory low.
             "queued.max.messages.kbytes": "8192",
             "queued.min.messages": "20000",

@@ -28,7 +28,11 @@ struct PipelineBenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("latency-seconds"), help: "Length of the latency phase.") var latencySeconds: Int = 20
     @Option(name: .customLong("batch-size"), help: "Worker batch size.") var batchSize: Int = 2_000
     @Option(name: .customLong("batch-linger-ms"), help: "Worker batch linger.") var batchLinger: Int = 20
-    @Option(name: .customLong("producer-linger-ms"), help: "Producer linger.ms.") var producerLinger: Int = 5
+    @Option(name: .customLong("producer-linger-ms"), help: "Producer linger.ms (default: Mailroom's).") var producerLinger: Int?
+    @Option(name: .customLong("fetch-wait-ms"), help: "The worker's fetch.wait.max.ms (default: Mailroom's).") var fetchWait: Int?
+    @Option(help: "Tasks sealing and sending in the latency phase, each pacing its share of the rate.") var sealers: Int = 4
+    @Option(name: .customLong("broker-pid"), help: "The broker's process id, to report its CPU during the latency phase (same host only).")
+    var brokerPID: Int32?
     @Option(name: .customLong("ceiling-seconds"), help: "Seconds to measure the raw verify ceiling.") var ceilingSeconds: Double = 4
     @Flag(help: "Print one JSON object.") var json = false
     @OptionGroup var database: DatabaseOptions
@@ -61,7 +65,7 @@ struct PipelineBenchCommand: AsyncParsableCommand {
         let suffix = Int(Date().timeIntervalSince1970)
         let topics = MailroomTopics(envelopes: "bench-envelopes-\(suffix)", deadLetters: "bench-dlq-\(suffix)")
         var kafkaConfiguration = try kafka.configuration(clientID: "mailroom-bench")
-        kafkaConfiguration.overrides["linger.ms"] = "\(producerLinger)"
+        if let producerLinger { kafkaConfiguration.overrides["linger.ms"] = "\(producerLinger)" }
         _ = try await KafkaAdmin.createTopics(
             [topics.envelopes, topics.deadLetters], partitions: partitions, configuration: kafkaConfiguration)
         let identities = (0..<mailboxes).map { _ in Identity.generate() }
@@ -109,30 +113,21 @@ struct PipelineBenchCommand: AsyncParsableCommand {
         let ingestRate = (last.1 - start.1) / max(0.001, (last.0 - start.0).seconds)
 
         // 5. End-to-end latency at a fixed offered rate, producer and worker together.
-        note("offering \(rate) envelopes/s for \(latencySeconds) s…")
-        let phaseStart = Date()
         let kafkaProducer = try KafkaProducer(.init(kafka: kafkaConfiguration, maxInFlight: 50_000))
-        let ticks = latencySeconds * 100
-        let perTick = Double(rate) / 100
-        var owed = 0.0
-        var offered = 0
-        let clock = ContinuousClock()
-        let phaseBegin = clock.now
-        for tick in 0..<ticks {
-            owed += perTick
-            while owed >= 1 {
-                owed -= 1
-                let sender = identities[offered % identities.count]
-                let recipient = identities[(offered * 13 + 1) % identities.count].publicKey
-                let envelope = try Envelope.seal(from: sender, to: recipient, body: body)
-                await kafkaProducer.enqueue(topic: topics.envelopes, key: recipient.bytes, value: envelope.serialized()) { _ in }
-                offered += 1
-            }
-            try await clock.sleep(until: phaseBegin + .milliseconds(10 * (tick + 1)))
-        }
-        let offeredSeconds = (clock.now - phaseBegin).seconds
+        // Connect, read metadata and get the idempotent producer id before the clock starts, as a long-lived
+        // producer has: otherwise the first ~0.5 s of envelopes wait for that and fill the p99.
+        let warmUp = try Envelope.seal(from: identities[0], to: identities[1].publicKey, body: body)
+        _ = try await kafkaProducer.send(topic: topics.envelopes, key: identities[1].publicKey.bytes, value: warmUp.serialized())
+        note("offering \(rate) envelopes/s for \(latencySeconds) s on \(sealers) tasks…")
+        let phaseStart = Date()
+        let cpuBefore = CPUSample(broker: brokerPID, worker: worker.processIdentifier)
+        let pacing = try await Self.offer(
+            rate: rate, seconds: latencySeconds, tasks: max(1, sealers), identities: identities, body: body,
+            topic: topics.envelopes, producer: kafkaProducer)
+        let cpu = CPUSample(broker: brokerPID, worker: worker.processIdentifier).percent(since: cpuBefore)
         await kafkaProducer.close()
-        let target = Double(envelopes + offered)
+        let offered = pacing.offered
+        let target = Double(envelopes + offered + 1)
         while ContinuousClock.now < drainDeadline + .seconds(60) {
             if let done = try? await Self.scrape(port: metricsPort), done >= target { break }
             try await Task.sleep(for: .milliseconds(100))
@@ -141,19 +136,17 @@ struct PipelineBenchCommand: AsyncParsableCommand {
         worker.terminate()
         worker.waitUntilExit()
 
-        // Latency per message: created_at (the producer's clock at sealing) to stored_at (the worker's batch
-        // transaction, which commits a few milliseconds later).
         let (p50, p99, measured) = try await database.withConnection { connection in
             let row = try await connection.query(
-                """
-                SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM stored_at - created_at)),
-                       percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM stored_at - created_at)),
-                       count(*)
-                FROM messages WHERE created_at >= \(phaseStart) AND recipient = ANY(\(PostgresArray(identities.map { $0.publicKey.bytes })))
-                """
+                Self.latencyQuery(since: phaseStart, owners: identities.map { $0.publicKey.bytes })
             ).single()
             return (try row.decode(Double.self, column: 0), try row.decode(Double.self, column: 1), try row.decode(Int64.self, column: 2))
         }
+        let effective = kafkaConfiguration.producerProperties
+        var workerConfiguration = try kafka.configuration()
+        workerConfiguration.overrides = [:]
+        if let fetchWait { workerConfiguration.overrides["fetch.wait.max.ms"] = "\(fetchWait)" }
+        let workerKafka = workerConfiguration.consumerProperties(groupID: "")
         await producer.close()
 
         return [
@@ -163,17 +156,171 @@ struct PipelineBenchCommand: AsyncParsableCommand {
             "body_bytes": bodyBytes,
             "worker_batch_size": batchSize,
             "worker_batch_linger_ms": batchLinger,
-            "producer_linger_ms": producerLinger,
+            "producer_linger_ms": Int(effective["linger.ms"] ?? "") ?? -1,
+            "worker_fetch_wait_ms": Int(workerKafka["fetch.wait.max.ms"] ?? "") ?? -1,
+            "sealers": sealers,
             "produced_per_s": (Double(envelopes) / produceSeconds).rounded(),
             "ingested_per_s": ingestRate.rounded(),
             "raw_verified_per_s_2_threads": ceiling.rounded(),
             "ingest_vs_ceiling": (ingestRate / ceiling * 1000).rounded() / 1000,
-            "offered_per_s": (Double(offered) / offeredSeconds).rounded(),
+            "offered_per_s": pacing.perSecond.rounded(),
+            "offered_target_per_s": rate,
+            "pacing_lag_max_ms": (pacing.maxLagSeconds * 1000 * 10).rounded() / 10,
+            "produce_ack_p50_ms": (pacing.ackP50 * 1000 * 10).rounded() / 10,
+            "produce_ack_p99_ms": (pacing.ackP99 * 1000 * 10).rounded() / 10,
+            "latency_phase_cpu_pct": cpu,
             "e2e_measured": measured,
             "e2e_p50_ms": (p50 * 1000 * 10).rounded() / 10,
             "e2e_p99_ms": (p99 * 1000 * 10).rounded() / 10,
             "worker_peak_rss_mb": peakRSS,
         ]
+    }
+
+    // MARK: The latency phase's query: the one place that names the message table.
+
+    /// End-to-end latency of the messages created since `since` to `owners`: `created_at` (the producer's clock
+    /// at sealing) to `stored_at` (the worker's batch transaction, which commits a few milliseconds later).
+    /// Columns: p50 and p99 in seconds, and the number of messages measured.
+    static func latencyQuery(since: Date, owners: [[UInt8]]) -> PostgresQuery {
+        """
+        SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM stored_at - created_at)),
+               percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM stored_at - created_at)),
+               count(*)
+        FROM messages WHERE created_at >= \(since) AND recipient = ANY(\(PostgresArray(owners)))
+        """
+    }
+
+    // MARK: Pacing
+
+    /// What the pacing tasks offered.
+    struct Pacing {
+        /// Envelopes sealed and handed to the producer.
+        var offered: Int
+        /// `offered` over the time from the phase's start to the last hand-over: the rate really offered.
+        var perSecond: Double
+        /// How late the latest envelope was sealed after its turn in the schedule (under a tick, 5 ms, when the
+        /// tasks kept up).
+        var maxLagSeconds: Double
+        /// Sealing to the broker's acknowledgement.
+        var ackP50: Double
+        var ackP99: Double
+    }
+
+    /// Offers `rate` envelopes/s for `seconds`, split over `tasks` tasks. Envelope *n* (of all tasks) is due at
+    /// *n* / `rate` s; every millisecond-scale tick each task seals its due share and hands it to the producer at
+    /// once, so `created_at` is the send time and a task that fell behind catches up instead of stretching the
+    /// phase. Sealing (~115 µs) runs on the tasks, in parallel.
+    static func offer(
+        rate: Int, seconds: Int, tasks: Int, identities: [Identity], body: [UInt8], topic: String,
+        producer: KafkaProducer
+    ) async throws -> Pacing {
+        let total = rate * seconds
+        let acks = AckLog(capacity: total)
+        let clock = ContinuousClock()
+        let begin = clock.now
+        let tick = Duration.milliseconds(5)
+        let perTask = try await withThrowingTaskGroup(of: (count: Int, last: ContinuousClock.Instant, lag: Duration).self) { group in
+            for task in 0..<tasks {
+                group.addTask {
+                    var next = task  // this task's next envelope number: task, task + tasks, …
+                    var count = 0
+                    var last = begin
+                    var lag = Duration.zero
+                    // Stagger the tasks' ticks so their bursts interleave.
+                    var wake = begin + tick * (Double(task) / Double(tasks))
+                    while next < total {
+                        try await clock.sleep(until: wake)
+                        let now = clock.now
+                        let due = min(total, Int(((now - begin).seconds * Double(rate)).rounded(.down)) + 1)
+                        while next < due {
+                            let sender = identities[next % identities.count]
+                            let recipient = identities[(next * 13 + 1) % identities.count].publicKey
+                            let envelope = try Envelope.seal(from: sender, to: recipient, body: body)
+                            let sealed = clock.now
+                            lag = max(lag, sealed - (begin + .nanoseconds(Int64(Double(next) / Double(rate) * 1e9))))
+                            await producer.enqueue(topic: topic, key: recipient.bytes, value: envelope.serialized()) { result in
+                                acks.record(result, after: clock.now - sealed)
+                            }
+                            last = clock.now
+                            count += 1
+                            next += tasks
+                        }
+                        wake = wake + tick
+                        if wake < clock.now { wake = clock.now }
+                    }
+                    return (count, last, lag)
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        _ = await producer.flush()
+        let offered = perTask.reduce(0) { $0 + $1.count }
+        let end = perTask.map(\.last).max() ?? begin
+        let (p50, p99, failed) = acks.summary()
+        guard failed == 0 else { throw CLIError("\(failed) envelopes of the latency phase were not acknowledged") }
+        return Pacing(
+            offered: offered,
+            // The last envelope is due at (total - 1) / rate: measure the span up to it, not a whole extra period.
+            perSecond: Double(max(0, offered - 1)) / max(0.001, (end - begin).seconds),
+            maxLagSeconds: (perTask.map(\.lag).max() ?? .zero).seconds, ackP50: p50, ackP99: p99)
+    }
+
+    /// Acknowledgement latencies, recorded on librdkafka's delivery-report thread.
+    final class AckLog: Sendable {
+        private let state: Mutex<(latencies: [Double], failed: Int)>
+
+        init(capacity: Int) {
+            var latencies: [Double] = []
+            latencies.reserveCapacity(capacity)
+            state = Mutex((latencies, 0))
+        }
+
+        func record(_ result: Result<KafkaDeliveryReport, KafkaError>, after latency: Duration) {
+            state.withLock { state in
+                if case .success = result { state.latencies.append(latency.seconds) } else { state.failed += 1 }
+            }
+        }
+
+        /// p50 and p99 in seconds, and the number of failed sends.
+        func summary() -> (Double, Double, Int) {
+            state.withLock { state in
+                let sorted = state.latencies.sorted()
+                guard !sorted.isEmpty else { return (0, 0, state.failed) }
+                return (sorted[sorted.count / 2], sorted[min(sorted.count - 1, sorted.count * 99 / 100)], state.failed)
+            }
+        }
+    }
+
+    /// CPU time of the broker (when its pid is known and local), the worker and this process, from `/proc`.
+    struct CPUSample {
+        var at = ContinuousClock.now
+        var seconds: [String: Double] = [:]
+
+        init(broker: Int32?, worker: Int32) {
+            if let broker, let cpu = Self.cpuSeconds(pid: broker) { seconds["broker"] = cpu }
+            if let cpu = Self.cpuSeconds(pid: worker) { seconds["worker"] = cpu }
+            if let cpu = Self.cpuSeconds(pid: getpid()) { seconds["bench"] = cpu }
+        }
+
+        /// Per process, the share of one core used since `earlier`, in percent.
+        func percent(since earlier: CPUSample) -> [String: Double] {
+            let wall = max(0.001, (at - earlier.at).seconds)
+            var percent: [String: Double] = [:]
+            for (key, value) in seconds {
+                if let before = earlier.seconds[key] { percent[key] = ((value - before) / wall * 100).rounded() }
+            }
+            return percent
+        }
+
+        /// utime + stime of a process.
+        static func cpuSeconds(pid: Int32) -> Double? {
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")")
+            else { return nil }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+            return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+        }
     }
 
     private func startWorker(topics: MailroomTopics, metricsPort: Int) throws -> Process {
@@ -183,7 +330,8 @@ struct PipelineBenchCommand: AsyncParsableCommand {
             "worker", "--topic", topics.envelopes, "--dlq-topic", topics.deadLetters,
             "--group", "bench-\(topics.envelopes)", "--metrics-port", "\(metricsPort)",
             "--batch-size", "\(batchSize)", "--batch-linger-ms", "\(batchLinger)",
-        ] + (database.databaseURL.map { ["--database-url", $0] } ?? []) + (kafka.brokers.map { ["--brokers", $0] } ?? [])
+        ] + (fetchWait.map { ["--kafka-property", "fetch.wait.max.ms=\($0)"] } ?? [])
+            + (database.databaseURL.map { ["--database-url", $0] } ?? []) + (kafka.brokers.map { ["--brokers", $0] } ?? [])
         var environment = ProcessInfo.processInfo.environment
         environment["MAILROOM_LOG_LEVEL"] = ProcessInfo.processInfo.environment["MAILROOM_BENCH_WORKER_LOG_LEVEL"] ?? "warning"
         process.environment = environment

@@ -13,12 +13,26 @@ struct KafkaOptions: ParsableArguments {
     @Option(name: .customLong("dlq-topic"), help: ArgumentHelp("Dead-letter topic.", valueName: "name"))
     var deadLetterTopic: String = MailroomTopics().deadLetters
 
+    @Option(
+        name: .customLong("kafka-property"),
+        help: ArgumentHelp(
+            "A librdkafka property applied over Mailroom's defaults (repeatable), e.g. fetch.wait.max.ms=50.",
+            valueName: "key=value"))
+    var properties: [String] = []
+
     var topics: MailroomTopics { MailroomTopics(envelopes: topic, deadLetters: deadLetterTopic) }
 
     func configuration(clientID: String = "mailroom-cli") throws -> KafkaConfiguration {
         let brokers = self.brokers ?? ProcessInfo.processInfo.environment["MAILROOM_BROKERS"] ?? ""
         guard !brokers.isEmpty else { throw CLIError("no broker: set MAILROOM_BROKERS or pass --brokers") }
         // librdkafka logs broker connection trouble itself; keep it to errors on the terminal.
-        return KafkaConfiguration(brokers: brokers, clientID: clientID, overrides: ["log_level": "3"])
+        var overrides = ["log_level": "3"]
+        for property in properties {
+            guard let equals = property.firstIndex(of: "="), equals != property.startIndex else {
+                throw CLIError("--kafka-property wants key=value, got '\(property)'")
+            }
+            overrides[String(property[..<equals])] = String(property[property.index(after: equals)...])
+        }
+        return KafkaConfiguration(brokers: brokers, clientID: clientID, overrides: overrides)
     }
 }
