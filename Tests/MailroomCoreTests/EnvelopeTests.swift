@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@testable import MailroomCore
+@_spi(Benchmarks) @testable import MailroomCore
 
 @Suite("Envelope v1")
 struct EnvelopeTests {
@@ -30,6 +30,26 @@ struct EnvelopeTests {
         #expect(fromPointer.serialized() == bytes)
         #expect(fromPointer == parsed && parsed == sealed)
         #expect(!parsed.description.contains(hex(body)))
+    }
+
+    @Test("A benchmark's re-signed envelope verifies with its new id and time, and opens")
+    func resigning() throws {
+        let template = try Envelope.seal(
+            from: TestKeys.alice, to: TestKeys.bob.publicKey, body: body,
+            createdAt: Date(timeIntervalSince1970: 1_700_000_000))
+        let fresh = Envelope.resigning(template, from: TestKeys.alice)
+        let parsed = try Envelope.verify(fresh.serialized())
+        #expect(parsed.id != template.id)
+        #expect(parsed.createdAtMilliseconds == fresh.id.milliseconds)
+        #expect(parsed.createdAtMilliseconds > template.createdAtMilliseconds)
+        #expect(parsed.recipientCiphertext == template.recipientCiphertext)
+        #expect(parsed.signature != template.signature)
+        #expect(try parsed.open(with: TestKeys.bob) == body)
+        // The template's signature does not carry over to the new header.
+        var forged = fresh.serialized()
+        let signature = template.signature
+        forged.replaceSubrange((forged.count - 64)..<forged.count, with: signature)
+        #expect(envelopeError { try Envelope.verify(forged) }?.code == .badSignature)
     }
 
     @Test("id and createdAt: given, derived, or rejected when they disagree")

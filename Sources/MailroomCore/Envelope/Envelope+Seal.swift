@@ -139,3 +139,49 @@ extension Envelope {
         )
     }
 }
+
+extension Envelope {
+    /// A new envelope with the same two sealed copies as `template` (sealed from `sender` to the same
+    /// recipient), a new id and creation time, and a new signature.
+    ///
+    /// For benchmarks that must stamp `created_at` at the moment of sending at rates where encrypting every
+    /// body would need more cores than the machine has (the encryption is the sending app's work, on its own
+    /// machines in production). Never for real mail: two messages would share their ciphertexts.
+    @_spi(Benchmarks)
+    public static func resigning(_ template: Envelope, from sender: Identity, id: MessageID = .generate())
+        -> Envelope
+    {
+        typealias L = EnvelopeLayout
+        precondition(template.sender == sender.publicKey, "the template was sealed by another sender")
+        let createdAt = id.milliseconds
+        let signatureOffset = template.senderCiphertextRange.upperBound
+        var storage = template.storage
+        storage.withUnsafeMutableBytes { out in
+            let base = out.baseAddress!
+            L.writeHeader(
+                to: base, id: id, sender: sender.publicKey.raw, recipient: template.recipient.raw,
+                createdAt: createdAt)
+            L.withSignedMessage(
+                id: id,
+                sender: sender.publicKey.raw,
+                recipient: template.recipient.raw,
+                createdAt: createdAt,
+                recipientCiphertextHash: template.recipientCiphertextDigest,
+                senderCiphertextHash: template.senderCiphertextDigest
+            ) { message in
+                sender.sign(message, into: base + signatureOffset)
+            }
+        }
+        return Envelope(
+            storage: storage,
+            id: id,
+            sender: sender.publicKey,
+            recipient: template.recipient,
+            createdAtMilliseconds: createdAt,
+            recipientCiphertextRange: template.recipientCiphertextRange,
+            senderCiphertextRange: template.senderCiphertextRange,
+            recipientCiphertextDigest: template.recipientCiphertextDigest,
+            senderCiphertextDigest: template.senderCiphertextDigest
+        )
+    }
+}
