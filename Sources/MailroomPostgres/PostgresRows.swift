@@ -1,8 +1,8 @@
 /// The rows a statement returned (binary format), read in place from libpq's result: nothing is copied until a
 /// column is decoded. The result is freed when the last copy of this value (and of its rows) goes away.
 public struct PostgresRows: Sendable, RandomAccessCollection {
-    /// Column names, in order.
-    public let columnNames: [String]
+    /// Column names, in order (read from the result on each call: for error messages and look-ups by name).
+    public var columnNames: [String] { result?.columnNames() ?? [] }
     /// Column types, in order.
     public let columnTypes: [PostgresDataType]
     /// The number of rows a command affected (`UPDATE`, `DELETE`, `INSERT`), or the row count for `SELECT`.
@@ -13,7 +13,6 @@ public struct PostgresRows: Sendable, RandomAccessCollection {
     @usableFromInline let result: PQResult?
 
     init(affectedRows: Int) {
-        self.columnNames = []
         self.columnTypes = []
         self.affectedRows = affectedRows
         self.rowCount = 0
@@ -21,7 +20,6 @@ public struct PostgresRows: Sendable, RandomAccessCollection {
     }
 
     init(result: PQResult) {
-        self.columnNames = result.columnNames()
         self.columnTypes = result.columnTypes()
         self.affectedRows = result.rowCount
         self.rowCount = result.rowCount
