@@ -53,7 +53,9 @@ final class PQConnectionDriver: PQSocketHandler, @unchecked Sendable {
     }
 
     deinit {
-        if let registration { loop.unregister(registration) }
+        if let registration {
+            loop.unregister(registration, socketIsOpen: loop.isRegistered(registration, socket: handle.socket))
+        }
     }
 
     /// Whether the session is still usable.
@@ -179,7 +181,10 @@ final class PQConnectionDriver: PQSocketHandler, @unchecked Sendable {
     }
 
     private func arm(_ state: State) throws(PostgresError) {
-        guard let registration else { throw PostgresError(.connectionClosed, message: "connection is closed") }
+        // A failed connection's socket is closed by libpq, and its number may be reused by another connection.
+        guard let registration, loop.isRegistered(registration, socket: handle.socket) else {
+            throw handle.currentError()
+        }
         try loop.arm(registration, writable: state.writePending)
     }
 
@@ -215,7 +220,7 @@ final class PQConnectionDriver: PQSocketHandler, @unchecked Sendable {
         guard !state.closed else { return }
         state.closed = true
         if let registration {
-            loop.unregister(registration)
+            loop.unregister(registration, socketIsOpen: loop.isRegistered(registration, socket: handle.socket))
             self.registration = nil
         }
         handle.close()

@@ -73,12 +73,19 @@ final class PQEventLoop: @unchecked Sendable {
         }
     }
 
-    /// Forgets a socket; call before libpq closes it.
-    func unregister(_ registration: Registration) {
-        var event = epoll_event()
-        _ = epoll_ctl(epollFD, EPOLL_CTL_DEL, registration.socket, &event)
+    /// Forgets a registration. With `socketIsOpen` (libpq still holds that socket) it is also taken out of the
+    /// epoll set; without, it is not touched: libpq closed it when the connection failed (which took it out of the
+    /// set), and its number may already belong to another connection.
+    func unregister(_ registration: Registration, socketIsOpen: Bool) {
+        if socketIsOpen {
+            var event = epoll_event()
+            _ = epoll_ctl(epollFD, EPOLL_CTL_DEL, registration.socket, &event)
+        }
         _ = handlers.withLock { $0.byToken.removeValue(forKey: registration.token) }
     }
+
+    /// Whether `socket` is the one registered.
+    func isRegistered(_ registration: Registration, socket: Int32) -> Bool { registration.socket == socket }
 
     private func run() {
         let capacity: Int32 = 64
