@@ -4,8 +4,9 @@ internal import Foundation
 
 /// One PostgreSQL session over libpq.
 ///
-/// libpq's calls block, so each connection runs them on a serial dispatch queue of its own; the async methods
-/// suspend the calling task meanwhile and never block Swift's cooperative thread pool. Statements on one
+/// libpq runs in non-blocking mode: the calling task sends its statement and waits suspended, and one event
+/// thread per process (`epoll` on the connections' sockets) reads the result and resumes it; no call blocks
+/// Swift's cooperative thread pool. (Connecting blocks, so it runs on a dispatch queue.) Statements on one
 /// connection run one at a time, in call order. A connection is one session: use it from one task at a time
 /// when a transaction is open (``withTransaction(_:)``), or borrow connections from a pool.
 public final class PostgresConnection: @unchecked Sendable {
@@ -25,16 +26,11 @@ public final class PostgresConnection: @unchecked Sendable {
         }
     }
 
-    // Touched only on `queue`.
-    private let handle: PQConnectionHandle
-    private let queue: DispatchQueue
-    private let cancelToken: PQCancelToken?
+    private let driver: PQConnectionDriver
     private let logger: Logger
 
-    private init(handle: PQConnectionHandle, queue: DispatchQueue, logger: Logger) {
-        self.handle = handle
-        self.queue = queue
-        self.cancelToken = handle.makeCancelToken()
+    private init(driver: PQConnectionDriver, logger: Logger) {
+        self.driver = driver
         self.logger = logger
     }
 
@@ -56,7 +52,15 @@ public final class PostgresConnection: @unchecked Sendable {
                     })
             }
         }
-        let connection = PostgresConnection(handle: try result.get(), queue: queue, logger: logger)
+        let handle = try result.get()
+        let driver: PQConnectionDriver
+        do {
+            driver = try PQConnectionDriver(handle: handle)
+        } catch {
+            handle.close()
+            throw error
+        }
+        let connection = PostgresConnection(driver: driver, logger: logger)
         logger.debug("connected to PostgreSQL")
         return connection
     }
@@ -90,14 +94,14 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Cancelling the calling task asks the server to cancel the statement.
     @discardableResult
     public func query(_ query: PostgresQuery) async throws(PostgresError) -> PostgresRows {
-        try await run { handle throws(PostgresError) in try handle.execute(query) }
+        try await driver.run(.query(query)).get()
     }
 
     /// Runs SQL text holding one or more statements with no parameters, as a migration file does.
     ///
     /// Never pass data here: it is not parameterised. ``query(_:)`` is for everything else.
     public func executeScript(_ sql: String) async throws(PostgresError) {
-        try await run { handle throws(PostgresError) in try handle.executeScript(sql) }
+        _ = try await driver.run(.script(sql)).get()
     }
 
     /// Runs `body` inside `BEGIN` … `COMMIT`, rolling back if it throws (and rethrowing its error).
@@ -119,34 +123,11 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     /// Whether the session is still usable.
-    public var isConnected: Bool {
-        queue.sync { handle.isConnected }
-    }
+    public var isConnected: Bool { driver.isConnected }
 
-    /// Closes the session. Later calls fail with ``PostgresError/Code/connectionClosed``.
+    /// Closes the session (after the statements already submitted). Later calls fail with
+    /// ``PostgresError/Code/connectionClosed``.
     public func close() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            queue.async {
-                self.handle.close()
-                continuation.resume()
-            }
-        }
-    }
-
-    /// Runs a blocking libpq call on this connection's queue.
-    private func run<T: Sendable>(
-        _ body: @escaping @Sendable (PQConnectionHandle) throws(PostgresError) -> T
-    ) async throws(PostgresError) -> T {
-        let handle = self.handle
-        let result: Result<T, PostgresError> = await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
-                queue.async {
-                    continuation.resume(returning: Result { () throws(PostgresError) in try body(handle) })
-                }
-            }
-        } onCancel: { [cancelToken] in
-            cancelToken?.requestCancel()
-        }
-        return try result.get()
+        _ = await driver.run(.close)
     }
 }

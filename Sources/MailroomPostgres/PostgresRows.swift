@@ -1,34 +1,32 @@
-/// The rows a statement returned, copied out of libpq into Swift memory (binary format).
+/// The rows a statement returned (binary format), read in place from libpq's result: nothing is copied until a
+/// column is decoded. The result is freed when the last copy of this value (and of its rows) goes away.
 public struct PostgresRows: Sendable, RandomAccessCollection {
-    /// Column names, in order.
-    public let columnNames: [String]
+    /// Column names, in order (read from the result on each call: for error messages and look-ups by name).
+    public var columnNames: [String] { result?.columnNames() ?? [] }
     /// Column types, in order.
     public let columnTypes: [PostgresDataType]
     /// The number of rows a command affected (`UPDATE`, `DELETE`, `INSERT`), or the row count for `SELECT`.
     public let affectedRows: Int
 
-    let rowCount: Int
-    /// All cell bytes, back to back.
-    @usableFromInline let storage: [UInt8]
-    /// Per cell (row-major): start offset in ``storage`` and length (-1 for NULL).
-    @usableFromInline let offsets: [Int32]
-    @usableFromInline let lengths: [Int32]
+    @usableFromInline let rowCount: Int
+    /// libpq's result, `nil` for a command without rows.
+    @usableFromInline let result: PQResult?
 
-    init(
-        columnNames: [String], columnTypes: [PostgresDataType], affectedRows: Int, rowCount: Int,
-        storage: [UInt8], offsets: [Int32], lengths: [Int32]
-    ) {
-        self.columnNames = columnNames
-        self.columnTypes = columnTypes
+    init(affectedRows: Int) {
+        self.columnTypes = []
         self.affectedRows = affectedRows
-        self.rowCount = rowCount
-        self.storage = storage
-        self.offsets = offsets
-        self.lengths = lengths
+        self.rowCount = 0
+        self.result = nil
     }
 
-    static let empty = PostgresRows(
-        columnNames: [], columnTypes: [], affectedRows: 0, rowCount: 0, storage: [], offsets: [], lengths: [])
+    init(result: PQResult) {
+        self.columnTypes = result.columnTypes()
+        self.affectedRows = result.rowCount
+        self.rowCount = result.rowCount
+        self.result = result
+    }
+
+    static let empty = PostgresRows(affectedRows: 0)
 
     public var startIndex: Int { 0 }
     public var endIndex: Int { rowCount }
@@ -43,21 +41,12 @@ public struct PostgresRows: Sendable, RandomAccessCollection {
     func withCell<R>(
         row: Int, column: Int, _ body: (UnsafeRawBufferPointer?) throws(PostgresError) -> R
     ) throws(PostgresError) -> R {
-        guard column >= 0, column < columnTypes.count else {
-            throw PostgresError(.decoding, message: "column \(column) out of range (\(columnTypes.count) columns)")
+        guard column >= 0, column < columnTypes.count, row >= 0, row < rowCount, let result else {
+            throw PostgresError(.decoding, message: "cell (\(row), \(column)) out of range (\(rowCount) rows, \(columnTypes.count) columns)")
         }
-        let cell = row * columnTypes.count + column
-        let length = Int(lengths[cell])
-        if length < 0 { return try body(nil) }
-        let offset = Int(offsets[cell])
-        do {
-            return try storage.withUnsafeBytes { raw in
-                try body(UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + length)]))
-            }
-        } catch let error as PostgresError {
-            throw error
-        } catch {
-            throw PostgresError(.decoding, message: "\(error)")
+        // `result` outlives the call: `self` holds it.
+        return try withExtendedLifetime(result) { () throws(PostgresError) -> R in
+            try body(result.cell(row: row, column: column))
         }
     }
 }

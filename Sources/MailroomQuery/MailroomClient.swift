@@ -7,8 +7,9 @@ public import MailroomStore
 /// What app backends use to serve their users' mailboxes: listings, reads, deletes, unread counts and live
 /// watches, every call scoped to one owner's key.
 ///
-/// The client holds a pool of libpq connections (``Configuration/poolSize``) whose calls run on each
-/// connection's own queue, never on Swift's cooperative thread pool, and — once something is watched — one
+/// The client holds a pool of libpq connections (``Configuration/poolSize``), driven without blocking (results
+/// are read by one event thread per process, never on Swift's cooperative thread pool), and — once something is
+/// watched — one
 /// `LISTEN` session shared by every watcher in the process. Call ``shutdown()`` when done.
 ///
 /// ```swift

@@ -31,8 +31,12 @@ struct QueryBenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("bench-database"), help: "Name of the bench database.") var benchDatabase =
         "mailroom_bench_query"
     @Option(help: ArgumentHelp("Migrations folder.", valueName: "path")) var migrations = "Migrations"
+    @Option(help: ArgumentHelp("Measure only one side (for profiling): both, library or bare.", visibility: .hidden))
+    var only: Side = .both
     @Flag(help: "Print one JSON object.") var json = false
     @OptionGroup var database: DatabaseOptions
+
+    enum Side: String, ExpressibleByArgument { case both, library, bare }
 
     static let pageSQL =
         "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = $1 ORDER BY id DESC LIMIT $2"
@@ -69,11 +73,14 @@ struct QueryBenchCommand: AsyncParsableCommand {
         let slice = seconds / Double(rounds)
         note("measuring \(rounds) alternating slices of \(String(format: "%.1f", slice)) s per side, \(tasks) clients…")
         for round in 0..<rounds {
-            if round % 2 == 0 {
+            let libraryFirst = round % 2 == 0
+            if libraryFirst, only != .bare {
                 library.add(try await librarySlice(client, keys: keys, seconds: slice, seed: UInt64(round)))
+            }
+            if only != .library {
                 bare.add(try bareSlice(url: url, owners: owners, seconds: slice, seed: UInt64(round)))
-            } else {
-                bare.add(try bareSlice(url: url, owners: owners, seconds: slice, seed: UInt64(round)))
+            }
+            if !libraryFirst, only != .bare {
                 library.add(try await librarySlice(client, keys: keys, seconds: slice, seed: UInt64(round)))
             }
         }

@@ -6,9 +6,15 @@ internal import Foundation
     internal import Darwin
 #endif
 
-/// Owns one `PGconn *`. Every call blocks, so it is only ever used from its ``PostgresConnection``'s own serial
-/// queue, never from Swift's cooperative thread pool. This is the one file (with `PQCancelToken`) that calls libpq.
-/// (`@unchecked Sendable`: it moves between threads but is only ever touched on that one queue.)
+/// Owns one `PGconn *`. Two ways to use it, never both on one connection:
+///
+/// * blocking (``connect(url:connectTimeout:applicationName:)``, ``listen(channels:)``,
+///   ``waitForNotifications(timeoutMilliseconds:)``): only from a dedicated thread, as ``PostgresListener`` does;
+/// * non-blocking, after ``makeNonBlocking()``: ``sendQuery(_:)`` and friends, which never wait for the network,
+///   driven by a ``PQConnectionDriver`` from the caller's thread and the ``PQEventLoop`` thread.
+///
+/// This folder holds every libpq call. (`@unchecked Sendable`: it moves between threads, but every use is
+/// serialised — by its one thread, or by its driver's lock.)
 final class PQConnectionHandle: @unchecked Sendable {
     private var conn: OpaquePointer?
     /// SQL text → name of the server-side prepared statement on this connection.
@@ -86,36 +92,112 @@ final class PQConnectionHandle: @unchecked Sendable {
         }
     }
 
-    /// Runs one parameterised statement, prepared once per connection and reused, with binary parameters and
-    /// binary results.
-    func execute(_ query: PostgresQuery) throws(PostgresError) -> PostgresRows {
+    // MARK: Non-blocking statements (used by ``PQConnectionDriver``, under its lock)
+
+    /// Puts the connection in non-blocking mode: sends never wait for the socket.
+    func makeNonBlocking() throws(PostgresError) {
+        guard let conn else { throw PostgresError(.connectionClosed, message: "connection is closed") }
+        guard PQsetnonblocking(conn, 1) == 0 else { throw connectionError(conn) }
+    }
+
+    /// The socket libpq talks over, or -1 without a connection.
+    var socket: Int32 {
+        guard let conn else { return -1 }
+        return PQsocket(conn)
+    }
+
+    /// What ``sendQuery(_:)`` put on the wire.
+    enum Sent {
+        /// The statement runs; its result follows.
+        case statement
+        /// The statement is being prepared first (once per connection); call ``sendQuery(_:)`` again after its
+        /// result, then the statement itself runs.
+        case preparation
+    }
+
+    /// Sends one parameterised statement without waiting: prepared once per connection (named statements
+    /// reused afterwards), binary parameters and binary results. Call ``flush()`` next.
+    func sendQuery(_ query: PostgresQuery) throws(PostgresError) -> Sent {
         guard let conn else { throw PostgresError(.connectionClosed, message: "connection is closed") }
         guard query.isReusable else {
             let types = query.binds.types.map { Oid($0.rawValue) }
-            let result = types.withUnsafeBufferPointer { typePointer in
+            let sent = types.withUnsafeBufferPointer { typePointer in
                 query.binds.withParameterPointers { values, lengths, formats in
-                    PQexecParams(
+                    PQsendQueryParams(
                         conn, query.sql, Int32(query.binds.count), typePointer.baseAddress, values, lengths, formats, 1)
                 }
             }
-            return try consume(result, conn: conn)
+            guard sent == 1 else { throw connectionError(conn) }
+            return .statement
         }
-        let name: String
-        if let existing = preparedStatements[query.sql] {
-            name = existing
-        } else {
-            name = "mailroom_\(preparedStatements.count + 1)"
-            let types = query.binds.types.map { Oid($0.rawValue) }
-            let prepared = types.withUnsafeBufferPointer { typePointer in
-                PQprepare(conn, name, query.sql, Int32(types.count), typePointer.baseAddress)
+        if let name = preparedStatements[query.sql] {
+            let sent = query.binds.withParameterPointers { values, lengths, formats in
+                PQsendQueryPrepared(conn, name, Int32(query.binds.count), values, lengths, formats, 1)
             }
-            _ = try consume(prepared, conn: conn)
-            preparedStatements[query.sql] = name
+            guard sent == 1 else { throw connectionError(conn) }
+            return .statement
         }
-        let result = query.binds.withParameterPointers { values, lengths, formats in
-            PQexecPrepared(conn, name, Int32(query.binds.count), values, lengths, formats, 1)
+        let name = "mailroom_\(preparedStatements.count + 1)"
+        let types = query.binds.types.map { Oid($0.rawValue) }
+        let sent = types.withUnsafeBufferPointer { typePointer in
+            PQsendPrepare(conn, name, query.sql, Int32(types.count), typePointer.baseAddress)
         }
-        return try consume(result, conn: conn)
+        guard sent == 1 else { throw connectionError(conn) }
+        pendingPreparation = (query.sql, name)
+        return .preparation
+    }
+
+    /// The statement whose preparation was sent last, recorded once its result says it succeeded.
+    private var pendingPreparation: (sql: String, name: String)?
+
+    /// Records (or forgets) the preparation sent by ``sendQuery(_:)``.
+    func preparationFinished(succeeded: Bool) {
+        if succeeded, let pending = pendingPreparation { preparedStatements[pending.sql] = pending.name }
+        pendingPreparation = nil
+    }
+
+    /// Sends SQL text that may hold several statements (the simple query protocol), without waiting.
+    func sendScript(_ sql: String) throws(PostgresError) {
+        guard let conn else { throw PostgresError(.connectionClosed, message: "connection is closed") }
+        guard PQsendQuery(conn, sql) == 1 else { throw connectionError(conn) }
+    }
+
+    /// Writes what libpq still holds to the socket, as far as it takes it without waiting.
+    /// - Returns: `true` when data is left: wait until the socket is writable (or readable) and call again.
+    func flush() throws(PostgresError) -> Bool {
+        guard let conn else { throw PostgresError(.connectionClosed, message: "connection is closed") }
+        switch PQflush(conn) {
+        case 0: return false
+        case 1: return true
+        default: throw connectionError(conn)
+        }
+    }
+
+    /// Reads what arrived on the socket, without waiting.
+    func consumeInput() throws(PostgresError) {
+        guard let conn else { throw PostgresError(.connectionClosed, message: "connection is closed") }
+        guard PQconsumeInput(conn) == 1 else { throw connectionError(conn) }
+    }
+
+    /// Whether ``nextResult()`` would have to wait for more input.
+    var isBusy: Bool {
+        guard let conn else { return false }
+        return PQisBusy(conn) == 1
+    }
+
+    /// The next result of the statement in progress (call only when not ``isBusy``): rows, or the error it
+    /// ended with; `nil` once the statement is complete.
+    func nextResult() -> Result<PostgresRows, PostgresError>? {
+        guard let conn else { return nil }
+        guard let result = PQgetResult(conn) else { return nil }
+        return Result { () throws(PostgresError) in try rows(taking: result, conn: conn) }
+    }
+
+    /// A ``PostgresError`` for a connection-level failure (``PostgresError/Code/connectionClosed`` once the session
+    /// is gone).
+    func currentError() -> PostgresError {
+        guard let conn else { return PostgresError(.connectionClosed, message: "connection is closed") }
+        return connectionError(conn)
     }
 
     // MARK: LISTEN / NOTIFY (used by ``PostgresListener`` on its own thread)
@@ -168,26 +250,27 @@ final class PQConnectionHandle: @unchecked Sendable {
         return notifications
     }
 
-    /// Runs SQL text that may hold several statements, without parameters (the simple query protocol).
-    /// For migrations only: data never goes through here.
-    func executeScript(_ sql: String) throws(PostgresError) {
-        guard let conn else { throw PostgresError(.connectionClosed, message: "connection is closed") }
-        _ = try consume(PQexec(conn, sql), conn: conn)
-    }
-
-    /// Converts a result to ``PostgresRows`` or a ``PostgresError``, and frees it.
+    /// Converts a result to ``PostgresRows`` or a ``PostgresError``, and frees it (blocking path).
     private func consume(_ result: OpaquePointer?, conn: OpaquePointer) throws(PostgresError) -> PostgresRows {
         guard let result else {
             throw connectionError(conn)
         }
+        return try rows(taking: result, conn: conn)
+    }
+
+    /// Converts a result to ``PostgresRows`` (which then owns it: rows are read in place) or a ``PostgresError``
+    /// (freeing it).
+    private func rows(taking result: OpaquePointer, conn: OpaquePointer) throws(PostgresError) -> PostgresRows {
+        switch PQresultStatus(result) {
+        case PGRES_TUPLES_OK, PGRES_SINGLE_TUPLE:
+            return PostgresRows(result: PQResult(taking: result))
+        default:
+            break
+        }
         defer { PQclear(result) }
         switch PQresultStatus(result) {
         case PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
-            return PostgresRows(
-                columnNames: [], columnTypes: [], affectedRows: Self.affectedRows(result), rowCount: 0,
-                storage: [], offsets: [], lengths: [])
-        case PGRES_TUPLES_OK, PGRES_SINGLE_TUPLE:
-            return Self.copyRows(result)
+            return PostgresRows(affectedRows: Self.affectedRows(result))
         case PGRES_FATAL_ERROR, PGRES_NONFATAL_ERROR, PGRES_BAD_RESPONSE:
             if let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))) {
                 let sqlState = String(cString: state)
@@ -226,45 +309,6 @@ final class PQConnectionHandle: @unchecked Sendable {
     private static func affectedRows(_ result: OpaquePointer) -> Int {
         guard let raw = PQcmdTuples(result) else { return 0 }
         return Int(String(cString: raw)) ?? 0
-    }
-
-    private static func copyRows(_ result: OpaquePointer) -> PostgresRows {
-        let rowCount = Int(PQntuples(result))
-        let columnCount = Int(PQnfields(result))
-        var names: [String] = []
-        var types: [PostgresDataType] = []
-        names.reserveCapacity(columnCount)
-        types.reserveCapacity(columnCount)
-        for column in 0..<Int32(columnCount) {
-            names.append(PQfname(result, column).map { String(cString: $0) } ?? "")
-            types.append(PostgresDataType(UInt32(PQftype(result, column))))
-        }
-        var total = 0
-        var lengths = [Int32](repeating: -1, count: rowCount * columnCount)
-        var offsets = [Int32](repeating: 0, count: rowCount * columnCount)
-        for row in 0..<rowCount {
-            for column in 0..<columnCount where PQgetisnull(result, Int32(row), Int32(column)) == 0 {
-                let length = PQgetlength(result, Int32(row), Int32(column))
-                let cell = row * columnCount + column
-                offsets[cell] = Int32(total)
-                lengths[cell] = length
-                total += Int(length)
-            }
-        }
-        var storage = [UInt8](repeating: 0, count: total)
-        storage.withUnsafeMutableBytes { destination in
-            for row in 0..<rowCount {
-                for column in 0..<columnCount {
-                    let cell = row * columnCount + column
-                    let length = Int(lengths[cell])
-                    guard length > 0, let source = PQgetvalue(result, Int32(row), Int32(column)) else { continue }
-                    (destination.baseAddress! + Int(offsets[cell])).copyMemory(from: source, byteCount: length)
-                }
-            }
-        }
-        return PostgresRows(
-            columnNames: names, columnTypes: types, affectedRows: rowCount, rowCount: rowCount,
-            storage: storage, offsets: offsets, lengths: lengths)
     }
 }
 

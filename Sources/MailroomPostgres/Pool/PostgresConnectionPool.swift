@@ -3,8 +3,8 @@ internal import Synchronization
 
 /// A fixed-size pool of ``PostgresConnection``s, opened lazily and lent out one task at a time.
 ///
-/// Each connection still runs its libpq calls on its own serial queue, so borrowing never blocks the cooperative
-/// thread pool: a borrower waits (suspended) only when every connection is lent. A connection whose session was
+/// Connections never block the cooperative thread pool (see ``PostgresConnection``), and neither does
+/// borrowing: a borrower waits (suspended) only when every connection is lent. A connection whose session was
 /// lost (an error with ``PostgresError/isConnectionLoss``) is closed instead of returned, and the next borrower
 /// opens a fresh one.
 public final class PostgresConnectionPool: Sendable {
