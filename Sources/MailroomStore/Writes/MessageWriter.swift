@@ -239,12 +239,9 @@ public struct MessageWriter: Sendable {
                 return try await connection.withTransaction { connection -> Outcome in
                     let full = try await overQuota(toWrite, on: connection)
                     let refused = full.map { index in
-                        let message = toWrite[index]
-                        return Rejection(
-                            source: message.source, reason: Self.mailboxFullReason,
-                            detail: "the recipient's mailbox holds its quota of messages",
-                            messageID: message.id, sender: message.sender, recipient: message.recipient,
-                            envelopeBytes: 0, worker: worker)
+                        Self.refusing(
+                            toWrite[index], reason: Self.mailboxFullReason,
+                            detail: "the recipient's mailbox holds its quota of messages", worker: worker)
                     }
                     let toWrite = full.isEmpty ? toWrite : Self.removing(full, from: toWrite)
                     let stored = try await insertSkippingExisting(toWrite, on: connection)
@@ -253,12 +250,10 @@ public struct MessageWriter: Sendable {
                         if !clashing.isEmpty {
                             // Roll back and write the batch again without the clashing envelopes.
                             conflicts += clashing.map { index in
-                                let message = toWrite[index]
-                                return Rejection(
-                                    source: message.source, reason: Self.duplicateMessageIDReason,
+                                Self.refusing(
+                                    toWrite[index], reason: Self.duplicateMessageIDReason,
                                     detail: "another message with this id is already stored for the sender or recipient",
-                                    messageID: message.id, sender: message.sender, recipient: message.recipient,
-                                    envelopeBytes: 0, worker: worker)
+                                    worker: worker)
                             }
                             throw RetryWithoutClashes(ids: Set(clashing.map { toWrite[$0].source }))
                         }
@@ -274,6 +269,13 @@ public struct MessageWriter: Sendable {
                 continue
             }
         }
+    }
+
+    /// The rejection of a verified message the write itself refused (its id, parties and record; no body).
+    private static func refusing(_ message: NewMessage, reason: String, detail: String, worker: String) -> Rejection {
+        Rejection(
+            source: message.source, reason: reason, detail: detail, messageID: message.id, sender: message.sender,
+            recipient: message.recipient, envelopeBytes: 0, worker: worker)
     }
 
     /// Inserts the messages whose (recipient, id) and (sender, id) are both free, with the insert rollups
