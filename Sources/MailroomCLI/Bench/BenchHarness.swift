@@ -9,6 +9,18 @@ import Synchronization
 
 /// Runs a CPU-bound operation on N dedicated threads for a fixed time and reports operations per second.
 enum BenchHarness {
+    /// Prints a bench's report: one JSON object, or one `key value` line per figure in key order.
+    static func print(_ report: [String: Any], json: Bool) {
+        if json {
+            CLIOutput.json(report)
+            return
+        }
+        let width = (report.keys.map(\.count).max() ?? 0) + 2
+        for key in report.keys.sorted() {
+            CLIOutput.line("\(key.padding(toLength: width, withPad: " ", startingAt: 0))\(report[key]!)")
+        }
+    }
+
     /// What one measurement gives.
     struct Rate {
         /// Operations per wall-clock second, summed over all threads: the throughput.

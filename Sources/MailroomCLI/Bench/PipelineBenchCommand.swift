@@ -40,12 +40,7 @@ struct PipelineBenchCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let report = try await measure()
-            if json {
-                CLIOutput.json(report)
-            } else {
-                for key in report.keys.sorted() { CLIOutput.line("\(key.padding(toLength: 30, withPad: " ", startingAt: 0)) \(report[key]!)") }
-            }
+            BenchHarness.print(try await measure(), json: json)
         }
     }
 

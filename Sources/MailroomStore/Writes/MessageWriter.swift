@@ -168,12 +168,10 @@ public struct MessageWriter: Sendable {
                        unnest(\(PostgresArray(messages.map(\.signature)))), x.xid
                 FROM (SELECT pg_current_xact_id()::text::bigint AS xid) x
             ), usage AS (
-                INSERT INTO mailbox_usage AS u (owner, messages, unread, last_active_at)
+                \(sql: Self.usageInsert)
                 SELECT owner, n, n, now() FROM unnest(\(PostgresArray(owners)), \(PostgresArray(counts))) AS d(owner, n)
                 ORDER BY owner
-                ON CONFLICT (owner) DO UPDATE
-                    SET messages = u.messages + excluded.messages, unread = u.unread + excluded.unread,
-                        last_active_at = greatest(u.last_active_at, excluded.last_active_at)
+                \(sql: Self.usageAdd)
                 RETURNING u.owner, u.messages, u.max_messages
             ), per_minute AS (
                 \(sql: Self.storedPerMinute) SELECT date_trunc('minute', now()), pg_backend_pid(), \(Int64(messages.count))
@@ -187,6 +185,16 @@ public struct MessageWriter: Sendable {
             """)
         return try rows.map { try $0.decode([UInt8].self, column: 0) }
     }
+
+    /// The insert rollup of the recipients' counters: every new message is unread. Each statement feeds it
+    /// (owner, count, count, now()) rows in key order (the order their rows are locked in).
+    private static let usageInsert: StaticString =
+        "INSERT INTO mailbox_usage AS u (owner, messages, unread, last_active_at)"
+    private static let usageAdd: StaticString = """
+        ON CONFLICT (owner) DO UPDATE
+            SET messages = u.messages + excluded.messages, unread = u.unread + excluded.unread,
+                last_active_at = greatest(u.last_active_at, excluded.last_active_at)
+        """
 
     private static let storedPerMinute: StaticString =
         "INSERT INTO stats_stored_per_minute AS s (minute, backend, messages)"
@@ -298,11 +306,9 @@ public struct MessageWriter: Sendable {
                 ON CONFLICT DO NOTHING
                 RETURNING recipient, created_at
             ), usage AS (
-                INSERT INTO mailbox_usage AS u (owner, messages, unread, last_active_at)
+                \(sql: Self.usageInsert)
                 SELECT recipient, count(*), count(*), now() FROM inserted GROUP BY recipient ORDER BY recipient
-                ON CONFLICT (owner) DO UPDATE
-                    SET messages = u.messages + excluded.messages, unread = u.unread + excluded.unread,
-                        last_active_at = greatest(u.last_active_at, excluded.last_active_at)
+                \(sql: Self.usageAdd)
             ), per_minute AS (
                 \(sql: Self.storedPerMinute) SELECT date_trunc('minute', now()), pg_backend_pid(), count(*) FROM inserted
                 HAVING count(*) > 0
