@@ -96,41 +96,21 @@ public struct MessageWriter: Sendable {
     /// small fixed-size keys and indexes rather than the messages themselves (moving a message retains and
     /// releases each of its arrays; that showed in profiles).
     static func inKeyOrder(_ messages: [NewMessage]) -> [NewMessage] {
-        let keys = messages.map(SortKey.init)
+        let keys = messages.map(sortKey)
         let order = keys.indices.sorted { keys[$0] < keys[$1] }
         return order.map { messages[$0] }
     }
 
-    /// The first 16 bytes of the recipient and the 16-byte id as big-endian words, then the recipient's
-    /// remaining bytes only when those tie (never, for distinct keys, in practice).
-    private struct SortKey: Comparable {
-        var words: (UInt64, UInt64, UInt64, UInt64)
-        var recipient: [UInt8]
-
-        init(_ message: NewMessage) {
-            let recipient = message.recipient
-            let id = message.id.uuid
-            self.recipient = recipient
-            words = withUnsafeBytes(of: id) { idBytes in
-                recipient.withUnsafeBytes { key in
-                    func word(_ buffer: UnsafeRawBufferPointer, _ offset: Int) -> UInt64 {
-                        buffer.count >= offset + 8
-                            ? UInt64(bigEndian: buffer.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) : 0
-                    }
-                    return (word(key, 0), word(key, 8), word(idBytes, 0), word(idBytes, 8))
-                }
+    /// The 32-byte recipient and the 16-byte id as six big-endian words, so that tuple order is bytewise order.
+    private static func sortKey(_ message: NewMessage) -> (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) {
+        func word(_ buffer: UnsafeRawBufferPointer, _ offset: Int) -> UInt64 {
+            buffer.count >= offset + 8 ? UInt64(bigEndian: buffer.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) : 0
+        }
+        return withUnsafeBytes(of: message.id.uuid) { id in
+            message.recipient.withUnsafeBytes { key in
+                (word(key, 0), word(key, 8), word(key, 16), word(key, 24), word(id, 0), word(id, 8))
             }
         }
-
-        static func < (a: SortKey, b: SortKey) -> Bool {
-            if a.words.0 != b.words.0 { return a.words.0 < b.words.0 }
-            if a.words.1 != b.words.1 { return a.words.1 < b.words.1 }
-            if a.recipient != b.recipient { return a.recipient.lexicographicallyPrecedes(b.recipient) }
-            if a.words.2 != b.words.2 { return a.words.2 < b.words.2 }
-            return a.words.3 < b.words.3
-        }
-
-        static func == (a: SortKey, b: SortKey) -> Bool { !(a < b) && !(b < a) }
     }
 
     /// The fast path, for a batch of new messages to mailboxes with room (every batch but those after a crash,
