@@ -1,3 +1,5 @@
 #include <libpq-fe.h>
-/* epoll drives libpq's non-blocking sockets (MailroomPostgres/LibPQ/PQEventLoop.swift); Glibc's module lacks it. */
+/* epoll and eventfd drive libpq's non-blocking sockets and the event thread's job queue
+   (MailroomPostgres/LibPQ/PQEventLoop.swift); Glibc's module lacks them. */
 #include <sys/epoll.h>
+#include <sys/eventfd.h>

@@ -29,6 +29,9 @@ public final class PostgresConnection: @unchecked Sendable {
     private let driver: PQConnectionDriver
     private let logger: Logger
 
+    /// The loop that reads this connection's results.
+    var loop: PQEventLoop { driver.loop }
+
     private init(driver: PQConnectionDriver, logger: Logger) {
         self.driver = driver
         self.logger = logger
@@ -41,6 +44,8 @@ public final class PostgresConnection: @unchecked Sendable {
         _ configuration: Configuration, logger: Logger = Logger(label: "mailroom.postgres")
     ) async throws(PostgresError) -> PostgresConnection {
         try PQConnectionHandle.validate(url: configuration.url)
+        // A connection opened by a task that runs on a loop is read by that loop (see ``PQEventLoop``).
+        let loop = PQEventLoop.current ?? PQEventLoop.next()
         let queue = DispatchQueue(label: "mailroom.postgres.connection")
         let result: Result<PQConnectionHandle, PostgresError> = await withCheckedContinuation { continuation in
             queue.async {
@@ -55,7 +60,7 @@ public final class PostgresConnection: @unchecked Sendable {
         let handle = try result.get()
         let driver: PQConnectionDriver
         do {
-            driver = try PQConnectionDriver(handle: handle)
+            driver = try PQConnectionDriver(handle: handle, loop: loop)
         } catch {
             handle.close()
             throw error

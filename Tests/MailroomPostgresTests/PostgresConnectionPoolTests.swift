@@ -75,6 +75,72 @@ struct PostgresConnectionPoolTests {
         }
     }
 
+    /// The running thread's name, as the kernel knows it.
+    static func threadName() -> String {
+        ((try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? "unknown")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    @Test func tasksPreferringThePoolsExecutorsResumeOnTheThreadThatReadsTheirConnection() async throws {
+        try await TestDatabase.with { database in
+            let pool = PostgresConnectionPool(
+                .init(connection: .init(url: database.url, applicationName: "loop-test"), size: 2))
+            defer { Task { await pool.close() } }
+            // Two tasks, each preferring its own executor: after every query the task runs on its loop's thread,
+            // always the same one, and always on the same connection (its loop's).
+            let executors = [pool.nextExecutor(), pool.nextExecutor()]
+            let seen = try await withThrowingTaskGroup(of: (threads: Set<String>, pids: Set<Int32>).self) { group in
+                for executor in executors {
+                    group.addTask(executorPreference: executor) {
+                        var threads: Set<String> = []
+                        var pids: Set<Int32> = []
+                        for _ in 0..<50 {
+                            let pid = try await pool.withConnection { connection in
+                                try await connection.query("SELECT pg_backend_pid()").single().decode(
+                                    Int32.self, column: 0)
+                            }
+                            threads.insert(Self.threadName())
+                            pids.insert(pid)
+                        }
+                        return (threads, pids)
+                    }
+                }
+                var seen: [(threads: Set<String>, pids: Set<Int32>)] = []
+                for try await result in group { seen.append(result) }
+                return seen
+            }
+            for task in seen {
+                #expect(task.threads.count == 1)
+                #expect(task.threads.first?.hasPrefix("mailroom.pq.") == true, "ran on \(task.threads)")
+                #expect(task.pids.count == 1)
+            }
+            // With more than one core the two executors are two threads, each with its own connection.
+            if ProcessInfo.processInfo.activeProcessorCount > 1 {
+                #expect(Set(seen.map { $0.threads.first }).count == 2)
+                #expect(Set(seen.map { $0.pids.first }).count == 2)
+            }
+
+            // Many more tasks than connections, some on the executors and some not, with statements that wait:
+            // connections of other loops are lent when none of the task's own is idle, and every task finishes.
+            let sums = try await withThrowingTaskGroup(of: Int64.self) { group in
+                for index in 0..<24 {
+                    group.addTask(executorPreference: index % 3 == 2 ? nil : executors[index % 2]) {
+                        try await pool.withConnection { connection in
+                            try await connection.query("SELECT pg_sleep(0.005)")
+                            return try await connection.query("SELECT \(Int64(index)) + 1").single().decode(
+                                Int64.self, column: 0)
+                        }
+                    }
+                }
+                var sums: [Int64] = []
+                for try await sum in group { sums.append(sum) }
+                return sums.sorted()
+            }
+            #expect(sums == (1...24).map(Int64.init))
+            #expect(try await Self.sessions(database, "loop-test") == 2)
+        }
+    }
+
     @Test func listenerDeliversNotificationsAndReconnects() async throws {
         try await TestDatabase.with { database in
             let events = Mutex<[String]>([])

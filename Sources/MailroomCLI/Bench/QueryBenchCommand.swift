@@ -18,7 +18,10 @@ struct QueryBenchCommand: AsyncParsableCommand {
             pre-built body, hash and signature: they are not real sealed envelopes (listing never opens them). \
             Then --tasks client tasks read pages of --page messages of random mailboxes through \
             MailroomClient.listInbox, in slices alternating with the same SQL run by --tasks threads through bare \
-            libpq (PQexecPrepared, binary). Build with `swift build -c release` first.
+            libpq (PQexecPrepared, binary). The library is measured twice: with tasks that prefer the client's \
+            executors (Task(executorPreference: client.nextExecutor()), the recommended use, reported as page_* \
+            and pages_per_s) and with tasks on Swift's default executor (default_executor_*). Build with \
+            `swift build -c release` first.
             """)
 
     @Option(help: "Mailboxes in the bench database.") var mailboxes: Int = 10_000
@@ -31,12 +34,12 @@ struct QueryBenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("bench-database"), help: "Name of the bench database.") var benchDatabase =
         "mailroom_bench_query"
     @Option(help: ArgumentHelp("Migrations folder.", valueName: "path")) var migrations = "Migrations"
-    @Option(help: ArgumentHelp("Measure only one side (for profiling): both, library or bare.", visibility: .hidden))
-    var only: Side = .both
+    @Option(help: ArgumentHelp("Measure only one side (for profiling): all, library, default or bare.", visibility: .hidden))
+    var only: Side = .all
     @Flag(help: "Print one JSON object.") var json = false
     @OptionGroup var database: DatabaseOptions
 
-    enum Side: String, ExpressibleByArgument { case both, library, bare }
+    enum Side: String, ExpressibleByArgument { case all, library, `default`, bare }
 
     static let pageSQL =
         "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = $1 ORDER BY id DESC LIMIT $2"
@@ -61,20 +64,28 @@ struct QueryBenchCommand: AsyncParsableCommand {
         let keys = try owners.map { try PublicKey(bytes: $0) }
         for index in 0..<min(keys.count, 2_000) { _ = try await client.listInbox(owner: keys[index], limit: page) }
 
+        // One executor per task, kept across slices: each task's connection stays on its thread.
+        let executors = (0..<tasks).map { _ in client.nextExecutor() }
         var library = Samples()
+        var onDefault = Samples()
         var bare = Samples()
         let slice = seconds / Double(rounds)
         note("measuring \(rounds) alternating slices of \(String(format: "%.1f", slice)) s per side, \(tasks) clients…")
         for round in 0..<rounds {
-            let libraryFirst = round % 2 == 0
-            if libraryFirst, only != .bare {
-                library.add(try await librarySlice(client, keys: keys, seconds: slice, seed: UInt64(round)))
-            }
-            if only != .library {
-                bare.add(try bareSlice(url: url, owners: owners, seconds: slice, seed: UInt64(round)))
-            }
-            if !libraryFirst, only != .bare {
-                library.add(try await librarySlice(client, keys: keys, seconds: slice, seed: UInt64(round)))
+            // Rotate the order so that no side always follows the same one.
+            for step in 0..<3 {
+                switch (round + step) % 3 {
+                case 0 where only == .all || only == .library:
+                    library.add(
+                        try await librarySlice(client, executors: executors, keys: keys, seconds: slice, seed: UInt64(round)))
+                case 1 where only == .all || only == .default:
+                    onDefault.add(
+                        try await librarySlice(client, executors: nil, keys: keys, seconds: slice, seed: UInt64(round)))
+                case 2 where only == .all || only == .bare:
+                    bare.add(try bareSlice(url: url, owners: owners, seconds: slice, seed: UInt64(round)))
+                default:
+                    break
+                }
             }
         }
         let round3 = { (value: Double) in (value * 1000).rounded() / 1000 }
@@ -87,6 +98,10 @@ struct QueryBenchCommand: AsyncParsableCommand {
             "bare_p50_ms": round3(bare.percentile(0.50)), "bare_p99_ms": round3(bare.percentile(0.99)),
             "bare_pages_per_s": (bare.rate).rounded(),
             "ratio": round3(library.rate / max(bare.rate, 1)),
+            "default_executor_page_p50_ms": round3(onDefault.percentile(0.50)),
+            "default_executor_page_p99_ms": round3(onDefault.percentile(0.99)),
+            "default_executor_pages_per_s": (onDefault.rate).rounded(),
+            "default_executor_ratio": round3(onDefault.rate / max(bare.rate, 1)),
         ]
     }
 
@@ -111,16 +126,18 @@ struct QueryBenchCommand: AsyncParsableCommand {
         }
     }
 
-    private func librarySlice(_ client: MailroomClient, keys: [PublicKey], seconds: Double, seed: UInt64) async throws
-        -> Samples
-    {
+    /// Pages read by `tasks` tasks through the library, each preferring `executors[task]` (or Swift's default
+    /// executor when `executors` is nil).
+    private func librarySlice(
+        _ client: MailroomClient, executors: [any TaskExecutor]?, keys: [PublicKey], seconds: Double, seed: UInt64
+    ) async throws -> Samples {
         let clock = ContinuousClock()
         let start = clock.now
         let deadline = start + .nanoseconds(Int64(seconds * 1e9))
         let limit = page
         let perTask = try await withThrowingTaskGroup(of: [Double].self) { group in
             for task in 0..<tasks {
-                group.addTask {
+                group.addTask(executorPreference: executors?[task]) {
                     var random = SplitMix(seed: seed &* 31 &+ UInt64(task) &+ 1)
                     var latencies: [Double] = []
                     latencies.reserveCapacity(100_000)

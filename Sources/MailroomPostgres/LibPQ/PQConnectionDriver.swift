@@ -38,12 +38,16 @@ final class PQConnectionDriver: PQSocketHandler, @unchecked Sendable {
     // `handle` is touched only under `state`'s lock.
     private let handle: PQConnectionHandle
     private let cancelToken: PQCancelToken?
-    private let loop: PQEventLoop
+    /// The loop that reads this connection's results.
+    let loop: PQEventLoop
     private var registration: PQEventLoop.Registration?
     private let state = Mutex(State())
 
-    /// Takes over a connected handle, switching it to non-blocking mode.
-    init(handle: PQConnectionHandle, loop: PQEventLoop = .shared) throws(PostgresError) {
+    /// Takes over a connected handle, switching it to non-blocking mode; its results are read by `loop` (by
+    /// default the caller's loop if it runs on one, else the next loop in turn).
+    init(handle: PQConnectionHandle, loop: PQEventLoop = PQEventLoop.current ?? PQEventLoop.next())
+        throws(PostgresError)
+    {
         try handle.makeNonBlocking()
         self.handle = handle
         self.cancelToken = handle.makeCancelToken()
