@@ -88,7 +88,7 @@ struct PipelineBenchCommand: AsyncParsableCommand {
 
         // 4. Drain it with a worker process, timed from its first record to its last.
         let metricsPort = Int.random(in: 40_000...49_000)
-        let worker = try startWorker(topics: topics, metricsPort: metricsPort)
+        let worker = try startWorker(topics: topics, metricsPort: metricsPort, phase: "drain")
         defer { if worker.isRunning { kill(worker.processIdentifier, SIGKILL) } }
         note("worker \(worker.processIdentifier) draining…")
         var first: (ContinuousClock.Instant, Double)?
@@ -134,7 +134,7 @@ struct PipelineBenchCommand: AsyncParsableCommand {
             [latencyTopics.envelopes, latencyTopics.deadLetters], partitions: partitions,
             configuration: kafkaConfiguration)
         let latencyPort = metricsPort + 1
-        let latencyWorker = try startWorker(topics: latencyTopics, metricsPort: latencyPort)
+        let latencyWorker = try startWorker(topics: latencyTopics, metricsPort: latencyPort, phase: "latency")
         defer { if latencyWorker.isRunning { kill(latencyWorker.processIdentifier, SIGKILL) } }
         let kafkaProducer = try KafkaProducer(.init(kafka: kafkaConfiguration, maxInFlight: 50_000))
         // Connect, read metadata and get the idempotent producer id before the clock starts, as a long-lived
@@ -362,7 +362,8 @@ struct PipelineBenchCommand: AsyncParsableCommand {
         }
     }
 
-    private func startWorker(topics: MailroomTopics, metricsPort: Int) throws -> Process {
+    /// Starts a worker process; with `MAILROOM_BENCH_WORKER_LOG=path` its log goes to `path.<phase>`.
+    private func startWorker(topics: MailroomTopics, metricsPort: Int, phase: String) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
         process.arguments = [
@@ -375,8 +376,10 @@ struct PipelineBenchCommand: AsyncParsableCommand {
         environment["MAILROOM_LOG_LEVEL"] = ProcessInfo.processInfo.environment["MAILROOM_BENCH_WORKER_LOG_LEVEL"] ?? "warning"
         process.environment = environment
         process.standardOutput = FileHandle.nullDevice
-        if let path = ProcessInfo.processInfo.environment["MAILROOM_BENCH_WORKER_LOG"] {
-            FileManager.default.createFile(atPath: path, contents: nil)
+        if let path = ProcessInfo.processInfo.environment["MAILROOM_BENCH_WORKER_LOG"].map({ "\($0).\(phase)" }) {
+            guard FileManager.default.createFile(atPath: path, contents: nil) else {
+                throw CLIError("cannot create the worker log \(path)")
+            }
             process.standardError = FileHandle(forWritingAtPath: path)
         }
         try process.run()

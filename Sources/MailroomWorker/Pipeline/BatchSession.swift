@@ -67,7 +67,7 @@ final class BatchSession: @unchecked Sendable {
             let records = await nextRecords()
             let polled = ContinuousClock.now
             // Verify this batch on all cores while the previous one is written.
-            async let verified = verifier.verify(records)
+            async let verified = timed { await verifier.verify(records) }
             if let batch = pending {
                 do {
                     try await commit(batch)
@@ -77,12 +77,13 @@ final class BatchSession: @unchecked Sendable {
                     return
                 }
             }
-            let verdicts = await verified
+            let (verdicts, verifying) = await verified
             if !records.isEmpty {
                 logger.trace(
                     "iteration",
                     metadata: [
                         "records": "\(records.count)", "poll_ms": "\((polled - polling).nanoseconds / 1_000_000)",
+                        "verify_ms": "\(verifying.nanoseconds / 1_000_000)",
                         "verify_and_write_ms": "\((ContinuousClock.now - polled).nanoseconds / 1_000_000)",
                     ])
             }
@@ -109,6 +110,13 @@ final class BatchSession: @unchecked Sendable {
                 logger.warning("stopping with a batch not written; it will be redelivered")
             }
         }
+    }
+
+    /// `body`'s result and how long it took.
+    private func timed<T>(_ body: () async -> T) async -> (T, Duration) {
+        let started = ContinuousClock.now
+        let value = await body()
+        return (value, ContinuousClock.now - started)
     }
 
     func closeDatabase() async {
