@@ -57,57 +57,66 @@ final class BatchSession: @unchecked Sendable {
     }
 
     /// Polls, verifies and commits batches until asked to stop; then finishes the batch in hand.
+    ///
+    /// Batch N is written (``commit(_:)``, on its own task) while batch N+1 is polled and verified; N+1's write
+    /// starts only once N's has stored its offsets, so offsets still move in order and only past messages that
+    /// are durable. This loop is the consumer's only poller (see ``WriteInFlight``).
     func runLoop() async {
-        var pending: VerifiedBatch?
-        var stopRequestedAt: ContinuousClock.Instant?
-        while true {
-            if stop.isSet, stopRequestedAt == nil { stopRequestedAt = .now }
-            if stopRequestedAt != nil { break }
+        var writing: WriteInFlight?
+        while !stop.isSet {
             let polling = ContinuousClock.now
             let records = await nextRecords()
             let polled = ContinuousClock.now
-            // Verify this batch on all cores while the previous one is written.
-            async let verified = timed { await verifier.verify(records) }
-            if let batch = pending {
-                do {
-                    try await commit(batch)
-                } catch {
-                    logger.warning("stopping with a batch not written; it will be redelivered")
-                    _ = await verified
-                    return
-                }
+            let (verdicts, verifying) = await timed { await verifier.verify(records) }
+            let verified = ContinuousClock.now
+            if let previous = writing {
+                writing = nil
+                guard await finish(previous) else { return }
             }
-            let (verdicts, verifying) = await verified
             if !records.isEmpty {
                 logger.trace(
                     "iteration",
                     metadata: [
                         "records": "\(records.count)", "poll_ms": "\((polled - polling).nanoseconds / 1_000_000)",
                         "verify_ms": "\(verifying.nanoseconds / 1_000_000)",
-                        "verify_and_write_ms": "\((ContinuousClock.now - polled).nanoseconds / 1_000_000)",
+                        "wait_for_write_ms": "\((ContinuousClock.now - verified).nanoseconds / 1_000_000)",
                     ])
-            }
-            pending = records.isEmpty ? nil : VerifiedBatch(records: records, verdicts: verdicts)
-            // A batch that did not fill up means the consumer has caught up: write it now rather than after
-            // the next poll, which would add a whole linger to every message's latency. Full batches (a
-            // backlog) stay pipelined, so verification keeps overlapping the writes.
-            if let batch = pending, records.count < configuration.batchSize, carried.isEmpty {
-                do {
-                    try await commit(batch)
-                    pending = nil
-                } catch {
-                    logger.warning("stopping with a batch not written; it will be redelivered")
-                    return
-                }
+                writing = startWrite(VerifiedBatch(records: records, verdicts: verdicts))
             }
             updateLag()
-            if pending == nil { await refreshProgressIfDue() }
+            if writing == nil { await refreshProgressIfDue() }
         }
-        if let batch = pending {
+        if let previous = writing { _ = await finish(previous) }
+    }
+
+    /// Starts writing `batch` beside the loop.
+    private func startWrite(_ batch: VerifiedBatch) -> WriteInFlight {
+        let write = WriteInFlight()
+        // Read only by this write's task (its retries report their waits through it); replaced only after it
+        // is done.
+        currentWrite = write
+        Task {
             do {
-                try await commit(batch)
+                try await self.commit(batch)
+                write.enter(.done(succeeded: true))
             } catch {
-                logger.warning("stopping with a batch not written; it will be redelivered")
+                write.enter(.done(succeeded: false))
+            }
+        }
+        return write
+    }
+
+    /// Waits for a write, polling the paused consumer while it waits out a failure. Returns whether it succeeded.
+    private func finish(_ write: WriteInFlight) async -> Bool {
+        while true {
+            switch await write.settled() {
+            case .done(let succeeded):
+                if !succeeded { logger.warning("stopping with a batch not written; it will be redelivered") }
+                return succeeded
+            case .waitingOutFailure:
+                await keepGroupWhileWaiting(.milliseconds(100))
+            case .writing:
+                continue
             }
         }
     }
@@ -277,7 +286,7 @@ final class BatchSession: @unchecked Sendable {
             logger.warning("dead-letter publish failed; retrying", metadata: ["error": "\(failures[0])", "records": "\(failures.count)"])
             // Publishing again may duplicate some dead letters: the dead-letter topic is at-least-once.
             try checkGrace()
-            try await keepGroupWhileWaiting(delay)
+            await waitOut(delay)
             delay = min(delay * 2, configuration.retryMaxDelay)
             left = rejections
         }
@@ -324,15 +333,25 @@ final class BatchSession: @unchecked Sendable {
                     paused = true
                 }
                 try checkGrace()
-                try await keepGroupWhileWaiting(delay)
+                await waitOut(delay)
                 delay = min(delay * 2, configuration.retryMaxDelay)
             }
         }
     }
 
+    /// The write in flight, for its retries to report their waits (set by ``startWrite(_:)``).
+    private var currentWrite: WriteInFlight?
+
+    /// A write's pause before its next try; the loop polls the paused consumer meanwhile (``finish(_:)``).
+    private func waitOut(_ delay: Duration) async {
+        currentWrite?.enter(.waitingOutFailure)
+        try? await Task.sleep(for: delay)
+        currentWrite?.enter(.writing)
+    }
+
     /// Waits, polling the (paused) consumer meanwhile so the group keeps this member; anything it still
-    /// returns is kept for later.
-    private func keepGroupWhileWaiting(_ delay: Duration) async throws {
+    /// returns is kept for later. Called by the loop only.
+    private func keepGroupWhileWaiting(_ delay: Duration) async {
         let batch = await consumer.poll(maxRecords: configuration.batchSize, timeout: delay)
         carried += batch.records
         for record in batch.records {
