@@ -71,9 +71,10 @@ final class PQEventLoop: TaskExecutor, @unchecked Sendable {
         event.data.u64 = 0
         precondition(epoll_ctl(epollFD, EPOLL_CTL_ADD, wakeFD, &event) == 0, "epoll_ctl failed (errno \(errno))")
         let thread = Thread { [self] in
-            // Named from the thread itself: on Linux a name set before `start()` does not reach the kernel (it
-            // would keep its creator's, e.g. a cooperative pool thread's), and profilers show the kernel's.
-            Thread.current.name = "mailroom.pq.\(index)"
+            // Named by the thread itself, through the kernel: Foundation's `Thread.name` reaches the kernel only
+            // if set after `start()` has recorded the thread, which races with the thread's first steps, and an
+            // unnamed thread keeps its creator's name (e.g. a cooperative pool thread's).
+            _ = mailroom_name_this_thread("mailroom.pq.\(index)")
             run()
         }
         thread.start()
