@@ -1,0 +1,35 @@
+import Testing
+
+@testable import MailroomWorker
+
+/// The hand-shake between the worker's loop and the batch write running beside it (no services).
+@Suite("Write in flight (no services)")
+struct WriteInFlightTests {
+    @Test func theLoopWakesWhenTheWriteWaitsOutAFailureAndWhenItIsDone() async {
+        let write = WriteInFlight()
+        // The write is still writing: the loop waits until something happens.
+        async let first = write.settled()
+        try? await Task.sleep(for: .milliseconds(50))
+        write.enter(.waitingOutFailure)
+        #expect(await first == .waitingOutFailure)
+
+        // While it waits out the failure, the loop is told so at once (and polls the paused consumer).
+        #expect(await write.settled() == .waitingOutFailure)
+
+        // The retry runs again, then succeeds: the loop, waiting meanwhile, learns the outcome.
+        write.enter(.writing)
+        async let second = write.settled()
+        try? await Task.sleep(for: .milliseconds(50))
+        write.enter(.done(succeeded: true))
+        #expect(await second == .done(succeeded: true))
+    }
+
+    @Test func theOutcomeStaysOnceTheWriteIsDone() async {
+        let write = WriteInFlight()
+        write.enter(.done(succeeded: false))
+        write.enter(.writing)
+        write.enter(.done(succeeded: true))
+        #expect(await write.settled() == .done(succeeded: false))
+        #expect(await write.settled() == .done(succeeded: false))
+    }
+}
