@@ -43,11 +43,8 @@ final class PQConnectionDriver: PQSocketHandler, @unchecked Sendable {
     private var registration: PQEventLoop.Registration?
     private let state = Mutex(State())
 
-    /// Takes over a connected handle, switching it to non-blocking mode; its results are read by `loop` (by
-    /// default the caller's loop if it runs on one, else the next loop in turn).
-    init(handle: PQConnectionHandle, loop: PQEventLoop = PQEventLoop.current ?? PQEventLoop.next())
-        throws(PostgresError)
-    {
+    /// Takes over a connected handle, switching it to non-blocking mode; its results are read by `loop`.
+    init(handle: PQConnectionHandle, loop: PQEventLoop) throws(PostgresError) {
         try handle.makeNonBlocking()
         self.handle = handle
         self.cancelToken = handle.makeCancelToken()

@@ -100,20 +100,17 @@ public final class PostgresConnectionPool: Sendable {
             case closed
             case wait
         }
-        // A task running on an event loop gets a connection of that loop, or a new one while the pool has room.
+        // A task running on an event loop gets an idle connection of that loop, else a new one (opened on that
+        // loop) while the pool has room, else any idle one.
         let loop = PQEventLoop.current
         let immediate = state.withLock { state -> Immediate in
             if state.closed { return .closed }
-            if let loop {
-                if let index = state.idle.lastIndex(where: { $0.loop === loop }) {
-                    return .connection(state.idle.remove(at: index))
-                }
-                if state.open < configuration.size {
-                    state.open += 1
-                    return .connect
-                }
+            if let loop, let index = state.idle.lastIndex(where: { $0.loop === loop }) {
+                return .connection(state.idle.remove(at: index))
             }
-            if let connection = state.idle.popLast() { return .connection(connection) }
+            if loop == nil || state.open >= configuration.size, let connection = state.idle.popLast() {
+                return .connection(connection)
+            }
             if state.open < configuration.size {
                 state.open += 1
                 return .connect
