@@ -33,7 +33,10 @@ struct PipelineBenchCommand: AsyncParsableCommand {
     @Option(help: "Tasks sealing and sending in the latency phase, each pacing its share of the rate.") var sealers: Int = 4
     @Option(name: .customLong("broker-pid"), help: "The broker's process id, to report its CPU during the latency phase (same host only).")
     var brokerPID: Int32?
-    @Option(name: .customLong("ceiling-seconds"), help: "Seconds to measure the raw verify ceiling.") var ceilingSeconds: Double = 4
+    @Option(name: .customLong("ceiling-seconds"), help: "Seconds to measure the raw verify ceiling (before and again after the drain).")
+    var ceilingSeconds: Double = 4
+    @Option(name: .customLong("bare-envelopes"), help: "Items for the bare pipeline (raw libsodium and raw libpq together); 0 skips it.")
+    var bareEnvelopes: Int = 100_000
     @Flag(help: "Print one JSON object.") var json = false
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var kafka: KafkaOptions
@@ -49,12 +52,10 @@ struct PipelineBenchCommand: AsyncParsableCommand {
     }
 
     private func measure() async throws -> [String: Any] {
-        // 1. The ceiling, on an otherwise idle process: bare crypto_sign_verify_detached on 2 threads.
+        // 1. The ceiling, on an otherwise idle process: bare crypto_sign_verify_detached on 2 threads. Measured
+        // again after the drain; the two are averaged (this VM's speed drifts by ±15% over minutes).
         note("measuring raw libsodium verify ceiling (2 threads, \(ceilingSeconds) s)…")
-        let ceiling = BenchHarness.rate(threads: 2, seconds: ceilingSeconds) {
-            let raw = RawSodiumCeiling(bodyCount: 256)
-            return { _ = raw.verifyOnce() }
-        }.perSecond
+        let ceilingBefore = measureCeiling()
 
         // 2. Fresh topics and mailboxes for this run.
         let suffix = Int(Date().timeIntervalSince1970)
@@ -110,6 +111,21 @@ struct PipelineBenchCommand: AsyncParsableCommand {
         let drainPeakRSS = Self.peakRSSMegabytes(pid: worker.processIdentifier)
         worker.terminate()
         worker.waitUntilExit()
+
+        // The ceiling again, then the bare pipeline: raw libsodium and raw libpq on the same cores.
+        note("measuring raw libsodium verify ceiling again…")
+        let ceilingAfter = measureCeiling()
+        let ceiling = (ceilingBefore + ceilingAfter) / 2
+        var bare: BarePipeline.Result?
+        if bareEnvelopes > 0 {
+            note("bare pipeline: \(bareEnvelopes) items, raw verification on 2 threads and raw binary COPY…")
+            let (url, count, body, batch, senders, recipients) = (
+                try database.resolvedURL(), bareEnvelopes, bodyBytes, batchSize, min(50, mailboxes), mailboxes)
+            bare = try await Self.onThread {
+                try BarePipeline.run(
+                    url: url, count: count, bodyBytes: body, batchSize: batch, senders: senders, recipients: recipients)
+            }
+        }
 
         // The drain was a bulk load: let the database digest it, as an operator would after one, so that the
         // latency phase measures the steady state rather than autovacuum's first pass over the new rows
@@ -182,7 +198,17 @@ struct PipelineBenchCommand: AsyncParsableCommand {
         let workerKafka = workerConfiguration.consumerProperties(groupID: "")
         await producer.close()
 
-        return [
+        var bareFigures: [String: Any] = [:]
+        if let bare {
+            bareFigures = [
+                "bare_pipeline_per_s": bare.perSecond.rounded(),
+                "bare_pipeline_vs_ceiling": (bare.perSecond / ceiling * 1000).rounded() / 1000,
+                "ingest_vs_bare_pipeline": (ingestRate / bare.perSecond * 1000).rounded() / 1000,
+                "bare_pipeline_verify_us": (bare.verifyMicroseconds * 10).rounded() / 10,
+                "bare_pipeline_database_us": (bare.databaseMicroseconds * 10).rounded() / 10,
+            ]
+        }
+        return bareFigures.merging([
             "envelopes": envelopes,
             "mailboxes": mailboxes,
             "partitions": partitions,
@@ -195,6 +221,8 @@ struct PipelineBenchCommand: AsyncParsableCommand {
             "produced_per_s": (Double(envelopes) / produceSeconds).rounded(),
             "ingested_per_s": ingestRate.rounded(),
             "raw_verified_per_s_2_threads": ceiling.rounded(),
+            "raw_verified_per_s_2_threads_before": ceilingBefore.rounded(),
+            "raw_verified_per_s_2_threads_after": ceilingAfter.rounded(),
             "ingest_vs_ceiling": (ingestRate / ceiling * 1000).rounded() / 1000,
             "offered_per_s": pacing.perSecond.rounded(),
             "offered_target_per_s": rate,
@@ -206,7 +234,22 @@ struct PipelineBenchCommand: AsyncParsableCommand {
             "e2e_p50_ms": (p50 * 1000 * 10).rounded() / 10,
             "e2e_p99_ms": (p99 * 1000 * 10).rounded() / 10,
             "worker_peak_rss_mb": peakRSS,
-        ]
+        ]) { bare, _ in bare }
+    }
+
+    /// Bare `crypto_sign_verify_detached` on 2 threads, per second.
+    private func measureCeiling() -> Double {
+        BenchHarness.rate(threads: 2, seconds: ceilingSeconds) {
+            let raw = RawSodiumCeiling(bodyCount: 256)
+            return { _ = raw.verifyOnce() }
+        }.perSecond
+    }
+
+    /// Runs blocking `work` on a thread of its own (not one of the cooperative pool's).
+    private static func onThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try work() }) }.start()
+        }
     }
 
     // MARK: The latency phase's query: the one place that names the message table.
