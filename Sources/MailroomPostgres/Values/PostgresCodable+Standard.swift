@@ -86,6 +86,7 @@ extension String: PostgresCodable {
 extension Array: PostgresEncodable where Element == UInt8 {
     public static var postgresType: PostgresDataType { .bytea }
     public func encode(into buffer: inout [UInt8]) { buffer.append(contentsOf: self) }
+    public var encodedByteCount: Int? { count }
 }
 
 extension Array: PostgresDecodable where Element == UInt8 {

@@ -4,6 +4,13 @@ public protocol PostgresEncodable: Sendable {
     static var postgresType: PostgresDataType { get }
     /// Appends the value's binary wire form (without a length prefix).
     func encode(into buffer: inout [UInt8])
+    /// The number of bytes ``encode(into:)`` appends, when known without encoding; lets an array parameter
+    /// reserve its whole buffer once. Default `nil`.
+    var encodedByteCount: Int? { get }
+}
+
+extension PostgresEncodable {
+    public var encodedByteCount: Int? { nil }
 }
 
 /// A Swift value that can be read from a binary-format result column.
