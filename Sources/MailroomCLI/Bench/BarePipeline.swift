@@ -16,7 +16,7 @@ struct BarePipeline {
         var perSecond: Double
         /// CPU of the two verifying threads, per item.
         var verifyMicroseconds: Double
-        /// CPU of the database server process, per item.
+        /// CPU of the database server's processes, per item.
         var databaseMicroseconds: Double
     }
 
@@ -35,7 +35,9 @@ struct BarePipeline {
         let verifyCPU = Mutex<Double>(0)
         let verifiers = DispatchGroup()
         let started = ContinuousClock.now
-        let serverBefore = PipelineBenchCommand.CPUSample.cpuSeconds(pid: loader.backendPID) ?? 0
+        // The server's processes (backends and background processes), as for the drain.
+        let serverProcesses = try loader.serverProcesses()
+        let serverBefore = serverCPU(serverProcesses)
         for _ in 0..<2 {
             verifiers.enter()
             Thread {
@@ -72,7 +74,7 @@ struct BarePipeline {
         }
         verifiers.wait()
         let elapsed = (ContinuousClock.now - started).seconds
-        let server = (PipelineBenchCommand.CPUSample.cpuSeconds(pid: loader.backendPID) ?? 0) - serverBefore
+        let server = serverCPU(serverProcesses) - serverBefore
         guard rejected.load(ordering: .relaxed) == 0 else { throw CLIError("bare pipeline: a signature did not verify") }
         return Result(
             perSecond: Double(count) / elapsed,
@@ -116,6 +118,10 @@ struct BarePipeline {
             }
         }
         payload.appendBigEndian(Int16(-1))
+    }
+
+    private static func serverCPU(_ processes: [Int32]) -> Double {
+        processes.compactMap { PipelineBenchCommand.CPUSample.cpuSeconds(pid: $0) }.reduce(0, +)
     }
 
     private static func threadCPUSeconds() -> Double {

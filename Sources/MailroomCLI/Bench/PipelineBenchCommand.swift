@@ -93,20 +93,35 @@ struct PipelineBenchCommand: AsyncParsableCommand {
         defer { if worker.isRunning { kill(worker.processIdentifier, SIGKILL) } }
         note("worker \(worker.processIdentifier) draining…")
         var first: (ContinuousClock.Instant, Double)?
+        var databasePIDs: [Int32] = []
+        var drainCPUStart: DrainCPU?
+        var drainCPUEnd: DrainCPU?
         var last: (ContinuousClock.Instant, Double) = (.now, 0)
         let drainDeadline = ContinuousClock.now + .seconds(max(120, envelopes / 1_000))
         while ContinuousClock.now < drainDeadline {
             try await Task.sleep(for: .milliseconds(50))
             guard worker.isRunning else { throw CLIError("the worker exited during the bench") }
             guard let done = try? await Self.scrape(port: metricsPort) else { continue }
-            if first == nil, done > 0 { first = (.now, done) }
+            if first == nil, done > 0 {
+                first = (.now, done)
+                // The server's processes now include the worker's backend.
+                databasePIDs = (try? await Self.serverProcesses(database)) ?? []
+                drainCPUStart = DrainCPU(worker: worker.processIdentifier, broker: brokerPID, database: databasePIDs)
+            }
             last = (.now, done)
-            if done >= Double(envelopes) { break }
+            if done >= Double(envelopes) {
+                drainCPUEnd = DrainCPU(worker: worker.processIdentifier, broker: brokerPID, database: databasePIDs)
+                break
+            }
         }
         guard let start = first, last.1 >= Double(envelopes) else {
             throw CLIError("the worker did not drain the backlog in time (\(Int(last.1)) of \(envelopes))")
         }
         let ingestRate = (last.1 - start.1) / max(0.001, (last.0 - start.0).seconds)
+        var drainCPU: [String: Double] = [:]
+        if let drainCPUStart, let drainCPUEnd {
+            drainCPU = drainCPUEnd.microsecondsPerEnvelope(since: drainCPUStart, envelopes: last.1 - start.1)
+        }
 
         let drainPeakRSS = Self.peakRSSMegabytes(pid: worker.processIdentifier)
         worker.terminate()
@@ -206,8 +221,10 @@ struct PipelineBenchCommand: AsyncParsableCommand {
                 "bare_pipeline_per_s": bare.perSecond.rounded(),
                 "bare_pipeline_vs_ceiling": (bare.perSecond / ceiling * 1000).rounded() / 1000,
                 "ingest_vs_bare_pipeline": (ingestRate / bare.perSecond * 1000).rounded() / 1000,
-                "bare_pipeline_verify_us": (bare.verifyMicroseconds * 10).rounded() / 10,
-                "bare_pipeline_database_us": (bare.databaseMicroseconds * 10).rounded() / 10,
+                "bare_pipeline_cpu_us_per_envelope": [
+                    "verify": (bare.verifyMicroseconds * 10).rounded() / 10,
+                    "database": (bare.databaseMicroseconds * 10).rounded() / 10,
+                ],
             ]
         }
         return bareFigures.merging([
@@ -226,6 +243,7 @@ struct PipelineBenchCommand: AsyncParsableCommand {
             "raw_verified_per_s_2_threads_before": ceilingBefore.rounded(),
             "raw_verified_per_s_2_threads_after": ceilingAfter.rounded(),
             "ingest_vs_ceiling": (ingestRate / ceiling * 1000).rounded() / 1000,
+            "drain_cpu_us_per_envelope": drainCPU,
             "offered_per_s": pacing.perSecond.rounded(),
             "offered_target_per_s": rate,
             "pacing_lag_max_ms": (pacing.maxLagSeconds * 1000 * 10).rounded() / 10,
@@ -237,6 +255,36 @@ struct PipelineBenchCommand: AsyncParsableCommand {
             "e2e_p99_ms": (p99 * 1000 * 10).rounded() / 10,
             "worker_peak_rss_mb": peakRSS,
         ]) { bare, _ in bare }
+    }
+
+    /// CPU seconds of the drain's processes: the worker, the broker (with `--broker-pid`) and the database
+    /// server's processes (backends and background processes, from `pg_stat_activity`; same host only).
+    struct DrainCPU {
+        var seconds: [String: Double] = [:]
+
+        init(worker: Int32, broker: Int32?, database: [Int32]) {
+            seconds["worker"] = CPUSample.cpuSeconds(pid: worker)
+            if let broker { seconds["broker"] = CPUSample.cpuSeconds(pid: broker) }
+            if !database.isEmpty { seconds["database"] = database.compactMap { CPUSample.cpuSeconds(pid: $0) }.reduce(0, +) }
+        }
+
+        /// Per process group, microseconds of CPU per envelope since `earlier`.
+        func microsecondsPerEnvelope(since earlier: DrainCPU, envelopes: Double) -> [String: Double] {
+            var result: [String: Double] = [:]
+            for (key, value) in seconds {
+                if let before = earlier.seconds[key], envelopes > 0 {
+                    result[key] = ((value - before) / envelopes * 1e6 * 10).rounded() / 10
+                }
+            }
+            return result
+        }
+    }
+
+    /// The database server's processes (empty when it is on another host: their CPU is then not reported).
+    static func serverProcesses(_ database: DatabaseOptions) async throws -> [Int32] {
+        try await database.withConnection { connection in
+            try await connection.query("SELECT pid FROM pg_stat_activity").map { try $0.decode(Int32.self, column: 0) }
+        }
     }
 
     /// Bare `crypto_sign_verify_detached` on 2 threads, per second.

@@ -19,8 +19,13 @@ internal import Foundation
 
     deinit { PQfinish(conn) }
 
-    /// The server process serving this connection.
-    public var backendPID: Int32 { PQbackendPID(conn) }
+    /// The server's processes (`pg_stat_activity`): backends, this one included, and background processes.
+    public func serverProcesses() throws -> [Int32] {
+        let result = PQexec(conn, "SELECT pid FROM pg_stat_activity")
+        defer { PQclear(result) }
+        guard PQresultStatus(result) == PGRES_TUPLES_OK else { throw failure("statement") }
+        return (0..<PQntuples(result)).compactMap { row in PQgetvalue(result, row, 0).flatMap { Int32(String(cString: $0)) } }
+    }
 
     /// Runs `sql` (no parameters; one or more statements).
     public func execute(_ sql: String) throws {
