@@ -110,7 +110,10 @@ struct PipelineBenchCommand: AsyncParsableCommand {
             }
             last = (.now, done)
             if done >= Double(envelopes) {
-                drainCPUEnd = DrainCPU(worker: worker.processIdentifier, broker: brokerPID, database: databasePIDs)
+                // Processes the server started meanwhile (autovacuum workers) count whole; one that came and
+                // went between the two listings is missed.
+                let now = (try? await Self.serverProcesses(database)) ?? []
+                drainCPUEnd = DrainCPU(worker: worker.processIdentifier, broker: brokerPID, database: databasePIDs + now.filter { !databasePIDs.contains($0) })
                 break
             }
         }
@@ -261,22 +264,26 @@ struct PipelineBenchCommand: AsyncParsableCommand {
     /// server's processes (backends and background processes, from `pg_stat_activity`; same host only).
     struct DrainCPU {
         var seconds: [String: Double] = [:]
+        var database: [Int32: Double] = [:]
 
-        init(worker: Int32, broker: Int32?, database: [Int32]) {
+        init(worker: Int32, broker: Int32?, database pids: [Int32]) {
             seconds["worker"] = CPUSample.cpuSeconds(pid: worker)
             if let broker { seconds["broker"] = CPUSample.cpuSeconds(pid: broker) }
-            if !database.isEmpty { seconds["database"] = database.compactMap { CPUSample.cpuSeconds(pid: $0) }.reduce(0, +) }
+            for pid in pids { database[pid] = CPUSample.cpuSeconds(pid: pid) }
         }
 
-        /// Per process group, microseconds of CPU per envelope since `earlier`.
+        /// Per process group, microseconds of CPU per envelope since `earlier`. A server process that appeared
+        /// since counts whole; one that has gone since is left out.
         func microsecondsPerEnvelope(since earlier: DrainCPU, envelopes: Double) -> [String: Double] {
-            var result: [String: Double] = [:]
+            guard envelopes > 0 else { return [:] }
+            var used: [String: Double] = [:]
             for (key, value) in seconds {
-                if let before = earlier.seconds[key], envelopes > 0 {
-                    result[key] = ((value - before) / envelopes * 1e6 * 10).rounded() / 10
-                }
+                if let before = earlier.seconds[key] { used[key] = value - before }
             }
-            return result
+            if !database.isEmpty {
+                used["database"] = database.reduce(0) { $0 + $1.value - (earlier.database[$1.key] ?? 0) }
+            }
+            return used.mapValues { ($0 / envelopes * 1e6 * 10).rounded() / 10 }
         }
     }
 
