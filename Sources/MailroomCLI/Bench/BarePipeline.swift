@@ -35,9 +35,8 @@ struct BarePipeline {
         let verifyCPU = Mutex<Double>(0)
         let verifiers = DispatchGroup()
         let started = ContinuousClock.now
-        // The server's processes (backends and background processes), as for the drain.
-        let serverProcesses = try loader.serverProcesses()
-        let serverBefore = serverCPU(serverProcesses)
+        // The server's processes (backends and background processes), counted as for the drain.
+        let serverBefore = serverCPU(try loader.serverProcesses())
         for _ in 0..<2 {
             verifiers.enter()
             Thread {
@@ -74,7 +73,8 @@ struct BarePipeline {
         }
         verifiers.wait()
         let elapsed = (ContinuousClock.now - started).seconds
-        let server = serverCPU(serverProcesses) - serverBefore
+        // A server process started meanwhile (an autovacuum worker) counts whole; one gone since is left out.
+        let server = serverCPU((try? loader.serverProcesses()) ?? []).reduce(0) { $0 + $1.value - (serverBefore[$1.key] ?? 0) }
         guard rejected.load(ordering: .relaxed) == 0 else { throw CLIError("bare pipeline: a signature did not verify") }
         return Result(
             perSecond: Double(count) / elapsed,
@@ -120,8 +120,11 @@ struct BarePipeline {
         payload.appendBigEndian(Int16(-1))
     }
 
-    private static func serverCPU(_ processes: [Int32]) -> Double {
-        processes.compactMap { PipelineBenchCommand.CPUSample.cpuSeconds(pid: $0) }.reduce(0, +)
+    /// CPU seconds per process.
+    private static func serverCPU(_ processes: [Int32]) -> [Int32: Double] {
+        var seconds: [Int32: Double] = [:]
+        for pid in processes { seconds[pid] = PipelineBenchCommand.CPUSample.cpuSeconds(pid: pid) }
+        return seconds
     }
 
     private static func threadCPUSeconds() -> Double {
