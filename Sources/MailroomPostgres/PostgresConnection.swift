@@ -109,6 +109,16 @@ public final class PostgresConnection: @unchecked Sendable {
         _ = try await driver.run(.script(sql)).get()
     }
 
+    /// Runs `statement`, a `COPY … FROM STDIN (FORMAT binary)`, with `data` as its whole input (built with
+    /// ``PostgresBinaryCopy``), and returns the number of rows copied.
+    ///
+    /// The statement is a `StaticString`: the rows travel only in `data`. COPY has no `ON CONFLICT`: a
+    /// duplicate key fails the whole statement (SQLSTATE 23505), and inside a transaction the caller rolls back.
+    @discardableResult
+    public func copyIn(_ statement: StaticString, data: [UInt8]) async throws(PostgresError) -> Int {
+        try await driver.run(.copyIn(statement.description, data: data)).get().affectedRows
+    }
+
     /// Runs `body` inside `BEGIN` … `COMMIT`, rolling back if it throws (and rethrowing its error).
     public func withTransaction<T: Sendable>(
         _ body: (PostgresConnection) async throws -> T

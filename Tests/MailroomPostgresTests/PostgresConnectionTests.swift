@@ -111,6 +111,92 @@ struct PostgresConnectionTests {
         }
     }
 
+    @Test func binaryCopyLoadsRowsBeyondTheSocketBuffers() async throws {
+        try await TestDatabase.withConnection { connection in
+            try await connection.query(
+                "CREATE TABLE c (id uuid PRIMARY KEY, owner bytea NOT NULL, n int8, at timestamptz, body bytea)")
+            // ~6 MB: far more than a socket takes at once, so the driver must flush it across writable events.
+            let count = 3_000
+            let ids = (0..<count).map { _ in UUID() }
+            let at = Date(timeIntervalSince1970: 1_790_000_000.25)
+            var copy = PostgresBinaryCopy()
+            for index in 0..<count {
+                copy.startRow(fields: 5)
+                copy.append(ids[index])
+                copy.append([UInt8](repeating: UInt8(index % 251), count: 32))
+                if index % 3 == 0 { copy.appendNull() } else { copy.append(Int64(index)) }
+                copy.append(at)
+                copy.append([UInt8](repeating: UInt8(index % 7), count: 2_000))
+            }
+            let copied = try await connection.copyIn(
+                "COPY c (id, owner, n, at, body) FROM STDIN (FORMAT binary)", data: copy.finish())
+            #expect(copied == count)
+            let row = try await connection.query(
+                """
+                SELECT count(*), count(n), sum(octet_length(body)), min(at) = max(at), min(at)
+                FROM c
+                """
+            ).single()
+            #expect(try row.decode(Int64.self, column: 0) == Int64(count))
+            #expect(try row.decode(Int64.self, column: 1) == Int64(count - count / 3))
+            #expect(try row.decode(Int64.self, column: 2) == Int64(count * 2_000))
+            #expect(try row.decode(Bool.self, column: 3))
+            #expect(abs(try row.decode(Date.self, column: 4).timeIntervalSince1970 - at.timeIntervalSince1970) < 0.000_001)
+            let sample = try await connection.query("SELECT owner, n, body FROM c WHERE id = \(ids[999])").single()
+            #expect(try sample.decode([UInt8].self, column: 0) == [UInt8](repeating: UInt8(999 % 251), count: 32))
+            #expect(try sample.decode(Int64?.self, column: 1) == nil)
+            #expect(try sample.decode([UInt8].self, column: 2) == [UInt8](repeating: UInt8(999 % 7), count: 2_000))
+        }
+    }
+
+    @Test func binaryCopyOfATakenKeyFailsWholeWith23505AndTheSessionGoesOn() async throws {
+        try await TestDatabase.withConnection { connection in
+            try await connection.query("CREATE TABLE d (k int8 PRIMARY KEY, v bytea)")
+            try await connection.query("INSERT INTO d VALUES (\(Int64(2)), \([UInt8]([1])))")
+            var copy = PostgresBinaryCopy()
+            for key in Int64(1)...3 {
+                copy.startRow(fields: 2)
+                copy.append(key)
+                copy.append(Array("secret-body-\(key)".utf8))
+            }
+            let data = copy.finish()
+            let error = await #expect(throws: PostgresError.self) {
+                try await connection.withTransaction { connection in
+                    try await connection.copyIn("COPY d (k, v) FROM STDIN (FORMAT binary)", data: data)
+                }
+            }
+            #expect(error?.sqlState == PostgresError.uniqueViolation)
+            #expect(error.map { !"\($0)".contains("secret-body") } == true)
+            // Nothing of the failed COPY stayed, and the session runs the next statement.
+            let keys = try await connection.query("SELECT k FROM d ORDER BY k").map { try $0.decode(Int64.self, column: 0) }
+            #expect(keys == [2])
+        }
+    }
+
+    @Test func malformedCopyStreamsAndStrayCopiesFailClearly() async throws {
+        try await TestDatabase.withConnection { connection in
+            try await connection.query("CREATE TABLE m (k int8)")
+            // A row claiming two fields for a one-column COPY.
+            var copy = PostgresBinaryCopy()
+            copy.startRow(fields: 2)
+            copy.append(Int64(1))
+            copy.append(Int64(2))
+            let malformed = await #expect(throws: PostgresError.self) {
+                try await connection.copyIn("COPY m (k) FROM STDIN (FORMAT binary)", data: copy.finish())
+            }
+            #expect(malformed?.code == .server)
+            #expect(malformed?.sqlState == "22P04")  // bad_copy_file_format
+            // COPY FROM STDIN through query() is refused by the driver, not left waiting for data.
+            let stray = await #expect(throws: PostgresError.self) {
+                try await connection.query("COPY m (k) FROM STDIN")
+            }
+            #expect(stray?.code == .server)
+            #expect(stray.map { "\($0)".contains("copyIn") } == true)
+            let count = try await connection.query("SELECT count(*) FROM m").single().decode(Int64.self, column: 0)
+            #expect(count == 0)
+        }
+    }
+
     @Test func transactionsCommitAndRollBack() async throws {
         try await TestDatabase.withConnection { connection in
             try await connection.query("CREATE TABLE tx (n int8)")

@@ -15,6 +15,8 @@ final class PQConnectionDriver: PQSocketHandler, @unchecked Sendable {
         enum Work {
             case query(PostgresQuery)
             case script(String)
+            /// A `COPY … FROM STDIN` statement (no parameters) and its whole input.
+            case copyIn(String, data: [UInt8])
             case close
         }
 
@@ -121,7 +123,7 @@ final class PQConnectionDriver: PQSocketHandler, @unchecked Sendable {
         throws(PostgresError)
     {
         while !handle.isBusy {
-            guard let result = handle.nextResult() else {
+            guard let next = handle.nextResult() else {
                 // The statement is complete.
                 if operation.preparing {
                     operation.preparing = false
@@ -137,6 +139,20 @@ final class PQConnectionDriver: PQSocketHandler, @unchecked Sendable {
                 complete(&state, operation, finished: &finished)
                 return
             }
+            let result: Result<PostgresRows, PostgresError>
+            switch next {
+            case .result(let next):
+                result = next
+            case .copyIn:
+                if case .copyIn(_, let data) = operation.work {
+                    try handle.putCopyData(data)
+                } else {
+                    // A COPY FROM STDIN in a script or query: refused, and the server ends it with an error.
+                    try handle.abortCopy(reason: "COPY FROM STDIN runs only through PostgresConnection.copyIn")
+                }
+                state.writePending = try handle.flush()
+                continue
+            }
             // Keep the first error (a script stops at it) or else the last result.
             if case .failure = operation.outcome { continue }
             operation.outcome = result
@@ -150,7 +166,7 @@ final class PQConnectionDriver: PQSocketHandler, @unchecked Sendable {
                 switch operation.work {
                 case .query(let query):
                     try send(&state, query, operation)
-                case .script(let sql):
+                case .script(let sql), .copyIn(let sql, _):
                     try handle.sendScript(sql)
                     state.writePending = try handle.flush()
                     try arm(state)

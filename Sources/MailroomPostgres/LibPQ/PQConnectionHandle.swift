@@ -185,12 +185,40 @@ final class PQConnectionHandle: @unchecked Sendable {
         return PQisBusy(conn) == 1
     }
 
-    /// The next result of the statement in progress (call only when not ``isBusy``): rows, or the error it
-    /// ended with; `nil` once the statement is complete.
-    func nextResult() -> Result<PostgresRows, PostgresError>? {
+    /// What the statement in progress produced next.
+    enum Next {
+        /// Rows, or the error it ended with.
+        case result(Result<PostgresRows, PostgresError>)
+        /// The server waits for `COPY … FROM STDIN` data: call ``putCopyData(_:)``.
+        case copyIn
+    }
+
+    /// The next result of the statement in progress (call only when not ``isBusy``); `nil` once the statement
+    /// is complete.
+    func nextResult() -> Next? {
         guard let conn else { return nil }
         guard let result = PQgetResult(conn) else { return nil }
-        return Result { () throws(PostgresError) in try rows(taking: result, conn: conn) }
+        if PQresultStatus(result) == PGRES_COPY_IN {
+            PQclear(result)
+            return .copyIn
+        }
+        return .result(Result { () throws(PostgresError) in try rows(taking: result, conn: conn) })
+    }
+
+    /// Queues a whole `COPY … FROM STDIN` stream and its end, without waiting. Call ``flush()`` next.
+    func putCopyData(_ data: [UInt8]) throws(PostgresError) {
+        guard let conn else { throw PostgresError(.connectionClosed, message: "connection is closed") }
+        // libpq grows its output buffer to take the data; 0 means it could not (out of memory).
+        let queued = data.withUnsafeBytes { bytes in
+            PQputCopyData(conn, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(bytes.count))
+        }
+        guard queued == 1, PQputCopyEnd(conn, nil) == 1 else { throw connectionError(conn) }
+    }
+
+    /// Ends a `COPY … FROM STDIN` with an error instead of data; the statement then fails with `reason`.
+    func abortCopy(reason: String) throws(PostgresError) {
+        guard let conn else { throw PostgresError(.connectionClosed, message: "connection is closed") }
+        guard PQputCopyEnd(conn, reason) == 1 else { throw connectionError(conn) }
     }
 
     /// A ``PostgresError`` for a connection-level failure (``PostgresError/Code/connectionClosed`` once the session
