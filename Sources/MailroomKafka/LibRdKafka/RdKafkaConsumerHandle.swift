@@ -88,6 +88,8 @@ final class RdKafkaConsumerHandle: @unchecked Sendable {
         var records: [KafkaRecord] = []
         var errors: [KafkaError] = []
         records.reserveCapacity(count)
+        // A batch's records share a few topics: each name is made into a String once, not once per record.
+        var topicNames: [OpaquePointer: String] = [:]
         for index in 0..<count {
             guard let message = buffer[index] else { continue }
             defer { rd_kafka_message_destroy(message) }
@@ -96,14 +98,24 @@ final class RdKafkaConsumerHandle: @unchecked Sendable {
                 errors.append(rdKafkaError(.client, err, context: "consume"))
                 continue
             }
-            records.append(Self.copy(message))
+            records.append(Self.copy(message, topicNames: &topicNames))
         }
         return (records, errors)
     }
 
-    private static func copy(_ message: UnsafeMutablePointer<rd_kafka_message_t>) -> KafkaRecord {
+    private static func copy(
+        _ message: UnsafeMutablePointer<rd_kafka_message_t>, topicNames: inout [OpaquePointer: String]
+    ) -> KafkaRecord {
         let m = message.pointee
-        let topic = m.rkt.flatMap { rd_kafka_topic_name($0) }.map { String(cString: $0) } ?? ""
+        var topic = ""
+        if let handle = m.rkt {
+            if let known = topicNames[handle] {
+                topic = known
+            } else {
+                topic = rd_kafka_topic_name(handle).map { String(cString: $0) } ?? ""
+                topicNames[handle] = topic
+            }
+        }
         let key = m.key.map { Array(UnsafeRawBufferPointer(start: $0, count: m.key_len)) }
         let value = m.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: m.len)) }
         var headers: [KafkaHeader] = []
