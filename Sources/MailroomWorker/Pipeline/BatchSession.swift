@@ -198,8 +198,11 @@ final class BatchSession: @unchecked Sendable {
         let outcome = try await writeBatch(messages, rejections: rejections, progress: progress)
         let writeDuration = ContinuousClock.now - writeStarted
         lastProgress = .now
-        let records = Dictionary(batch.records.map { (RecordSource(topic: $0.topic, partition: $0.partition, offset: $0.offset), $0) }) { first, _ in first }
-        let conflicts = outcome.conflicts.compactMap { rejection in records[rejection.source].map { (rejection, $0) } }
+        var conflicts: [(Rejection, KafkaRecord)] = []
+        if !outcome.conflicts.isEmpty {
+            let records = Dictionary(batch.records.map { (RecordSource(topic: $0.topic, partition: $0.partition, offset: $0.offset), $0) }) { first, _ in first }
+            conflicts = outcome.conflicts.compactMap { rejection in records[rejection.source].map { (rejection, $0) } }
+        }
         try await publishDeadLetters(rejected + conflicts)
 
         // Durable in PostgreSQL and on the dead-letter topic: now, and only now, the offsets may move.
