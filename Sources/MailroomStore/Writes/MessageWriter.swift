@@ -114,7 +114,7 @@ public struct MessageWriter: Sendable {
     }
 
     /// The fast path, for a batch of new messages to mailboxes with room (every batch but those after a crash,
-    /// a rebalance or a re-send): one binary COPY of the whole batch (no conflict handling, whose speculative
+    /// a rebalance or a re-send): one binary COPY of the whole batch (no `ON CONFLICT`, whose speculative
     /// insertion costs a third more), then the insert rollups in one statement. Fails with unique_violation
     /// (23505) when any (owner, id) is already taken; returns the recipients now over their quota (the caller
     /// then rolls back).
