@@ -70,6 +70,28 @@ check "the refused stack started nothing (no data folder)" \
     bash -c "! grep -qs '^PG_TMP=/' '$TEST_ROOT/.dev/stacks/$MAILROOM_STACK-clash/state'"
 MAILROOM_STACK="$MAILROOM_STACK-clash" "$DS" down --purge >/dev/null 2>&1
 
+# A port in TIME_WAIT (a broker that closed its connections first, then stopped) cannot be bound by Tansu,
+# which does not set SO_REUSEADDR: up waits for it (up to 75 s); wait_bindable tells the two states apart.
+read -r TW < <(free_ports 1)
+python3 - "$TW" <<'PY'
+import socket, sys, time
+port = int(sys.argv[1])
+server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("127.0.0.1", port))
+server.listen(1)
+client = socket.create_connection(("127.0.0.1", port))
+accepted, _ = server.accept()
+accepted.close()   # the server side closes first: its end (local port = port) goes to TIME_WAIT
+time.sleep(0.1)
+client.close()
+server.close()
+PY
+check "a free port is bindable at once" wait_bindable "$XP" 0
+check "a port in TIME_WAIT is not (checked for 1 s)" bash -c "$(declare -f wait_bindable); ! wait_bindable '$TW' 1 2>/dev/null"
+check_output "waiting for it says why" "to be free \\(old connections in TIME_WAIT\\)" \
+    bash -c "$(declare -f wait_bindable); wait_bindable '$TW' 0.6 2>&1; true"
+
 # A crash: both killed with SIGKILL (their zombies may linger a while on this machine).
 kill -9 "$(state PG_PID)" "$(state KAFKA_PID)" 2>/dev/null
 sleep 0.2

@@ -88,5 +88,30 @@ for s in socks:
 PY
 }
 
+# Waits up to SECONDS for 127.0.0.1:PORT to be bindable by a server that does not set SO_REUSEADDR (Tansu):
+# a broker's closed connections keep its port in TIME_WAIT for a minute after it stops, and a client's
+# ephemeral port can sit there too. Says once that it waits; fails when the time is up.
+wait_bindable() { # PORT SECONDS
+    python3 - "$1" "$2" <<'PY'
+import socket, sys, time
+port, deadline = int(sys.argv[1]), time.monotonic() + float(sys.argv[2])
+said = False
+while True:
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", port))
+        sys.exit(0)
+    except OSError:
+        if time.monotonic() >= deadline:
+            sys.exit(1)
+        if not said:
+            print(f"waiting for 127.0.0.1:{port} to be free (old connections in TIME_WAIT)…", file=sys.stderr)
+            said = True
+        time.sleep(0.5)
+    finally:
+        s.close()
+PY
+}
+
 # True when something accepts TCP connections on 127.0.0.1:PORT.
 tcp_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
