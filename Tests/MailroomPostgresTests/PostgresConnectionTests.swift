@@ -123,7 +123,7 @@ struct PostgresConnectionTests {
             for index in 0..<count {
                 copy.startRow(fields: 5)
                 copy.append(ids[index])
-                copy.append([UInt8](repeating: UInt8(index % 251), count: 32))
+                [UInt8](repeating: UInt8(index % 251), count: 32).withUnsafeBytes { copy.append(bytes: $0) }
                 if index % 3 == 0 { copy.appendNull() } else { copy.append(Int64(index)) }
                 copy.append(at)
                 copy.append([UInt8](repeating: UInt8(index % 7), count: 2_000))

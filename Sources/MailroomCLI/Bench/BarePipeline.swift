@@ -36,11 +36,11 @@ struct BarePipeline {
         let verifiers = DispatchGroup()
         let started = ContinuousClock.now
         // The server's processes (backends and background processes), counted as for the drain.
-        let serverBefore = serverCPU(try loader.serverProcesses())
+        let serverBefore = ProcessCPU([:], server: try loader.serverProcesses())
         for _ in 0..<2 {
             verifiers.enter()
             Thread {
-                let cpuStart = threadCPUSeconds()
+                let cpuStart = BenchHarness.threadCPUSeconds()
                 let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: rows.messageBytes, alignment: 16)
                 defer { scratch.deallocate() }
                 while true {
@@ -51,16 +51,14 @@ struct BarePipeline {
                     }
                     verified[batch].signal()
                 }
-                verifyCPU.withLock { $0 += threadCPUSeconds() - cpuStart }
+                verifyCPU.withLock { $0 += BenchHarness.threadCPUSeconds() - cpuStart }
                 verifiers.leave()
             }.start()
         }
-        var payload: [UInt8] = []
-        payload.reserveCapacity(batchSize * (2 * rows.ciphertextBytes + 320) + 64)
         for batch in 0..<batches {
             verified[batch].wait()
             let items = Array(batch * batchSize..<min(count, (batch + 1) * batchSize))
-            encode(rows, items: keyOrder(rows, items: items), into: &payload)
+            let payload = encode(rows, items: keyOrder(rows, items: items))
             try loader.execute("BEGIN")
             try payload.withUnsafeBytes {
                 try loader.copy(
@@ -73,8 +71,7 @@ struct BarePipeline {
         }
         verifiers.wait()
         let elapsed = (ContinuousClock.now - started).seconds
-        // A server process started meanwhile (an autovacuum worker) counts whole; one gone since is left out.
-        let server = serverCPU((try? loader.serverProcesses()) ?? []).reduce(0) { $0 + $1.value - (serverBefore[$1.key] ?? 0) }
+        let server = ProcessCPU([:], server: (try? loader.serverProcesses()) ?? []).used(since: serverBefore)["database"] ?? 0
         guard rejected.load(ordering: .relaxed) == 0 else { throw CLIError("bare pipeline: a signature did not verify") }
         return Result(
             perSecond: Double(count) / elapsed,
@@ -97,50 +94,24 @@ struct BarePipeline {
         return keys.indices.sorted { keys[$0] < keys[$1] }.map { items[$0] }
     }
 
-    /// PostgreSQL's binary COPY format: signature, flags, header extension; per row a field count and each field
-    /// as a length and its bytes; a -1 trailer. `created_at` is a timestamptz: microseconds since 2000-01-01.
-    private static func encode(_ rows: RawEnvelopeRows, items: [Int], into payload: inout [UInt8]) {
-        payload.removeAll(keepingCapacity: true)
-        payload.append(contentsOf: Array("PGCOPY\n".utf8) + [0xFF, 0x0D, 0x0A, 0x00])
-        payload.appendBigEndian(Int32(0))
-        payload.appendBigEndian(Int32(0))
+    /// The batch as a binary COPY stream (``PostgresBinaryCopy``, the byte layout and nothing more), fields
+    /// copied straight from the items' memory. `created_at` is a timestamptz: microseconds since 2000-01-01.
+    private static func encode(_ rows: RawEnvelopeRows, items: [Int]) -> [UInt8] {
+        var copy = PostgresBinaryCopy(reservingCapacity: items.count * (2 * rows.ciphertextBytes + 290))
         for item in items {
             rows.withRow(item) { recipient, id, sender, recipientCiphertext, senderCiphertext, hashes, signature in
-                payload.appendBigEndian(Int16(9))
-                for field in [recipient, id, sender] { payload.appendField(field) }
-                payload.appendBigEndian(Int32(8))
-                payload.appendBigEndian((rows.createdAtMilliseconds[item] - 946_684_800_000) * 1000)
-                payload.appendField(recipientCiphertext)
-                payload.appendField(senderCiphertext)
-                payload.appendField(UnsafeRawBufferPointer(rebasing: hashes[0..<32]))
-                payload.appendField(UnsafeRawBufferPointer(rebasing: hashes[32..<64]))
-                payload.appendField(signature)
+                copy.startRow(fields: 9)
+                copy.append(bytes: recipient)
+                copy.append(bytes: id)
+                copy.append(bytes: sender)
+                copy.append((rows.createdAtMilliseconds[item] - 946_684_800_000) * 1000)
+                copy.append(bytes: recipientCiphertext)
+                copy.append(bytes: senderCiphertext)
+                copy.append(bytes: UnsafeRawBufferPointer(rebasing: hashes[0..<32]))
+                copy.append(bytes: UnsafeRawBufferPointer(rebasing: hashes[32..<64]))
+                copy.append(bytes: signature)
             }
         }
-        payload.appendBigEndian(Int16(-1))
-    }
-
-    /// CPU seconds per process.
-    private static func serverCPU(_ processes: [Int32]) -> [Int32: Double] {
-        var seconds: [Int32: Double] = [:]
-        for pid in processes { seconds[pid] = PipelineBenchCommand.CPUSample.cpuSeconds(pid: pid) }
-        return seconds
-    }
-
-    private static func threadCPUSeconds() -> Double {
-        var spec = timespec()
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &spec)
-        return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
-    }
-}
-
-extension [UInt8] {
-    fileprivate mutating func appendBigEndian<T: FixedWidthInteger>(_ value: T) {
-        Swift.withUnsafeBytes(of: value.bigEndian) { append(contentsOf: $0) }
-    }
-
-    fileprivate mutating func appendField(_ bytes: UnsafeRawBufferPointer) {
-        appendBigEndian(Int32(bytes.count))
-        append(contentsOf: bytes)
+        return copy.finish()
     }
 }

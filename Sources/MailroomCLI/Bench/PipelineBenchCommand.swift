@@ -93,9 +93,8 @@ struct PipelineBenchCommand: AsyncParsableCommand {
         defer { if worker.isRunning { kill(worker.processIdentifier, SIGKILL) } }
         note("worker \(worker.processIdentifier) draining…")
         var first: (ContinuousClock.Instant, Double)?
-        var databasePIDs: [Int32] = []
-        var drainCPUStart: DrainCPU?
-        var drainCPUEnd: DrainCPU?
+        var drainCPUStart: ProcessCPU?
+        var drainCPUEnd: ProcessCPU?
         var last: (ContinuousClock.Instant, Double) = (.now, 0)
         let drainDeadline = ContinuousClock.now + .seconds(max(120, envelopes / 1_000))
         while ContinuousClock.now < drainDeadline {
@@ -105,15 +104,17 @@ struct PipelineBenchCommand: AsyncParsableCommand {
             if first == nil, done > 0 {
                 first = (.now, done)
                 // The server's processes now include the worker's backend.
-                databasePIDs = (try? await Self.serverProcesses(database)) ?? []
-                drainCPUStart = DrainCPU(worker: worker.processIdentifier, broker: brokerPID, database: databasePIDs)
+                drainCPUStart = ProcessCPU(
+                    ["worker": worker.processIdentifier, "broker": brokerPID],
+                    server: (try? await Self.serverProcesses(database)) ?? [])
             }
             last = (.now, done)
             if done >= Double(envelopes) {
-                // Processes the server started meanwhile (autovacuum workers) count whole; one that came and
-                // went between the two listings is missed.
-                let now = (try? await Self.serverProcesses(database)) ?? []
-                drainCPUEnd = DrainCPU(worker: worker.processIdentifier, broker: brokerPID, database: databasePIDs + now.filter { !databasePIDs.contains($0) })
+                // Listed again: server processes started meanwhile (autovacuum workers) count whole; one that
+                // came and went between the two listings is missed.
+                drainCPUEnd = ProcessCPU(
+                    ["worker": worker.processIdentifier, "broker": brokerPID],
+                    server: (try? await Self.serverProcesses(database)) ?? [])
                 break
             }
         }
@@ -123,7 +124,10 @@ struct PipelineBenchCommand: AsyncParsableCommand {
         let ingestRate = (last.1 - start.1) / max(0.001, (last.0 - start.0).seconds)
         var drainCPU: [String: Double] = [:]
         if let drainCPUStart, let drainCPUEnd {
-            drainCPU = drainCPUEnd.microsecondsPerEnvelope(since: drainCPUStart, envelopes: last.1 - start.1)
+            let envelopes = last.1 - start.1
+            if envelopes > 0 {
+                drainCPU = drainCPUEnd.used(since: drainCPUStart).mapValues { ($0 / envelopes * 1e6 * 10).rounded() / 10 }
+            }
         }
 
         let drainPeakRSS = Self.peakRSSMegabytes(pid: worker.processIdentifier)
@@ -188,11 +192,12 @@ struct PipelineBenchCommand: AsyncParsableCommand {
         }
         note("offering \(rate) envelopes/s for \(latencySeconds) s on \(sealers) tasks…")
         let phaseStart = Date()
-        let cpuBefore = CPUSample(broker: brokerPID, worker: latencyWorker.processIdentifier)
+        let phaseProcesses = ["broker": brokerPID, "worker": latencyWorker.processIdentifier, "bench": getpid()]
+        let cpuBefore = ProcessCPU(phaseProcesses)
         let pacing = try await Self.offer(
             rate: rate, seconds: latencySeconds, tasks: max(1, sealers), identities: identities, body: body,
             topic: latencyTopics.envelopes, producer: kafkaProducer)
-        let cpu = CPUSample(broker: brokerPID, worker: latencyWorker.processIdentifier).percent(since: cpuBefore)
+        let cpu = ProcessCPU(phaseProcesses).percent(since: cpuBefore)
         await kafkaProducer.close()
         let offered = pacing.offered
         let target = Double(offered + 1)
@@ -258,33 +263,6 @@ struct PipelineBenchCommand: AsyncParsableCommand {
             "e2e_p99_ms": (p99 * 1000 * 10).rounded() / 10,
             "worker_peak_rss_mb": peakRSS,
         ]) { bare, _ in bare }
-    }
-
-    /// CPU seconds of the drain's processes: the worker, the broker (with `--broker-pid`) and the database
-    /// server's processes (backends and background processes, from `pg_stat_activity`; same host only).
-    struct DrainCPU {
-        var seconds: [String: Double] = [:]
-        var database: [Int32: Double] = [:]
-
-        init(worker: Int32, broker: Int32?, database pids: [Int32]) {
-            seconds["worker"] = CPUSample.cpuSeconds(pid: worker)
-            if let broker { seconds["broker"] = CPUSample.cpuSeconds(pid: broker) }
-            for pid in pids { database[pid] = CPUSample.cpuSeconds(pid: pid) }
-        }
-
-        /// Per process group, microseconds of CPU per envelope since `earlier`. A server process that appeared
-        /// since counts whole; one that has gone since is left out.
-        func microsecondsPerEnvelope(since earlier: DrainCPU, envelopes: Double) -> [String: Double] {
-            guard envelopes > 0 else { return [:] }
-            var used: [String: Double] = [:]
-            for (key, value) in seconds {
-                if let before = earlier.seconds[key] { used[key] = value - before }
-            }
-            if !database.isEmpty {
-                used["database"] = database.reduce(0) { $0 + $1.value - (earlier.database[$1.key] ?? 0) }
-            }
-            return used.mapValues { ($0 / envelopes * 1e6 * 10).rounded() / 10 }
-        }
     }
 
     /// The database server's processes (empty when it is on another host: their CPU is then not reported).
@@ -431,36 +409,6 @@ struct PipelineBenchCommand: AsyncParsableCommand {
     }
 
     /// CPU time of the broker (when its pid is known and local), the worker and this process, from `/proc`.
-    struct CPUSample {
-        var at = ContinuousClock.now
-        var seconds: [String: Double] = [:]
-
-        init(broker: Int32?, worker: Int32) {
-            if let broker, let cpu = Self.cpuSeconds(pid: broker) { seconds["broker"] = cpu }
-            if let cpu = Self.cpuSeconds(pid: worker) { seconds["worker"] = cpu }
-            if let cpu = Self.cpuSeconds(pid: getpid()) { seconds["bench"] = cpu }
-        }
-
-        /// Per process, the share of one core used since `earlier`, in percent.
-        func percent(since earlier: CPUSample) -> [String: Double] {
-            let wall = max(0.001, (at - earlier.at).seconds)
-            var percent: [String: Double] = [:]
-            for (key, value) in seconds {
-                if let before = earlier.seconds[key] { percent[key] = ((value - before) / wall * 100).rounded() }
-            }
-            return percent
-        }
-
-        /// utime + stime of a process.
-        static func cpuSeconds(pid: Int32) -> Double? {
-            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-                let close = stat.lastIndex(of: ")")
-            else { return nil }
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
-            return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
-        }
-    }
 
     /// Starts a worker process; with `MAILROOM_BENCH_WORKER_LOG=path` its log goes to `path.<phase>`.
     private func startWorker(topics: MailroomTopics, metricsPort: Int, phase: String) throws -> Process {

@@ -35,6 +35,12 @@ public struct PostgresBinaryCopy: Sendable {
         bytes.withUnsafeMutableBytes { $0.storeBytes(of: length.bigEndian, toByteOffset: lengthOffset, as: Int32.self) }
     }
 
+    /// Appends one field given as its binary value (e.g. a `bytea` straight from memory the caller owns).
+    public mutating func append(bytes value: UnsafeRawBufferPointer) {
+        bytes.appendBigEndian(Int32(value.count))
+        bytes.append(contentsOf: value)
+    }
+
     /// Appends a NULL field.
     public mutating func appendNull() {
         bytes.appendBigEndian(Int32(-1))
