@@ -18,6 +18,10 @@ public struct WorkerConfiguration: Sendable {
     public var maxClockSkew: Duration = .seconds(300)
     /// The body size limit, as producers use it.
     public var limits: EnvelopeLimits = EnvelopeLimits()
+    /// Batches being written or verified and waiting to be written, at most (at least 1). With 2, the loop polls
+    /// and verifies the next batch while one is written and another waits, so that verification does not stall
+    /// on a slow write; writes still run one at a time, in order.
+    public var writeQueueDepth: Int = 2
     /// Concurrent verification tasks (default: one per core).
     public var verificationTasks: Int = WorkerConfiguration.coreCount
     /// This worker's name on dead-letter records and rejection rows.

@@ -32,4 +32,34 @@ struct WriteInFlightTests {
         #expect(await write.settled() == .done(succeeded: false))
         #expect(await write.settled() == .done(succeeded: false))
     }
+
+    @Test func theNextWriteLearnsTheOutcomeOnlyOnceThisOneIsDoneNotWhileItWaitsOutAFailure() async {
+        let write = WriteInFlight()
+        #expect(write.outcome == nil)
+        // Two waiters at once: the next batch's write (completion) and the loop (settled).
+        async let next = write.completion()
+        async let loop = write.settled()
+        try? await Task.sleep(for: .milliseconds(50))
+        write.enter(.waitingOutFailure)
+        #expect(await loop == .waitingOutFailure)
+        #expect(write.outcome == nil)
+        write.enter(.writing)
+        try? await Task.sleep(for: .milliseconds(50))
+        write.enter(.done(succeeded: false))
+        #expect(await next == false)
+        #expect(write.outcome == false)
+        // Asked after the fact, the answer comes at once.
+        #expect(await write.completion() == false)
+    }
+
+    @Test func everyCompletionWaiterIsToldASuccess() async {
+        let write = WriteInFlight()
+        async let first = write.completion()
+        async let second = write.completion()
+        try? await Task.sleep(for: .milliseconds(50))
+        write.enter(.done(succeeded: true))
+        #expect(await first == true)
+        #expect(await second == true)
+        #expect(write.outcome == true)
+    }
 }

@@ -56,22 +56,35 @@ final class BatchSession: @unchecked Sendable {
         self.writer = MessageWriter(mailboxQuota: configuration.mailboxQuota)
     }
 
-    /// Polls, verifies and commits batches until asked to stop; then finishes the batch in hand.
+    /// Polls, verifies and commits batches until asked to stop; then finishes the batches in hand.
     ///
-    /// Batch N is written (``commit(_:)``, on its own task) while batch N+1 is polled and verified; N+1's write
-    /// starts only once N's has stored its offsets, so offsets still move in order and only past messages that
-    /// are durable. This loop is the consumer's only poller (see ``WriteInFlight``).
+    /// Batches are written (``commit(_:)``, each on its own task) while the next ones are polled and verified:
+    /// up to ``WorkerConfiguration/writeQueueDepth`` batches are being written or wait to be. A batch's write
+    /// starts only once the previous one has stored its offsets, so offsets still move in order and only past
+    /// messages that are durable. The next poll is started before a batch is verified, so that the records are
+    /// copied out of librdkafka while the cores verify. This loop is the consumer's only poller (see
+    /// ``WriteInFlight``).
     func runLoop() async {
-        var writing: WriteInFlight?
-        while !stop.isSet {
+        var writes: [WriteInFlight] = []
+        let depth = max(1, configuration.writeQueueDepth)
+        loop: while !stop.isSet {
             let polling = ContinuousClock.now
             let records = await nextRecords()
             let polled = ContinuousClock.now
+            if !records.isEmpty { prefetch() }
             let (verdicts, verifying) = await timed { await verifier.verify(records) }
             let verified = ContinuousClock.now
-            if let previous = writing {
-                writing = nil
-                guard await finish(previous) else { return }
+            // Make room for this batch. An empty poll waits for nothing: the next poll waits (for records) instead,
+            // and the writes in hand go on meanwhile.
+            while !records.isEmpty, writes.count >= depth {
+                guard await finish(writes.removeFirst()) else { break loop }
+            }
+            while let first = writes.first, let succeeded = first.outcome {
+                writes.removeFirst()
+                guard succeeded else {
+                    logger.warning("stopping with a batch not written; it will be redelivered")
+                    break loop
+                }
             }
             if !records.isEmpty {
                 logger.trace(
@@ -81,21 +94,28 @@ final class BatchSession: @unchecked Sendable {
                         "verify_ms": "\(verifying.nanoseconds / 1_000_000)",
                         "wait_for_write_ms": "\((ContinuousClock.now - verified).nanoseconds / 1_000_000)",
                     ])
-                writing = startWrite(VerifiedBatch(records: records, verdicts: verdicts))
+                writes.append(startWrite(VerifiedBatch(records: records, verdicts: verdicts), after: writes.last))
             }
             updateLag()
-            if writing == nil { await refreshProgressIfDue() }
+            if writes.isEmpty { await refreshProgressIfDue() }
         }
-        if let previous = writing { _ = await finish(previous) }
+        // Finish in order; once one fails, the ones after it fail without writing.
+        for write in writes { _ = await finish(write) }
+        await dropPrefetch()
     }
 
-    /// Starts writing `batch` beside the loop.
-    private func startWrite(_ batch: VerifiedBatch) -> WriteInFlight {
+    /// Starts writing `batch` beside the loop, once `previous` (if any) is written; if `previous` fails, so does
+    /// this one, without writing (neither stores offsets; both are redelivered).
+    private func startWrite(_ batch: VerifiedBatch, after previous: WriteInFlight?) -> WriteInFlight {
         let write = WriteInFlight()
-        // Read only by this write's task (its retries report their waits through it); replaced only after it
-        // is done.
-        currentWrite = write
         Task {
+            if let previous, await !previous.completion() {
+                write.enter(.done(succeeded: false))
+                return
+            }
+            // Read only by this write's task (its retries report their waits through it); writes run one at a
+            // time, so it is replaced only after the previous one is done.
+            self.currentWrite = write
             do {
                 try await self.commit(batch)
                 write.enter(.done(succeeded: true))
@@ -135,12 +155,41 @@ final class BatchSession: @unchecked Sendable {
 
     // MARK: - One batch
 
+    /// The next records in poll order: those carried over from a wait, else the next poll's.
     private func nextRecords() async -> [KafkaRecord] {
         if !carried.isEmpty {
             defer { carried.removeAll() }
             return carried
         }
-        let batch = await consumer.poll(maxRecords: configuration.batchSize, timeout: configuration.batchLinger)
+        return await poll(timeout: configuration.batchLinger)
+    }
+
+    /// A poll started ahead of time (``prefetch()``), taken by the next ``poll(timeout:)``.
+    private var prefetched: Task<KafkaConsumer.Batch, Never>?
+
+    /// Starts the next poll now, on the consumer's own thread, so that it runs while this batch is verified.
+    private func prefetch() {
+        guard prefetched == nil else { return }
+        let consumer = consumer, size = configuration.batchSize, linger = configuration.batchLinger
+        prefetched = Task { await consumer.poll(maxRecords: size, timeout: linger) }
+    }
+
+    /// Waits for a prefetched poll and drops its records (on shutdown: their offsets are not stored, so they
+    /// are redelivered).
+    private func dropPrefetch() async {
+        if let prefetched { _ = await prefetched.value }
+        prefetched = nil
+    }
+
+    /// Polls: a prefetched poll's records first, so that records stay in partition order.
+    private func poll(timeout: Duration) async -> [KafkaRecord] {
+        let batch: KafkaConsumer.Batch
+        if let prefetched {
+            self.prefetched = nil
+            batch = await prefetched.value
+        } else {
+            batch = await consumer.poll(maxRecords: configuration.batchSize, timeout: timeout)
+        }
         noteConsumerErrors(batch.errors)
         for record in batch.records {
             positions[KafkaTopicPartition(topic: record.topic, partition: record.partition)] = record.offset
@@ -233,6 +282,7 @@ final class BatchSession: @unchecked Sendable {
                 "records": "\(batch.records.count)", "stored": "\(outcome.stored)",
                 "redelivered": "\(outcome.redelivered)", "rejected": "\(rejected.count + conflicts.count)",
                 "write_ms": "\(writeDuration.nanoseconds / 1_000_000)",
+                "t_ms": "\(Int64(Date().timeIntervalSince1970 * 1000) % 1_000_000)",
                 "commit_ms": "\((ContinuousClock.now - started).nanoseconds / 1_000_000)",
             ])
     }
@@ -342,7 +392,7 @@ final class BatchSession: @unchecked Sendable {
         }
     }
 
-    /// The write in flight, for its retries to report their waits (set by ``startWrite(_:)``).
+    /// The write in flight, for its retries to report their waits (set by ``startWrite(_:after:)``'s task).
     private var currentWrite: WriteInFlight?
 
     /// A write's pause before its next try; the loop polls the paused consumer meanwhile (``finish(_:)``).
@@ -355,11 +405,7 @@ final class BatchSession: @unchecked Sendable {
     /// Waits, polling the (paused) consumer meanwhile so the group keeps this member; anything it still
     /// returns is kept for later. Called by the loop only.
     private func keepGroupWhileWaiting(_ delay: Duration) async {
-        let batch = await consumer.poll(maxRecords: configuration.batchSize, timeout: delay)
-        carried += batch.records
-        for record in batch.records {
-            positions[KafkaTopicPartition(topic: record.topic, partition: record.partition)] = record.offset
-        }
+        carried += await poll(timeout: delay)
     }
 
     /// After a stop request, gives up once the grace period is over.

@@ -1,11 +1,14 @@
 import Synchronization
 
-/// The write of one batch, running beside the loop that polls and verifies the next one, and what that loop
-/// needs to know about it: whether it is done (and succeeded), or waiting out a failure.
+/// The write of one batch, running beside the loop that polls and verifies the next ones, and what others need
+/// to know about it: whether it is done (and succeeded), or waiting out a failure.
 ///
 /// The loop is the consumer's only poller. While a write waits out a failure (PostgreSQL or the broker down,
 /// partitions paused) the loop polls the paused consumer so that the group keeps this member; records such a
 /// poll still returns are carried into the next batch, in order.
+///
+/// Two parties wait on a write: the loop (``settled()``, which also wakes on a wait), and the next batch's write,
+/// which starts only once this one is done (``completion()``), so that offsets move in order.
 final class WriteInFlight: Sendable {
     enum Phase: Sendable, Equatable {
         case writing
@@ -16,20 +19,24 @@ final class WriteInFlight: Sendable {
     private struct State {
         var phase: Phase = .writing
         var waiter: CheckedContinuation<Phase, Never>?
+        var completionWaiters: [CheckedContinuation<Bool, Never>] = []
     }
 
     private let state = Mutex(State())
 
     /// Called by the write.
     func enter(_ phase: Phase) {
-        let waiter = state.withLock { state -> CheckedContinuation<Phase, Never>? in
-            if case .done = state.phase { return nil }
+        let (waiter, completions) = state.withLock { state -> (CheckedContinuation<Phase, Never>?, [CheckedContinuation<Bool, Never>]) in
+            if case .done = state.phase { return (nil, []) }
             state.phase = phase
-            guard phase != .writing else { return nil }
+            guard phase != .writing else { return (nil, []) }
             defer { state.waiter = nil }
-            return state.waiter
+            guard case .done = phase else { return (state.waiter, []) }
+            defer { state.completionWaiters = [] }
+            return (state.waiter, state.completionWaiters)
         }
         waiter?.resume(returning: phase)
+        if case .done(let succeeded) = phase { for completion in completions { completion.resume(returning: succeeded) } }
     }
 
     /// Returns once the write is done or waiting out a failure (at once if it already is). One waiter at a time.
@@ -41,6 +48,26 @@ final class WriteInFlight: Sendable {
                     return nil
                 }
                 return state.phase
+            }
+            if let now { continuation.resume(returning: now) }
+        }
+    }
+
+    /// Whether the write succeeded, once it is done; `nil` while it is not.
+    var outcome: Bool? {
+        state.withLock { state in
+            if case .done(let succeeded) = state.phase { return succeeded }
+            return nil
+        }
+    }
+
+    /// Returns once the write is done: whether it succeeded.
+    func completion() async -> Bool {
+        await withCheckedContinuation { continuation in
+            let now = state.withLock { state -> Bool? in
+                if case .done(let succeeded) = state.phase { return succeeded }
+                state.completionWaiters.append(continuation)
+                return nil
             }
             if let now { continuation.resume(returning: now) }
         }
