@@ -2,7 +2,6 @@ import Foundation
 
 /// Facts about the host, in one place.
 enum System {
-    static var coreCount: Int { ProcessInfo.processInfo.activeProcessorCount }
     static var hostName: String { ProcessInfo.processInfo.hostName }
     static var processID: Int32 { ProcessInfo.processInfo.processIdentifier }
 

@@ -50,8 +50,7 @@ final class BatchSession: @unchecked Sendable {
         self.verifier = BatchVerifier(
             handler: RecordHandler(
                 limits: configuration.limits, maxClockSkew: configuration.maxClockSkew,
-                workerName: configuration.workerName),
-            tasks: configuration.verificationTasks)
+                workerName: configuration.workerName))
         self.mailboxes = MailboxCache(capacity: configuration.mailboxCacheSize)
         self.writer = MessageWriter(mailboxQuota: configuration.mailboxQuota)
     }
