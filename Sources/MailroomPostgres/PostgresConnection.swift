@@ -140,6 +140,11 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Whether the session is still usable.
     public var isConnected: Bool { driver.isConnected }
 
+    #if DEBUG
+    /// Tests only: the next ``copyIn(_:data:)`` fails as when libpq cannot queue its data (out of memory).
+    func failNextCopyData() { driver.failNextCopyData() }
+    #endif
+
     /// Closes the session (after the statements already submitted). Later calls fail with
     /// ``PostgresError/Code/connectionClosed``.
     public func close() async {

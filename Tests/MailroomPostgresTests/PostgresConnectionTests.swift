@@ -1,5 +1,5 @@
 import Foundation
-import MailroomPostgres
+@testable import MailroomPostgres
 import MailroomTestSupport
 import Testing
 
@@ -193,6 +193,31 @@ struct PostgresConnectionTests {
             #expect(stray?.code == .server)
             #expect(stray.map { "\($0)".contains("copyIn") } == true)
             let count = try await connection.query("SELECT count(*) FROM m").single().decode(Int64.self, column: 0)
+            #expect(count == 0)
+        }
+    }
+
+    @Test func aCopyWhoseDataLibpqCannotQueueClosesTheSessionInsteadOfLeavingItInCopy() async throws {
+        try await TestDatabase.with { database in
+            try await database.withConnection { connection in
+                try await connection.query("CREATE TABLE q (k int8)")
+                var copy = PostgresBinaryCopy()
+                copy.startRow(fields: 1)
+                copy.append(Int64(1))
+                connection.failNextCopyData()
+                let error = await #expect(throws: PostgresError.self) {
+                    try await connection.copyIn("COPY q (k) FROM STDIN (FORMAT binary)", data: copy.finish())
+                }
+                #expect(error.map { "\($0)".contains("could not queue") } == true)
+                // The session is closed, so callers reconnect; a later statement fails at once instead of
+                // meeting a session still waiting for COPY data.
+                #expect(!connection.isConnected)
+                await #expect(throws: PostgresError.self) { try await connection.query("SELECT 1") }
+            }
+            // Nothing of the COPY stayed.
+            let count = try await database.withConnection { connection in
+                try await connection.query("SELECT count(*) FROM q").single().decode(Int64.self, column: 0)
+            }
             #expect(count == 0)
         }
     }

@@ -66,6 +66,13 @@ final class PQConnectionDriver: PQSocketHandler, @unchecked Sendable {
         state.withLock { state in !state.closed && handle.isConnected }
     }
 
+    #if DEBUG
+    /// Tests only: the next `COPY` fails as when libpq cannot queue its data.
+    func failNextCopyData() {
+        state.withLock { _ in handle.failNextCopyData = true }
+    }
+    #endif
+
     /// Runs `work` after everything submitted before it and returns its outcome; the calling task waits
     /// (suspended) meanwhile. Cancelling the task while its statement runs asks the server to cancel it.
     func run(_ work: Operation.Work) async -> Result<PostgresRows, PostgresError> {
@@ -144,11 +151,19 @@ final class PQConnectionDriver: PQSocketHandler, @unchecked Sendable {
             case .result(let next):
                 result = next
             case .copyIn:
-                if case .copyIn(_, let data) = operation.work {
-                    try handle.putCopyData(data)
-                } else {
-                    // A COPY FROM STDIN in a script or query: refused, and the server ends it with an error.
-                    try handle.abortCopy(reason: "COPY FROM STDIN runs only through PostgresConnection.copyIn")
+                do throws(PostgresError) {
+                    if case .copyIn(_, let data) = operation.work {
+                        try handle.putCopyData(data)
+                    } else {
+                        // A COPY FROM STDIN in a script or query: refused, and the server ends it with an error.
+                        try handle.abortCopy(reason: "COPY FROM STDIN runs only through PostgresConnection.copyIn")
+                    }
+                } catch {
+                    // libpq could not queue the data or its end (out of memory): the session is stuck in COPY and
+                    // would refuse every later statement. Close it, so that callers reconnect (`isConnected`
+                    // turns false) instead of finding a session that answers nothing.
+                    closeNow(&state)
+                    throw error
                 }
                 state.writePending = try handle.flush()
                 continue

@@ -205,9 +205,20 @@ final class PQConnectionHandle: @unchecked Sendable {
         return .result(Result { () throws(PostgresError) in try rows(taking: result, conn: conn) })
     }
 
+    #if DEBUG
+    /// Tests only: the next ``putCopyData(_:)`` fails as libpq does when it cannot queue the data (out of memory).
+    var failNextCopyData = false
+    #endif
+
     /// Queues a whole `COPY … FROM STDIN` stream and its end, without waiting. Call ``flush()`` next.
     func putCopyData(_ data: [UInt8]) throws(PostgresError) {
         guard let conn else { throw PostgresError(.connectionClosed, message: "connection is closed") }
+        #if DEBUG
+        if failNextCopyData {
+            failNextCopyData = false
+            throw PostgresError(.unexpectedResult, message: "could not queue the COPY data (injected by a test)")
+        }
+        #endif
         // libpq grows its output buffer to take the data; 0 means it could not (out of memory).
         let queued = data.withUnsafeBytes { bytes in
             PQputCopyData(conn, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(bytes.count))
