@@ -281,7 +281,6 @@ final class BatchSession: @unchecked Sendable {
                 "records": "\(batch.records.count)", "stored": "\(outcome.stored)",
                 "redelivered": "\(outcome.redelivered)", "rejected": "\(rejected.count + conflicts.count)",
                 "write_ms": "\(writeDuration.nanoseconds / 1_000_000)",
-                "t_ms": "\(Int64(Date().timeIntervalSince1970 * 1000) % 1_000_000)",
                 "commit_ms": "\((ContinuousClock.now - started).nanoseconds / 1_000_000)",
             ])
     }

@@ -11,7 +11,7 @@ import MailroomKafka
 /// database or the broker slowed down does not hold the whole batch up. Verdicts come back in record order.
 struct BatchVerifier: Sendable {
     /// Records per slice: small, so that the other cores wait little for the last slice of a batch (32 records
-    /// take about 2 ms to verify), large enough that handing slices out costs nothing measurable.
+    /// take 2–3 ms to verify), large enough that handing slices out costs nothing measurable.
     static let sliceSize = 32
 
     let handler: RecordHandler

@@ -26,7 +26,8 @@ final class WriteInFlight: Sendable {
 
     /// Called by the write.
     func enter(_ phase: Phase) {
-        let (waiter, completions) = state.withLock { state -> (CheckedContinuation<Phase, Never>?, [CheckedContinuation<Bool, Never>]) in
+        typealias Wake = (settled: CheckedContinuation<Phase, Never>?, completions: [CheckedContinuation<Bool, Never>])
+        let (waiter, completions) = state.withLock { state -> Wake in
             if case .done = state.phase { return (nil, []) }
             state.phase = phase
             guard phase != .writing else { return (nil, []) }
@@ -36,7 +37,9 @@ final class WriteInFlight: Sendable {
             return (state.waiter, state.completionWaiters)
         }
         waiter?.resume(returning: phase)
-        if case .done(let succeeded) = phase { for completion in completions { completion.resume(returning: succeeded) } }
+        if case .done(let succeeded) = phase {
+            for completion in completions { completion.resume(returning: succeeded) }
+        }
     }
 
     /// Returns once the write is done or waiting out a failure (at once if it already is). One waiter at a time.
