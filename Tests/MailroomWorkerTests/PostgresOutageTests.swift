@@ -9,24 +9,36 @@ import Testing
 /// Stops and restarts the shared PostgreSQL, so it runs in a pass of its own (`MAILROOM_TEST_FAULTS=1`).
 @Suite("Worker through a PostgreSQL outage", .enabled(if: TestEnvironment.faultInjection), .serialized)
 struct PostgresOutageTests {
-    @Test func workerWaitsOutAStoppedDatabaseThenCompletesLosingNothing() async throws {
-        let harness = try await PipelineHarness.make(partitions: 3)
+    static let total = 6_000
+
+    /// Sets up mailboxes for a sender and 30 recipients, starts a worker (batches of 100) and sends `total`
+    /// envelopes while it runs.
+    private func startWorkerAndSend(
+        _ harness: PipelineHarness, name: String, _ configure: (inout WorkerConfiguration) -> Void = { _ in }
+    ) async throws -> (Worker, Task<Void, any Error>) {
         let sender = Identity.generate()
         let recipients = (0..<30).map { _ in Identity.generate() }
         try await harness.setUpMailboxes([sender] + recipients)
         let producer = try harness.producer()
-        let total = 6_000
-        let messages = (0..<total).map { BulkMessage(recipient: recipients[$0 % recipients.count].publicKey.textileString, body: [UInt8]("m\($0)".utf8)) }
-
+        let messages = (0..<Self.total).map {
+            BulkMessage(recipient: recipients[$0 % recipients.count].publicKey.textileString, body: [UInt8]("m\($0)".utf8))
+        }
         var configuration = harness.workerConfiguration
         configuration.batchSize = 100
-        configuration.workerName = "outage-worker"
+        configuration.workerName = name
+        configure(&configuration)
         let worker = Worker(configuration: configuration)
         let task = Task { try await worker.run() }
-
         let results = await producer.sendBulk(from: sender, messages: messages)
         #expect(results.allSatisfy { $0.isSent })
         await producer.close()
+        return (worker, task)
+    }
+
+    @Test func workerWaitsOutAStoppedDatabaseThenCompletesLosingNothing() async throws {
+        let harness = try await PipelineHarness.make(partitions: 3)
+        let total = Self.total
+        let (worker, task) = try await startWorkerAndSend(harness, name: "outage-worker")
 
         // Stop PostgreSQL while the worker is writing.
         #expect(try await harness.eventually { worker.statistics.snapshot.stored > 0 })
@@ -51,22 +63,10 @@ struct PostgresOutageTests {
     /// delivers every message exactly once (rows and counters).
     @Test func aWorkerStoppedDuringAnOutageGivesUpItsQueuedBatchesAndANewOneDeliversEachOnce() async throws {
         let harness = try await PipelineHarness.make(partitions: 3)
-        let sender = Identity.generate()
-        let recipients = (0..<30).map { _ in Identity.generate() }
-        try await harness.setUpMailboxes([sender] + recipients)
-        let producer = try harness.producer()
-        let total = 6_000
-        let messages = (0..<total).map { BulkMessage(recipient: recipients[$0 % recipients.count].publicKey.textileString, body: [UInt8]("q\($0)".utf8)) }
-
-        var configuration = harness.workerConfiguration
-        configuration.batchSize = 100
-        configuration.shutdownGracePeriod = .seconds(2)
-        configuration.workerName = "outage-stopped"
-        let first = Worker(configuration: configuration)
-        let firstRun = Task { try await first.run() }
-        let results = await producer.sendBulk(from: sender, messages: messages)
-        #expect(results.allSatisfy { $0.isSent })
-        await producer.close()
+        let total = Self.total
+        let (first, firstRun) = try await startWorkerAndSend(harness, name: "outage-stopped") {
+            $0.shutdownGracePeriod = .seconds(2)
+        }
 
         #expect(try await harness.eventually { first.statistics.snapshot.stored > 0 })
         try TestEnvironment.devStack("pg-stop")
@@ -81,6 +81,7 @@ struct PostgresOutageTests {
         #expect(first.statistics.snapshot.stored == storedAtStop)
         try TestEnvironment.devStack("pg-start")
 
+        var configuration = harness.workerConfiguration
         configuration.workerName = "outage-successor"
         let second = Worker(configuration: configuration)
         let secondRun = Task { try await second.run() }
