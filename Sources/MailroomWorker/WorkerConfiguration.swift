@@ -24,6 +24,10 @@ public struct WorkerConfiguration: Sendable {
     /// in order.
     /// A crash or a rebalance redelivers at most this many batches more (harmless: writes are idempotent).
     public var writeQueueDepth: Int = 3
+    /// The most envelope bytes (record values) those batches may hold together: beyond it the loop waits for
+    /// the oldest write first, so that large envelopes keep memory bounded (one batch is written and one
+    /// verified at least).
+    public var writeQueueBytes: Int = 64 << 20
     /// This worker's name on dead-letter records and rejection rows.
     public var workerName: String = WorkerConfiguration.defaultWorkerName
     /// Retry back-off for PostgreSQL and dead-letter failures: first and longest wait.

@@ -59,9 +59,13 @@ struct PipelineHarness: Sendable {
     func rejectedCount() async throws -> Int { try await count("SELECT count(*) FROM rejected_envelopes") }
 
     /// Runs a worker in this process until `stop()`.
-    func startWorker(name: String = "worker-\(UInt16.random(in: 0...UInt16.max))") -> RunningWorker {
+    func startWorker(
+        name: String = "worker-\(UInt16.random(in: 0...UInt16.max))",
+        _ configure: (inout WorkerConfiguration) -> Void = { _ in }
+    ) -> RunningWorker {
         var configuration = workerConfiguration
         configuration.workerName = name
+        configure(&configuration)
         var logger = Logger(label: "mailroom.test.worker")
         logger.logLevel = .warning
         let worker = Worker(configuration: configuration, logger: logger)

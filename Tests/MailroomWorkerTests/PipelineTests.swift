@@ -99,7 +99,12 @@ struct PipelineTests {
         }
         #expect(error.code == .invalidRecipientKey)
 
-        let running = harness.startWorker()
+        // Small batches and a write-queue byte limit every batch exceeds: the loop waits for each write before
+        // queuing the next batch, and everything still arrives.
+        let running = harness.startWorker {
+            $0.batchSize = 50
+            $0.writeQueueBytes = 1
+        }
         #expect(try await harness.eventually { try await harness.inboxCount() == recipients.count })
         #expect(try await harness.count("SELECT count(DISTINCT owner) FROM inbox_messages") == recipients.count)
         #expect(try await harness.sentboxCount() == recipients.count)

@@ -62,4 +62,17 @@ struct WriteInFlightTests {
         #expect(await second == true)
         #expect(write.outcome == true)
     }
+
+    @Test func theQueueTakesBatchesUpToItsDepthAndItsBytesButAlwaysOne() {
+        let limit = WriteQueueLimit(depth: 3, bytes: 1_000)
+        // Nothing queued: any batch goes in, even one larger than the byte limit.
+        #expect(!limit.isFull(writes: 0, queuedBytes: 0, incoming: 5_000))
+        #expect(!limit.isFull(writes: 2, queuedBytes: 600, incoming: 400))
+        // The depth…
+        #expect(limit.isFull(writes: 3, queuedBytes: 30, incoming: 10))
+        // …and the bytes, the incoming batch included.
+        #expect(limit.isFull(writes: 1, queuedBytes: 600, incoming: 401))
+        // A depth below 1 means 1: one write at a time and no queue.
+        #expect(WriteQueueLimit(depth: 0, bytes: .max).isFull(writes: 1, queuedBytes: 0, incoming: 0))
+    }
 }

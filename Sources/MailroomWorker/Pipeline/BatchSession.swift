@@ -58,14 +58,14 @@ final class BatchSession: @unchecked Sendable {
     /// Polls, verifies and commits batches until asked to stop; then finishes the batches in hand.
     ///
     /// Batches are written (``commit(_:)``, each on its own task) while the next ones are polled and verified:
-    /// up to ``WorkerConfiguration/writeQueueDepth`` batches are being written or wait to be. A batch's write
-    /// starts only once the previous one has stored its offsets, so offsets still move in order and only past
-    /// messages that are durable. The next poll is started before a batch is verified, so that the records are
-    /// copied out of librdkafka while the cores verify. This loop is the consumer's only poller (see
-    /// ``WriteInFlight``).
+    /// up to ``WorkerConfiguration/writeQueueDepth`` batches (and ``WorkerConfiguration/writeQueueBytes`` of
+    /// envelopes) are being written or wait to be. A batch's write starts only once the previous one has stored
+    /// its offsets, so offsets still move in order and only past messages that are durable. The next poll is
+    /// started before a batch is verified, so that the records are copied out of librdkafka while the cores
+    /// verify. This loop is the consumer's only poller (see ``WriteInFlight``).
     func runLoop() async {
         var writes: [WriteInFlight] = []
-        let depth = max(1, configuration.writeQueueDepth)
+        let limit = WriteQueueLimit(depth: configuration.writeQueueDepth, bytes: configuration.writeQueueBytes)
         loop: while !stop.isSet {
             let polling = ContinuousClock.now
             let records = await nextRecords()
@@ -75,7 +75,10 @@ final class BatchSession: @unchecked Sendable {
             let verified = ContinuousClock.now
             // Make room for this batch. An empty poll waits for nothing: the next poll waits (for records) instead,
             // and the writes in hand go on meanwhile.
-            while !records.isEmpty, writes.count >= depth {
+            let incoming = records.reduce(0) { $0 + ($1.value?.count ?? 0) }
+            while !records.isEmpty,
+                limit.isFull(writes: writes.count, queuedBytes: writes.reduce(0) { $0 + $1.bytes }, incoming: incoming)
+            {
                 guard await finish(writes.removeFirst()) else { break loop }
             }
             while let first = writes.first, let succeeded = first.outcome {
@@ -93,7 +96,8 @@ final class BatchSession: @unchecked Sendable {
                         "verify_ms": "\(verifying.nanoseconds / 1_000_000)",
                         "wait_for_write_ms": "\((ContinuousClock.now - verified).nanoseconds / 1_000_000)",
                     ])
-                writes.append(startWrite(VerifiedBatch(records: records, verdicts: verdicts), after: writes.last))
+                writes.append(
+                    startWrite(VerifiedBatch(records: records, verdicts: verdicts), bytes: incoming, after: writes.last))
             }
             updateLag()
             if writes.isEmpty { await refreshProgressIfDue() }
@@ -105,8 +109,8 @@ final class BatchSession: @unchecked Sendable {
 
     /// Starts writing `batch` beside the loop, once `previous` (if any) is written; if `previous` fails, so does
     /// this one, without writing (neither stores offsets; both are redelivered).
-    private func startWrite(_ batch: VerifiedBatch, after previous: WriteInFlight?) -> WriteInFlight {
-        let write = WriteInFlight()
+    private func startWrite(_ batch: VerifiedBatch, bytes: Int, after previous: WriteInFlight?) -> WriteInFlight {
+        let write = WriteInFlight(bytes: bytes)
         Task {
             if let previous, await !previous.completion() {
                 write.enter(.done(succeeded: false))
@@ -390,7 +394,7 @@ final class BatchSession: @unchecked Sendable {
         }
     }
 
-    /// The write in flight, for its retries to report their waits (set by ``startWrite(_:after:)``'s task).
+    /// The write in flight, for its retries to report their waits (set by ``startWrite(_:bytes:after:)``'s task).
     private var currentWrite: WriteInFlight?
 
     /// A write's pause before its next try; the loop polls the paused consumer meanwhile (``finish(_:)``).

@@ -24,6 +24,13 @@ final class WriteInFlight: Sendable {
 
     private let state = Mutex(State())
 
+    /// The envelope bytes (record values) of the batch, held until the write is done.
+    let bytes: Int
+
+    init(bytes: Int = 0) {
+        self.bytes = bytes
+    }
+
     /// Called by the write.
     func enter(_ phase: Phase) {
         typealias Wake = (settled: CheckedContinuation<Phase, Never>?, completions: [CheckedContinuation<Bool, Never>])
@@ -74,5 +81,19 @@ final class WriteInFlight: Sendable {
             }
             if let now { continuation.resume(returning: now) }
         }
+    }
+}
+
+/// How many verified batches may wait behind the write in hand (``WorkerConfiguration/writeQueueDepth`` and
+/// ``WorkerConfiguration/writeQueueBytes``).
+struct WriteQueueLimit: Sendable, Equatable {
+    var depth: Int
+    var bytes: Int
+
+    /// Whether the loop must wait for the oldest of `writes` before queuing a batch of `incoming` bytes. An empty
+    /// queue always takes the batch, however large.
+    func isFull(writes: Int, queuedBytes: Int, incoming: Int) -> Bool {
+        guard writes > 0 else { return false }
+        return writes >= max(1, depth) || queuedBytes + incoming > bytes
     }
 }
