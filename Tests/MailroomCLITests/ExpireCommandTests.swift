@@ -60,6 +60,7 @@ struct ExpireCommandTests {
             "MAILROOM_DATABASE_URL", "MAILROOM_BROKERS", "MAILROOM_WORKER_GROUP", "MAILROOM_WORKER_BATCH_SIZE",
             "MAILROOM_WORKER_BATCH_LINGER_MS", "MAILROOM_WORKER_METRICS_PORT", "MAILROOM_WORKER_METRICS_HOST",
             "MAILROOM_MAX_BODY_BYTES", "MAILROOM_MAX_CLOCK_SKEW_S", "MAILROOM_MAILBOX_QUOTA",
+            "MAILROOM_WORKER_WRITE_QUEUE", "MAILROOM_WORKER_WRITE_QUEUE_MB", "--write-queue", "--write-queue-mb",
         ] {
             #expect(text.contains(name), "\(name)")
         }

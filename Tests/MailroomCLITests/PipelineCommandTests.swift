@@ -163,10 +163,13 @@ struct PipelineCommandTests {
         }
         await producer.close()
 
-        // Three workers killed with SIGKILL at random moments, each started after the last died.
+        // Three workers killed with SIGKILL at random moments, each started after the last died; each may hold
+        // up to five verified batches queued behind its write when it dies.
         var killedWhileWorking = 0
         for _ in 0..<3 {
-            let worker = try RunningCLI(["worker", "--batch-size", "100"] + stack.topicArguments, environment: env)
+            let worker = try RunningCLI(
+                ["worker", "--batch-size", "100", "--write-queue", "5", "--write-queue-mb", "16"] + stack.topicArguments,
+                environment: env)
             let before = try await Self.count(stack, "SELECT count(*) FROM inbox_messages")
             // Once it is writing, kill it at a random moment within the next few batches.
             let deadline = ContinuousClock.now + .seconds(40)

@@ -42,6 +42,8 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Consumer group (default: $MAILROOM_WORKER_GROUP or mailroom-workers).") var group: String?
     @Option(name: .customLong("batch-size"), help: "Records per batch at most (default 2000).") var batchSize: Int?
     @Option(name: .customLong("batch-linger-ms"), help: "Milliseconds to wait to fill a batch (default 20).") var batchLinger: Int?
+    @Option(name: .customLong("write-queue"), help: "Verified batches that may be written or wait to be, at most (default 3).") var writeQueue: Int?
+    @Option(name: .customLong("write-queue-mb"), help: "MiB of envelopes those batches may hold together (default 64).") var writeQueueMegabytes: Int?
     @Option(name: .customLong("metrics-port"), help: "Serve Prometheus metrics on this port (default: off).") var metricsPort: Int?
     @Option(name: .customLong("metrics-host"), help: "Address the metrics endpoint binds (default 127.0.0.1).") var metricsHost: String?
     @Option(name: .customLong("max-body-bytes"), help: "Largest body accepted (default 65536).") var maxBodyBytes: Int?
@@ -61,6 +63,10 @@ struct WorkerCommand: AsyncParsableCommand {
             configuration.groupID = group ?? environment[WorkerSetting.group.rawValue] ?? configuration.groupID
             if let size = setting(batchSize, .batchSize) { configuration.batchSize = max(1, size) }
             if let linger = setting(batchLinger, .batchLingerMilliseconds) { configuration.batchLinger = .milliseconds(max(0, linger)) }
+            if let depth = setting(writeQueue, .writeQueueDepth) { configuration.writeQueueDepth = max(1, depth) }
+            if let megabytes = setting(writeQueueMegabytes, .writeQueueMegabytes) {
+                configuration.writeQueueBytes = max(1, megabytes) << 20
+            }
             if let bytes = setting(maxBodyBytes, .maxBodyBytes) { configuration.limits = EnvelopeLimits(maxBodyBytes: bytes) }
             if let skew = setting(maxClockSkew, .maxClockSkewSeconds) { configuration.maxClockSkew = .seconds(skew) }
             if let quota = mailboxQuota ?? environment[WorkerSetting.mailboxQuota.rawValue].flatMap(Int64.init) {

@@ -6,6 +6,8 @@ enum WorkerSetting: String, CaseIterable {
     case group = "MAILROOM_WORKER_GROUP"
     case batchSize = "MAILROOM_WORKER_BATCH_SIZE"
     case batchLingerMilliseconds = "MAILROOM_WORKER_BATCH_LINGER_MS"
+    case writeQueueDepth = "MAILROOM_WORKER_WRITE_QUEUE"
+    case writeQueueMegabytes = "MAILROOM_WORKER_WRITE_QUEUE_MB"
     case metricsPort = "MAILROOM_WORKER_METRICS_PORT"
     case metricsHost = "MAILROOM_WORKER_METRICS_HOST"
     case maxBodyBytes = "MAILROOM_MAX_BODY_BYTES"
