@@ -1,5 +1,6 @@
 @_spi(Benchmarks) import MailroomCore
 @_spi(Benchmarks) import MailroomPostgres
+@_spi(Benchmarks) import MailroomStore
 import Foundation
 import Synchronization
 
@@ -82,20 +83,12 @@ struct BarePipeline {
     /// The batch in (recipient, id) order, as the worker writes it (consecutive rows share index leaf pages).
     private static func keyOrder(_ rows: RawEnvelopeRows, items: [Int]) -> [Int] {
         let keys = items.map { item in
-            rows.withRow(item) { recipient, id, _, _, _, _, _ in
-                (recipient.loadUnaligned(fromByteOffset: 0, as: UInt64.self).bigEndian,
-                 recipient.loadUnaligned(fromByteOffset: 8, as: UInt64.self).bigEndian,
-                 recipient.loadUnaligned(fromByteOffset: 16, as: UInt64.self).bigEndian,
-                 recipient.loadUnaligned(fromByteOffset: 24, as: UInt64.self).bigEndian,
-                 id.loadUnaligned(fromByteOffset: 0, as: UInt64.self).bigEndian,
-                 id.loadUnaligned(fromByteOffset: 8, as: UInt64.self).bigEndian)
-            }
+            rows.withRow(item) { recipient, id, _, _, _, _, _ in MessageWriter.primaryKeyOrder(recipient: recipient, id: id) }
         }
         return keys.indices.sorted { keys[$0] < keys[$1] }.map { items[$0] }
     }
 
-    /// The batch as a binary COPY stream (``PostgresBinaryCopy``, the byte layout and nothing more), fields
-    /// copied straight from the items' memory. `created_at` is a timestamptz: microseconds since 2000-01-01.
+    /// The batch as a binary COPY stream (``PostgresBinaryCopy``), fields copied straight from the items' memory.
     private static func encode(_ rows: RawEnvelopeRows, items: [Int]) -> [UInt8] {
         var copy = PostgresBinaryCopy(reservingCapacity: items.count * (2 * rows.ciphertextBytes + 290))
         for item in items {
@@ -104,7 +97,7 @@ struct BarePipeline {
                 copy.append(bytes: recipient)
                 copy.append(bytes: id)
                 copy.append(bytes: sender)
-                copy.append((rows.createdAtMilliseconds[item] - 946_684_800_000) * 1000)
+                copy.append(Date(timeIntervalSince1970: Double(rows.createdAtMilliseconds[item]) / 1000))
                 copy.append(bytes: recipientCiphertext)
                 copy.append(bytes: senderCiphertext)
                 copy.append(bytes: UnsafeRawBufferPointer(rebasing: hashes[0..<32]))

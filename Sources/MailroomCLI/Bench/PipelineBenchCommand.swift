@@ -92,6 +92,13 @@ struct PipelineBenchCommand: AsyncParsableCommand {
         let worker = try startWorker(topics: topics, metricsPort: metricsPort, phase: "drain")
         defer { if worker.isRunning { kill(worker.processIdentifier, SIGKILL) } }
         note("worker \(worker.processIdentifier) draining…")
+        // The worker, the broker and the server's processes (listed each time: the worker's backend appears
+        // once it writes; autovacuum workers started meanwhile count whole, one that came and went is missed).
+        func drainSnapshot() async -> ProcessCPU {
+            ProcessCPU(
+                ["worker": worker.processIdentifier, "broker": brokerPID],
+                server: (try? await Self.serverProcesses(database)) ?? [])
+        }
         var first: (ContinuousClock.Instant, Double)?
         var drainCPUStart: ProcessCPU?
         var drainCPUEnd: ProcessCPU?
@@ -103,18 +110,11 @@ struct PipelineBenchCommand: AsyncParsableCommand {
             guard let done = try? await Self.scrape(port: metricsPort) else { continue }
             if first == nil, done > 0 {
                 first = (.now, done)
-                // The server's processes now include the worker's backend.
-                drainCPUStart = ProcessCPU(
-                    ["worker": worker.processIdentifier, "broker": brokerPID],
-                    server: (try? await Self.serverProcesses(database)) ?? [])
+                drainCPUStart = await drainSnapshot()
             }
             last = (.now, done)
             if done >= Double(envelopes) {
-                // Listed again: server processes started meanwhile (autovacuum workers) count whole; one that
-                // came and went between the two listings is missed.
-                drainCPUEnd = ProcessCPU(
-                    ["worker": worker.processIdentifier, "broker": brokerPID],
-                    server: (try? await Self.serverProcesses(database)) ?? [])
+                drainCPUEnd = await drainSnapshot()
                 break
             }
         }
@@ -407,8 +407,6 @@ struct PipelineBenchCommand: AsyncParsableCommand {
             }
         }
     }
-
-    /// CPU time of the broker (when its pid is known and local), the worker and this process, from `/proc`.
 
     /// Starts a worker process; with `MAILROOM_BENCH_WORKER_LOG=path` its log goes to `path.<phase>`.
     private func startWorker(topics: MailroomTopics, metricsPort: Int, phase: String) throws -> Process {

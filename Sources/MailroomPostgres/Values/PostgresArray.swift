@@ -37,14 +37,7 @@ public struct PostgresArray<Element: PostgresEncodable>: PostgresEncodable {
                 buffer.appendBigEndian(Int32(-1))
                 continue
             }
-            // Each element in place, its length written in front of it afterwards.
-            let lengthOffset = buffer.count
-            buffer.appendBigEndian(Int32(0))
-            element.encode(into: &buffer)
-            let length = Int32(buffer.count - lengthOffset - 4)
-            buffer.withUnsafeMutableBytes {
-                $0.storeBytes(of: length.bigEndian, toByteOffset: lengthOffset, as: Int32.self)
-            }
+            buffer.appendLengthPrefixed(element)
         }
     }
 }

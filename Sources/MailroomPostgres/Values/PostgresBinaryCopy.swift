@@ -27,12 +27,7 @@ public struct PostgresBinaryCopy: Sendable {
 
     /// Appends one field.
     public mutating func append<Value: PostgresEncodable>(_ value: Value) {
-        // Encoded in place; its length written in front of it afterwards.
-        let lengthOffset = bytes.count
-        bytes.appendBigEndian(Int32(0))
-        value.encode(into: &bytes)
-        let length = Int32(bytes.count - lengthOffset - 4)
-        bytes.withUnsafeMutableBytes { $0.storeBytes(of: length.bigEndian, toByteOffset: lengthOffset, as: Int32.self) }
+        bytes.appendLengthPrefixed(value)
     }
 
     /// Appends one field given as its binary value (e.g. a `bytea` straight from memory the caller owns).

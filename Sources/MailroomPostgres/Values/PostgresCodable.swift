@@ -46,6 +46,16 @@ extension Array where Element == UInt8 {
     mutating func appendBigEndian<T: FixedWidthInteger>(_ value: T) {
         Swift.withUnsafeBytes(of: value.bigEndian) { self.append(contentsOf: $0) }
     }
+
+    /// Appends `value`'s binary form after its 4-byte length, as array elements and `COPY` fields are sent:
+    /// encoded in place, the length written in front of it afterwards.
+    mutating func appendLengthPrefixed(_ value: some PostgresEncodable) {
+        let lengthOffset = count
+        appendBigEndian(Int32(0))
+        value.encode(into: &self)
+        let length = Int32(count - lengthOffset - 4)
+        withUnsafeMutableBytes { $0.storeBytes(of: length.bigEndian, toByteOffset: lengthOffset, as: Int32.self) }
+    }
 }
 
 extension PostgresDecodable {

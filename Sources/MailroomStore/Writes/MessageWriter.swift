@@ -101,16 +101,21 @@ public struct MessageWriter: Sendable {
         return order.map { messages[$0] }
     }
 
-    /// The 32-byte recipient and the 16-byte id as six big-endian words, so that tuple order is bytewise order.
     private static func sortKey(_ message: NewMessage) -> (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) {
+        withUnsafeBytes(of: message.id.uuid) { id in
+            message.recipient.withUnsafeBytes { recipient in primaryKeyOrder(recipient: recipient, id: id) }
+        }
+    }
+
+    /// The 32-byte recipient and the 16-byte id as six big-endian words, so that tuple order is the primary key's
+    /// bytewise order (also the bench's bare pipeline's write order).
+    @_spi(Benchmarks) public static func primaryKeyOrder(
+        recipient: UnsafeRawBufferPointer, id: UnsafeRawBufferPointer
+    ) -> (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) {
         func word(_ buffer: UnsafeRawBufferPointer, _ offset: Int) -> UInt64 {
             buffer.count >= offset + 8 ? UInt64(bigEndian: buffer.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) : 0
         }
-        return withUnsafeBytes(of: message.id.uuid) { id in
-            message.recipient.withUnsafeBytes { key in
-                (word(key, 0), word(key, 8), word(key, 16), word(key, 24), word(id, 0), word(id, 8))
-            }
-        }
+        return (word(recipient, 0), word(recipient, 8), word(recipient, 16), word(recipient, 24), word(id, 0), word(id, 8))
     }
 
     /// The fast path, for a batch of new messages to mailboxes with room (every batch but those after a crash,
