@@ -45,6 +45,11 @@ public var librdkafkaVersion: String {
     String(cString: rd_kafka_version_str())
 }
 
+/// The loaded librdkafka's version as `rd_kafka_version()` gives it (`0xMMmmrrxx`: 2.16.0 is `0x021000ff`).
+public var librdkafkaVersionNumber: Int {
+    Int(rd_kafka_version())
+}
+
 /// The text in a NUL-terminated C buffer.
 func cText(_ buffer: [CChar]) -> String {
     String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
