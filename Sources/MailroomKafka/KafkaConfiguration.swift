@@ -39,8 +39,9 @@ public struct KafkaConfiguration: Sendable {
         return properties
     }
 
-    /// The first librdkafka version (`rd_kafka_version()`) with `fetch.queue.backoff.ms`: 2.1.0.
-    static let fetchQueueBackoffSince: Int = 0x0201_00ff
+    /// Whether the loaded librdkafka has `fetch.queue.backoff.ms` (2.1 and later), which lets the consumer fetch
+    /// again soon after its prefetch queue was full; older ones wait a fixed 1 s.
+    public static var consumerRefetchesPromptly: Bool { librdkafkaVersionNumber >= 0x0201_00ff }
 
     /// Consumer defaults for a consumer-group member: cooperative-sticky assignment (a rebalance moves only
     /// the partitions that must move), offsets stored by the application only after a batch is durable, and
@@ -71,7 +72,7 @@ public struct KafkaConfiguration: Sendable {
         // When the prefetch queue is full, librdkafka postpones the next fetch by this much: its default, 1 s,
         // let a draining worker empty the queue and then idle while the next fetch went out (BENCHMARKS.md).
         // The property exists from librdkafka 2.1 (before it, the wait is a fixed 1 s).
-        if librdkafkaVersionNumber >= Self.fetchQueueBackoffSince {
+        if Self.consumerRefetchesPromptly {
             properties["fetch.queue.backoff.ms"] = "10"
         }
         properties.merge(overrides) { _, override in override }

@@ -53,6 +53,11 @@ public final class Worker: Service, Sendable {
                 "group": "\(configuration.groupID)", "topic": "\(configuration.topics.envelopes)",
                 "batch_size": "\(configuration.batchSize)", "librdkafka": "\(librdkafkaVersion)",
             ])
+        if !KafkaConfiguration.consumerRefetchesPromptly {
+            logger.warning(
+                "librdkafka before 2.1: after a full prefetch queue the consumer waits 1 s to fetch again, so a worker draining a backlog idles; run librdkafka 2.1 or later (docs/OPERATIONS.md)",
+                metadata: ["librdkafka": "\(librdkafkaVersion)"])
+        }
         await withGracefulShutdownHandler {
             await session.runLoop()
         } onGracefulShutdown: { [stopFlag] in

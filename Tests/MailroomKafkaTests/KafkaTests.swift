@@ -181,6 +181,7 @@ struct KafkaDefaultsTests {
     @Test func consumerLooksAgainSoonAfterAFullPrefetchQueue() async throws {
         // The scripts run the tests with librdkafka 2.16; the property exists from 2.1.
         #expect(librdkafkaVersionNumber >= 0x0201_00ff)
+        #expect(KafkaConfiguration.consumerRefetchesPromptly)
         let properties = KafkaConfiguration(brokers: "127.0.0.1:1").consumerProperties(groupID: "defaults")
         #expect(properties["fetch.queue.backoff.ms"] == "10")
         // An operator's override still wins.
