@@ -284,6 +284,7 @@ final class BatchSession: @unchecked Sendable {
             metadata: [
                 "records": "\(batch.records.count)", "stored": "\(outcome.stored)",
                 "redelivered": "\(outcome.redelivered)", "rejected": "\(rejected.count + conflicts.count)",
+                "prepare_ms": "\((writeStarted - started).nanoseconds / 1_000_000)", "mailboxes_looked_up": "\(unknown.count)",
                 "write_ms": "\(writeDuration.nanoseconds / 1_000_000)",
                 "commit_ms": "\((ContinuousClock.now - started).nanoseconds / 1_000_000)",
             ])
