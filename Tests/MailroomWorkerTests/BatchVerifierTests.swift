@@ -20,7 +20,7 @@ struct BatchVerifierTests {
         for offset in 0..<300 {
             let envelope = try Envelope.seal(from: alice, to: bob.publicKey, body: Array("\(offset)".utf8))
             var value = envelope.serialized()
-            if offset % 5 == 0 { value[value.count - 1] ^= 1 }  // a flipped bit in the signed bytes
+            if offset % 5 == 0 { value[value.count - 1] ^= 1 }  // a flipped bit in the signature
             records.append(KafkaRecord(topic: "t", partition: 0, offset: Int64(offset), key: bob.publicKey.bytes, value: value))
             ids.append(envelope.id)
         }
