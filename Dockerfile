@@ -16,13 +16,28 @@ COPY Tests ./Tests
 RUN swift build -c release --product mailroom --static-swift-stdlib \
  && install -D "$(swift build -c release --show-bin-path)/mailroom" /out/mailroom
 
+# ---- librdkafka 2.16, the version the tests run against ----
+# Debian 12's librdkafka is 2.0.2, which lacks fetch.queue.backoff.ms: a worker draining a backlog would idle
+# after each full prefetch queue (docs/OPERATIONS.md, "librdkafka version"). The confluent-kafka wheel carries a
+# self-contained build; as scripts/bootstrap does, take it from there, at the same pin.
+FROM python:3.11-slim-bookworm AS librdkafka
+COPY scripts/lib/requirements-dev.txt /tmp/requirements-dev.txt
+RUN pin="$(grep -E '^confluent-kafka==' /tmp/requirements-dev.txt)" \
+ && pip download --no-deps --only-binary=:all: --dest /wheel "$pin" \
+ && python -m zipfile -e /wheel/confluent_kafka-*.whl /wheel/unpacked \
+ && install -D /wheel/unpacked/confluent_kafka.libs/librdkafka-*.so.1 /out/librdkafka.so.1 \
+ && python -c "import ctypes; l = ctypes.CDLL('/out/librdkafka.so.1'); l.rd_kafka_version_str.restype = ctypes.c_char_p; v = l.rd_kafka_version_str().decode(); print('librdkafka', v); assert v.startswith('2.16.'), v"
+
 # ---- runtime: slim Debian with the shared C libraries only ----
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libsodium23 librdkafka1 libpq5 ca-certificates \
+ && apt-get install -y --no-install-recommends libsodium23 libpq5 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin mailroom
 WORKDIR /app
+# librdkafka.so.1 from the stage above; nothing else on this image provides one.
+COPY --from=librdkafka /out/librdkafka.so.1 /usr/local/lib/mailroom/librdkafka.so.1
+ENV LD_LIBRARY_PATH=/usr/local/lib/mailroom
 COPY --from=build /out/mailroom /usr/local/bin/mailroom
 COPY Migrations ./Migrations
 USER mailroom

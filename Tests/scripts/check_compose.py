@@ -93,9 +93,25 @@ def dockerfile_problems(path: str) -> list[str]:
     users = re.findall(r"^USER\s+(\S+)", runtime, re.M)
     if not users or users[-1] in ("root", "0"):
         problems.append(f"{path}: runtime stage must end with a non-root USER")
-    for pkg in ("libsodium23", "librdkafka1", "libpq5"):
+    for pkg in ("libsodium23", "libpq5"):
         if pkg not in runtime:
             problems.append(f"{path}: runtime stage does not install {pkg}")
+    # librdkafka: the tested 2.16 from the confluent-kafka wheel at the scripts' pin, not Debian's 2.0.2.
+    stages = {alias.lower(): image for image, alias in froms if alias}
+    if "librdkafka1" in runtime:
+        problems.append(f"{path}: runtime stage installs Debian's librdkafka1 (2.0.2); it should carry 2.16")
+    if "librdkafka" not in stages:
+        problems.append(f"{path}: no `librdkafka` stage extracting the library from the confluent-kafka wheel")
+    else:
+        stage = text[text.find(f"FROM {stages['librdkafka']}"):text.rfind(froms[-1][0])]
+        if "scripts/lib/requirements-dev.txt" not in stage or "confluent-kafka==" not in stage:
+            problems.append(f"{path}: the librdkafka stage should take the confluent-kafka pin from scripts/lib/requirements-dev.txt")
+    if not re.search(r"^COPY\s+--from=librdkafka\s+\S+\s+(\S+)/librdkafka\.so\.1\s*$", runtime, re.M):
+        problems.append(f"{path}: runtime stage does not copy librdkafka.so.1 from the librdkafka stage")
+    else:
+        folder = re.search(r"^COPY\s+--from=librdkafka\s+\S+\s+(\S+)/librdkafka\.so\.1\s*$", runtime, re.M).group(1)
+        if not re.search(rf"^ENV\s+LD_LIBRARY_PATH={re.escape(folder)}\b", runtime, re.M):
+            problems.append(f"{path}: runtime stage does not put {folder} on LD_LIBRARY_PATH")
     if not re.search(r"^COPY\s+(?:--\S+\s+)*Migrations\b", runtime, re.M):
         problems.append(f"{path}: runtime stage does not copy Migrations/")
     return problems
@@ -327,7 +343,7 @@ def main() -> int:
     c.check("worker runs `mailroom worker` after kafka is healthy and migrate completed", worker_problems(services))
     c.check("worker environment matches the settings the worker reads", worker_env_problems(services))
 
-    c.check("Dockerfile: multi-stage swift:6.x-bookworm -> debian:bookworm-slim, non-root",
+    c.check("Dockerfile: multi-stage swift:6.x-bookworm -> debian:bookworm-slim, non-root, librdkafka 2.16",
             [p for d in dockerfiles for p in dockerfile_problems(d)] if dockerfiles else ["no service builds a Dockerfile"])
 
     print(f"compose: {c.passed} passed, {c.failed} failed")

@@ -45,4 +45,15 @@ sed -i 's/\.mailboxQuota\b/.somethingElse/g' "$SRC_COPY/Sources/MailroomCLI/Comm
 MAILROOM_SOURCE_ROOT="$SRC_COPY" "$PY" "$CHECK" docker-compose.yml >"$BAD_OUT" 2>&1
 check "a listed setting the worker never reads fails the check" \
     grep -q "never reads WorkerSetting.mailboxQuota" "$BAD_OUT"
+
+# The image must carry the tested librdkafka 2.16, not Debian's 2.0.2: a Dockerfile that installs librdkafka1
+# and drops the library path fails, saying both.
+DF_COPY="$(mktemp -d /tmp/mailroom-dockerfile.XXXXXX)"
+trap 'rm -rf "$TEST_OUT" "$BAD_OUT" "$SRC_COPY" "$DF_COPY"' EXIT
+cp docker-compose.yml "$DF_COPY/"
+cp -r deploy "$DF_COPY/"
+sed -e 's/libsodium23 libpq5/libsodium23 librdkafka1 libpq5/' -e '/^ENV LD_LIBRARY_PATH/d' Dockerfile >"$DF_COPY/Dockerfile"
+"$PY" "$CHECK" "$DF_COPY/docker-compose.yml" >"$BAD_OUT" 2>&1
+check "a Dockerfile with Debian's librdkafka1 fails the check" grep -q "installs Debian's librdkafka1" "$BAD_OUT"
+check "a Dockerfile without the library path fails the check" grep -q "does not put /usr/local/lib/mailroom on LD_LIBRARY_PATH" "$BAD_OUT"
 finish compose-check
