@@ -106,10 +106,11 @@ def dockerfile_problems(path: str) -> list[str]:
         stage = text[text.find(f"FROM {stages['librdkafka']}"):text.rfind(froms[-1][0])]
         if "scripts/lib/requirements-dev.txt" not in stage or "confluent-kafka==" not in stage:
             problems.append(f"{path}: the librdkafka stage should take the confluent-kafka pin from scripts/lib/requirements-dev.txt")
-    if not re.search(r"^COPY\s+--from=librdkafka\s+\S+\s+(\S+)/librdkafka\.so\.1\s*$", runtime, re.M):
+    copied = re.search(r"^COPY\s+--from=librdkafka\s+\S+\s+(\S+)/librdkafka\.so\.1\s*$", runtime, re.M)
+    if not copied:
         problems.append(f"{path}: runtime stage does not copy librdkafka.so.1 from the librdkafka stage")
     else:
-        folder = re.search(r"^COPY\s+--from=librdkafka\s+\S+\s+(\S+)/librdkafka\.so\.1\s*$", runtime, re.M).group(1)
+        folder = copied.group(1)
         if not re.search(rf"^ENV\s+LD_LIBRARY_PATH={re.escape(folder)}\b", runtime, re.M):
             problems.append(f"{path}: runtime stage does not put {folder} on LD_LIBRARY_PATH")
     if not re.search(r"^COPY\s+(?:--\S+\s+)*Migrations\b", runtime, re.M):
