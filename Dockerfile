@@ -21,12 +21,14 @@ RUN swift build -c release --product mailroom --static-swift-stdlib \
 # after each full prefetch queue (docs/OPERATIONS.md, "librdkafka version"). The confluent-kafka wheel carries a
 # self-contained build; as scripts/bootstrap does, take it from there, at the same pin.
 FROM python:3.11-slim-bookworm AS librdkafka
-COPY scripts/lib/requirements-dev.txt /tmp/requirements-dev.txt
+COPY scripts/lib/requirements-dev.txt scripts/lib/librdkafka_version.py /tmp/
 RUN pin="$(grep -E '^confluent-kafka==' /tmp/requirements-dev.txt)" \
  && pip download --no-deps --only-binary=:all: --dest /wheel "$pin" \
  && python -m zipfile -e /wheel/confluent_kafka-*.whl /wheel/unpacked \
  && install -D /wheel/unpacked/confluent_kafka.libs/librdkafka-*.so.1 /out/librdkafka.so.1 \
- && python -c "import ctypes; l = ctypes.CDLL('/out/librdkafka.so.1'); l.rd_kafka_version_str.restype = ctypes.c_char_p; v = l.rd_kafka_version_str().decode(); print('librdkafka', v); assert v.startswith('2.16.'), v"
+ && version="$(python /tmp/librdkafka_version.py /out/librdkafka.so.1)" \
+ && echo "librdkafka $version" \
+ && case "$version" in 2.16.*) ;; *) echo "expected librdkafka 2.16.x" >&2; exit 1 ;; esac
 
 # ---- runtime: slim Debian with the shared C libraries only ----
 FROM debian:bookworm-slim AS runtime

@@ -89,7 +89,8 @@ def dockerfile_problems(path: str) -> list[str]:
         problems.append(f"{path}: runtime stage should be debian:bookworm-slim, is {froms[-1][0]}")
     if "swift build -c release --product mailroom" not in text:
         problems.append(f"{path}: no `swift build -c release --product mailroom`")
-    runtime = text[text.rfind(froms[-1][0]):]
+    runtime_start = text.rfind(froms[-1][0])
+    runtime = text[runtime_start:]
     users = re.findall(r"^USER\s+(\S+)", runtime, re.M)
     if not users or users[-1] in ("root", "0"):
         problems.append(f"{path}: runtime stage must end with a non-root USER")
@@ -103,7 +104,7 @@ def dockerfile_problems(path: str) -> list[str]:
     if "librdkafka" not in stages:
         problems.append(f"{path}: no `librdkafka` stage extracting the library from the confluent-kafka wheel")
     else:
-        stage = text[text.find(f"FROM {stages['librdkafka']}"):text.rfind(froms[-1][0])]
+        stage = text[text.find(f"FROM {stages['librdkafka']}"):runtime_start]
         if "scripts/lib/requirements-dev.txt" not in stage or "confluent-kafka==" not in stage:
             problems.append(f"{path}: the librdkafka stage should take the confluent-kafka pin from scripts/lib/requirements-dev.txt")
     copied = re.search(r"^COPY\s+--from=librdkafka\s+\S+\s+(\S+)/librdkafka\.so\.1\s*$", runtime, re.M)
