@@ -96,6 +96,6 @@ enum EnvelopeLayout {
             createdAt: createdAt,
             recipientCiphertextHash: recipientCiphertextHash,
             senderCiphertextHash: senderCiphertextHash
-        ) { SodiumSign.verify(signature: signature, message: $0, publicKey: sender) }
+        ) { PrecomputedKeys.shared.verify(signature: signature, message: $0, publicKey: sender) }
     }
 }
