@@ -43,6 +43,7 @@ public final class Worker: Service, Sendable {
             .init(kafka: configuration.kafka, groupID: configuration.groupID, topics: [configuration.topics.envelopes]),
             logger: logger)
         let deadLetterProducer = try KafkaProducer(.init(kafka: configuration.kafka, maxInFlight: 10_000), logger: logger)
+        SignatureChecks.precomputedKeyLimit = configuration.precomputedKeys
         let session = BatchSession(
             configuration: configuration, consumer: consumer,
             deadLetters: DeadLetterPublisher(producer: deadLetterProducer, topic: configuration.topics.deadLetters),
@@ -52,6 +53,7 @@ public final class Worker: Service, Sendable {
             metadata: [
                 "group": "\(configuration.groupID)", "topic": "\(configuration.topics.envelopes)",
                 "batch_size": "\(configuration.batchSize)", "librdkafka": "\(librdkafkaVersion)",
+                "precomputed_keys": "\(configuration.precomputedKeys)",
             ])
         if !KafkaConfiguration.consumerRefetchesPromptly {
             logger.warning(

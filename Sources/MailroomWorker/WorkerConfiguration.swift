@@ -40,6 +40,9 @@ public struct WorkerConfiguration: Sendable {
     /// The most messages an inbox may hold unless its `mailbox_usage.max_messages` says otherwise; an
     /// envelope to a full inbox is rejected as `mailbox_full`. `nil`: no default (mailboxes' own limits apply).
     public var mailboxQuota: Int64? = WorkerConfiguration.defaultMailboxQuota
+    /// The most sender keys given a precomputed signature-check table (``SignatureChecks``, 15 KiB each): a repeat
+    /// sender's signatures then cost about 40% of a libsodium verification. 0: libsodium alone.
+    public var precomputedKeys: Int = SignatureChecks.defaultPrecomputedKeyLimit
     /// How often an idle worker refreshes the high-water marks in `worker_progress`, so that a stale row there
     /// means a stopped worker, not a quiet partition.
     public var progressInterval: Duration = .seconds(10)

@@ -13,6 +13,7 @@ enum WorkerSetting: String, CaseIterable {
     case maxBodyBytes = "MAILROOM_MAX_BODY_BYTES"
     case maxClockSkewSeconds = "MAILROOM_MAX_CLOCK_SKEW_S"
     case mailboxQuota = "MAILROOM_MAILBOX_QUOTA"
+    case precomputedKeys = "MAILROOM_PRECOMPUTED_KEYS"
 
     /// The names, comma-separated, for help texts.
     static var list: String { allCases.map(\.rawValue).joined(separator: ", ") }

@@ -15,6 +15,11 @@ struct WorkerMetrics: Sendable {
         Counter(label: "mailroom_worker_rejected_total", dimensions: [("reason", reason)])
     }
 
+    /// Signature checks by how they were answered: `table` (a precomputed key) or `libsodium`.
+    func signatureChecks(_ path: String) -> Counter {
+        Counter(label: "mailroom_worker_signature_checks_total", dimensions: [("path", path)])
+    }
+
     func lag(_ topic: String, _ partition: Int32) -> Gauge {
         Gauge(label: "mailroom_worker_consumer_lag", dimensions: [("topic", topic), ("partition", "\(partition)")])
     }
