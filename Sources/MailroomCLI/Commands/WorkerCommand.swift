@@ -17,13 +17,20 @@ struct WorkerCommand: AsyncParsableCommand {
     /// batch buffers in each: with the verification, librdkafka and database threads that cost the worker tens
     /// of megabytes of resident memory for nothing (measured: peak RSS 146 → 127 MB under a 200,000 backlog
     /// with two arenas, at the same ingest rate). `MALLOC_ARENA_MAX` in the environment still wins.
-    static func boundMallocArenas(_ environment: [String: String]) {
+    /// glibc's allocator, tuned so that the worker's resident memory follows what it holds: two arenas (not eight per
+    /// core), and blocks of 256 KiB or more (a batch's `COPY` stream, its arrays) mapped and unmapped on their own
+    /// rather than kept in an arena once freed (glibc otherwise raises that threshold as large blocks are freed).
+    /// Measured: peak RSS 131-147 MB without the fixed threshold, 126 MB with it (docs/BENCHMARKS.md). An
+    /// operator's `MALLOC_ARENA_MAX` or `MALLOC_MMAP_THRESHOLD_` wins.
+    static func tuneMalloc(_ environment: [String: String]) {
         #if canImport(Glibc)
-        // mallopt(M_ARENA_MAX = -8, 2); looked up at run time because Glibc's Swift module leaves out malloc.h.
-        guard environment["MALLOC_ARENA_MAX"] == nil, let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt")
-        else { return }
+        // mallopt(M_ARENA_MAX = -8, 2), mallopt(M_MMAP_THRESHOLD = -3, 256 KiB); looked up at run time because
+        // Glibc's Swift module leaves out malloc.h.
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return }
         typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
-        _ = unsafeBitCast(symbol, to: Mallopt.self)(-8, 2)
+        let mallopt = unsafeBitCast(symbol, to: Mallopt.self)
+        if environment["MALLOC_ARENA_MAX"] == nil { _ = mallopt(-8, 2) }
+        if environment["MALLOC_MMAP_THRESHOLD_"] == nil { _ = mallopt(-3, 256 << 10) }
         #endif
     }
 
@@ -49,12 +56,13 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-body-bytes"), help: "Largest body accepted (default 65536).") var maxBodyBytes: Int?
     @Option(name: .customLong("max-clock-skew-s"), help: "Seconds an envelope may be dated in the future (default 300).") var maxClockSkew: Int?
     @Option(name: .customLong("mailbox-quota"), help: "Most messages an inbox may hold unless it has its own limit; 0 for none (default 100000).") var mailboxQuota: Int64?
+    @Option(name: .customLong("precomputed-keys"), help: "Sender keys given a precomputed signature-check table, 15 KiB each; 0 for libsodium alone (default 1024).") var precomputedKeys: Int?
     @Option(name: .customLong("name"), help: "This worker's name on dead letters (default host-pid).") var workerName: String?
 
     func run() async throws {
         try await reportingErrors {
             let environment = ProcessInfo.processInfo.environment
-            Self.boundMallocArenas(environment)
+            Self.tuneMalloc(environment)
             func setting(_ value: Int?, _ name: WorkerSetting) -> Int? { value ?? environment[name.rawValue].flatMap(Int.init) }
 
             var configuration = WorkerConfiguration(
@@ -72,6 +80,7 @@ struct WorkerCommand: AsyncParsableCommand {
             if let quota = mailboxQuota ?? environment[WorkerSetting.mailboxQuota.rawValue].flatMap(Int64.init) {
                 configuration.mailboxQuota = quota > 0 ? quota : nil
             }
+            if let keys = setting(precomputedKeys, .precomputedKeys) { configuration.precomputedKeys = max(0, keys) }
             if let workerName { configuration.workerName = workerName }
 
             let logger = CLILogging.logger("worker")

@@ -73,15 +73,24 @@ public struct MessageWriter: Sendable {
         _ messages: [NewMessage], rejections: [Rejection], worker: String, progress: [PartitionProgress] = [],
         on connection: PostgresConnection
     ) async throws -> Outcome {
-        // Key order: consecutive rows land on the same primary-key leaf pages (measured: 10% less server time).
-        let sorted = Self.inKeyOrder(messages)
+        try await write(PreparedBatch(messages), rejections: rejections, worker: worker, progress: progress, on: connection)
+    }
+
+    /// Writes a prepared batch (see ``PreparedBatch``): as the `[NewMessage]` variant does, with the batch's sorting
+    /// and encoding already done.
+    public func write(
+        _ batch: PreparedBatch, rejections: [Rejection], worker: String, progress: [PartitionProgress] = [],
+        on connection: PostgresConnection
+    ) async throws -> Outcome {
         do {
             return try await connection.withTransaction { connection -> Outcome in
-                let over = try await insertNew(sorted, on: connection)
+                let over = try await insertNew(batch, on: connection)
                 guard over.isEmpty else { throw TakeCarefulPath() }
                 let recorded = try await record(rejections, on: connection)
-                try await finish(sorted, worker: worker, progress: progress, on: connection)
-                return Outcome(stored: sorted.count, redelivered: 0, conflicts: [], rejectionsRecorded: recorded)
+                try await finish(
+                    senders: batch.senders, notifications: batch.notifications, worker: worker, progress: progress,
+                    on: connection)
+                return Outcome(stored: batch.messages.count, redelivered: 0, conflicts: [], rejectionsRecorded: recorded)
             }
         } catch let error as PostgresError where error.sqlState == "23505" {
             // A redelivery or an id clash: some (owner, id) is taken. Rolled back; take the careful path.
@@ -89,7 +98,8 @@ public struct MessageWriter: Sendable {
             // A mailbox passed its quota: rolled back; the careful path refuses exactly the messages past it.
         }
         // In the batch's own (Kafka) order: a full mailbox refuses the last messages sent to it.
-        return try await writeCarefully(messages, rejections: rejections, worker: worker, progress: progress, on: connection)
+        return try await writeCarefully(
+            batch.messages, rejections: rejections, worker: worker, progress: progress, on: connection)
     }
 
     /// The messages in PostgreSQL's order of the primary key (recipient, id): bytewise, then bytewise. Sorts
@@ -123,58 +133,32 @@ public struct MessageWriter: Sendable {
     /// insertion costs a third more), then the insert rollups in one statement. Fails with unique_violation
     /// (23505) when any (owner, id) is already taken; returns the recipients now over their quota (the caller
     /// then rolls back).
-    private func insertNew(_ messages: [NewMessage], on connection: PostgresConnection) async throws -> [[UInt8]] {
-        guard !messages.isEmpty else { return [] }
-        // Messages per recipient, in key order (the batch is sorted by recipient).
-        var owners: [[UInt8]] = []
-        var counts: [Int64] = []
-        for message in messages {
-            if owners.last == message.recipient {
-                counts[counts.count - 1] += 1
-            } else {
-                owners.append(message.recipient)
-                counts.append(1)
-            }
-        }
+    private func insertNew(_ batch: PreparedBatch, on connection: PostgresConnection) async throws -> [[UInt8]] {
+        guard !batch.isEmpty else { return [] }
         // The rows: one binary COPY (no ON CONFLICT: a taken (owner, id) fails it with 23505, and the caller
         // takes the careful path). Measured against an INSERT … SELECT of unnested arrays: ~21 against ~30 µs of
         // server time per message, and no arrays to build (docs/BENCHMARKS.md, "Write path").
-        // Per row: 2 + 9 × 4 bytes of counts and lengths, 252 bytes of keys, id, time, hashes and signature.
-        var copy = PostgresBinaryCopy(
-            reservingCapacity: messages.reduce(0) { $0 + 290 + $1.inboxBody.count + $1.sentboxBody.count })
-        for message in messages {
-            copy.startRow(fields: 9)
-            copy.append(message.recipient)
-            copy.append(message.id)
-            copy.append(message.sender)
-            copy.append(message.createdAt)
-            copy.append(message.inboxBody)
-            copy.append(message.sentboxBody)
-            copy.append(message.inboxBodyHash)
-            copy.append(message.sentboxBodyHash)
-            copy.append(message.signature)
-        }
         try await connection.copyIn(
             """
             COPY messages (recipient, id, sender, created_at, inbox_body, sentbox_body, inbox_body_hash,
                            sentbox_body_hash, signature) FROM STDIN (FORMAT binary)
-            """, data: copy.finish())
+            """, data: batch.copy)
         // The insert rollups, from the batch in hand.
         let quota = mailboxQuota ?? .max
         let rows = try await connection.query(
             """
             WITH usage AS (
                 \(sql: Self.usageInsert)
-                SELECT owner, n, n, now() FROM unnest(\(PostgresArray(owners)), \(PostgresArray(counts))) AS d(owner, n)
+                SELECT owner, n, n, now() FROM unnest(\(PostgresArray(batch.recipients)), \(PostgresArray(batch.counts))) AS d(owner, n)
                 ORDER BY owner
                 \(sql: Self.usageAdd)
                 RETURNING u.owner, u.messages, u.max_messages
             ), per_minute AS (
-                \(sql: Self.storedPerMinute) SELECT date_trunc('minute', now()), pg_backend_pid(), \(Int64(messages.count))
+                \(sql: Self.storedPerMinute) SELECT date_trunc('minute', now()), pg_backend_pid(), \(Int64(batch.messages.count))
                 ON CONFLICT (minute, backend) DO UPDATE SET messages = s.messages + excluded.messages
             ), latency AS (
                 \(sql: Self.latencyPerMinute)
-                FROM unnest(\(PostgresArray(messages.map(\.createdAt)))) AS c(created_at)) r GROUP BY 1, 3 ORDER BY 3
+                FROM unnest(\(PostgresArray(batch.createdAt))) AS c(created_at)) r GROUP BY 1, 3 ORDER BY 3
                 ON CONFLICT (minute, backend, bucket) DO UPDATE SET messages = l.messages + excluded.messages
             )
             SELECT owner FROM usage WHERE messages > coalesce(max_messages, \(quota))
@@ -205,29 +189,42 @@ public struct MessageWriter: Sendable {
         """
 
     /// Refreshes the senders' `last_active_at` (at most hourly; never waiting for a row another writer holds),
-    /// records progress and notifies watchers: the end of every batch's transaction.
+    /// records progress and notifies watchers: the end of every batch's transaction, in one statement (one round
+    /// trip instead of one per step and per notification payload).
     private func finish(
-        _ messages: [NewMessage], worker: String, progress: [PartitionProgress], on connection: PostgresConnection
+        senders: [[UInt8]], notifications: [String], worker: String, progress: [PartitionProgress],
+        on connection: PostgresConnection
     ) async throws {
-        if !messages.isEmpty {
-            let senders = Array(Set(messages.map(\.sender))).sorted { $0.lexicographicallyPrecedes($1) }
-            try await connection.query(
-                """
+        guard !senders.isEmpty || !progress.isEmpty || !notifications.isEmpty else { return }
+        let progress = progress.sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) }
+        // Offsets and high-water marks only move forward, so a worker that lost a partition in a rebalance and
+        // writes its last batch late cannot move them back.
+        try await connection.query(
+            """
+            WITH active AS (
                 UPDATE mailbox_usage u SET last_active_at = now()
                 WHERE u.owner IN (
                     SELECT l.owner FROM mailbox_usage l
                     WHERE l.owner = ANY(\(PostgresArray(senders)))
                       AND (l.last_active_at IS NULL OR l.last_active_at < now() - interval '1 hour')
                     ORDER BY l.owner FOR UPDATE OF l SKIP LOCKED)
-                """)
-        }
-        try await recordProgress(progress, worker: worker, on: connection)
-        for payload in MailboxNotification.payloads(box: .inbox, event: .created, owners: messages.map(\.recipient)) {
-            try await connection.query("SELECT pg_notify(\(MailboxNotification.channel), \(payload))")
-        }
-        for payload in MailboxNotification.payloads(box: .sentbox, event: .created, owners: messages.map(\.sender)) {
-            try await connection.query("SELECT pg_notify(\(MailboxNotification.channel), \(payload))")
-        }
+                RETURNING 1
+            ), progress AS (
+                INSERT INTO worker_progress AS p
+                    (consumer_group, topic, kafka_partition, next_offset, high_watermark, worker)
+                SELECT g, t, k, o, h, \(worker) FROM unnest(
+                    \(PostgresArray(progress.map(\.consumerGroup))), \(PostgresArray(progress.map(\.topic))),
+                    \(PostgresArray(progress.map(\.partition))), \(PostgresArray(progress.map(\.nextOffset))),
+                    \(PostgresArray(progress.map(\.highWatermark)))
+                ) AS b(g, t, k, o, h)
+                ON CONFLICT (consumer_group, topic, kafka_partition) DO UPDATE
+                    SET next_offset = greatest(p.next_offset, excluded.next_offset),
+                        high_watermark = greatest(p.high_watermark, excluded.high_watermark),
+                        worker = excluded.worker, updated_at = now()
+                RETURNING 1
+            )
+            SELECT pg_notify(\(MailboxNotification.channel), n) FROM unnest(\(PostgresArray(notifications))) AS n
+            """)
     }
 
     /// The careful path: quota checked message by message, ON CONFLICT DO NOTHING, clashes told apart from
@@ -263,7 +260,10 @@ public struct MessageWriter: Sendable {
                         }
                     }
                     let recorded = try await record(rejections + conflicts + refused, on: connection)
-                    try await finish(toWrite, worker: worker, progress: progress, on: connection)
+                    let (senders, notifications) = PreparedBatch.closing(toWrite)
+                    try await finish(
+                        senders: senders, notifications: notifications, worker: worker, progress: progress,
+                        on: connection)
                     return Outcome(
                         stored: stored, redelivered: toWrite.count - stored, conflicts: conflicts + refused,
                         rejectionsRecorded: recorded)
@@ -363,29 +363,6 @@ public struct MessageWriter: Sendable {
     private static func removing(_ indexes: [Int], from messages: [NewMessage]) -> [NewMessage] {
         let drop = Set(indexes)
         return messages.enumerated().filter { !drop.contains($0.offset) }.map(\.element)
-    }
-
-    /// Upserts one `worker_progress` row per partition. Offsets and high-water marks only move forward, so a
-    /// worker that lost a partition in a rebalance and writes its last batch late cannot move them back.
-    private func recordProgress(
-        _ progress: [PartitionProgress], worker: String, on connection: PostgresConnection
-    ) async throws {
-        guard !progress.isEmpty else { return }
-        let sorted = progress.sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) }
-        try await connection.query(
-            """
-            INSERT INTO worker_progress AS p
-                (consumer_group, topic, kafka_partition, next_offset, high_watermark, worker)
-            SELECT g, t, k, o, h, \(worker) FROM unnest(
-                \(PostgresArray(sorted.map(\.consumerGroup))), \(PostgresArray(sorted.map(\.topic))),
-                \(PostgresArray(sorted.map(\.partition))), \(PostgresArray(sorted.map(\.nextOffset))),
-                \(PostgresArray(sorted.map(\.highWatermark)))
-            ) AS b(g, t, k, o, h)
-            ON CONFLICT (consumer_group, topic, kafka_partition) DO UPDATE
-                SET next_offset = greatest(p.next_offset, excluded.next_offset),
-                    high_watermark = greatest(p.high_watermark, excluded.high_watermark),
-                    worker = excluded.worker, updated_at = now()
-            """)
     }
 
     /// Records rejections, once per Kafka record.

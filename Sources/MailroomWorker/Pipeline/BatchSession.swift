@@ -112,6 +112,11 @@ final class BatchSession: @unchecked Sendable {
     private func startWrite(_ batch: VerifiedBatch, bytes: Int, after previous: WriteInFlight?) -> WriteInFlight {
         let write = WriteInFlight(bytes: bytes)
         Task {
+            // The batch's client-side work (sorting, encoding) runs while the previous batch is being written; one
+            // batch ahead at most, so that queued batches hold only their records.
+            if let previous { await previous.begun() }
+            write.begin()
+            let prepared = self.prepare(batch)
             if let previous, await !previous.completion() {
                 write.enter(.done(succeeded: false))
                 return
@@ -120,7 +125,7 @@ final class BatchSession: @unchecked Sendable {
             // time, so it is replaced only after the previous one is done.
             self.currentWrite = write
             do {
-                try await self.commit(batch)
+                try await self.commit(batch, prepared)
                 write.enter(.done(succeeded: true))
             } catch {
                 write.enter(.done(succeeded: false))
@@ -200,22 +205,42 @@ final class BatchSession: @unchecked Sendable {
         return batch.records
     }
 
-    /// Writes one verified batch, publishes its rejections, and stores its offsets — in that order.
-    private func commit(_ batch: VerifiedBatch) async throws {
-        let started = ContinuousClock.now
+    /// A verified batch sorted into what will be stored and what was refused, with its rows prepared on the
+    /// assumption that every party has a mailbox (``commit(_:_:)`` checks, and prepares again if one has not).
+    struct PreparedCommit: Sendable {
         var accepted: [(Envelope, KafkaRecord)] = []
         var rejected: [(Rejection, KafkaRecord)] = []
+        var messages: [NewMessage] = []
+        var rows: PreparedBatch
+    }
+
+    /// The CPU side of a batch's write; needs no connection and touches no session state.
+    private func prepare(_ batch: VerifiedBatch) -> PreparedCommit {
+        var accepted: [(Envelope, KafkaRecord)] = []
+        var rejected: [(Rejection, KafkaRecord)] = []
+        var messages: [NewMessage] = []
         accepted.reserveCapacity(batch.records.count)
+        messages.reserveCapacity(batch.records.count)
         for (verdict, record) in zip(batch.verdicts, batch.records) {
             switch verdict {
-            case .accepted(let envelope): accepted.append((envelope, record))
+            case .accepted(let envelope):
+                accepted.append((envelope, record))
+                let source = RecordSource(topic: record.topic, partition: record.partition, offset: record.offset)
+                messages.append(NewMessage(envelope, source: source))
             case .rejected(let rejection): rejected.append((rejection, record))
             }
         }
+        return PreparedCommit(accepted: accepted, rejected: rejected, messages: messages, rows: PreparedBatch(messages))
+    }
+
+    /// Writes one verified batch, publishes its rejections, and stores its offsets — in that order.
+    private func commit(_ batch: VerifiedBatch, _ prepared: PreparedCommit) async throws {
+        let started = ContinuousClock.now
+        var rejected = prepared.rejected
 
         // Mailboxes: both parties must have one (as in Textile).
-        var owners = Set<PublicKey>(minimumCapacity: accepted.count)
-        for (envelope, _) in accepted {
+        var owners = Set<PublicKey>(minimumCapacity: prepared.accepted.count)
+        for (envelope, _) in prepared.accepted {
             owners.insert(envelope.recipient)
             owners.insert(envelope.sender)
         }
@@ -226,28 +251,32 @@ final class BatchSession: @unchecked Sendable {
             }
             mailboxes.insert(Set(unknown.filter { found.contains($0.bytes) }))
         }
-        var messages: [NewMessage] = []
-        messages.reserveCapacity(accepted.count)
-        let handler = verifier.handler
-        for (envelope, record) in accepted {
-            let source = RecordSource(topic: record.topic, partition: record.partition, offset: record.offset)
-            let size = record.value?.count ?? 0
-            if !mailboxes.contains(envelope.recipient) {
-                rejected.append((handler.rejection(envelope, source: source, bytes: size,
-                    reason: RejectionReason.noRecipientMailbox, detail: "the recipient has no mailbox"), record))
-            } else if !mailboxes.contains(envelope.sender) {
-                rejected.append((handler.rejection(envelope, source: source, bytes: size,
-                    reason: RejectionReason.noSenderMailbox, detail: "the sender has no mailbox"), record))
-            } else {
-                messages.append(NewMessage(envelope, source: source))
+        var messages = prepared.messages
+        var rows = prepared.rows
+        if !owners.allSatisfy({ mailboxes.contains($0) }) {
+            messages = []
+            let handler = verifier.handler
+            for ((envelope, record), message) in zip(prepared.accepted, prepared.messages) {
+                let source = message.source
+                let size = record.value?.count ?? 0
+                if !mailboxes.contains(envelope.recipient) {
+                    rejected.append((handler.rejection(envelope, source: source, bytes: size,
+                        reason: RejectionReason.noRecipientMailbox, detail: "the recipient has no mailbox"), record))
+                } else if !mailboxes.contains(envelope.sender) {
+                    rejected.append((handler.rejection(envelope, source: source, bytes: size,
+                        reason: RejectionReason.noSenderMailbox, detail: "the sender has no mailbox"), record))
+                } else {
+                    messages.append(message)
+                }
             }
+            rows = PreparedBatch(messages)
         }
 
         // One transaction for the whole batch; retried until it succeeds.
         let rejections = rejected.map(\.0)
         let progress = PartitionProgress.after(batch.records, group: configuration.groupID, consumer: consumer)
         let writeStarted = ContinuousClock.now
-        let outcome = try await writeBatch(messages, rejections: rejections, progress: progress)
+        let outcome = try await writeBatch(rows, rejections: rejections, progress: progress)
         let writeDuration = ContinuousClock.now - writeStarted
         lastProgress = .now
         var conflicts: [(Rejection, KafkaRecord)] = []
@@ -273,6 +302,7 @@ final class BatchSession: @unchecked Sendable {
         metrics.redelivered.increment(by: outcome.redelivered)
         for (reason, count) in byReason { metrics.rejected(reason).increment(by: count) }
         metrics.batchSize.record(batch.records.count)
+        recordSignatureChecks()
         metrics.batchDuration.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
         let nowMilliseconds = Int64(Date().timeIntervalSince1970 * 1000)
         for message in messages {
@@ -290,16 +320,31 @@ final class BatchSession: @unchecked Sendable {
             ])
     }
 
+    /// Signature checks counted at the last batch (process-wide counters; batches are committed one at a time).
+    private var signatureChecks = SignatureChecks.statistics
+
+    /// Adds the signature checks since the last batch to the metrics; logs once if tables were switched off.
+    private func recordSignatureChecks() {
+        let now = SignatureChecks.statistics
+        metrics.signatureChecks("table").increment(by: max(0, now.fromTables - signatureChecks.fromTables))
+        metrics.signatureChecks("libsodium").increment(by: max(0, now.byLibsodium - signatureChecks.byLibsodium))
+        if now.switchedOff && !signatureChecks.switchedOff {
+            logger.error("a precomputed signature table disagreed with libsodium; every signature is now checked by libsodium alone")
+        }
+        signatureChecks = now
+    }
+
     /// Writes a batch; a batch that keeps failing for a reason other than a lost connection is written one
     /// message at a time, so that one poison message cannot block its partition.
     private func writeBatch(
-        _ messages: [NewMessage], rejections: [Rejection], progress: [PartitionProgress]
+        _ rows: PreparedBatch, rejections: [Rejection], progress: [PartitionProgress]
     ) async throws -> MessageWriter.Outcome {
         let worker = configuration.workerName
+        let messages = rows.messages
         do {
             return try await retrying("batch write", maxServerErrors: 3) { connection in
                 try await self.writer.write(
-                    messages, rejections: rejections, worker: worker, progress: progress, on: connection)
+                    rows, rejections: rejections, worker: worker, progress: progress, on: connection)
             }
         } catch let error as PoisonBatch {
             logger.error("batch keeps failing; writing it one message at a time", metadata: ["error": "\(error.underlying)"])

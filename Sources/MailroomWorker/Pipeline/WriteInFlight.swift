@@ -20,6 +20,8 @@ final class WriteInFlight: Sendable {
         var phase: Phase = .writing
         var waiter: CheckedContinuation<Phase, Never>?
         var completionWaiters: [CheckedContinuation<Bool, Never>] = []
+        var begun = false
+        var begunWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
     private let state = Mutex(State())
@@ -31,8 +33,32 @@ final class WriteInFlight: Sendable {
         self.bytes = bytes
     }
 
+    /// Called by the write when it starts preparing its rows: the next batch may then prepare its own (so that at
+    /// most one batch's rows are built ahead of the write in hand). Also implied by ``enter(_:)`` with `.done`.
+    func begin() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.begun = true
+            defer { state.begunWaiters = [] }
+            return state.begunWaiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Returns once the write has begun (``begin()``) or is done.
+    func begun() async {
+        await withCheckedContinuation { continuation in
+            let now = state.withLock { state -> Bool in
+                if state.begun { return true }
+                state.begunWaiters.append(continuation)
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
+
     /// Called by the write.
     func enter(_ phase: Phase) {
+        if case .done = phase { begin() }
         typealias Wake = (settled: CheckedContinuation<Phase, Never>?, completions: [CheckedContinuation<Bool, Never>])
         let (waiter, completions) = state.withLock { state -> Wake in
             if case .done = state.phase { return (nil, []) }
