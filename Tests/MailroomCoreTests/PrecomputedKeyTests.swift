@@ -199,6 +199,29 @@ struct PrecomputedKeyTests {
         #expect(PrecomputedKey(uncheckedKey: Bytes32(p)!) == nil)
     }
 
+    @Test("Envelopes from a repeat sender are checked from its table, and a forgery by that sender is still refused")
+    func envelopesThroughTables() throws {
+        let sender = Identity.generate()
+        let recipient = Identity.generate().publicKey
+        let before = SignatureChecks.statistics
+        var last: [UInt8] = []
+        for index in 0..<6 {
+            let envelope = try Envelope.seal(from: sender, to: recipient, body: Array("invite \(index)".utf8))
+            last = envelope.serialized()
+            #expect(try Envelope.verify(last).sender == sender.publicKey)
+        }
+        // Other tests share the process-wide counters, so only growth is certain: this sender's first two
+        // envelopes go to libsodium and build its table, the other four are answered from it.
+        let after = SignatureChecks.statistics
+        #expect(after.fromTables - before.fromTables >= 4)
+        #expect(after.tablesBuilt - before.tablesBuilt >= 1)
+        #expect(after.switchedOff == false)
+        // One flipped bit in S (low byte: S stays below L, so the table answers).
+        last[last.count - 30] ^= 0x04
+        #expect(envelopeError { try Envelope.verify(last) }?.code == .badSignature)
+        #expect(SignatureChecks.statistics.fromTables - after.fromTables >= 1)
+    }
+
     @Test("A key gets a table at its second accepted signature, and answers from it after")
     func cachePolicy() {
         let keys = PrecomputedKeys()

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import MailroomPostgres
 import MailroomStore
 import MailroomTestSupport
@@ -186,6 +187,63 @@ struct MessageWriterTests {
                 "SELECT column_name::text FROM information_schema.columns WHERE table_name = 'rejected_envelopes'")
             let names = try columns.map { try $0.decode(String.self, column: 0) }
             #expect(!names.contains { $0.contains("body") || $0.contains("ciphertext") })
+        }
+    }
+
+    @Test func oneBatchNotifiesEveryOwnerAndRecordsProgressInItsTransaction() async throws {
+        try await TestDatabase.with { database in
+            try await database.withConnection { connection in
+                let migrations = try Migration.load(from: TestEnvironment.packageRoot.appendingPathComponent("Migrations"))
+                _ = try await Migrator().migrate(migrations, on: connection)
+            }
+            let received = Mutex<[String]>([])
+            let listener = PostgresListener(
+                .init(connection: .init(url: database.url), channels: [MailboxNotification.channel])
+            ) { event in
+                if case .notification(let notification) = event { received.withLock { $0.append(notification.payload) } }
+            }
+            listener.start()
+            defer { Task { await listener.stop() } }
+            // 600 recipients: more than one payload's worth of owners (~460), so the closing statement sends several.
+            let recipients = (0..<600).map { index -> [UInt8] in
+                var key = [UInt8](repeating: 0x5A, count: 32)
+                key[0] = UInt8(index >> 8)
+                key[1] = UInt8(index & 0xFF)
+                return key
+            }
+            let messages = recipients.enumerated().map { index, recipient in
+                var message = Self.message(from: 7, to: 0, offset: Int64(index))
+                message.recipient = recipient
+                return message
+            }
+            let progress = [
+                PartitionProgress(consumerGroup: "g", topic: "envelopes", partition: 0, nextOffset: 600, highWatermark: 640)
+            ]
+            try await database.withConnection { connection in
+                // The listener subscribes on its own thread; wait until it is in pg_stat_activity's LISTEN state.
+                for _ in 0..<100 {
+                    let listening = try await connection.query(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+                    ).single().decode(Int64.self, column: 0)
+                    if listening > 0 { break }
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                let outcome = try await MessageWriter().write(
+                    messages, rejections: [], worker: "w1", progress: progress, on: connection)
+                #expect(outcome.stored == 600)
+                let row = try await connection.query(
+                    "SELECT next_offset, high_watermark, worker FROM worker_progress WHERE consumer_group = 'g'"
+                ).single()
+                let (next, high, worker) = try row.decode(Int64.self, Int64.self, String.self)
+                #expect(next == 600 && high == 640 && worker == "w1")
+            }
+            for _ in 0..<100 where received.withLock({ $0.count }) < 3 { try await Task.sleep(for: .milliseconds(50)) }
+            let notifications = received.withLock { $0 }.compactMap(MailboxNotification.init(payload:))
+            let inbox = notifications.filter { $0.box == .inbox && $0.event == .created }
+            let sentbox = notifications.filter { $0.box == .sentbox && $0.event == .created }
+            #expect(inbox.count >= 2)
+            #expect(Set(inbox.flatMap(\.ownerPrefixes)) == Set(recipients.map(MailboxNotification.prefix(of:))))
+            #expect(sentbox.flatMap(\.ownerPrefixes) == [MailboxNotification.prefix(of: Self.key(7))])
         }
     }
 
