@@ -20,6 +20,10 @@ struct WorkerMetrics: Sendable {
         Counter(label: "mailroom_worker_signature_checks_total", dimensions: [("path", path)])
     }
 
+    /// Precomputed signature tables built: steady growth under a steady load means more active senders than
+    /// ``WorkerConfiguration/precomputedKeys``.
+    let signatureTablesBuilt = Counter(label: "mailroom_worker_signature_tables_built_total")
+
     func lag(_ topic: String, _ partition: Int32) -> Gauge {
         Gauge(label: "mailroom_worker_consumer_lag", dimensions: [("topic", topic), ("partition", "\(partition)")])
     }

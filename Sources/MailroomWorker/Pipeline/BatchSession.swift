@@ -328,6 +328,7 @@ final class BatchSession: @unchecked Sendable {
         let now = SignatureChecks.statistics
         metrics.signatureChecks("table").increment(by: max(0, now.fromTables - signatureChecks.fromTables))
         metrics.signatureChecks("libsodium").increment(by: max(0, now.byLibsodium - signatureChecks.byLibsodium))
+        metrics.signatureTablesBuilt.increment(by: max(0, now.tablesBuilt - signatureChecks.tablesBuilt))
         if now.switchedOff && !signatureChecks.switchedOff {
             logger.error("a precomputed signature table disagreed with libsodium; every signature is now checked by libsodium alone")
         }
