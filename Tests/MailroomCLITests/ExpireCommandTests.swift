@@ -61,6 +61,7 @@ struct ExpireCommandTests {
             "MAILROOM_WORKER_BATCH_LINGER_MS", "MAILROOM_WORKER_METRICS_PORT", "MAILROOM_WORKER_METRICS_HOST",
             "MAILROOM_MAX_BODY_BYTES", "MAILROOM_MAX_CLOCK_SKEW_S", "MAILROOM_MAILBOX_QUOTA",
             "MAILROOM_WORKER_WRITE_QUEUE", "MAILROOM_WORKER_WRITE_QUEUE_MB", "--write-queue", "--write-queue-mb",
+            "MAILROOM_PRECOMPUTED_KEYS", "--precomputed-keys",
         ] {
             #expect(text.contains(name), "\(name)")
         }

@@ -199,6 +199,35 @@ struct PrecomputedKeyTests {
         #expect(PrecomputedKey(uncheckedKey: Bytes32(p)!) == nil)
     }
 
+    @Test("More busy senders than tables: the tables stay where they are; an idle table gives its place up")
+    func admission() {
+        let keys = PrecomputedKeys()
+        keys.limit = 2
+        let signers = (0..<3).map { Signer(seed: [UInt8](repeating: UInt8(20 + $0), count: 32)) }
+        func verify(_ signer: Signer, _ index: Int) -> Bool {
+            let message = Array("message \(index)".utf8)
+            let signature = signer.sign(message)
+            return signature.withUnsafeBytes { s in
+                message.withUnsafeBytes { keys.verify(signature: s.baseAddress!, message: $0, publicKey: signer.key) }
+            }
+        }
+        // Round robin over three senders with room for two: the first two get tables, and no table is rebuilt.
+        for round in 0..<8 {
+            for signer in signers { #expect(verify(signer, round)) }
+        }
+        #expect(keys.statistics.tablesBuilt == 2)
+        #expect(keys.statistics.tableChecks == 2 * 6)
+        #expect(keys.statistics.sodiumChecks == 2 * 2 + 8)
+
+        // The third sender keeps going while the first two are quiet for more than 16 x limit checks: it takes
+        // an idle table's place.
+        for index in 0..<40 { #expect(verify(signers[2], 100 + index)) }
+        #expect(keys.statistics.tablesBuilt == 3)
+        let fromTables = keys.statistics.tableChecks
+        #expect(verify(signers[2], 200))
+        #expect(keys.statistics.tableChecks == fromTables + 1)
+    }
+
     @Test("Envelopes from a repeat sender are checked from its table, and a forgery by that sender is still refused")
     func envelopesThroughTables() throws {
         let sender = Identity.generate()

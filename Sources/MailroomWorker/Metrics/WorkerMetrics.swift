@@ -20,8 +20,7 @@ struct WorkerMetrics: Sendable {
         Counter(label: "mailroom_worker_signature_checks_total", dimensions: [("path", path)])
     }
 
-    /// Precomputed signature tables built: steady growth under a steady load means more active senders than
-    /// ``WorkerConfiguration/precomputedKeys``.
+    /// Precomputed signature tables built (new senders, or new senders taking a quiet one's place).
     let signatureTablesBuilt = Counter(label: "mailroom_worker_signature_tables_built_total")
 
     func lag(_ topic: String, _ partition: Int32) -> Gauge {

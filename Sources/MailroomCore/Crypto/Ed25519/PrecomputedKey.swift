@@ -1,4 +1,5 @@
 internal import CSodium
+internal import Synchronization
 
 /// An Ed25519 public key with multiples of itself precomputed, so that checking a signature costs about 40% of a
 /// libsodium `crypto_sign_verify_detached` (see docs/ARCHITECTURE.md, "Signature checks").
@@ -23,6 +24,8 @@ final class PrecomputedKey: @unchecked Sendable {
     static let tableBytes = elements * MemoryLayout<FieldElement>.stride
 
     let publicKey: Bytes32
+    /// ``PrecomputedKeys``'s check count when this table last answered (or was built): how idle it is.
+    let lastUsed: Atomic<Int>
     /// rows x 8 entries, each (y + x, y - x, 2 d x y). Immutable after init: shared by all threads.
     private let entries: UnsafeMutablePointer<FieldElement>
 
@@ -39,9 +42,10 @@ final class PrecomputedKey: @unchecked Sendable {
     /// Builds the table for a key (about as much work as one libsodium verification), or nil if the bytes do
     /// not decode to a point. The caller must have seen libsodium accept a signature by this key (which checks
     /// the key's encoding and order); ``PrecomputedKeys`` does.
-    init?(uncheckedKey key: Bytes32) {
+    init?(uncheckedKey key: Bytes32, now: Int = 0) {
         guard let point = ExtendedPoint(decoding: key) else { return nil }
         publicKey = key
+        lastUsed = Atomic(now)
         entries = .allocate(capacity: Self.elements)
         Self.fill(entries, with: point)
     }

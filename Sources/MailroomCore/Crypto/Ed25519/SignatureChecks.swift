@@ -10,8 +10,9 @@ public enum SignatureChecks {
     /// Bytes one precomputed key holds.
     public static let bytesPerPrecomputedKey = PrecomputedKey.tableBytes
 
-    /// The most sender keys given a table (the oldest is evicted first); 0 checks every signature with libsodium
-    /// alone. Default 1024 (about 15 MiB at most). Lowering it drops every table.
+    /// The most sender keys given a table; when all are taken, a new sender takes the place of one idle for
+    /// 16 x limit checks, or gets none. 0 checks every signature with libsodium alone. Default 1024 (about 15 MiB
+    /// at most). Lowering it drops every table.
     public static var precomputedKeyLimit: Int {
         get { PrecomputedKeys.shared.limit }
         set { PrecomputedKeys.shared.limit = max(0, newValue) }
