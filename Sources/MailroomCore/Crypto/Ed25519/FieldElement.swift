@@ -6,8 +6,8 @@
 /// Limb bounds (every operation's contract; the comments in each say why they hold):
 /// - `*` and ``squared()`` accept limbs below 2^54 and return limbs below 2^52;
 /// - `-` accepts a minuend below 2^54 and a subtrahend below 2^54 - 152, and returns limbs below 2^52;
-/// - `+` does not carry: two operands below 2^53 give limbs below 2^54. Its result feeds `*`, ``squared()`` or
-///   `-`, never another `+`.
+/// - `+` does not carry, so each use keeps its sum's limbs below 2^54: the addition formulas add two values below
+///   2^53 + 2^14 (a doubled coordinate and a product), everything else adds two values below 2^53.
 struct FieldElement {
     var l0: UInt64
     var l1: UInt64
