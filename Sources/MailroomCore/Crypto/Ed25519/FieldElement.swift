@@ -58,15 +58,7 @@ struct FieldElement {
         q = (h.l3 &+ q) &>> 51
         q = (h.l4 &+ q) &>> 51
         h.l0 &+= 19 &* q
-        h.l1 &+= h.l0 &>> 51
-        h.l0 &= Self.mask
-        h.l2 &+= h.l1 &>> 51
-        h.l1 &= Self.mask
-        h.l3 &+= h.l2 &>> 51
-        h.l2 &= Self.mask
-        h.l4 &+= h.l3 &>> 51
-        h.l3 &= Self.mask
-        h.l4 &= Self.mask  // drops the 2^255 of h + 19 - 2^255 = h - p
+        h = h.propagated().value  // drops the carry out, the 2^255 of h + 19 - 2^255 = h - p
         var out = Bytes32()
         withUnsafeMutableBytes(of: &out) { raw in
             raw.storeBytes(of: (h.l0 | h.l1 &<< 51).littleEndian, toByteOffset: 0, as: UInt64.self)
@@ -83,8 +75,9 @@ struct FieldElement {
     /// Whether the canonical value is odd (the "negative" x of an encoded point).
     var isNegative: Bool { withUnsafeBytes(of: encoded()) { $0[0] & 1 == 1 } }
 
-    /// One carry pass: limbs below 2^64 in, limbs below 2^51 (the first below 2^51 + 19 * 2^13) out.
-    @inline(__always) func carried() -> FieldElement {
+    /// Carries each limb into the next, from the first to the last: every limb below 2^51, and what the last
+    /// carries out (a multiple of 2^255).
+    @inline(__always) private func propagated() -> (value: FieldElement, carry: UInt64) {
         var r = self
         r.l1 &+= r.l0 &>> 51
         r.l0 &= Self.mask
@@ -94,8 +87,16 @@ struct FieldElement {
         r.l2 &= Self.mask
         r.l4 &+= r.l3 &>> 51
         r.l3 &= Self.mask
-        r.l0 &+= 19 &* (r.l4 &>> 51)
+        let carry = r.l4 &>> 51
         r.l4 &= Self.mask
+        return (r, carry)
+    }
+
+    /// One carry pass: limbs below 2^63 in, limbs below 2^51 (the first below 2^51 + 19 * 2^13) out; the carry out
+    /// of the last limb comes back into the first times 19 (2^255 = 19 mod p).
+    @inline(__always) func carried() -> FieldElement {
+        var (r, carry) = propagated()
+        r.l0 &+= 19 &* carry
         return r
     }
 
