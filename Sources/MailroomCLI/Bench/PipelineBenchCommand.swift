@@ -22,6 +22,8 @@ struct PipelineBenchCommand: AsyncParsableCommand {
 
     @Option(help: "Backlog size.") var envelopes: Int = 200_000
     @Option(help: "Mailboxes (each is both a sender and a recipient).") var mailboxes: Int = 1_000
+    @Option(help: "Mailboxes that send the backlog, each its share in one bulk call (at most --mailboxes).")
+    var senders: Int = 50
     @Option(help: "Partitions of the bench topic.") var partitions: Int = 6
     @Option(name: .customLong("body-bytes"), help: "Plaintext body size.") var bodyBytes: Int = 256
     @Option(help: "Offered rate (envelopes/s) for the latency phase.") var rate: Int = 5_000
@@ -30,6 +32,8 @@ struct PipelineBenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("batch-linger-ms"), help: "Worker batch linger.") var batchLinger: Int = 20
     @Option(name: .customLong("producer-linger-ms"), help: "Producer linger.ms (default: Mailroom's).") var producerLinger: Int?
     @Option(name: .customLong("fetch-wait-ms"), help: "The worker's fetch.wait.max.ms (default: Mailroom's).") var fetchWait: Int?
+    @Option(name: .customLong("worker-precomputed-keys"), help: "The worker's --precomputed-keys (default: the worker's; 0: every signature checked by libsodium alone).")
+    var workerPrecomputedKeys: Int?
     @Option(help: "Tasks sealing and sending in the latency phase, each pacing its share of the rate.") var sealers: Int = 4
     @Option(name: .customLong("broker-pid"), help: "The broker's process id, to report its CPU during the latency phase (same host only).")
     var brokerPID: Int32?
@@ -74,7 +78,7 @@ struct PipelineBenchCommand: AsyncParsableCommand {
         // 3. The backlog: sealed on all cores while producing.
         note("producing a backlog of \(envelopes) envelopes…")
         let producer = try MailroomProducer(.init(kafka: kafkaConfiguration, topics: topics, maxInFlight: 50_000))
-        let senders = min(50, identities.count)
+        let senders = max(1, min(self.senders, identities.count))
         let produceStart = ContinuousClock.now
         var failed = 0
         for senderIndex in 0..<senders {
@@ -131,6 +135,7 @@ struct PipelineBenchCommand: AsyncParsableCommand {
         }
 
         let drainPeakRSS = Self.peakRSSMegabytes(pid: worker.processIdentifier)
+        let signatureChecks = (try? Self.scrapeSignatureChecks(port: metricsPort)) ?? [:]
         worker.terminate()
         worker.waitUntilExit()
 
@@ -238,6 +243,7 @@ struct PipelineBenchCommand: AsyncParsableCommand {
         return bareFigures.merging([
             "envelopes": envelopes,
             "mailboxes": mailboxes,
+            "senders": max(1, min(senders, mailboxes)),
             "partitions": partitions,
             "body_bytes": bodyBytes,
             "worker_batch_size": batchSize,
@@ -252,6 +258,7 @@ struct PipelineBenchCommand: AsyncParsableCommand {
             "raw_verified_per_s_2_threads_after": ceilingAfter.rounded(),
             "ingest_vs_ceiling": (ingestRate / ceiling * 1000).rounded() / 1000,
             "drain_cpu_us_per_envelope": drainCPU,
+            "drain_signature_checks": signatureChecks,
             "offered_per_s": pacing.perSecond.rounded(),
             "offered_target_per_s": rate,
             "pacing_lag_max_ms": (pacing.maxLagSeconds * 1000 * 10).rounded() / 10,
@@ -417,6 +424,7 @@ struct PipelineBenchCommand: AsyncParsableCommand {
             "--group", "bench-\(topics.envelopes)", "--metrics-port", "\(metricsPort)",
             "--batch-size", "\(batchSize)", "--batch-linger-ms", "\(batchLinger)",
         ] + (fetchWait.map { ["--kafka-property", "fetch.wait.max.ms=\($0)"] } ?? [])
+            + (workerPrecomputedKeys.map { ["--precomputed-keys", "\($0)"] } ?? [])
             + (database.databaseURL.map { ["--database-url", $0] } ?? []) + (kafka.brokers.map { ["--brokers", $0] } ?? [])
         var environment = ProcessInfo.processInfo.environment
         environment["MAILROOM_LOG_LEVEL"] = ProcessInfo.processInfo.environment["MAILROOM_BENCH_WORKER_LOG_LEVEL"] ?? "warning"
@@ -444,6 +452,19 @@ struct PipelineBenchCommand: AsyncParsableCommand {
             }
         }
         return total
+    }
+
+    /// The worker's signature checks by path (`table`, `libsodium`: docs/ARCHITECTURE.md, "Signature checks"), from
+    /// its Prometheus endpoint.
+    static func scrapeSignatureChecks(port: Int) throws -> [String: Double] {
+        var checks: [String: Double] = [:]
+        for line in try MetricsEndpoint.scrape(port: port).split(separator: "\n")
+        where line.hasPrefix("mailroom_worker_signature_checks_total{") {
+            for path in ["table", "libsodium"] where line.contains("path=\"\(path)\"") {
+                checks[path, default: 0] += Double(line.split(separator: " ").last ?? "0") ?? 0
+            }
+        }
+        return checks
     }
 
     /// Peak resident set (VmHWM) of a process, in MiB.
