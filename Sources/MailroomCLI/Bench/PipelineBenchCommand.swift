@@ -78,7 +78,7 @@ struct PipelineBenchCommand: AsyncParsableCommand {
         // 3. The backlog: sealed on all cores while producing.
         note("producing a backlog of \(envelopes) envelopes…")
         let producer = try MailroomProducer(.init(kafka: kafkaConfiguration, topics: topics, maxInFlight: 50_000))
-        let senders = max(1, min(self.senders, identities.count))
+        let senders = backlogSenders
         let produceStart = ContinuousClock.now
         var failed = 0
         for senderIndex in 0..<senders {
@@ -243,7 +243,7 @@ struct PipelineBenchCommand: AsyncParsableCommand {
         return bareFigures.merging([
             "envelopes": envelopes,
             "mailboxes": mailboxes,
-            "senders": max(1, min(senders, mailboxes)),
+            "senders": backlogSenders,
             "partitions": partitions,
             "body_bytes": bodyBytes,
             "worker_batch_size": batchSize,
@@ -440,28 +440,32 @@ struct PipelineBenchCommand: AsyncParsableCommand {
         return process
     }
 
+    /// The mailboxes that send the backlog.
+    private var backlogSenders: Int { max(1, min(senders, mailboxes)) }
+
+    /// The sum of the samples in Prometheus text whose line `matches`.
+    static func sampleSum(_ text: String, where matches: (Substring) -> Bool) -> Double {
+        text.split(separator: "\n")
+            .filter { !$0.hasPrefix("#") && matches($0) }
+            .reduce(0) { $0 + (Double($1.split(separator: " ").last ?? "0") ?? 0) }
+    }
+
     /// Records the worker finished (stored, redelivered or rejected), from its Prometheus endpoint.
     static func scrape(port: Int) async throws -> Double {
-        let text = try MetricsEndpoint.scrape(port: port)
-        var total = 0.0
-        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
-            if line.hasPrefix("mailroom_worker_stored_total") || line.hasPrefix("mailroom_worker_redelivered_total")
+        sampleSum(try MetricsEndpoint.scrape(port: port)) { line in
+            line.hasPrefix("mailroom_worker_stored_total") || line.hasPrefix("mailroom_worker_redelivered_total")
                 || line.hasPrefix("mailroom_worker_rejected_total")
-            {
-                total += Double(line.split(separator: " ").last ?? "0") ?? 0
-            }
         }
-        return total
     }
 
     /// The worker's signature checks by path (`table`, `libsodium`: docs/ARCHITECTURE.md, "Signature checks"), from
     /// its Prometheus endpoint.
     static func scrapeSignatureChecks(port: Int) throws -> [String: Double] {
+        let text = try MetricsEndpoint.scrape(port: port)
         var checks: [String: Double] = [:]
-        for line in try MetricsEndpoint.scrape(port: port).split(separator: "\n")
-        where line.hasPrefix("mailroom_worker_signature_checks_total{") {
-            for path in ["table", "libsodium"] where line.contains("path=\"\(path)\"") {
-                checks[path, default: 0] += Double(line.split(separator: " ").last ?? "0") ?? 0
+        for path in ["table", "libsodium"] {
+            checks[path] = sampleSum(text) {
+                $0.hasPrefix("mailroom_worker_signature_checks_total{") && $0.contains("path=\"\(path)\"")
             }
         }
         return checks

@@ -13,15 +13,13 @@ import ServiceLifecycle
 import UnixSignals
 
 struct WorkerCommand: AsyncParsableCommand {
-    /// glibc gives each thread that meets contention an arena of its own (up to 8 per core) and keeps freed
-    /// batch buffers in each: with the verification, librdkafka and database threads that cost the worker tens
-    /// of megabytes of resident memory for nothing (measured: peak RSS 146 → 127 MB under a 200,000 backlog
-    /// with two arenas, at the same ingest rate). `MALLOC_ARENA_MAX` in the environment still wins.
-    /// glibc's allocator, tuned so that the worker's resident memory follows what it holds: two arenas (not eight per
-    /// core), and blocks of 256 KiB or more (a batch's `COPY` stream, its arrays) mapped and unmapped on their own
-    /// rather than kept in an arena once freed (glibc otherwise raises that threshold as large blocks are freed).
-    /// Measured: peak RSS 131-147 MB without the fixed threshold, 126 MB with it (docs/BENCHMARKS.md). An
-    /// operator's `MALLOC_ARENA_MAX` or `MALLOC_MMAP_THRESHOLD_` wins.
+    /// glibc's allocator, tuned so that the worker's resident memory follows what it holds:
+    /// - two arenas: glibc gives each thread that meets contention one of its own (up to 8 per core) and keeps
+    ///   freed batch buffers in each (measured: peak RSS 146 → 127 MB under a 200,000 backlog, same ingest);
+    /// - blocks of 256 KiB or more (a batch's `COPY` stream, its arrays) mapped and unmapped on their own rather
+    ///   than kept in an arena once freed; glibc otherwise raises that threshold as large blocks are freed
+    ///   (measured: peak RSS 131–147 → 126 MB, docs/BENCHMARKS.md).
+    /// An operator's `MALLOC_ARENA_MAX` or `MALLOC_MMAP_THRESHOLD_` wins.
     static func tuneMalloc(_ environment: [String: String]) {
         #if canImport(Glibc)
         // mallopt(M_ARENA_MAX = -8, 2), mallopt(M_MMAP_THRESHOLD = -3, 256 KiB); looked up at run time because

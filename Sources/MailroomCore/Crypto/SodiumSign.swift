@@ -37,6 +37,23 @@ enum SodiumSign {
         }
     }
 
+    /// Ed25519's challenge h = SHA-512(R || A || M) mod L for a signature's R (32 bytes at `r`), as
+    /// `crypto_sign_verify_detached` computes it.
+    static func challenge(r: UnsafeRawPointer, publicKey: Bytes32, message: UnsafeRawBufferPointer) -> Bytes32 {
+        var digest = (Bytes32(), Bytes32())
+        var h = Bytes32()
+        withUnsafeMutableBytes(of: &digest) { digest in
+            var state = crypto_hash_sha512_state()
+            crypto_hash_sha512_init(&state)
+            crypto_hash_sha512_update(&state, r.u8, 32)
+            withUnsafeBytes(of: publicKey) { _ = crypto_hash_sha512_update(&state, $0.u8, 32) }
+            crypto_hash_sha512_update(&state, message.u8, UInt64(message.count))
+            crypto_hash_sha512_final(&state, digest.u8)
+            withUnsafeMutableBytes(of: &h) { crypto_core_ed25519_scalar_reduce($0.u8, digest.u8) }
+        }
+        return h
+    }
+
     /// `crypto_core_ed25519_is_valid_point`: on the curve, in the main subgroup, not of small order, canonical.
     /// Expensive (a scalar multiplication); callers go through ``KeyCache``.
     static func isValidPoint(_ publicKey: Bytes32) -> Bool {

@@ -11,8 +11,6 @@ import MailroomPostgres
 public struct PreparedBatch: Sendable {
     /// The messages in the order given (the careful path refuses the last ones sent to a full mailbox).
     public let messages: [NewMessage]
-    /// The messages in the primary key's order.
-    let sorted: [NewMessage]
     /// The binary `COPY` stream of `sorted`.
     let copy: [UInt8]
     /// Recipients in key order, and how many messages each receives.
@@ -30,7 +28,6 @@ public struct PreparedBatch: Sendable {
         self.messages = messages
         // Key order: consecutive rows land on the same primary-key leaf pages (measured: 10% less server time).
         let sorted = MessageWriter.inKeyOrder(messages)
-        self.sorted = sorted
         var recipients: [[UInt8]] = []
         var counts: [Int64] = []
         for message in sorted {

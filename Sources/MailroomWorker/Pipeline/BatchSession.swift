@@ -208,9 +208,11 @@ final class BatchSession: @unchecked Sendable {
     /// A verified batch sorted into what will be stored and what was refused, with its rows prepared on the
     /// assumption that every party has a mailbox (``commit(_:_:)`` checks, and prepares again if one has not).
     struct PreparedCommit: Sendable {
-        var accepted: [(Envelope, KafkaRecord)] = []
-        var rejected: [(Rejection, KafkaRecord)] = []
-        var messages: [NewMessage] = []
+        var accepted: [(Envelope, KafkaRecord)]
+        var rejected: [(Rejection, KafkaRecord)]
+        /// Every sender and recipient of `accepted`: both must have a mailbox.
+        var owners: Set<PublicKey>
+        /// The rows of every accepted envelope (`rows.messages` in `accepted`'s order).
         var rows: PreparedBatch
     }
 
@@ -219,18 +221,21 @@ final class BatchSession: @unchecked Sendable {
         var accepted: [(Envelope, KafkaRecord)] = []
         var rejected: [(Rejection, KafkaRecord)] = []
         var messages: [NewMessage] = []
+        var owners = Set<PublicKey>(minimumCapacity: 2 * batch.records.count)
         accepted.reserveCapacity(batch.records.count)
         messages.reserveCapacity(batch.records.count)
         for (verdict, record) in zip(batch.verdicts, batch.records) {
             switch verdict {
             case .accepted(let envelope):
                 accepted.append((envelope, record))
+                owners.insert(envelope.recipient)
+                owners.insert(envelope.sender)
                 let source = RecordSource(topic: record.topic, partition: record.partition, offset: record.offset)
                 messages.append(NewMessage(envelope, source: source))
             case .rejected(let rejection): rejected.append((rejection, record))
             }
         }
-        return PreparedCommit(accepted: accepted, rejected: rejected, messages: messages, rows: PreparedBatch(messages))
+        return PreparedCommit(accepted: accepted, rejected: rejected, owners: owners, rows: PreparedBatch(messages))
     }
 
     /// Writes one verified batch, publishes its rejections, and stores its offsets — in that order.
@@ -239,11 +244,7 @@ final class BatchSession: @unchecked Sendable {
         var rejected = prepared.rejected
 
         // Mailboxes: both parties must have one (as in Textile).
-        var owners = Set<PublicKey>(minimumCapacity: prepared.accepted.count)
-        for (envelope, _) in prepared.accepted {
-            owners.insert(envelope.recipient)
-            owners.insert(envelope.sender)
-        }
+        let owners = prepared.owners
         let unknown = mailboxes.unknown(among: owners)
         if !unknown.isEmpty {
             let found = try await retrying("mailbox lookup") { connection in
@@ -251,12 +252,11 @@ final class BatchSession: @unchecked Sendable {
             }
             mailboxes.insert(Set(unknown.filter { found.contains($0.bytes) }))
         }
-        var messages = prepared.messages
         var rows = prepared.rows
         if !owners.allSatisfy({ mailboxes.contains($0) }) {
-            messages = []
+            var messages: [NewMessage] = []
             let handler = verifier.handler
-            for ((envelope, record), message) in zip(prepared.accepted, prepared.messages) {
+            for ((envelope, record), message) in zip(prepared.accepted, prepared.rows.messages) {
                 let source = message.source
                 let size = record.value?.count ?? 0
                 if !mailboxes.contains(envelope.recipient) {
@@ -305,7 +305,7 @@ final class BatchSession: @unchecked Sendable {
         recordSignatureChecks()
         metrics.batchDuration.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
         let nowMilliseconds = Int64(Date().timeIntervalSince1970 * 1000)
-        for message in messages {
+        for message in rows.messages {
             let created = Int64(message.createdAt.timeIntervalSince1970 * 1000)
             metrics.endToEnd.recordMilliseconds(max(0, nowMilliseconds - created))
         }

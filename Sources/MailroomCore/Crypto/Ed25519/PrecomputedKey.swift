@@ -1,4 +1,3 @@
-internal import CSodium
 internal import Synchronization
 
 /// An Ed25519 public key with multiples of itself precomputed, so that checking a signature costs about 40% of a
@@ -115,21 +114,12 @@ final class PrecomputedKey: @unchecked Sendable {
         let r = signature
         let s = signature + 32
         guard Self.isBelowGroupOrder(s) else { return nil }
-        // h = SHA-512(R || A || M) mod L, as libsodium computes it.
-        var digest = (Bytes32(), Bytes32())
-        var h = Bytes32()
-        withUnsafeMutableBytes(of: &digest) { digest in
-            var state = crypto_hash_sha512_state()
-            crypto_hash_sha512_init(&state)
-            crypto_hash_sha512_update(&state, r.assumingMemoryBound(to: UInt8.self), 32)
-            withUnsafeBytes(of: publicKey) { _ = crypto_hash_sha512_update(&state, $0.u8, 32) }
-            crypto_hash_sha512_update(&state, message.u8, UInt64(message.count))
-            crypto_hash_sha512_final(&state, digest.u8)
-            withUnsafeMutableBytes(of: &h) { crypto_core_ed25519_scalar_reduce($0.u8, digest.u8) }
-        }
+        let h = SodiumSign.challenge(r: r, publicKey: publicKey, message: message)
         let point = withUnsafeBytes(of: h) { combination(s: s, h: $0.baseAddress!) }
         let encoded = ProjectivePoint(point).encoded()
-        let matches = withUnsafeBytes(of: encoded) { sodium_memcmp($0.baseAddress!, r, 32) == 0 }
+        let matches = withUnsafeBytes(of: encoded) {
+            SodiumSign.constantTimeEquals($0, UnsafeRawBufferPointer(start: r, count: 32))
+        }
         guard matches else { return false }
         // libsodium refuses an R of small order even when it matches; R' = R is canonical here, so R is of small
         // order exactly when 8 R' is the identity.
