@@ -239,6 +239,9 @@ struct PrecomputedKeyTests {
 
     @Test("Envelopes from a repeat sender are checked from its table, and a forgery by that sender is still refused")
     func envelopesThroughTables() throws {
+        // A debug build's default is 0; the limit goes back afterwards (lowering it drops the tables).
+        SignatureChecks.precomputedKeyLimit = 1024
+        defer { SignatureChecks.precomputedKeyLimit = SignatureChecks.defaultPrecomputedKeyLimit }
         let sender = Identity.generate()
         let recipient = Identity.generate().publicKey
         let before = SignatureChecks.statistics
@@ -263,6 +266,7 @@ struct PrecomputedKeyTests {
     @Test("A key gets a table at its second accepted signature, and answers from it after")
     func cachePolicy() {
         let keys = PrecomputedKeys()
+        keys.limit = 1024  // a debug build's default is 0
         let signer = Signer(seed: [UInt8](repeating: 5, count: 32))
         func verify(_ signature: [UInt8], _ message: [UInt8]) -> Bool {
             signature.withUnsafeBytes { s in

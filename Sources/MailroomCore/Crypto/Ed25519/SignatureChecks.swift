@@ -12,7 +12,8 @@ public enum SignatureChecks {
 
     /// The most sender keys given a table; when all are taken, a new sender takes the place of one idle for
     /// 16 x limit checks, or gets none. 0 checks every signature with libsodium alone. Default 1024 (about 15 MiB
-    /// at most). Lowering it drops every table.
+    /// at most); 0 in a debug build, where the tables' arithmetic is unoptimised and slower than libsodium.
+    /// Lowering it drops every table.
     public static var precomputedKeyLimit: Int {
         get { PrecomputedKeys.shared.limit }
         set { PrecomputedKeys.shared.limit = max(0, newValue) }
