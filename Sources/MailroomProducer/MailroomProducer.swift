@@ -22,16 +22,20 @@ public final class MailroomProducer: Sendable {
         public var maxInFlight: Int = 20_000
         /// How long the broker may stay unreachable before a send fails (`message.timeout.ms`).
         public var sendTimeout: Duration = .seconds(30)
+        /// How far ahead of this clock a submitted envelope may be dated; the worker's own limit
+        /// (`--max-clock-skew-s`, default 300 s) should be the same.
+        public var maxClockSkew: Duration = .seconds(300)
 
         public init(
             kafka: KafkaConfiguration, topics: MailroomTopics = MailroomTopics(), limits: EnvelopeLimits = EnvelopeLimits(),
-            maxInFlight: Int = 20_000, sendTimeout: Duration = .seconds(30)
+            maxInFlight: Int = 20_000, sendTimeout: Duration = .seconds(30), maxClockSkew: Duration = .seconds(300)
         ) {
             self.kafka = kafka
             self.topics = topics
             self.limits = limits
             self.maxInFlight = maxInFlight
             self.sendTimeout = sendTimeout
+            self.maxClockSkew = maxClockSkew
         }
     }
 
@@ -78,6 +82,59 @@ public final class MailroomProducer: Sendable {
         try await send(from: sender, to: try Self.parseRecipient(recipient), body: body)
     }
 
+    /// Submits an envelope sealed and signed elsewhere — on the sender's own device, say — and returns once the
+    /// broker acknowledged it. The producer never sees a private key.
+    ///
+    /// The bytes are checked as the worker checks them before anything reaches Kafka: the strict parse and the
+    /// signature (`Envelope.verify`, about one libsodium verification: docs/BENCHMARKS.md, "Submit"), and the
+    /// creation time against ``Configuration/maxClockSkew``. The record is keyed by the envelope's recipient.
+    /// The worker verifies everything again: Kafka is not trusted.
+    /// - Returns: the envelope's message id.
+    /// - Throws: ``ProducerError`` whose code is the envelope's reason (`truncated`, `bad_signature`, …, with
+    ///   ``ProducerError/envelopeError``), ``ProducerError/Code/createdInFuture``,
+    ///   ``ProducerError/Code/brokerUnreachable`` or ``ProducerError/Code/deliveryFailed``.
+    @discardableResult
+    public func submit(_ envelope: [UInt8]) async throws(ProducerError) -> MessageID {
+        let verified = try Self.check(envelope, limits: configuration.limits, maxClockSkew: configuration.maxClockSkew)
+        do {
+            _ = try await producer.send(
+                topic: configuration.topics.envelopes, key: verified.recipient.bytes, value: verified.serialized())
+        } catch {
+            throw ProducerError(error)
+        }
+        return verified.id
+    }
+
+    /// Submits many envelopes sealed elsewhere, checking them on all cores while producing; every envelope gets
+    /// a result, in input order, and an invalid one never reaches Kafka (see ``submit(_:)``).
+    public func submitBulk(_ envelopes: [[UInt8]], progress: (@Sendable (BulkProgress) -> Void)? = nil) async
+        -> [BulkResult]
+    {
+        let limits = configuration.limits
+        let skew = configuration.maxClockSkew
+        return await pipeline(envelopes, progress: progress) { bytes in
+            Result { () throws(ProducerError) in try Self.check(bytes, limits: limits, maxClockSkew: skew) }
+        }
+    }
+
+    /// What the worker would check of a submitted envelope, short of the mailboxes.
+    static func check(_ bytes: [UInt8], limits: EnvelopeLimits, maxClockSkew: Duration) throws(ProducerError)
+        -> Envelope
+    {
+        let envelope: Envelope
+        do {
+            envelope = try Envelope.verify(bytes, limits: limits)
+        } catch {
+            throw ProducerError(refused: error)
+        }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let ahead = envelope.createdAtMilliseconds - now
+        if ahead > maxClockSkew.components.seconds * 1000 {
+            throw ProducerError(.createdInFuture, "the envelope is dated \(ahead) ms ahead of this clock")
+        }
+        return envelope
+    }
+
     /// Reads a recipient written as a Textile key string or as 64 hex digits.
     public static func parseRecipient(_ text: String) throws(ProducerError) -> PublicKey {
         let trimmed = text.trimmingWhitespace()
@@ -99,19 +156,29 @@ public final class MailroomProducer: Sendable {
     public func sendBulk(
         from sender: Identity, messages: [BulkMessage], progress: (@Sendable (BulkProgress) -> Void)? = nil
     ) async -> [BulkResult] {
-        let results = BulkResults(count: messages.count, progress: progress)
+        let limits = configuration.limits
+        return await pipeline(messages, progress: progress) { message in
+            Self.sealOne(message, from: sender, limits: limits)
+        }
+    }
+
+    /// The bulk pipeline: `prepare` (sealing or checking) runs a chunk at a time on all cores, while the chunk
+    /// before it is handed to librdkafka; at most ``Configuration/maxInFlight`` envelopes wait for the broker.
+    private func pipeline<Input: Sendable>(
+        _ inputs: [Input], progress: (@Sendable (BulkProgress) -> Void)?,
+        prepare: @escaping @Sendable (Input) -> Result<Envelope, ProducerError>
+    ) async -> [BulkResult] {
+        let results = BulkResults(count: inputs.count, progress: progress)
         let chunkSize = 512
         var start = 0
-        // Seal chunk k+1 on all cores while chunk k is being handed to librdkafka.
-        var sealedChunk: [Result<Envelope, ProducerError>] = await seal(
-            messages[0..<min(chunkSize, messages.count)], from: sender)
-        while start < messages.count {
-            let end = min(start + chunkSize, messages.count)
-            let nextEnd = min(end + chunkSize, messages.count)
-            async let nextChunk = seal(messages[end..<nextEnd], from: sender)
-            for (offset, sealed) in sealedChunk.enumerated() {
+        var preparedChunk = await Self.prepare(inputs[0..<min(chunkSize, inputs.count)], with: prepare)
+        while start < inputs.count {
+            let end = min(start + chunkSize, inputs.count)
+            let nextEnd = min(end + chunkSize, inputs.count)
+            async let nextChunk = Self.prepare(inputs[end..<nextEnd], with: prepare)
+            for (offset, prepared) in preparedChunk.enumerated() {
                 let index = start + offset
-                switch sealed {
+                switch prepared {
                 case .failure(let error):
                     results.record(index, .failed(error))
                 case .success(let envelope):
@@ -127,17 +194,18 @@ public final class MailroomProducer: Sendable {
                     }
                 }
             }
-            sealedChunk = await nextChunk
+            preparedChunk = await nextChunk
             start = end
         }
         await results.waitForAll()
         return results.all
     }
 
-    /// Seals a chunk, split across the cores.
-    private func seal(_ chunk: ArraySlice<BulkMessage>, from sender: Identity) async -> [Result<Envelope, ProducerError>] {
+    /// Prepares a chunk, split across the cores.
+    private static func prepare<Input: Sendable>(
+        _ chunk: ArraySlice<Input>, with prepare: @escaping @Sendable (Input) -> Result<Envelope, ProducerError>
+    ) async -> [Result<Envelope, ProducerError>] {
         guard !chunk.isEmpty else { return [] }
-        let limits = configuration.limits
         let parts = max(1, min(Self.cores, chunk.count / 16))
         let base = chunk.startIndex
         let size = (chunk.count + parts - 1) / parts
@@ -147,12 +215,10 @@ public final class MailroomProducer: Sendable {
                 let upper = min(lower + size, chunk.endIndex)
                 guard lower < upper else { continue }
                 let slice = Array(chunk[lower..<upper])
-                group.addTask {
-                    (part, slice.map { message in Self.sealOne(message, from: sender, limits: limits) })
-                }
+                group.addTask { (part, slice.map(prepare)) }
             }
             var pieces = [[Result<Envelope, ProducerError>]](repeating: [], count: parts)
-            for await (part, sealed) in group { pieces[part] = sealed }
+            for await (part, prepared) in group { pieces[part] = prepared }
             return pieces.flatMap { $0 }
         }
     }

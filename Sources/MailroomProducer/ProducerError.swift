@@ -1,4 +1,4 @@
-import MailroomCore
+public import MailroomCore
 import MailroomKafka
 
 /// Why a message was not sent. Never carries the body or a private key.
@@ -15,15 +15,43 @@ public struct ProducerError: Error, Sendable, CustomStringConvertible {
         public static let deliveryFailed = Code(rawValue: "delivery_failed")
         /// The envelope could not be built.
         public static let sealingFailed = Code(rawValue: "sealing_failed")
+
+        // MARK: Submitted envelopes (``MailroomProducer/submit(_:)``): the envelope's own reason codes.
+
+        /// The first byte is not a supported envelope version.
+        public static let unsupportedVersion = Code(rawValue: "unsupported_version")
+        /// The bytes end before a field the layout requires (an empty envelope included).
+        public static let truncated = Code(rawValue: "truncated")
+        /// Bytes follow the signature.
+        public static let trailingBytes = Code(rawValue: "trailing_bytes")
+        /// A sealed copy is shorter than a box, or the two copies differ in length.
+        public static let invalidCiphertextLength = Code(rawValue: "invalid_ciphertext_length")
+        /// The sender key is not an acceptable Ed25519 public key.
+        public static let invalidSenderKey = Code(rawValue: "invalid_sender_key")
+        /// `created_at` differs from the id's time.
+        public static let invalidMessageID = Code(rawValue: "invalid_message_id")
+        /// The signature does not verify against the sender key.
+        public static let badSignature = Code(rawValue: "bad_signature")
+        /// The envelope is dated further ahead of this clock than ``MailroomProducer/Configuration/maxClockSkew``:
+        /// the worker would refuse it (`created_in_future`).
+        public static let createdInFuture = Code(rawValue: "created_in_future")
         public var description: String { rawValue }
     }
 
     public var code: Code
     public var message: String
+    /// For an envelope refused by ``MailroomProducer/submit(_:)``, the check that refused it.
+    public var envelopeError: EnvelopeError?
 
     public init(_ code: Code, _ message: String) {
         self.code = code
         self.message = message
+    }
+
+    /// A submitted envelope refused by `Envelope.verify`: the code is the envelope's reason.
+    init(refused error: EnvelopeError) {
+        self.init(Code(rawValue: error.reason), error.detail)
+        envelopeError = error
     }
 
     public var description: String { "ProducerError.\(code): \(message)" }

@@ -38,6 +38,14 @@ public struct InboxMessage: Sendable, Hashable {
     /// Whether the owner has read it.
     public var isRead: Bool { readAt != nil }
 
+    /// The message as a portable record (docs/ENVELOPE.md, "Portable message records"): what the owner's device
+    /// needs to verify and open it without the database. `read_at` travels in the record's unsigned metadata,
+    /// in whole milliseconds.
+    public var record: MessageRecord {
+        MessageRecord(
+            copy, readAtMilliseconds: readAt.map { Int64(($0.timeIntervalSince1970 * 1000).rounded(.down)) })
+    }
+
     /// Checks the sender's signature over this row alone (no other row or the envelope is needed).
     /// - Throws: ``EnvelopeError`` (`bad_signature` and friends) for a tampered row.
     public func verify(limits: EnvelopeLimits = EnvelopeLimits()) throws(EnvelopeError) {

@@ -32,6 +32,10 @@ public struct SentboxMessage: Sendable, Hashable {
             senderCiphertext: row.body, recipientCiphertextHash: row.inboxBodyHash, signature: row.signature)
     }
 
+    /// The message as a portable record (docs/ENVELOPE.md, "Portable message records"): what the sender's device
+    /// needs to verify and open its copy without the database.
+    public var record: MessageRecord { MessageRecord(copy) }
+
     /// Checks the sender's signature over this row alone.
     /// - Throws: ``EnvelopeError`` (`bad_signature` and friends) for a tampered row.
     public func verify(limits: EnvelopeLimits = EnvelopeLimits()) throws(EnvelopeError) {

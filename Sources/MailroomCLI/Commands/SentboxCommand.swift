@@ -18,14 +18,31 @@ struct SentboxCommand: AsyncParsableCommand {
     @Flag(help: "Verify and decrypt each message with the identity, and show its body.")
     var open = false
     @Flag(help: "Print the result as one JSON object.") var json = false
+    @Flag(
+        help: ArgumentHelp(
+            "Print each message as a portable record (JSON form, one per line) that its owner's device verifies and opens alone."
+        ))
+    var records = false
+    @Option(
+        help: ArgumentHelp(
+            "List this public key's mailbox (Textile key string or hex) without loading a private key; not with --open.",
+            valueName: "key"))
+    var owner: String?
 
     func run() async throws {
         try await QueryCLI.reporting {
-            let me = try identity.load()
+            let ownerKey = try owner.map(QueryCLI.parseOwner)
+            if ownerKey != nil && open { throw CLIError("--open needs the private key: use --identity, not --owner") }
+            if records && open { throw CLIError("--records prints records for a device to open: not with --open") }
+            let me = ownerKey == nil ? try identity.load() : nil
             let seek = try page.seek.map(QueryCLI.parseID)
             let messages = try await QueryCLI.withClient(database) { client in
                 try await client.listSentbox(
-                    owner: me.publicKey, seek: seek, limit: page.limit, ascending: page.ascending)
+                    owner: ownerKey ?? me!.publicKey, seek: seek, limit: page.limit, ascending: page.ascending)
+            }
+            if records {
+                for message in messages { CLIOutput.line(message.record.json()) }
+                return
             }
             var listing = ListingPage()
             for message in messages {
@@ -34,7 +51,7 @@ struct SentboxCommand: AsyncParsableCommand {
                     "created_at": QueryCLI.date(message.createdAt),
                 ]
                 let row = [message.id.description, QueryCLI.date(message.createdAt), message.recipient.textileString]
-                listing.add(object: object, row: row, open: open ? { try message.open(with: me) } : nil)
+                listing.add(object: object, row: row, open: open ? { try message.open(with: me!) } : nil)
             }
             try listing.print(
                 headers: ["ID", "CREATED", "TO"], opened: open, limit: page.limit,

@@ -53,6 +53,15 @@ enum QueryCLI {
         }
     }
 
+    /// A mailbox owner given as a public key (Textile key string or 64 hex digits).
+    static func parseOwner(_ text: String) throws -> PublicKey {
+        do {
+            return try PublicKey(string: text)
+        } catch {
+            throw CLIError("--owner: \(error)")
+        }
+    }
+
     static func date(_ date: Date?) -> String {
         guard let date else { return "" }
         let formatter = ISO8601DateFormatter()
@@ -126,7 +135,7 @@ struct ListingPage {
     /// Prints the page as JSON or a table with the next-page hint.
     /// - Throws: ``QueryCLI/verificationFailed`` (exit status 3) when a message failed verification.
     func print(headers: [String], opened: Bool, limit: Int, lastID: String?, json: Bool) throws {
-        let next: Any = rows.count == limit ? (lastID ?? NSNull()) : NSNull()
+        let next: Any = rows.count == limit ? (lastID.map { $0 as Any } ?? NSNull()) : NSNull()
         if json {
             CLIOutput.json(["messages": objects, "count": rows.count, "next_seek": next])
         } else if rows.isEmpty {

@@ -40,6 +40,13 @@ public struct EnvelopeError: Error, Sendable, CustomStringConvertible {
         /// A sealed body did not open with the identity's key (wrong key or corrupted ciphertext).
         public static let decryptionFailed = Code("decryption_failed")
 
+        // MARK: Portable records
+
+        /// The bytes or JSON are not a well-formed record (magic, kind, lengths, members, base64url).
+        public static let invalidRecord = Code("invalid_record")
+        /// A record format version this build does not read (only 1).
+        public static let unsupportedRecordVersion = Code("unsupported_record_version")
+
         /// Every code that ``Envelope/verify(_:limits:)`` can raise, in the order its checks run.
         public static let verificationCodes: [Code] = [
             .unsupportedVersion, .truncated, .invalidMessageID, .invalidCiphertextLength, .bodyTooLarge,
