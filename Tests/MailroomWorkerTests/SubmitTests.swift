@@ -1,0 +1,105 @@
+import Foundation
+import MailroomCore
+import MailroomKafka
+import MailroomProducer
+import MailroomTestSupport
+import Testing
+
+/// Envelopes sealed elsewhere: `MailroomProducer.submit` checks them as the worker will, and nothing invalid
+/// reaches the topic.
+@Suite("Submitting envelopes sealed elsewhere", .enabled(if: TestEnvironment.hasBroker))
+struct SubmitTests {
+    struct Vectors: Decodable {
+        struct Valid: Decodable {
+            var name: String
+            var envelope_hex: String
+        }
+        struct Invalid: Decodable {
+            var name: String
+            var reason: String
+            var envelope_hex: String
+        }
+        var valid: [Valid]
+        var invalid: [Invalid]
+    }
+
+    static func vectors() throws -> Vectors {
+        let url = TestEnvironment.packageRoot.appendingPathComponent("Tests/MailroomCoreTests/Vectors/envelopes.json")
+        return try JSONDecoder().decode(Vectors.self, from: Data(contentsOf: url))
+    }
+
+    static func bytes(_ hex: String) -> [UInt8] {
+        var out: [UInt8] = []
+        var index = hex.startIndex
+        while index < hex.endIndex {
+            let next = hex.index(index, offsetBy: 2)
+            out.append(UInt8(hex[index..<next], radix: 16)!)
+            index = next
+        }
+        return out
+    }
+
+    @Test("Every invalid envelope vector is refused with its reason, one at a time and in bulk; the topic gets only the valid ones")
+    func invalidEnvelopesNeverReachTheTopic() async throws {
+        let vectors = try Self.vectors()
+        let suffix = UInt32.random(in: 0...UInt32.max)
+        let topics = MailroomTopics(envelopes: "submit-\(suffix)", deadLetters: "submit-dlq-\(suffix)")
+        let kafka = KafkaConfiguration(brokers: try TestEnvironment.requireBrokers(), overrides: ["log_level": "3"])
+        _ = try await KafkaAdmin.createTopics([topics.envelopes], partitions: 1, configuration: kafka)
+        let producer = try MailroomProducer(.init(kafka: kafka, topics: topics, sendTimeout: .seconds(20)))
+
+        #expect(vectors.invalid.count >= 20)
+        for vector in vectors.invalid {
+            do {
+                try await producer.submit(Self.bytes(vector.envelope_hex))
+                Issue.record("\(vector.name) was accepted")
+            } catch {
+                #expect(error.code.rawValue == vector.reason, "\(vector.name): \(error)")
+                #expect(error.envelopeError?.reason == vector.reason)
+            }
+        }
+        let bulk = await producer.submitBulk(vectors.invalid.map { Self.bytes($0.envelope_hex) })
+        for (vector, result) in zip(vectors.invalid, bulk) {
+            guard case .failed(let error) = result else {
+                Issue.record("\(vector.name) was accepted in bulk")
+                continue
+            }
+            #expect(error.code.rawValue == vector.reason, "\(vector.name)")
+        }
+        // Dated too far ahead: the worker would refuse it, so the producer does.
+        let future = try Envelope.seal(
+            from: Identity.generate(), to: Identity.generate().publicKey, body: [1],
+            createdAt: Date().addingTimeInterval(3600))
+        do {
+            try await producer.submit(future.serialized())
+            Issue.record("an envelope dated an hour ahead was accepted")
+        } catch {
+            #expect(error.code == .createdInFuture)
+        }
+
+        // The valid vectors go through, keyed by their recipients; submitting one twice sends it twice (the
+        // worker stores it once).
+        let valid = vectors.valid.map { Self.bytes($0.envelope_hex) }
+        var ids: [MessageID] = []
+        for envelope in valid { ids.append(try await producer.submit(envelope)) }
+        let results = await producer.submitBulk([valid[0]])
+        #expect(results.allSatisfy { $0.isSent })
+        await producer.close()
+
+        // The topic holds exactly the valid envelopes, each with its recipient as key.
+        let consumer = try KafkaConsumer(.init(kafka: kafka, groupID: "submit-check-\(suffix)", topics: [topics.envelopes]))
+        var seen: [KafkaRecord] = []
+        let deadline = ContinuousClock.now + .seconds(30)
+        while seen.count < valid.count + 1 && ContinuousClock.now < deadline {
+            seen += await consumer.poll(maxRecords: 100, timeout: .milliseconds(500)).records
+        }
+        await consumer.close()
+        #expect(seen.count == valid.count + 1)
+        #expect(seen.map { $0.value ?? [] } == valid + [valid[0]])
+        for record in seen {
+            let envelope = try Envelope.verify(record.value ?? [])
+            #expect(record.key == envelope.recipient.bytes)
+        }
+        #expect(try seen.prefix(valid.count).map { try Envelope.verify($0.value ?? []).id } == ids)
+    }
+}
