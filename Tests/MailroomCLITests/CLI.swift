@@ -11,7 +11,9 @@ enum CLI {
 
     static var executable: URL { TestEnvironment.productsDirectory.appendingPathComponent("mailroom") }
 
-    static func run(_ arguments: [String], environment: [String: String], stdin: String? = nil) throws -> Result {
+    static func run(
+        _ arguments: [String], environment: [String: String], stdin: String? = nil, executable: URL = CLI.executable
+    ) throws -> Result {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments

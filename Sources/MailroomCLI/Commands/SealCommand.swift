@@ -8,7 +8,7 @@ struct SealCommand: AsyncParsableCommand {
         commandName: "seal",
         abstract: "Seal and sign an envelope on this machine and write its bytes; nothing is sent.",
         discussion: """
-            The body comes from --body-file, or standard input. The envelope (format v1, docs/ENVELOPE.md) is \
+            The body comes from --body or --body-file, or standard input. The envelope (format v1, docs/ENVELOPE.md) is \
             what a device hands to `mailroom submit`, the API or a Kafka producer: the private key never leaves \
             this process. Prints the message id.
             """)
@@ -18,6 +18,7 @@ struct SealCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Recipient's public key (Textile key string or 64 hex digits).", valueName: "key"))
     var to: String
 
+    @Option(help: ArgumentHelp("The message text.", valueName: "text")) var body: String?
     @Option(name: .customLong("body-file"), help: ArgumentHelp("File holding the message (default: standard input).", valueName: "file"))
     var bodyFile: String?
 
@@ -33,7 +34,7 @@ struct SealCommand: AsyncParsableCommand {
         try await reportingErrors {
             let sender = try identity.load()
             let recipient = try MailroomProducer.parseRecipient(to)
-            let body = try ByteInput.read(bodyFile)
+            let body = try self.body.map { Array($0.utf8) } ?? ByteInput.read(bodyFile)
             let envelope = try Envelope.seal(
                 from: sender, to: recipient, body: body, limits: EnvelopeLimits(maxBodyBytes: maxBodyBytes))
             let bytes = envelope.serialized()
