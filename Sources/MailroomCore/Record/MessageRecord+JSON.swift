@@ -36,7 +36,7 @@ extension MessageRecord {
         var members = JSONMembers(object)
         let format = try members.string("format")
         if format != Self.jsonFormat {
-            if format.hasPrefix("mailroom.record.v"), let n = Int(format.dropFirst("mailroom.record.v".count)), n > 0 {
+            if Self.isOtherRecordVersion(format) {
                 throw EnvelopeError(.unsupportedRecordVersion, "record format \(format), this build reads v1")
             }
             throw EnvelopeError(.invalidRecord, "format is not \(Self.jsonFormat)")
@@ -70,6 +70,19 @@ extension MessageRecord {
         self.init(
             kind: kind, id: id, sender: sender, recipient: recipient, createdAtMilliseconds: createdAt,
             ciphertext: ciphertext, otherCiphertextHash: otherHash, signature: signature, readAtMilliseconds: readAt)
+    }
+}
+
+extension MessageRecord {
+    /// `mailroom.record.vN` with N written in decimal without a leading zero (at most 9 digits), N ≠ 1.
+    static func isOtherRecordVersion(_ format: String) -> Bool {
+        let prefix = "mailroom.record.v"
+        guard format.hasPrefix(prefix) else { return false }
+        let digits = Array(format.utf8.dropFirst(prefix.utf8.count))
+        guard (1...9).contains(digits.count), digits.allSatisfy({ (0x30...0x39).contains($0) }), digits[0] != 0x30 else {
+            return false
+        }
+        return digits != [0x31]
     }
 }
 

@@ -173,6 +173,13 @@ enum RecordVectorGenerator {
         let signatureText = Base64URL.encode(inbox.signature)
         let createdAtText = "\"created_at_ms\":\(inbox.createdAtMilliseconds)"
         json("json_not_json", .invalidRecord, "not JSON at all", "mrec")
+        json("json_bom", .invalidRecord, "a byte order mark before the object", "\u{FEFF}" + text)
+        json(
+            "json_integer_too_large", .invalidRecord, "created_at_ms beyond signed 64 bits",
+            replacing(createdAtText, "\"created_at_ms\":9223372036854775808"))
+        json(
+            "json_lone_surrogate", .invalidRecord, "a string with a lone \\ud800 escape",
+            replacing("\"kind\":\"inbox\"", "\"kind\":\"inbox\\ud800\""))
         json("json_array", .invalidRecord, "an array, not an object", "[\(text)]")
         json("json_truncated", .invalidRecord, "the text cut before its last brace", String(text.dropLast()))
         json(
@@ -185,6 +192,10 @@ enum RecordVectorGenerator {
         json("json_missing_signature", .invalidRecord, "no signature member", replacing(",\"signature\":\"\(signatureText)\"", ""))
         json("json_missing_metadata", .invalidRecord, "no metadata member", replacing(",\"metadata\":{\"read_at_ms\":null}", ""))
         json("json_format_v2", .unsupportedRecordVersion, "format mailroom.record.v2", replacing("mailroom.record.v1", "mailroom.record.v2"))
+        json("json_format_v10", .unsupportedRecordVersion, "format mailroom.record.v10", replacing("mailroom.record.v1\"", "mailroom.record.v10\""))
+        json("json_format_v0", .invalidRecord, "format mailroom.record.v0 (versions start at 1)", replacing("mailroom.record.v1", "mailroom.record.v0"))
+        json("json_format_v01", .invalidRecord, "format mailroom.record.v01 (a leading zero)", replacing("mailroom.record.v1", "mailroom.record.v01"))
+        json("json_format_v_plus_2", .invalidRecord, "format mailroom.record.v+2 (not digits)", replacing("mailroom.record.v1", "mailroom.record.v+2"))
         json("json_format_other", .invalidRecord, "format mailroom.envelope.v1", replacing("mailroom.record.v1", "mailroom.envelope.v1"))
         json("json_kind_unknown", .invalidRecord, "kind outbox", replacing("\"kind\":\"inbox\"", "\"kind\":\"outbox\""))
         json(

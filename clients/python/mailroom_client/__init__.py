@@ -1,0 +1,31 @@
+"""Mailroom's Python client: seal, verify and open envelope v1 and portable records v1 (docs/ENVELOPE.md).
+
+PyNaCl (libsodium) does every cryptographic check, so verdicts match Mailroom's Swift code exactly.
+"""
+
+from .envelope import DEFAULT_MAX_BODY_BYTES, Envelope, kafka_key, open_envelope, seal, verify
+from .errors import EnvelopeError, MailroomKeyError
+from .keys import Identity, parse_public_key, public_key_hex, public_key_textile_string
+from .records import Record, parse_record, record_from_envelope
+from .ulid import MessageId
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "Envelope",
+    "EnvelopeError",
+    "Identity",
+    "MailroomKeyError",
+    "MessageId",
+    "Record",
+    "kafka_key",
+    "open_envelope",
+    "parse_public_key",
+    "parse_record",
+    "public_key_hex",
+    "public_key_textile_string",
+    "record_from_envelope",
+    "seal",
+    "verify",
+]
