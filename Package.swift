@@ -28,6 +28,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
     ],
     targets: [
         // MARK: C libraries from Debian, bound through pkg-config.
@@ -123,6 +125,24 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: The HTTP API (`mailroom serve`): signed requests, the query library and the producer behind them.
+        .target(
+            name: "MailroomAPI",
+            dependencies: [
+                "MailroomCore",
+                "MailroomPostgres",
+                "MailroomProducer",
+                "MailroomQuery",
+                "MailroomStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: The `mailroom` command-line tool.
         .executableTarget(
             name: "MailroomCLI",
@@ -134,6 +154,7 @@ let package = Package(
                 "MailroomProducer",
                 "MailroomQuery",
                 "MailroomWorker",
+                "MailroomAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

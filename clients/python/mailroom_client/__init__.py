@@ -1,8 +1,10 @@
-"""Mailroom's Python client: seal, verify and open envelope v1 and portable records v1 (docs/ENVELOPE.md).
+"""Mailroom's Python client: seal, verify and open envelope v1 and portable records v1 (docs/ENVELOPE.md),
+and talk to the HTTP API with signed requests (docs/API.md).
 
 PyNaCl (libsodium) does every cryptographic check, so verdicts match Mailroom's Swift code exactly.
 """
 
+from .api import ApiAuthError, ApiClient, ApiError, Event, canonical_request, sign_request, verify_request
 from .envelope import DEFAULT_MAX_BODY_BYTES, Envelope, kafka_key, open_envelope, seal, verify
 from .errors import EnvelopeError, MailroomKeyError
 from .keys import Identity, parse_public_key, public_key_hex, public_key_textile_string
@@ -12,6 +14,13 @@ from .ulid import MessageId
 __version__ = "0.1.0"
 
 __all__ = [
+    "ApiAuthError",
+    "ApiClient",
+    "ApiError",
+    "Event",
+    "canonical_request",
+    "sign_request",
+    "verify_request",
     "DEFAULT_MAX_BODY_BYTES",
     "Envelope",
     "EnvelopeError",

@@ -1,4 +1,5 @@
-"""``mailroom-py`` / ``python -m mailroom_client``: keys, sealing, verifying, opening records, submitting.
+"""``mailroom-py`` / ``python -m mailroom_client``: keys, sealing, verifying, opening records, submitting, and
+the HTTP API (``mailroom-py api …``, docs/API.md).
 
 Private keys are read from identity files (the private key string, as ``mailroom keygen`` writes them), or
 from ``$MAILROOM_IDENTITY_FILE`` / ``$MAILROOM_IDENTITY``; never from a command-line argument, which every
@@ -9,12 +10,15 @@ from __future__ import annotations
 
 import argparse
 import base64
+import http.client
 import json
 import os
 import stat
 import sys
+import tempfile
 from typing import Sequence
 
+from .api import ApiClient, ApiError
 from .envelope import DEFAULT_MAX_BODY_BYTES, seal, verify
 from .errors import EnvelopeError, MailroomKeyError
 from .keys import Identity, parse_public_key, public_key_textile_string
@@ -169,6 +173,98 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- the HTTP API -------------------------------------------------------------------------------------------
+
+
+def _api_client(args: argparse.Namespace) -> ApiClient:
+    url = args.url or os.environ.get("MAILROOM_API_URL")
+    if not url:
+        raise CLIError("no API URL: pass --url URL or set MAILROOM_API_URL")
+    identity = _load_identity(args.identity)
+    try:
+        return ApiClient(url, identity, timeout=args.timeout)
+    except ValueError as error:
+        raise CLIError(str(error)) from None
+
+
+def _record_object(record) -> dict:
+    return json.loads(record.to_json())
+
+
+def _write_record(directory: str, record) -> None:
+    """DIR/<id>.json, the record's canonical JSON text, replaced atomically (a newer read_at overwrites)."""
+    target = os.path.join(directory, record.id.text + ".json")
+    fd, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(record.to_json())
+        os.replace(temporary, target)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
+
+
+def _print_page(args: argparse.Namespace, records, next_seek) -> int:
+    if args.out_dir:
+        try:
+            os.makedirs(args.out_dir, exist_ok=True)
+            for record in records:
+                _write_record(args.out_dir, record)
+        except OSError as error:
+            raise CLIError(f"cannot write to {args.out_dir}: {error.strerror}") from None
+    _print_json({"records": [_record_object(r) for r in records], "next_seek": next_seek})
+    return 0
+
+
+def cmd_api_setup(args: argparse.Namespace) -> int:
+    _print_json(_api_client(args).setup_mailbox())
+    return 0
+
+
+def cmd_api_mailbox(args: argparse.Namespace) -> int:
+    _print_json(_api_client(args).mailbox())
+    return 0
+
+
+def cmd_api_submit(args: argparse.Namespace) -> int:
+    envelope = _read_file(args.envelope)
+    _print_json(_api_client(args).submit(envelope))
+    return 0
+
+
+def cmd_api_inbox(args: argparse.Namespace) -> int:
+    client = _api_client(args)
+    return _print_page(args, *client.inbox(seek=args.seek, limit=args.limit, order=args.order, status=args.status))
+
+
+def cmd_api_sentbox(args: argparse.Namespace) -> int:
+    client = _api_client(args)
+    return _print_page(args, *client.sentbox(seek=args.seek, limit=args.limit, order=args.order))
+
+
+def cmd_api_read(args: argparse.Namespace) -> int:
+    _print_json({"record": _record_object(_api_client(args).mark_read(args.id))})
+    return 0
+
+
+def cmd_api_delete(args: argparse.Namespace) -> int:
+    client = _api_client(args)
+    if args.sentbox:
+        client.delete_sentbox(args.id)
+    else:
+        client.delete_inbox(args.id)
+    _print_json({"deleted": args.id, "box": "sentbox" if args.sentbox else "inbox"})
+    return 0
+
+
+def cmd_api_unread(args: argparse.Namespace) -> int:
+    _print_json({"unread": _api_client(args).unread()})
+    return 0
+
+
 # --- parser -----------------------------------------------------------------------------------------------
 
 
@@ -229,6 +325,53 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     limit_option(p)
     p.set_defaults(run=cmd_submit)
+
+    api = sub.add_parser("api", help="the HTTP API of `mailroom serve`: signed requests (docs/API.md)")
+
+    def api_options(p: argparse.ArgumentParser, default) -> None:
+        # On the group and on each command, so they may come before or after the command name.
+        p.add_argument(
+            "--url", default=default, metavar="URL", help="the API, e.g. http://127.0.0.1:8080 (default: $MAILROOM_API_URL)"
+        )
+        p.add_argument(
+            "--identity",
+            "--from",
+            dest="identity",
+            default=default,
+            metavar="FILE",
+            help="file holding the private key string (default: $MAILROOM_IDENTITY_FILE, or $MAILROOM_IDENTITY)",
+        )
+        p.add_argument("--timeout", type=float, default=10.0 if default is None else default, metavar="S", help=argparse.SUPPRESS)
+
+    api_options(api, None)
+    api_sub = api.add_subparsers(dest="api_command", required=True, metavar="API_COMMAND")
+
+    def api_command(name: str, run, help: str) -> argparse.ArgumentParser:
+        p = api_sub.add_parser(name, help=help)
+        api_options(p, argparse.SUPPRESS)
+        p.set_defaults(run=run)
+        return p
+
+    def page_options(p: argparse.ArgumentParser, status: bool) -> None:
+        p.add_argument("--seek", metavar="ID", help="continue from this id (a previous next_seek)")
+        p.add_argument("--limit", type=int, metavar="N")
+        p.add_argument("--order", metavar="asc|desc")
+        if status:
+            p.add_argument("--status", metavar="STATUS", help="e.g. unread")
+        p.add_argument("--out-dir", metavar="DIR", help="also write each record's JSON text to DIR/<id>.json")
+
+    api_command("setup", cmd_api_setup, "PUT /v1/mailbox: set up this key's mailbox")
+    api_command("mailbox", cmd_api_mailbox, "GET /v1/mailbox")
+    p = api_command("submit", cmd_api_submit, "POST /v1/envelopes: submit an envelope file ('-': stdin)")
+    p.add_argument("envelope", metavar="ENVELOPE_FILE")
+    page_options(api_command("inbox", cmd_api_inbox, "GET /v1/inbox: one page of inbox records"), status=True)
+    page_options(api_command("sentbox", cmd_api_sentbox, "GET /v1/sentbox: one page of sentbox records"), status=False)
+    p = api_command("read", cmd_api_read, "POST /v1/inbox/ID/read: mark a message read")
+    p.add_argument("id", metavar="ID")
+    p = api_command("delete", cmd_api_delete, "DELETE /v1/inbox/ID (or /v1/sentbox/ID)")
+    p.add_argument("id", metavar="ID")
+    p.add_argument("--sentbox", action="store_true", help="delete from the sentbox instead")
+    api_command("unread", cmd_api_unread, "GET /v1/inbox/unread")
     return parser
 
 
@@ -239,10 +382,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (EnvelopeError, MailroomKeyError) as error:
         print(f"error: {error.reason}: {error.detail}", file=sys.stderr)
         return 1
+    except ApiError as error:
+        print(f"error: {error.code}: {error.message}", file=sys.stderr)
+        return 1
     except CLIError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except BrokenPipeError:
+        return 1
+    except (OSError, http.client.HTTPException) as error:
+        if getattr(args, "command", None) != "api":
+            raise
+        url = getattr(args, "url", None) or os.environ.get("MAILROOM_API_URL")
+        print(f"error: unreachable: {url}: {error}", file=sys.stderr)
         return 1
 
 
