@@ -11,14 +11,16 @@ import Testing
     .enabled(if: TestEnvironment.hasBroker && TestEnvironment.hasDatabase))
 struct DeviceKeysTests {
     /// `python -m mailroom_client` from the project's venv, with the client's source on the path.
-    static func python(_ arguments: [String], environment: [String: String] = [:]) throws -> CLI.Result {
+    static func python(_ arguments: [String], environment: [String: String] = [:], pythonArguments: Bool = false) throws
+        -> CLI.Result
+    {
         let root = TestEnvironment.packageRoot
         let venv = root.appendingPathComponent(".dev/venv/bin/python").path
         guard FileManager.default.isExecutableFile(atPath: venv) else {
             throw CLIError("no Python venv at \(venv): run scripts/bootstrap")
         }
         return try CLI.run(
-            ["-m", "mailroom_client"] + arguments,
+            (pythonArguments ? [] : ["-m", "mailroom_client"]) + arguments,
             environment: environment.merging(["PYTHONPATH": root.appendingPathComponent("clients/python").path]) { $1 },
             executable: URL(fileURLWithPath: venv))
     }

@@ -1,0 +1,159 @@
+import Foundation
+import MailroomCore
+import MailroomPostgres
+import MailroomTestSupport
+import Testing
+
+/// `mailroom serve` over real HTTP, with the real database and broker; the Python client holds the keys.
+@Suite("mailroom serve: the HTTP API with signed requests", .enabled(if: TestEnvironment.hasBroker && TestEnvironment.hasDatabase))
+struct APIServerTests {
+    /// Starts `mailroom serve --port 0` and waits for its `listening on` line.
+    static func serve(_ stack: PipelineCommandTests.Stack) async throws -> (RunningCLI, String) {
+        let server = try RunningCLI(["serve", "--port", "0"] + stack.topicArguments, environment: stack.environment)
+        var url: String?
+        _ = try await PipelineCommandTests.eventually(timeout: .seconds(30)) {
+            if let line = server.output.split(separator: "\n").first(where: { $0.hasPrefix("listening on ") }) {
+                url = "http://" + line.dropFirst("listening on ".count)
+            }
+            return url != nil || !server.process.isRunning
+        }
+        return (server, try #require(url, "the server did not start: \(server.output)"))
+    }
+
+    static func api(_ url: String, _ key: String, _ arguments: [String]) throws -> CLI.Result {
+        try DeviceKeysTests.python(["api", "--url", url, "--identity", key] + arguments)
+    }
+
+    static func object(_ text: String) -> [String: Any] { DeviceKeysTests.object(text) }
+
+    @Test("Two devices: set up, send, list, open, mark read, delete; nobody reaches another key's mail")
+    func devicesThroughTheAPI() async throws {
+        let stack = try await PipelineCommandTests.stack()
+        func path(_ name: String) -> String { stack.folder.appendingPathComponent(name).path }
+        #expect(try CLI.run(["topics", "create", "--partitions", "2"] + stack.topicArguments, environment: stack.environment).status == 0)
+        let (server, url) = try await Self.serve(stack)
+        defer { server.signal(SIGKILL) }
+
+        var keys: [String: String] = [:]
+        for name in ["alice", "bob"] {
+            let keygen = try DeviceKeysTests.python(["keygen", "--out", path("\(name).key"), "--json"])
+            keys[name] = Self.object(keygen.stdout)["public_key"] as? String
+            // Setting up a mailbox needs a request signed by its key: the proof of possession.
+            let setup = try Self.api(url, path("\(name).key"), ["setup"])
+            #expect(setup.status == 0, "\(setup.stderr)")
+            #expect(Self.object(setup.stdout)["owner"] as? String == keys[name])
+        }
+        let bob = try #require(keys["bob"])
+
+        // Alice's device seals; the API submits once the broker has it.
+        try Data("hello over http".utf8).write(to: URL(fileURLWithPath: path("body")))
+        _ = try DeviceKeysTests.python([
+            "seal", "--identity", path("alice.key"), "--to", bob, "--body-file", path("body"), "--out", path("a.env"),
+        ])
+        let submit = try Self.api(url, path("alice.key"), ["submit", path("a.env")])
+        #expect(submit.status == 0, "\(submit.stderr)")
+        let id = try #require(Self.object(submit.stdout)["id"] as? String)
+        // Bob may not submit what alice signed; a forged copy is refused with its reason.
+        let relayed = try Self.api(url, path("bob.key"), ["submit", path("a.env")])
+        #expect(relayed.status == 1)
+        #expect(relayed.stderr.contains("not_the_sender"), "\(relayed.stderr)")
+        var forged = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path("a.env"))))
+        forged[forged.count - 1] ^= 1
+        try Data(forged).write(to: URL(fileURLWithPath: path("forged.env")))
+        let refused = try Self.api(url, path("alice.key"), ["submit", path("forged.env")])
+        #expect(refused.stderr.contains("bad_signature"), "\(refused.stderr)")
+
+        let worker = try RunningCLI(["worker"] + stack.topicArguments, environment: stack.environment)
+        defer { worker.signal(SIGKILL) }
+        var records: [[String: Any]] = []
+        #expect(try await PipelineCommandTests.eventually {
+            let inbox = try Self.api(url, path("bob.key"), ["inbox", "--out-dir", path("records")])
+            records = Self.object(inbox.stdout)["records"] as? [[String: Any]] ?? []
+            return !records.isEmpty
+        })
+        #expect(records.count == 1)
+        #expect(records.first?["id"] as? String == id)
+        // Bob's device verifies and opens the record the server served.
+        let opened = try DeviceKeysTests.python(["open", path("records/\(id).json"), "--identity", path("bob.key")])
+        #expect(opened.status == 0, "\(opened.stderr)")
+        #expect(opened.stdout == "hello over http")
+
+        // Alice sees it in her sentbox, not in her inbox, and cannot read or delete bob's copy.
+        let sentbox = try Self.api(url, path("alice.key"), ["sentbox"])
+        #expect((Self.object(sentbox.stdout)["records"] as? [[String: Any]])?.count == 1)
+        let aliceInbox = try Self.api(url, path("alice.key"), ["inbox"])
+        #expect((Self.object(aliceInbox.stdout)["records"] as? [[String: Any]])?.isEmpty == true)
+        let trespass = try Self.api(url, path("alice.key"), ["read", id])
+        #expect(trespass.status == 1)
+        #expect(trespass.stderr.contains("message_not_found"))
+        #expect(try Self.api(url, path("alice.key"), ["delete", id]).stderr.contains("message_not_found"))
+
+        #expect(Self.object(try Self.api(url, path("bob.key"), ["unread"]).stdout)["unread"] as? Int == 1)
+        let read = try Self.api(url, path("bob.key"), ["read", id])
+        #expect(read.status == 0, "\(read.stderr)")
+        #expect(((Self.object(read.stdout)["record"] as? [String: Any])?["metadata"] as? [String: Any])?["read_at_ms"] is Int)
+        #expect(Self.object(try Self.api(url, path("bob.key"), ["unread"]).stdout)["unread"] as? Int == 0)
+        #expect(try Self.api(url, path("bob.key"), ["delete", id]).status == 0)
+        let after = try Self.api(url, path("bob.key"), ["inbox"])
+        #expect((Self.object(after.stdout)["records"] as? [[String: Any]])?.isEmpty == true)
+        // Alice's sentbox copy is hers to keep or delete.
+        #expect((Self.object(try Self.api(url, path("alice.key"), ["sentbox"]).stdout)["records"] as? [[String: Any]])?.count == 1)
+
+        // Requests that fail authentication change nothing and say why.
+        let probe = """
+            import json, sys, http.client, urllib.parse
+            from mailroom_client.api import sign_request
+            from mailroom_client.keys import Identity
+            url = urllib.parse.urlsplit(sys.argv[1])
+            me = Identity.from_textile_string(open(sys.argv[2]).read().strip())
+            def send(method, target, body=b"", headers=None):
+                c = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+                c.request(method, target, body=body, headers=headers or {})
+                r = c.getresponse()
+                data = r.read()
+                return r.status, (json.loads(data).get("error", {}).get("code") if data else None)
+            out = {}
+            out["missing"] = send("GET", "/v1/inbox")
+            h = sign_request(me, "PUT", "/v1/mailbox")
+            out["first"] = send("PUT", "/v1/mailbox", headers=h)
+            out["replayed"] = send("PUT", "/v1/mailbox", headers=h)
+            h = sign_request(me, "POST", "/v1/envelopes", b"abc")
+            out["tampered_body"] = send("POST", "/v1/envelopes", b"abd", dict(h, **{"Content-Type": "application/octet-stream"}))
+            h = sign_request(me, "GET", "/v1/inbox", timestamp_ms=1000)
+            out["expired"] = send("GET", "/v1/inbox", headers=h)
+            h = sign_request(me, "GET", "/v1/inbox?limit=50")
+            out["other_target"] = send("GET", "/v1/inbox?limit=500", headers=h)
+            h = sign_request(me, "GET", "/v1/inbox?limit=100000")
+            out["page_too_large"] = send("GET", "/v1/inbox?limit=100000", headers=h)
+            big = b"x" * (300 * 1024)
+            h = sign_request(me, "POST", "/v1/envelopes", big)
+            out["body_too_large"] = send("POST", "/v1/envelopes", big, dict(h, **{"Content-Type": "application/octet-stream"}))
+            h = sign_request(me, "GET", "/v1/inbox")
+            h["Mailroom-Signature"] = h["Mailroom-Signature"][:10]
+            out["malformed"] = send("GET", "/v1/inbox", headers=h)
+            print(json.dumps(out))
+            """
+        let result = try DeviceKeysTests.python(["-c", probe, url, path("bob.key")], pythonArguments: true)
+        #expect(result.status == 0, "\(result.stderr)")
+        let codes = Self.object(result.stdout).mapValues { ($0 as? [Any]).map { "\($0[0]) \($0[1])" } ?? "" }
+        #expect(codes["missing"] == "401 missing_auth")
+        #expect(codes["first"] == "200 <null>")
+        #expect(codes["replayed"] == "401 replayed")
+        #expect(codes["tampered_body"] == "401 bad_signature")
+        #expect(codes["expired"] == "401 expired")
+        #expect(codes["other_target"] == "401 bad_signature")
+        #expect(codes["page_too_large"] == "400 invalid_limit")
+        #expect(codes["body_too_large"] == "413 body_too_large")
+        #expect(codes["malformed"] == "401 malformed_auth")
+
+        // No key, signature, nonce or body in the server's log.
+        let log = server.output
+        #expect(!log.contains("hello over http"))
+        server.signal(SIGTERM)
+        #expect(try await server.exitStatus(within: .seconds(30)) == 0, "\(server.output)")
+        worker.signal(SIGTERM)
+        _ = try await worker.exitStatus(within: .seconds(30))
+        try? FileManager.default.removeItem(at: stack.folder)
+        try await stack.database.drop()
+    }
+}
