@@ -153,9 +153,19 @@ private struct JSONMembers {
         return bytes
     }
 
+    /// A member name from outside, safe to print: ASCII letters, digits and `_-.` kept, the rest as `?`, at
+    /// most 64 characters.
+    static func printable(_ name: String) -> String {
+        let kept = name.unicodeScalars.prefix(64).map { scalar -> Character in
+            scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || "_-.".unicodeScalars.contains(scalar))
+                ? Character(scalar) : "?"
+        }
+        return String(kept) + (name.unicodeScalars.count > 64 ? "…" : "")
+    }
+
     func finish() throws(EnvelopeError) {
         if let extra = object.keys.sorted().first {
-            throw EnvelopeError(.invalidRecord, "unknown member \(path)\(extra)")
+            throw EnvelopeError(.invalidRecord, "unknown member \(path)\(Self.printable(extra))")
         }
     }
 

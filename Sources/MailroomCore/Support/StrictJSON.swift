@@ -43,7 +43,7 @@ enum StrictJSON: Equatable {
         }
 
         mutating func value(depth: Int) throws(Failure) -> StrictJSON {
-            guard depth < 16 else { throw Failure(detail: "nested too deeply") }
+            guard depth < 16 else { throw Failure(detail: "nested more than 16 deep") }
             switch peek() {
             case UInt8(ascii: "{"): return try object(depth: depth)
             case UInt8(ascii: "["): return try array(depth: depth)
@@ -65,6 +65,8 @@ enum StrictJSON: Equatable {
         mutating func object(depth: Int) throws(Failure) -> StrictJSON {
             index += 1
             var members: [String: StrictJSON] = [:]
+            // Names compare by their bytes (code points), not by Swift's canonical equivalence.
+            var names: Set<[UInt8]> = []
             skipWhitespace()
             if peek() == UInt8(ascii: "}") {
                 index += 1
@@ -74,13 +76,14 @@ enum StrictJSON: Equatable {
                 skipWhitespace()
                 guard peek() == UInt8(ascii: "\"") else { throw Failure(detail: "expected a member name at \(index)") }
                 let name = try string()
+                guard names.insert(Array(name.utf8)).inserted else {
+                    throw Failure(detail: "a member name appears twice")
+                }
                 skipWhitespace()
                 try expect(":")
                 skipWhitespace()
                 let member = try value(depth: depth + 1)
-                guard members.updateValue(member, forKey: name) == nil else {
-                    throw Failure(detail: "member \(name) appears twice")
-                }
+                members[name] = member
                 skipWhitespace()
                 if peek() == UInt8(ascii: ",") {
                     index += 1
@@ -190,6 +193,7 @@ enum StrictJSON: Equatable {
                 guard let c = peek(), c >= 0x30 && c <= 0x39 else { throw Failure(detail: "bad number") }
                 while let c = peek(), c >= 0x30 && c <= 0x39 { index += 1 }
             }
+            guard index - start <= 4300 else { throw Failure(detail: "a number of more than 4,300 characters") }
             let text = String(decoding: bytes[start..<index], as: UTF8.self)
             if integral, let value = Int64(text) { return .integer(value) }
             return .otherNumber(text)

@@ -173,6 +173,20 @@ enum RecordVectorGenerator {
         let signatureText = Base64URL.encode(inbox.signature)
         let createdAtText = "\"created_at_ms\":\(inbox.createdAtMilliseconds)"
         json("json_not_json", .invalidRecord, "not JSON at all", "mrec")
+        let v2 = "{\"format\":\"mailroom.record.v2\","
+        json(
+            "json_v2_nested_15_deep", .unsupportedRecordVersion, "a later version whose member nests to depth 15 (allowed)",
+            v2 + "\"x\":" + String(repeating: "[", count: 14) + "1" + String(repeating: "]", count: 14) + "}")
+        json(
+            "json_v2_nested_16_deep", .invalidRecord, "a value at depth 16: deeper than readers go",
+            v2 + "\"x\":" + String(repeating: "[", count: 15) + "1" + String(repeating: "]", count: 15) + "}")
+        json(
+            "json_v2_names_equivalent_not_equal", .unsupportedRecordVersion,
+            "two member names that are canonically equivalent but differ in code points are two names",
+            v2 + "\"\u{E9}\":1,\"e\u{301}\":2}")
+        json(
+            "json_v2_number_4301_characters", .invalidRecord, "a number token longer than 4,300 characters",
+            v2 + "\"x\":" + String(repeating: "7", count: 4301) + "}")
         json("json_bom", .invalidRecord, "a byte order mark before the object", "\u{FEFF}" + text)
         json(
             "json_integer_too_large", .invalidRecord, "created_at_ms beyond signed 64 bits",

@@ -120,6 +120,33 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+_MAX_DEPTH = 16  # values at depths 0 to 15: the top-level value is at depth 0
+_MAX_NUMBER_CHARACTERS = 4300
+
+
+def _parse_int(text: str) -> int:
+    if len(text) > _MAX_NUMBER_CHARACTERS:
+        raise _JSONFault("a number of more than 4,300 characters")
+    return int(text)
+
+
+def _parse_float(text: str) -> Any:
+    if len(text) > _MAX_NUMBER_CHARACTERS:
+        raise _JSONFault("a number of more than 4,300 characters")
+    return _NotAnInteger(text)
+
+
+def _check_depth(value: Any, depth: int = 0) -> None:
+    if depth >= _MAX_DEPTH:
+        raise _JSONFault("nested more than 16 deep")
+    if isinstance(value, dict):
+        for member in value.values():
+            _check_depth(member, depth + 1)
+    elif isinstance(value, list):
+        for element in value:
+            _check_depth(element, depth + 1)
+
+
 def _check_strings(value: Any) -> None:
     """Every string (names included) must be valid Unicode: no lone surrogates from ``\\u`` escapes."""
     if isinstance(value, str):
@@ -140,9 +167,11 @@ def _parse_json(text: str | bytes | bytearray) -> Any:
         value = json.loads(
             text,
             object_pairs_hook=_no_duplicates,
-            parse_float=_NotAnInteger,
+            parse_int=_parse_int,
+            parse_float=_parse_float,
             parse_constant=_reject_constant,
         )
+        _check_depth(value)
         _check_strings(value)
         return value
     except (ValueError, _JSONFault, RecursionError, UnicodeError) as error:
