@@ -137,10 +137,8 @@ public final class MailroomProducer: Sendable {
 
     /// Reads a recipient written as a Textile key string or as 64 hex digits.
     public static func parseRecipient(_ text: String) throws(ProducerError) -> PublicKey {
-        let trimmed = text.trimmingWhitespace()
-        if trimmed.count == 64, let key = try? PublicKey(hexString: trimmed) { return key }
         do {
-            return try PublicKey(textileString: trimmed)
+            return try PublicKey(string: text.trimmingWhitespace())
         } catch {
             throw ProducerError(.invalidRecipientKey, "\(error)")
         }

@@ -76,7 +76,7 @@ struct PipelineCommandTests {
         #expect(topics.stdout.contains("created"))
 
         let send = try CLI.run(
-            ["send", "--from", alice, "--to", bobKey, "--body", "Hello Bob", "--json"] + stack.topicArguments, environment: env)
+            ["send", "--from", alice, "--to", bobKey, "--json"] + stack.topicArguments, environment: env, stdin: "Hello Bob")
         #expect(send.status == 0, "\(send.stderr)")
         #expect(!send.stdout.contains("Hello Bob"))
 
@@ -101,8 +101,8 @@ struct PipelineCommandTests {
         // A message to someone without a mailbox yet: dead-lettered, replayed once they set one up.
         let carol = Identity.generate()
         let toCarol = try CLI.run(
-            ["send", "--from", alice, "--to", carol.publicKey.hexString, "--body", "Hi Carol"] + stack.topicArguments,
-            environment: env)
+            ["send", "--from", alice, "--to", carol.publicKey.hexString] + stack.topicArguments, environment: env,
+            stdin: "Hi Carol")
         #expect(toCarol.status == 0, "\(toCarol.stderr)")
 
         let metricsPort = try FreePort.reserve()

@@ -10,8 +10,9 @@ struct OpenCommand: AsyncParsableCommand {
             The record (docs/ENVELOPE.md, "Portable message records") is read in its binary or JSON form, as \
             `mailroom inbox --records` prints it, from the file or standard input; JSON Lines give the first \
             record. The sender's signature is checked, then the identity's copy is decrypted and written to \
-            standard output as it is. Exit status 3 if the record does not verify or open (its reason is \
-            printed), 1 for other failures.
+            standard output as it is; the verified sender goes to standard error (`from KEY`), or is checked \
+            against --expect-sender. Exit status 3 if the record does not verify or open, or comes from another \
+            sender than expected (its reason is printed), 1 for other failures.
             """)
 
     @OptionGroup var identity: IdentityOptions
@@ -19,11 +20,21 @@ struct OpenCommand: AsyncParsableCommand {
     @Argument(help: ArgumentHelp("The record file (- for standard input).", valueName: "record"))
     var file: String = "-"
 
+    @Option(
+        name: .customLong("expect-sender"),
+        help: ArgumentHelp("Refuse the record unless this key signed it (Textile key string or hex).", valueName: "key"))
+    var expectSender: String?
+
     @Flag(help: "Print one JSON object with the record's fields and the body.") var json = false
 
     func run() async throws {
         try await reportingErrors {
             let me = try identity.load()
+            let expected: PublicKey? = try expectSender.map { text throws(CLIError) in
+                do { return try PublicKey(string: text.trimmingCharacters(in: .whitespacesAndNewlines)) } catch {
+                    throw CLIError("--expect-sender: \(error)")
+                }
+            }
             let bytes = try ByteInput.read(file)
             let record: MessageRecord
             let body: [UInt8]
@@ -32,6 +43,11 @@ struct OpenCommand: AsyncParsableCommand {
                 body = try record.open(with: me)
             } catch let error as EnvelopeError {
                 CLIOutput.error("mailroom: the record does not verify: \(error.reason): \(error.detail)")
+                throw QueryCLI.verificationFailed
+            }
+            if let expected, expected != record.sender {
+                CLIOutput.error(
+                    "mailroom: the record verifies but was signed by \(record.sender.textileString), not the expected sender")
                 throw QueryCLI.verificationFailed
             }
             if json {
@@ -43,6 +59,7 @@ struct OpenCommand: AsyncParsableCommand {
                 object.merge(QueryCLI.bodyFields(body)) { $1 }
                 CLIOutput.json(object)
             } else {
+                if expected == nil { CLIOutput.error("from \(record.sender.textileString)") }
                 FileHandle.standardOutput.write(Data(body))
             }
         }

@@ -8,7 +8,8 @@ struct SealCommand: AsyncParsableCommand {
         commandName: "seal",
         abstract: "Seal and sign an envelope on this machine and write its bytes; nothing is sent.",
         discussion: """
-            The body comes from --body or --body-file, or standard input. The envelope (format v1, docs/ENVELOPE.md) is \
+            The body comes from --body-file, or standard input (never from the command line, where `ps` would \
+            show it). The envelope (format v1, docs/ENVELOPE.md) is \
             what a device hands to `mailroom submit`, the API or a Kafka producer: the private key never leaves \
             this process. Prints the message id.
             """)
@@ -18,11 +19,12 @@ struct SealCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Recipient's public key (Textile key string or 64 hex digits).", valueName: "key"))
     var to: String
 
-    @Option(help: ArgumentHelp("The message text.", valueName: "text")) var body: String?
     @Option(name: .customLong("body-file"), help: ArgumentHelp("File holding the message (default: standard input).", valueName: "file"))
     var bodyFile: String?
 
-    @Option(name: .shortAndLong, help: ArgumentHelp("Where to write the envelope bytes (- for standard output).", valueName: "file"))
+    @Option(name: .shortAndLong, help: ArgumentHelp(
+            "Where to write the envelope bytes (- for standard output); an existing file is never replaced.",
+            valueName: "file"))
     var out: String
 
     @Option(name: .customLong("max-body-bytes"), help: ArgumentHelp("Largest body allowed.", valueName: "bytes"))
@@ -34,11 +36,11 @@ struct SealCommand: AsyncParsableCommand {
         try await reportingErrors {
             let sender = try identity.load()
             let recipient = try MailroomProducer.parseRecipient(to)
-            let body = try self.body.map { Array($0.utf8) } ?? ByteInput.read(bodyFile)
+            let body = try ByteInput.read(bodyFile)
             let envelope = try Envelope.seal(
                 from: sender, to: recipient, body: body, limits: EnvelopeLimits(maxBodyBytes: maxBodyBytes))
             let bytes = envelope.serialized()
-            try ByteInput.write(bytes, to: out)
+            try ByteInput.writeNew(bytes, to: out)
             guard out != "-" else { return }
             if json {
                 CLIOutput.json([

@@ -7,7 +7,9 @@ struct SendCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "send",
         abstract: "Send one message: sealed to the recipient, signed by you, acknowledged by the broker.",
-        discussion: "The body comes from --body-file, or standard input when neither --body nor --body-file is given.")
+        discussion: """
+            The body comes from --body-file, or standard input (never from the command line, where `ps` would show it).
+            """)
 
     @OptionGroup var identity: IdentityOptions
     @OptionGroup var kafka: KafkaOptions
@@ -15,8 +17,7 @@ struct SendCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Recipient's public key (Textile key string or 64 hex digits).", valueName: "key"))
     var to: String
 
-    @Option(help: ArgumentHelp("The message text.", valueName: "text")) var body: String?
-    @Option(name: .customLong("body-file"), help: ArgumentHelp("File holding the message.", valueName: "file"))
+    @Option(name: .customLong("body-file"), help: ArgumentHelp("File holding the message (default: standard input).", valueName: "file"))
     var bodyFile: String?
     @Flag(help: "Print the result as one JSON object.") var json = false
 
@@ -24,15 +25,7 @@ struct SendCommand: AsyncParsableCommand {
         try await reportingErrors {
             let sender = try identity.load()
             let recipient = try MailroomProducer.parseRecipient(to)
-            let bytes: [UInt8]
-            if let body {
-                bytes = Array(body.utf8)
-            } else if let bodyFile {
-                guard let data = FileManager.default.contents(atPath: bodyFile) else { throw CLIError("cannot read \(bodyFile)") }
-                bytes = Array(data)
-            } else {
-                bytes = Array(FileHandle.standardInput.readDataToEndOfFile())
-            }
+            let bytes = try ByteInput.read(bodyFile)
             let producer = try MailroomProducer(
                 .init(kafka: try kafka.configuration(), topics: kafka.topics, sendTimeout: .seconds(15)),
                 logger: CLILogging.logger("producer"))

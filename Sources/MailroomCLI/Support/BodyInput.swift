@@ -8,14 +8,25 @@ enum ByteInput {
         return Array(data)
     }
 
-    /// Writes bytes to a file (replacing it), or to standard output for `-`.
-    static func write(_ bytes: [UInt8], to path: String) throws {
+    /// Writes bytes to a new file (`O_CREAT|O_EXCL`, mode 0644: an existing file is never replaced), or to
+    /// standard output for `-`.
+    static func writeNew(_ bytes: [UInt8], to path: String) throws {
         if path == "-" {
             FileHandle.standardOutput.write(Data(bytes))
             return
         }
-        guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
-            throw CLIError("cannot write \(path)")
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            let reason = errno == EEXIST ? "it exists (remove it or choose another path)" : String(cString: strerror(errno))
+            throw CLIError("cannot write \(path): \(reason)")
+        }
+        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        do {
+            try handle.write(contentsOf: Data(bytes))
+            try handle.synchronize()
+        } catch {
+            unlink(path)
+            throw CLIError("cannot write \(path): \(error.localizedDescription)")
         }
     }
 }

@@ -12,7 +12,20 @@ extension MessageRecord {
     }
 
     /// The record's binary form.
-    public func binary() -> [UInt8] {
+    ///
+    /// - Throws: ``EnvelopeError`` with code `invalid_field_length` if the hash is not 32 bytes or the signature
+    ///   not 64 (the binary form has no room for other lengths; the JSON form can carry them), or
+    ///   `invalid_ciphertext_length` for a copy of 2^32 bytes or more.
+    public func binary() throws(EnvelopeError) -> [UInt8] {
+        guard otherCiphertextHash.count == 32 else {
+            throw EnvelopeError(.invalidFieldLength, "a ciphertext hash is 32 bytes, got \(otherCiphertextHash.count)")
+        }
+        guard signature.count == EnvelopeLayout.signatureBytes else {
+            throw EnvelopeError(.invalidFieldLength, "a signature is 64 bytes, got \(signature.count)")
+        }
+        guard ciphertext.count <= Int(UInt32.max) else {
+            throw EnvelopeError(.invalidCiphertextLength, "a copy of \(ciphertext.count) bytes does not fit a record")
+        }
         var out: [UInt8] = []
         out.reserveCapacity(Binary.headerBytes + ciphertext.count + Binary.trailerBytes + 8)
         out += Binary.magic
@@ -23,7 +36,7 @@ extension MessageRecord {
         out += sender.bytes
         out += recipient.bytes
         out.appendBigEndian(UInt64(bitPattern: createdAtMilliseconds))
-        out.appendBigEndian(UInt32(truncatingIfNeeded: ciphertext.count))
+        out.appendBigEndian(UInt32(ciphertext.count))
         out += ciphertext
         out += otherCiphertextHash
         out += signature

@@ -6,7 +6,7 @@
 /// byte for byte in docs/ENVELOPE.md ("Portable message records"), with vectors in
 /// `Tests/MailroomCoreTests/Vectors/records.json`.
 ///
-/// Parsing (``init(binary:limits:)``, ``init(json:)``) checks the structure and both keys; ``verify(limits:)``
+/// Parsing (``init(binary:)``, ``init(json:)``) checks the structure and both keys; ``verify(limits:)``
 /// checks the signature; ``open(with:limits:)`` does both and decrypts. ``readAtMilliseconds`` is not signed:
 /// it is the server's say, never the sender's.
 public struct MessageRecord: Sendable, Hashable {

@@ -44,7 +44,7 @@ enum RecordVectorGenerator {
                     .init(
                         name: name, kind: kind.name,
                         owner_private_key: kind == .inbox ? vector.recipient_private_key : vector.sender_private_key,
-                        plaintext_hex: vector.plaintext_hex, binary_hex: hex(record.binary()), json_text: record.json()))
+                        plaintext_hex: vector.plaintext_hex, binary_hex: hex(try! record.binary()), json_text: record.json()))
             }
         }
         // The same inbox record as the first, now read: metadata is outside the signature.
@@ -54,7 +54,7 @@ enum RecordVectorGenerator {
         valid.append(
             .init(
                 name: "\(first.name)_inbox_read_later", kind: "inbox", owner_private_key: first.recipient_private_key,
-                plaintext_hex: first.plaintext_hex, binary_hex: hex(read.binary()), json_text: read.json()))
+                plaintext_hex: first.plaintext_hex, binary_hex: hex(try! read.binary()), json_text: read.json()))
 
         let inbox = records["\(first.name)_inbox"]!
         let sentbox = records["\(first.name)_sentbox"]!
@@ -63,7 +63,7 @@ enum RecordVectorGenerator {
         var invalid: [RecordVectorFile.Invalid] = []
 
         func both(_ name: String, _ reason: EnvelopeError.Code, _ description: String, _ record: MessageRecord) {
-            invalid.append(.init(name: name, description: description, reason: reason.reason, binary_hex: hex(record.binary())))
+            invalid.append(.init(name: name, description: description, reason: reason.reason, binary_hex: hex(try! record.binary())))
             invalid.append(
                 .init(name: name + "_json", description: description, reason: reason.reason, json_text: record.json()))
         }
@@ -125,7 +125,7 @@ enum RecordVectorGenerator {
         both("sentbox_relabelled_inbox", .badSignature, "a sentbox record with its kind set to inbox", swapped)
 
         // Keys and lengths.
-        let good = inbox.binary()
+        let good = try! inbox.binary()
         binary(
             "sender_small_order", .invalidSenderKey, "the sender key is 32 zero bytes (small order)",
             patched(good, at: 23, [UInt8](repeating: 0, count: 32)))

@@ -136,9 +136,22 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_open(args: argparse.Namespace) -> int:
+    """Exit status 3 when the record does not parse, verify or open, as ``mailroom open`` does."""
     identity = _load_identity(args.identity)
-    record = parse_record(_read_file(args.record))
-    body = record.open(identity, max_body_bytes=args.max_body_bytes)
+    data = _read_file(args.record)
+    if not data.startswith(b"mrec"):
+        # JSON Lines (as `mailroom inbox --records` prints them): the first record.
+        data = next((line for line in data.split(b"\n") if line.strip()), b"")
+    expected = parse_public_key(args.expect_sender.strip()) if args.expect_sender else None
+    try:
+        record = parse_record(data)
+        body = record.open(identity, max_body_bytes=args.max_body_bytes)
+    except EnvelopeError as error:
+        print(f"error: {error.reason}: {error.detail}", file=sys.stderr)
+        return 3
+    if expected is not None and expected != record.sender:
+        print(f"error: the record verifies but was signed by {record.sender_string}, not the expected sender", file=sys.stderr)
+        return 3
     if args.json:
         _print_json(
             {
@@ -152,6 +165,8 @@ def cmd_open(args: argparse.Namespace) -> int:
             }
         )
     else:
+        if expected is None:
+            print(f"from {record.sender_string}", file=sys.stderr)
         sys.stdout.buffer.write(body)
         sys.stdout.buffer.flush()
     return 0
@@ -314,6 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("open", help="verify and open a record (binary or JSON; '-' reads standard input)")
     p.add_argument("record", metavar="RECORD_FILE")
     identity_option(p)
+    p.add_argument("--expect-sender", metavar="KEY", help="refuse the record unless this key signed it")
     p.add_argument("--json", action="store_true")
     limit_option(p)
     p.set_defaults(run=cmd_open)

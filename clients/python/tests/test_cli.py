@@ -97,8 +97,26 @@ def test_seal_verify_open(tmp_path, keys):
     sent.write_bytes(record_from_envelope(envelope, "sentbox").to_binary())
     assert run("open", str(sent), "--identity", str(alice_key)).stdout == body.read_bytes()
     result = run("open", str(binary_file), "--identity", str(alice_key))
-    assert result.returncode == 1 and result.stdout == b""
+    assert result.returncode == 3 and result.stdout == b""
     assert result.stderr.decode().startswith("error: not_a_party: ")
+    # The text form names the verified sender on stderr; --expect-sender refuses another signer.
+    result = run("open", str(json_file), "--identity", str(bob_key))
+    assert result.stderr.decode() == f"from {alice_pub}\n"
+    assert run("open", str(json_file), "--identity", str(bob_key), "--expect-sender", alice_pub).returncode == 0
+    result = run("open", str(json_file), "--identity", str(bob_key), "--expect-sender", bob_pub)
+    assert result.returncode == 3 and result.stdout == b"" and "not the expected sender" in result.stderr.decode()
+    # JSON Lines, as `mailroom inbox --records` prints them: the first record is opened.
+    other = record_from_envelope(verify(second.read_bytes()), "inbox")
+    lines = tmp_path / "records.jsonl"
+    lines.write_text(inbox.to_json() + "\n" + other.to_json() + "\n")
+    assert run("open", str(lines), "--identity", str(bob_key)).stdout == body.read_bytes()
+    # A tampered record: exit 3 with its reason.
+    tampered = tmp_path / "t.bin"
+    damaged_record = bytearray(inbox.to_binary())
+    damaged_record[-10] ^= 1
+    tampered.write_bytes(bytes(damaged_record))
+    result = run("open", str(tampered), "--identity", str(bob_key))
+    assert result.returncode == 3 and result.stderr.decode().startswith("error: bad_signature: ")
 
 
 def test_failures_name_the_reason(tmp_path, keys):
@@ -116,7 +134,7 @@ def test_failures_name_the_reason(tmp_path, keys):
     tampered = json.loads(record.to_json())
     tampered["created_at_ms"] += 1
     result = run("open", "-", "--identity", str(bob_key), stdin=json.dumps(tampered).encode())
-    assert result.returncode == 1 and result.stdout == b""
+    assert result.returncode == 3 and result.stdout == b""
     assert result.stderr.decode().startswith("error: invalid_message_id: ")
     result = run("open", "-", "--identity", str(bob_key), stdin=b"mrec\x02")
     assert result.stderr.decode().startswith("error: unsupported_record_version: ")
