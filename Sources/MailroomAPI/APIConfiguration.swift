@@ -16,6 +16,21 @@ public struct APIConfiguration: Sendable {
     /// old nonces expire. About 100 bytes each.
     public var nonceCacheLimit: Int = 1_000_000
 
+    /// Requests per second one client address may make, sustained; `addressBurst` at once. Counted before
+    /// authentication, so unauthenticated floods are limited too.
+    public var addressRequestsPerSecond: Double = 200
+    public var addressBurst: Int = 400
+    /// Requests per second one key may make, sustained; `keyBurst` at once. Counted once the signature is checked.
+    public var keyRequestsPerSecond: Double = 50
+    public var keyBurst: Int = 100
+    /// Origins allowed to call the API from a browser (`Access-Control-Allow-Origin`); `*` for any. Empty: no
+    /// CORS headers.
+    public var corsOrigins: Set<String> = []
+    /// Serve Prometheus metrics at `GET /metrics` on the same listener.
+    public var metricsEnabled = true
+    /// A connection with no request for this long is closed.
+    public var idleTimeout: Duration = .seconds(60)
+
     public init(host: String = "127.0.0.1", port: Int = 8080) {
         self.host = host
         self.port = port

@@ -9,6 +9,8 @@ public struct APIError: HTTPResponseError, Sendable, CustomStringConvertible {
     public let status: HTTPResponse.Status
     public let code: String
     public let message: String
+    /// Extra response headers (`Retry-After` on 429).
+    public var headers: HTTPFields = [:]
 
     public init(_ status: HTTPResponse.Status, _ code: String, _ message: String) {
         self.status = status
@@ -16,11 +18,19 @@ public struct APIError: HTTPResponseError, Sendable, CustomStringConvertible {
         self.message = message
     }
 
+    /// 429 `rate_limited` with `Retry-After: seconds`.
+    static func rateLimited(_ who: String, retryAfter seconds: Int) -> APIError {
+        var error = APIError(.tooManyRequests, "rate_limited", "too many requests from \(who); retry in \(seconds) s")
+        error.headers[.retryAfter] = "\(seconds)"
+        return error
+    }
+
     public var description: String { "\(status.code) \(code): \(message)" }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         let body = JSONText.object([("error", JSONText.object([("code", JSONText.string(code)), ("message", JSONText.string(message))]))])
         var response = Response.json(body, status: status)
+        for field in headers { response.headers.append(field) }
         if status == .unauthorized { response.headers[.wwwAuthenticate] = "Mailroom-Ed25519" }
         return response
     }

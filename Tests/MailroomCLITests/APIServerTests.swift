@@ -8,8 +8,8 @@ import Testing
 @Suite("mailroom serve: the HTTP API with signed requests", .enabled(if: TestEnvironment.hasBroker && TestEnvironment.hasDatabase))
 struct APIServerTests {
     /// Starts `mailroom serve --port 0` and waits for its `listening on` line.
-    static func serve(_ stack: PipelineCommandTests.Stack) async throws -> (RunningCLI, String) {
-        let server = try RunningCLI(["serve", "--port", "0"] + stack.topicArguments, environment: stack.environment)
+    static func serve(_ stack: PipelineCommandTests.Stack, _ options: [String] = []) async throws -> (RunningCLI, String) {
+        let server = try RunningCLI(["serve", "--port", "0"] + options + stack.topicArguments, environment: stack.environment)
         var url: String?
         _ = try await PipelineCommandTests.eventually(timeout: .seconds(30)) {
             if let line = server.output.split(separator: "\n").first(where: { $0.hasPrefix("listening on ") }) {
@@ -154,6 +154,55 @@ struct APIServerTests {
         worker.signal(SIGTERM)
         _ = try await worker.exitStatus(within: .seconds(30))
         try? FileManager.default.removeItem(at: stack.folder)
+        try await stack.database.drop()
+    }
+
+    @Test("Rate limits answer 429 with Retry-After per key and per address; CORS for listed origins only; /metrics counts routes")
+    func limitsCORSAndMetrics() async throws {
+        let stack = try await PipelineCommandTests.stack()
+        let probe = TestEnvironment.packageRoot.appendingPathComponent("Tests/MailroomCLITests/Scripts/api_limits_probe.py").path
+
+        // Per key: 2 per second, a burst of 4. The flooding key's fifth request at once is refused; another key is not.
+        let (server, url) = try await Self.serve(stack, ["--key-rate", "2", "--cors-origin", "https://app.example"])
+        defer { server.signal(SIGKILL) }
+        let run = try DeviceKeysTests.python([probe, url, "8"], pythonArguments: true)
+        #expect(run.status == 0, "\(run.stderr)")
+        let result = Self.object(run.stdout)
+        let statuses = result["statuses"] as? [Int] ?? []
+        // 404 mailbox_not_found: the key is proven but has no mailbox; what matters is that it got past the limit.
+        #expect(Array(statuses.prefix(4)) == [404, 404, 404, 404], "\(statuses)")
+        #expect(statuses.dropFirst(4).contains(429), "\(statuses)")
+        #expect((result["codes"] as? [String] ?? []).allSatisfy { $0 == "rate_limited" })
+        #expect((result["retry_after"] as? [String] ?? []).allSatisfy { (Int($0) ?? 0) >= 1 })
+        #expect(result["other_status"] as? Int == 404)
+        let allowed = result["preflight_allowed"] as? [String: Any] ?? [:]
+        #expect(allowed["status"] as? Int == 204)
+        #expect(allowed["origin"] as? String == "https://app.example")
+        #expect((allowed["headers"] as? String ?? "").contains("Mailroom-Signature"))
+        let refused = result["preflight_refused"] as? [String: Any] ?? [:]
+        #expect(refused["origin"] is NSNull || refused["origin"] == nil)
+        #expect(result["simple_origin"] as? String == "https://app.example")
+        #expect(result["metrics_status"] as? Int == 200)
+        let metrics = result["metrics"] as? String ?? ""
+        #expect(metrics.contains(#"mailroom_api_requests_total{route="/v1/mailbox",method="GET",status="429"}"#), "\(metrics)")
+        // Every answer is counted: the flooder's 404s (a token may have refilled meanwhile) and the other key's one.
+        let answered = statuses.filter { $0 == 404 }.count + 1
+        #expect(metrics.contains(#"mailroom_api_requests_total{route="/v1/mailbox",method="GET",status="404"} "# + "\(answered)\n"), "\(metrics)")
+        #expect(metrics.contains(#"mailroom_api_request_duration_seconds_count{route="/v1/mailbox"} 9"#), "\(metrics)")
+        #expect(!metrics.contains(#"mailroom_api_rate_limited_total{limit="key"} 0"#))
+        server.signal(SIGTERM)
+        #expect(try await server.exitStatus(within: .seconds(30)) == 0)
+
+        // Per address: 1 per second, a burst of 2, counted before authentication (unsigned requests too).
+        let (limited, limitedURL) = try await Self.serve(stack, ["--address-rate", "1"])
+        defer { limited.signal(SIGKILL) }
+        let flood = try DeviceKeysTests.python([probe, limitedURL, "4"], pythonArguments: true)
+        #expect(flood.status == 0, "\(flood.stderr)")
+        let floodStatuses = Self.object(flood.stdout)["statuses"] as? [Int] ?? []
+        #expect(Array(floodStatuses.prefix(2)) == [404, 404], "\(floodStatuses)")
+        #expect(floodStatuses.dropFirst(2).contains(429), "\(floodStatuses)")
+        limited.signal(SIGTERM)
+        #expect(try await limited.exitStatus(within: .seconds(30)) == 0)
         try await stack.database.drop()
     }
 }

@@ -6,7 +6,7 @@ import MailroomCore
 /// Checks every request's signature (docs/API.md, "Authentication") and sets ``APIRequestContext/caller``.
 ///
 /// Order: the four headers present, well formed, the timestamp inside the window, the signature over the
-/// canonical request, then the nonce not seen before. The body is collected here, up to the limit, because
+/// canonical request, the key's rate limit (429), then the nonce not seen before. The body is collected here, up to the limit, because
 /// its hash is signed.
 public struct RequestAuthenticator: RouterMiddleware {
     public typealias Context = APIRequestContext
@@ -14,12 +14,19 @@ public struct RequestAuthenticator: RouterMiddleware {
     let maxClockSkew: Duration
     let maxBodyBytes: Int
     let nonces: NonceCache
+    let keyLimiter: RateLimiter
+    let metrics: APIMetrics
     let clock: @Sendable () -> Int64
 
-    init(configuration: APIConfiguration, clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
+    init(
+        configuration: APIConfiguration, metrics: APIMetrics,
+        clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+    ) {
         maxClockSkew = configuration.maxClockSkew
         maxBodyBytes = configuration.maxBodyBytes
         nonces = NonceCache(limit: configuration.nonceCacheLimit)
+        keyLimiter = RateLimiter(perSecond: configuration.keyRequestsPerSecond, burst: configuration.keyBurst)
+        self.metrics = metrics
         self.clock = clock
     }
 
@@ -55,6 +62,12 @@ public struct RequestAuthenticator: RouterMiddleware {
             throw APIError(.unauthorized, error.code, error.detail)
         }
         let collected = Array(buffer: buffered!)
+        // Counted for the proven key only (a forged request cannot spend another key's budget), before the
+        // nonce is taken, so a refused request may be sent again as it is.
+        if let wait = keyLimiter.take(signature.key.hexString, now: now) {
+            metrics.refused("key")
+            throw APIError.rateLimited("this key", retryAfter: wait)
+        }
         switch nonces.admit(
             key: signature.key.bytes, nonce: signature.nonce, expiresAt: signature.timestampMilliseconds + skew, now: now)
         {

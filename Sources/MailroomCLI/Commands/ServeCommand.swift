@@ -23,6 +23,13 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-clock-skew-s"), help: "Seconds a request's timestamp may be off (default 300).")
     var maxClockSkew: Int = 300
     @Option(name: .customLong("max-page-size"), help: "Largest page limit (default 500).") var maxPageSize: Int = 500
+    @Option(name: .customLong("key-rate"), help: "Requests per second per key, sustained (default 50; burst twice that).")
+    var keyRate: Double = 50
+    @Option(name: .customLong("address-rate"), help: "Requests per second per client address (default 200; burst twice that).")
+    var addressRate: Double = 200
+    @Option(name: .customLong("cors-origin"), help: "An origin browsers may call from (repeatable; * for any; default none).")
+    var corsOrigins: [String] = []
+    @Flag(name: .customLong("no-metrics"), help: "Do not serve GET /metrics.") var noMetrics = false
     @Option(name: .customLong("pool-size"), help: "PostgreSQL connections for requests (default 4).") var poolSize: Int = 4
 
     func run() async throws {
@@ -30,6 +37,13 @@ struct ServeCommand: AsyncParsableCommand {
             var configuration = APIConfiguration(host: host, port: port)
             configuration.maxClockSkew = .seconds(max(1, maxClockSkew))
             configuration.maxPageSize = max(1, maxPageSize)
+            guard keyRate > 0, addressRate > 0 else { throw CLIError("--key-rate and --address-rate must be positive") }
+            configuration.keyRequestsPerSecond = keyRate
+            configuration.keyBurst = max(1, Int(keyRate * 2))
+            configuration.addressRequestsPerSecond = addressRate
+            configuration.addressBurst = max(1, Int(addressRate * 2))
+            configuration.corsOrigins = Set(corsOrigins)
+            configuration.metricsEnabled = !noMetrics
             let logger = CLILogging.logger("api")
             let client = MailroomClient(.init(databaseURL: try database.resolvedURL(), poolSize: poolSize), logger: logger)
             let producer = try MailroomProducer(
