@@ -22,6 +22,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Port to bind; 0 for a free one (default 8080).") var port: Int = 8080
     @Option(name: .customLong("max-clock-skew-s"), help: "Seconds a request's timestamp may be off (default 300).")
     var maxClockSkew: Int = 300
+    @Option(name: .customLong("max-body-bytes"), help: "Largest request body (default 262144).")
+    var maxBodyBytes: Int = 256 * 1024
     @Option(name: .customLong("max-page-size"), help: "Largest page limit (default 500).") var maxPageSize: Int = 500
     @Option(name: .customLong("key-rate"), help: "Requests per second per key, sustained (default 50; burst twice that).")
     var keyRate: Double = 50
@@ -37,6 +39,7 @@ struct ServeCommand: AsyncParsableCommand {
             var configuration = APIConfiguration(host: host, port: port)
             configuration.maxClockSkew = .seconds(max(1, maxClockSkew))
             configuration.maxPageSize = max(1, maxPageSize)
+            configuration.maxBodyBytes = max(1, maxBodyBytes)
             guard keyRate > 0, addressRate > 0 else { throw CLIError("--key-rate and --address-rate must be positive") }
             configuration.keyRequestsPerSecond = keyRate
             configuration.keyBurst = max(1, Int(keyRate * 2))
