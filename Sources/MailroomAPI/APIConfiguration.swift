@@ -28,6 +28,10 @@ public struct APIConfiguration: Sendable {
     public var corsOrigins: Set<String> = []
     /// Serve Prometheus metrics at `GET /metrics` on the same listener.
     public var metricsEnabled = true
+    /// Event streams (`/v1/inbox/events`, `/v1/sentbox/events`) one key may hold open at once.
+    public var maxStreamsPerKey: Int = 4
+    /// How often an idle event stream gets a keep-alive comment (which also finds clients that went away).
+    public var eventHeartbeat: Duration = .seconds(15)
     /// A connection with no request for this long is closed.
     public var idleTimeout: Duration = .seconds(60)
 

@@ -214,6 +214,46 @@ public final class MailroomClient: Sendable {
         try await watch(.sentbox, owner: owner)
     }
 
+    /// What changed in the owner's box from `cursor` (an event's ``MailboxEvent/cursor`` or a watch's
+    /// ``MailboxWatch/cursor``) up to now, as the events a watch would have reported: `created` (ids in id
+    /// order), `read` and `deleted` (in the order they happened). Used to resume after a disconnect: open the
+    /// new watch first, then ask for the changes since the old cursor; together they lose nothing, and may
+    /// repeat some events. Read and delete events are kept for ``pruneEvents(olderThan:)``'s age, which bounds
+    /// how far back a resume can reach.
+    /// - Returns: the events (each with its cursor) and the cursor after the last of them.
+    /// - Throws: ``MailroomQueryError`` (``MailroomQueryError/Code/mailboxNotFound``, …).
+    public func changes(_ box: MailboxEvent.Box, owner: PublicKey, since cursor: UInt64) async throws
+        -> (events: [MailboxEvent], cursor: UInt64)
+    {
+        guard try await mailboxExists(owner) else { throw Self.mailboxNotFound(owner) }
+        let storeBox: MailboxNotification.Box = box == .inbox ? .inbox : .sentbox
+        let (changes, frontier) = try await pool.withConnection { connection in
+            try await WatchQueries.changes(
+                box: storeBox, owners: [owner.bytes], frontiers: [Int64(clamping: cursor)], on: connection)
+        }
+        var created: [MessageID] = []
+        var read: [(Int64, MessageID)] = []
+        var deleted: [(Int64, MessageID)] = []
+        for change in changes {
+            switch change.kind {
+            case .created: created.append(change.id)
+            case .read: read.append((change.sequence, change.id))
+            case .deleted: deleted.append((change.sequence, change.id))
+            }
+        }
+        var events: [MailboxEvent] = []
+        if !created.isEmpty { events.append(MailboxEvent(box: box, kind: .created, messageIDs: created.sorted())) }
+        if !read.isEmpty {
+            events.append(MailboxEvent(box: box, kind: .read, messageIDs: read.sorted { $0.0 < $1.0 }.map(\.1)))
+        }
+        if !deleted.isEmpty {
+            events.append(MailboxEvent(box: box, kind: .deleted, messageIDs: deleted.sorted { $0.0 < $1.0 }.map(\.1)))
+        }
+        let next = max(cursor, UInt64(max(0, frontier)))
+        for index in events.indices { events[index].cursor = index == events.count - 1 ? next : cursor }
+        return (events, next)
+    }
+
     private func watch(_ box: MailboxEvent.Box, owner: PublicKey) async throws -> MailboxWatch {
         guard try await mailboxExists(owner) else { throw Self.mailboxNotFound(owner) }
         return try await hub.watch(box: box, owner: owner)

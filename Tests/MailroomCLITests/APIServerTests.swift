@@ -205,4 +205,41 @@ struct APIServerTests {
         #expect(try await limited.exitStatus(within: .seconds(30)) == 0)
         try await stack.database.drop()
     }
+
+    @Test("Event streams: created, read and deleted arrive; after a forced reconnect with Last-Event-ID none is lost; streams per key are bounded")
+    func eventsSurviveAReconnect() async throws {
+        let stack = try await PipelineCommandTests.stack()
+        #expect(try CLI.run(["topics", "create", "--partitions", "2"] + stack.topicArguments, environment: stack.environment).status == 0)
+        let (server, url) = try await Self.serve(stack)
+        defer { server.signal(SIGKILL) }
+        let worker = try RunningCLI(["worker"] + stack.topicArguments, environment: stack.environment)
+        defer { worker.signal(SIGKILL) }
+        let probe = TestEnvironment.packageRoot.appendingPathComponent("Tests/MailroomCLITests/Scripts/api_events_probe.py").path
+        let run = try DeviceKeysTests.python([probe, url], pythonArguments: true)
+        #expect(run.status == 0, "\(run.stderr)")
+        let result = Self.object(run.stdout)
+        #expect((result["ready"] as? [String: Any])?["kind"] as? String == "ready", "\(run.stdout)")
+        #expect(result["first_seen"] as? Bool == true, "\(run.stdout)")
+        #expect(result["cursor"] as? String != nil)
+        #expect((result["resumed_ready"] as? [String: Any])?["id"] as? String == result["cursor"] as? String)
+        #expect(result["resumed_all"] as? Bool == true, "nothing lost across the reconnect: \(run.stdout)")
+        #expect(result["deleted_seen"] as? Bool == true, "\(run.stdout)")
+        #expect(result["fifth"] as? String == "429 too_many_streams", "\(run.stdout)")
+
+        // SIGTERM with a stream open: the server ends the stream and exits 0; the client sees the end.
+        let python = TestEnvironment.packageRoot.appendingPathComponent(".dev/venv/bin/python")
+        let holder = try RunningCLI(
+            [probe, url, "--hold"],
+            environment: ["PYTHONPATH": TestEnvironment.packageRoot.appendingPathComponent("clients/python").path],
+            executable: python)
+        defer { holder.signal(SIGKILL) }
+        #expect(try await PipelineCommandTests.eventually(timeout: .seconds(30)) { holder.output.contains("live ready") }, "\(holder.output)")
+        server.signal(SIGTERM)
+        #expect(try await server.exitStatus(within: .seconds(30)) == 0, "\(server.output)")
+        #expect(try await holder.exitStatus(within: .seconds(30)) == 0, "\(holder.output)")
+        #expect(holder.output.contains("ended"))
+        worker.signal(SIGTERM)
+        #expect(try await worker.exitStatus(within: .seconds(30)) == 0)
+        try await stack.database.drop()
+    }
 }

@@ -53,11 +53,11 @@ final class RunningCLI: @unchecked Sendable {
     let process = Process()
     let logURL: URL
 
-    init(_ arguments: [String], environment: [String: String]) throws {
+    init(_ arguments: [String], environment: [String: String], executable: URL = CLI.executable) throws {
         logURL = FileManager.default.temporaryDirectory.appendingPathComponent("mailroom-cli-\(UUID().uuidString).log")
         FileManager.default.createFile(atPath: logURL.path, contents: nil)
         let log = try FileHandle(forWritingTo: logURL)
-        process.executableURL = CLI.executable
+        process.executableURL = executable
         process.arguments = arguments
         process.currentDirectoryURL = TestEnvironment.packageRoot
         var merged = ProcessInfo.processInfo.environment

@@ -23,6 +23,10 @@ struct MailboxRoutes: Sendable {
         v1.delete("inbox/:id") { _, context in try await delete(context, inbox: true) }
         v1.get("sentbox") { request, context in try await sentbox(request, context) }
         v1.delete("sentbox/:id") { _, context in try await delete(context, inbox: false) }
+        EventRoutes(
+            client: client, streams: StreamLimiter(limit: configuration.maxStreamsPerKey),
+            heartbeat: configuration.eventHeartbeat
+        ).register(on: v1)
     }
 
     // MARK: Mailbox

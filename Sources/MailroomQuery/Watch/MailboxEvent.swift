@@ -24,11 +24,26 @@ public struct MailboxEvent: Sendable, Hashable, CustomStringConvertible {
     /// The messages concerned, never empty. Created ids are in id order; read and deleted in the order they
     /// happened.
     public var messageIDs: [MessageID]
+    /// Where to resume after this event: a watch resumed from it (``MailroomClient/changes(_:owner:since:)``)
+    /// reports every change after this event, and may report this one and some before it again (delivery is
+    /// at least once; ids tell repeats apart). Not part of equality. 0 when unknown.
+    public var cursor: UInt64
 
-    public init(box: Box, kind: Kind, messageIDs: [MessageID]) {
+    public init(box: Box, kind: Kind, messageIDs: [MessageID], cursor: UInt64 = 0) {
         self.box = box
         self.kind = kind
         self.messageIDs = messageIDs
+        self.cursor = cursor
+    }
+
+    public static func == (lhs: MailboxEvent, rhs: MailboxEvent) -> Bool {
+        lhs.box == rhs.box && lhs.kind == rhs.kind && lhs.messageIDs == rhs.messageIDs
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(box)
+        hasher.combine(kind)
+        hasher.combine(messageIDs)
     }
 
     /// `inbox created 01h…,01h…`.

@@ -8,6 +8,9 @@ public struct MailboxWatch: AsyncSequence, Sendable {
     public typealias Element = MailboxEvent
 
     let stream: AsyncThrowingStream<MailboxEvent, any Error>
+    /// Where the watch started: it reports every change committed after this point, and perhaps some before.
+    /// ``MailroomClient/changes(_:owner:since:)`` from an earlier event's cursor fills the gap before it.
+    public let cursor: UInt64
 
     /// Iterates the events.
     public struct AsyncIterator: AsyncIteratorProtocol {

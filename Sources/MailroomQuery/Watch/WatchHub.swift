@@ -39,7 +39,8 @@ final class WatchHub: Sendable {
         var id: Int
         var key: GroupKey
         var events: Continuation
-        var ready: CheckedContinuation<Void, any Error>
+        /// Resumed with the frontier the watcher joined at.
+        var ready: CheckedContinuation<UInt64, any Error>
     }
 
     private struct State {
@@ -88,8 +89,8 @@ final class WatchHub: Sendable {
         }
         events.onTermination = { [weak self] _ in self?.remove(id) }
         startIfNeeded()
-        try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (ready: CheckedContinuation<Void, any Error>) in
+        let cursor = try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (ready: CheckedContinuation<UInt64, any Error>) in
                 let refusal = state.withLock { state -> (any Error)? in
                     if state.shutDown { return MailroomQueryError(.shutDown, "the client was shut down") }
                     if Task.isCancelled { return CancellationError() }
@@ -109,7 +110,7 @@ final class WatchHub: Sendable {
             }
             registration?.ready.resume(throwing: CancellationError())
         }
-        return MailboxWatch(stream: stream)
+        return MailboxWatch(stream: stream, cursor: cursor)
     }
 
     /// Ends every watch and stops the LISTEN session.
@@ -267,12 +268,13 @@ final class WatchHub: Sendable {
             for change in changes { byOwner[change.owner, default: []].append(change) }
 
             var deliveries: [(Continuation, Int, [MailboxEvent])] = []
-            var ready: [Registration] = []
+            var ready: [(Registration, UInt64)] = []
             state.withLock { state in
                 for owner in ownerList {
                     let key = GroupKey(box: box, owner: owner)
                     let isNew = state.groups[key] == nil
                     var group = state.groups[key] ?? Group(frontier: frontier)
+                    let previous = UInt64(max(0, group.frontier))
                     var created: [MessageID] = []
                     var read: [(Int64, MessageID)] = []
                     var deleted: [(Int64, MessageID)] = []
@@ -301,13 +303,18 @@ final class WatchHub: Sendable {
                             MailboxEvent(
                                 box: eventBox, kind: .deleted, messageIDs: deleted.sorted { $0.0 < $1.0 }.map(\.1)))
                     }
+                    // Resuming from the previous frontier repeats this catch-up; from the new one, nothing of it
+                        // is lost once the last event arrived.
+                    for index in events.indices {
+                        events[index].cursor = index == events.count - 1 ? UInt64(max(0, frontier)) : previous
+                    }
                     if !events.isEmpty {
                         for id in group.watchers {
                             if let watcher = state.watchers[id] { deliveries.append((watcher.events, id, events)) }
                         }
                     }
                     for registration in joining where registration.key.owner == owner {
-                        ready.append(registration)
+                        ready.append((registration, UInt64(max(0, frontier))))
                         if state.terminated.remove(registration.id) != nil { continue }
                         group.watchers.insert(registration.id)
                         state.watchers[registration.id] = (key, registration.events)
@@ -338,7 +345,7 @@ final class WatchHub: Sendable {
                     }
                 }
             }
-            for registration in ready { registration.ready.resume() }
+            for (registration, cursor) in ready { registration.ready.resume(returning: cursor) }
             if !ready.isEmpty { wakeContinuation.yield() }
         }
     }
