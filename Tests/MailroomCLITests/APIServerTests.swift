@@ -206,6 +206,49 @@ struct APIServerTests {
         try await stack.database.drop()
     }
 
+    @Test("schemathesis against the live server: generated requests, signed, find no 5xx and no answer outside docs/openapi.yaml")
+    func schemathesisFindsNothing() async throws {
+        let stack = try await PipelineCommandTests.stack()
+        func path(_ name: String) -> String { stack.folder.appendingPathComponent(name).path }
+        #expect(try CLI.run(["topics", "create", "--partitions", "2"] + stack.topicArguments, environment: stack.environment).status == 0)
+        // Limits high enough that generated traffic is judged on its content, not refused as a flood.
+        let (server, url) = try await Self.serve(stack, ["--key-rate", "100000", "--address-rate", "100000"])
+        defer { server.signal(SIGKILL) }
+        let worker = try RunningCLI(["worker"] + stack.topicArguments, environment: stack.environment)
+        defer { worker.signal(SIGKILL) }
+        let root = TestEnvironment.packageRoot
+        let script = root.appendingPathComponent("Tests/MailroomCLITests/Scripts/api_schemathesis.py").path
+        let document = root.appendingPathComponent("docs/openapi.yaml").path
+
+        // 50 positive and 50 negative cases per operation, after seeding the key's inbox and sentbox with 5 messages.
+        let run = try DeviceKeysTests.python([script, document, url, "50", "5"], pythonArguments: true)
+        #expect(run.status == 0, "\(run.stderr)")
+        let result = Self.object(run.stdout)
+        let failures = result["failures"] as? [[String: Any]] ?? [["unreadable output": run.stdout]]
+        #expect(failures.isEmpty, "\(failures.prefix(5))")
+        let byOperation = result["by_operation"] as? [String: Int] ?? [:]
+        // Every operation but the two event streams (api_events_probe.py) was exercised, both ways.
+        #expect(byOperation.count == 11, "\(byOperation)")
+        #expect(byOperation["GET /v1/inbox"] == 100, "\(byOperation)")
+        let statuses = result["statuses"] as? [String: Int] ?? [:]
+        for status in ["200", "400", "401", "404"] { #expect(statuses[status, default: 0] > 0, "\(statuses)") }
+
+        // The run can fail: against a document that promises another health answer, it reports the difference.
+        let wrong = try String(contentsOfFile: document, encoding: .utf8)
+            .replacingOccurrences(of: "status: {const: ok}", with: "status: {const: fine}")
+        try wrong.write(toFile: path("wrong.yaml"), atomically: true, encoding: .utf8)
+        let control = try DeviceKeysTests.python([script, path("wrong.yaml"), url, "1"], pythonArguments: true)
+        let caught = Self.object(control.stdout)["failures"] as? [[String: Any]] ?? []
+        #expect(caught.map { $0["operation"] as? String } == ["GET /healthz"], "\(control.stdout) \(control.stderr)")
+
+        server.signal(SIGTERM)
+        #expect(try await server.exitStatus(within: .seconds(30)) == 0, "\(server.output)")
+        worker.signal(SIGTERM)
+        _ = try await worker.exitStatus(within: .seconds(30))
+        try? FileManager.default.removeItem(at: stack.folder)
+        try await stack.database.drop()
+    }
+
     @Test("Event streams: created, read and deleted arrive; after a forced reconnect with Last-Event-ID none is lost; streams per key are bounded")
     func eventsSurviveAReconnect() async throws {
         let stack = try await PipelineCommandTests.stack()
