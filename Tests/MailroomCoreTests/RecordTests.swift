@@ -51,6 +51,17 @@ struct RecordTests {
         }
     }
 
+    @Test("A page's JSON array is the vectors' canonical texts joined, whatever the keys repeat")
+    func jsonArray() throws {
+        let texts = try load().valid.map(\.json_text)
+        let records = try texts.map { try MessageRecord(json: $0) }
+        // Twice over, so that keys come again from the cache.
+        let page = records + records
+        #expect(String(decoding: MessageRecord.jsonArray(page), as: UTF8.self) == "[" + (texts + texts).joined(separator: ",") + "]")
+        #expect(MessageRecord.jsonArray([MessageRecord]()) == Array("[]".utf8))
+        #expect(String(decoding: MessageRecord.jsonArray(records.prefix(1)), as: UTF8.self) == "[\(texts[0])]")
+    }
+
     @Test("Every invalid record fails with its reason, in whichever form it is given")
     func invalid() throws {
         let file = try load()

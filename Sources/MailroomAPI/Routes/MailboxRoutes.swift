@@ -5,6 +5,7 @@ import MailroomCore
 import MailroomProducer
 import MailroomQuery
 import MailroomStore
+import NIOCore
 
 /// The `/v1/` routes: each acts on the caller's own mailbox, through the query library and the producer.
 struct MailboxRoutes: Sendable {
@@ -82,7 +83,7 @@ struct MailboxRoutes: Sendable {
             try await client.listInbox(
                 owner: caller, seek: page.seek, limit: page.limit, ascending: page.ascending, status: page.status)
         }
-        return .json(page.response(messages.map { $0.record }))
+        return page.response(messages.map { $0.record })
     }
 
     func sentbox(_ request: Request, _ context: APIRequestContext) async throws -> Response {
@@ -91,7 +92,7 @@ struct MailboxRoutes: Sendable {
         let messages = try await APIFailure.mapping {
             try await client.listSentbox(owner: caller, seek: page.seek, limit: page.limit, ascending: page.ascending)
         }
-        return .json(page.response(messages.map { $0.record }))
+        return page.response(messages.map { $0.record })
     }
 
     func unread(_ context: APIRequestContext) async throws -> Response {
@@ -169,10 +170,17 @@ struct PageParameters {
     }
 
     /// `{"records": [...], "next_seek": id or null}`: `next_seek` is set when the page is full.
-    func response(_ records: [MessageRecord]) -> String {
-        let next = records.count == limit ? records.last.map { $0.id.description } : nil
-        return JSONText.object([
-            ("records", JSONText.array(records.map { $0.json() })), ("next_seek", JSONText.optional(next)),
-        ])
+    func response(_ records: [MessageRecord]) -> Response {
+        var body = ByteBuffer()
+        body.writeStaticString(#"{"records":"#)
+        body.writeBytes(MessageRecord.jsonArray(records))
+        body.writeStaticString(#","next_seek":"#)
+        if records.count == limit, let last = records.last {
+            body.writeString("\"\(last.id)\"")
+        } else {
+            body.writeStaticString("null")
+        }
+        body.writeStaticString("}")
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: body))
     }
 }

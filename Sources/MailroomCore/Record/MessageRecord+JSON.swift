@@ -5,13 +5,57 @@ extension MessageRecord {
     /// The record's JSON form: compact, members in the order docs/ENVELOPE.md gives, binary fields in unpadded
     /// base64url, keys as Textile strings, the id in lowercase. Every writer produces the same text.
     public func json() -> String {
-        let readAt = readAtMilliseconds.map { String($0) } ?? "null"
+        var out: [UInt8] = []
+        var keys: [PublicKey: [UInt8]] = [:]
+        appendJSON(to: &out, keys: &keys)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// `[` the JSON form of each record, comma-separated `]`, as UTF-8 in one buffer: the same text as joining
+    /// ``json()``'s, written without intermediate strings, each distinct key's Textile string computed once.
+    public static func jsonArray(_ records: some Sequence<MessageRecord>) -> [UInt8] {
+        var out: [UInt8] = []
+        var keys: [PublicKey: [UInt8]] = [:]
+        out.append(UInt8(ascii: "["))
+        for (index, record) in records.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            if index == 0 { out.reserveCapacity(1 + 1_024 + (record.ciphertext.count * 4 / 3) * records.underestimatedCount) }
+            record.appendJSON(to: &out, keys: &keys)
+        }
+        out.append(UInt8(ascii: "]"))
+        return out
+    }
+
+    /// Appends the JSON form; `keys` caches Textile strings across records.
+    private func appendJSON(to out: inout [UInt8], keys: inout [PublicKey: [UInt8]]) {
+        func key(_ key: PublicKey) -> [UInt8] {
+            if let text = keys[key] { return text }
+            let text = Array(key.textileString.utf8)
+            keys[key] = text
+            return text
+        }
         // Every value is a number, `null`, or drawn from an alphabet that needs no JSON escaping.
-        return "{\"format\":\"\(Self.jsonFormat)\",\"kind\":\"\(kind.name)\",\"envelope_version\":1,"
-            + "\"id\":\"\(id)\",\"sender\":\"\(sender.textileString)\",\"recipient\":\"\(recipient.textileString)\","
-            + "\"created_at_ms\":\(createdAtMilliseconds),\"ciphertext\":\"\(Base64URL.encode(ciphertext))\","
-            + "\"other_ciphertext_hash\":\"\(Base64URL.encode(otherCiphertextHash))\","
-            + "\"signature\":\"\(Base64URL.encode(signature))\",\"metadata\":{\"read_at_ms\":\(readAt)}}"
+        out.append(contentsOf: kind == .inbox ? JSONPieces.inboxOpening : JSONPieces.sentboxOpening)
+        out.append(contentsOf: id.description.utf8)
+        out.append(contentsOf: JSONPieces.sender)
+        out.append(contentsOf: key(sender))
+        out.append(contentsOf: JSONPieces.recipient)
+        out.append(contentsOf: key(recipient))
+        out.append(contentsOf: JSONPieces.createdAt)
+        JSONPieces.appendDecimal(createdAtMilliseconds, to: &out)
+        out.append(contentsOf: JSONPieces.ciphertext)
+        Base64URL.append(ciphertext, to: &out)
+        out.append(contentsOf: JSONPieces.otherHash)
+        Base64URL.append(otherCiphertextHash, to: &out)
+        out.append(contentsOf: JSONPieces.signature)
+        Base64URL.append(signature, to: &out)
+        out.append(contentsOf: JSONPieces.readAt)
+        if let readAtMilliseconds {
+            JSONPieces.appendDecimal(readAtMilliseconds, to: &out)
+        } else {
+            out.append(contentsOf: JSONPieces.null)
+        }
+        out.append(contentsOf: JSONPieces.closing)
     }
 
     /// Parses the JSON form strictly: exactly the specified members with their types, then both keys.
@@ -169,4 +213,39 @@ private struct JSONMembers {
         }
     }
 
+}
+
+/// The constant text between a record's JSON values, as bytes once.
+private enum JSONPieces {
+    static let inboxOpening = opening(.inbox)
+    static let sentboxOpening = opening(.sentbox)
+    static let sender = Array(#"","sender":""#.utf8)
+    static let recipient = Array(#"","recipient":""#.utf8)
+    static let createdAt = Array(#"","created_at_ms":"#.utf8)
+    static let ciphertext = Array(#","ciphertext":""#.utf8)
+    static let otherHash = Array(#"","other_ciphertext_hash":""#.utf8)
+    static let signature = Array(#"","signature":""#.utf8)
+    static let readAt = Array(#"","metadata":{"read_at_ms":"#.utf8)
+    static let null = Array("null".utf8)
+    static let closing = Array("}}".utf8)
+
+    static func opening(_ kind: MessageRecord.Kind) -> [UInt8] {
+        Array(#"{"format":"\#(MessageRecord.jsonFormat)","kind":"\#(kind.name)","envelope_version":1,"id":""#.utf8)
+    }
+
+    /// Appends `value` in decimal (a leading `-` when negative), as `String(value)` would.
+    static func appendDecimal(_ value: Int64, to out: inout [UInt8]) {
+        if value < 0 { out.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 19 digits at most, kept on the stack
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            repeat {
+                buffer[count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+                count += 1
+            } while magnitude > 0
+            for index in stride(from: count - 1, through: 0, by: -1) { out.append(buffer[index]) }
+        }
+    }
 }

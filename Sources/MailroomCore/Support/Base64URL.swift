@@ -9,25 +9,46 @@ enum Base64URL {
 
     static func encode(_ bytes: [UInt8]) -> String {
         var out: [UInt8] = []
-        out.reserveCapacity((bytes.count * 4 + 2) / 3)
-        var index = 0
-        while index + 3 <= bytes.count {
-            let n = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2])
-            for shift in [18, 12, 6, 0] { out.append(alphabet[Int((n >> UInt32(shift)) & 63)]) }
-            index += 3
-        }
-        let rest = bytes.count - index
-        if rest == 1 {
-            let n = UInt32(bytes[index]) << 16
-            out.append(alphabet[Int((n >> 18) & 63)])
-            out.append(alphabet[Int((n >> 12) & 63)])
-        } else if rest == 2 {
-            let n = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8
-            out.append(alphabet[Int((n >> 18) & 63)])
-            out.append(alphabet[Int((n >> 12) & 63)])
-            out.append(alphabet[Int((n >> 6) & 63)])
-        }
+        append(bytes, to: &out)
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends the unpadded base64url of `bytes` to `out`.
+    static func append(_ bytes: [UInt8], to out: inout [UInt8]) {
+        let length = (bytes.count * 4 + 2) / 3
+        let start = out.count
+        out.append(contentsOf: repeatElement(0, count: length))
+        alphabet.withUnsafeBufferPointer { alphabet in
+            bytes.withUnsafeBufferPointer { input in
+                out.withUnsafeMutableBufferPointer { output in
+                    var o = start
+                    var index = 0
+                    func put(_ n: UInt32, _ shift: UInt32) {
+                        output[o] = alphabet[Int((n >> shift) & 63)]
+                        o += 1
+                    }
+                    while index + 3 <= input.count {
+                        let n = UInt32(input[index]) << 16 | UInt32(input[index + 1]) << 8 | UInt32(input[index + 2])
+                        put(n, 18)
+                        put(n, 12)
+                        put(n, 6)
+                        put(n, 0)
+                        index += 3
+                    }
+                    let rest = input.count - index
+                    if rest == 1 {
+                        let n = UInt32(input[index]) << 16
+                        put(n, 18)
+                        put(n, 12)
+                    } else if rest == 2 {
+                        let n = UInt32(input[index]) << 16 | UInt32(input[index + 1]) << 8
+                        put(n, 18)
+                        put(n, 12)
+                        put(n, 6)
+                    }
+                }
+            }
+        }
     }
 
     /// Decodes unpadded base64url. Returns nil for padding, a character outside the alphabet, an impossible
