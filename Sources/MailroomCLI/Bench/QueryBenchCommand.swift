@@ -55,8 +55,20 @@ struct QueryBenchCommand: AsyncParsableCommand {
     }
 
     private func measure() async throws -> [String: Any] {
-        let url = try await prepareDatabase()
-        let owners = try await fill(url)
+        let json = json
+        let bench = try await BenchDatabase.prepare(
+            adminURL: try database.resolvedURL(), name: benchDatabase, migrations: migrations,
+            note: { if !json { CLIOutput.error($0) } })
+        let url = bench.url
+        var owners = try await bench.owners()
+        if owners.count < mailboxes {
+            note("creating \(mailboxes - owners.count) mailboxes")
+            let fresh = (owners.count..<mailboxes).map { _ in Identity.generate().publicKey.bytes }
+            try await bench.addMailboxes(fresh)
+            owners += fresh
+        }
+        owners = Array(owners.prefix(mailboxes))
+        try await bench.fill(owners: owners, messages: messages, senders: senders)
 
         // Warm both sides: plans, caches, key validation.
         let client = MailroomClient(.init(databaseURL: url, poolSize: tasks), logger: CLILogging.logger("bench"))
@@ -66,9 +78,9 @@ struct QueryBenchCommand: AsyncParsableCommand {
 
         // One executor per task, kept across slices: each task's connection stays on its thread.
         let executors = (0..<tasks).map { _ in client.nextExecutor() }
-        var library = Samples()
-        var onDefault = Samples()
-        var bare = Samples()
+        var library = PageBench.Samples()
+        var onDefault = PageBench.Samples()
+        var bare = PageBench.Samples()
         let slice = seconds / Double(rounds)
         note("measuring \(rounds) alternating slices of \(String(format: "%.1f", slice)) s per side, \(tasks) clients…")
         for round in 0..<rounds {
@@ -77,10 +89,14 @@ struct QueryBenchCommand: AsyncParsableCommand {
                 switch (round + step) % 3 {
                 case 0 where only == .all || only == .library:
                     library.add(
-                        try await librarySlice(client, executors: executors, keys: keys, seconds: slice, seed: UInt64(round)))
+                        try await PageBench.librarySlice(
+                            client, executors: executors, keys: keys, tasks: tasks, page: page, seconds: slice,
+                            seed: UInt64(round)))
                 case 1 where only == .all || only == .default:
                     onDefault.add(
-                        try await librarySlice(client, executors: nil, keys: keys, seconds: slice, seed: UInt64(round)))
+                        try await PageBench.librarySlice(
+                            client, executors: nil, keys: keys, tasks: tasks, page: page, seconds: slice,
+                            seed: UInt64(round)))
                 case 2 where only == .all || only == .bare:
                     bare.add(try bareSlice(url: url, owners: owners, seconds: slice, seed: UInt64(round)))
                 default:
@@ -90,7 +106,7 @@ struct QueryBenchCommand: AsyncParsableCommand {
         }
         let round3 = { (value: Double) in (value * 1000).rounded() / 1000 }
         return [
-            "messages": try await count(url, "SELECT count(*) FROM inbox_messages"),
+            "messages": try await bench.count("SELECT count(*) FROM inbox_messages"),
             "mailboxes": owners.count,
             "page_size": page, "tasks": tasks, "seconds_per_side": seconds,
             "page_p50_ms": round3(library.percentile(0.50)), "page_p99_ms": round3(library.percentile(0.99)),
@@ -105,61 +121,7 @@ struct QueryBenchCommand: AsyncParsableCommand {
         ]
     }
 
-    /// Latencies in milliseconds and the wall time they took.
-    struct Samples {
-        var latencies: [Double] = []
-        var pages = 0
-        var wall: Double = 0
-
-        mutating func add(_ other: Samples) {
-            latencies += other.latencies
-            pages += other.pages
-            wall += other.wall
-        }
-
-        var rate: Double { wall > 0 ? Double(pages) / wall : 0 }
-
-        func percentile(_ p: Double) -> Double {
-            guard !latencies.isEmpty else { return 0 }
-            let sorted = latencies.sorted()
-            return sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.down)))]
-        }
-    }
-
-    /// Pages read by `tasks` tasks through the library, each preferring `executors[task]` (or Swift's default
-    /// executor when `executors` is nil).
-    private func librarySlice(
-        _ client: MailroomClient, executors: [any TaskExecutor]?, keys: [PublicKey], seconds: Double, seed: UInt64
-    ) async throws -> Samples {
-        let clock = ContinuousClock()
-        let start = clock.now
-        let deadline = start + .nanoseconds(Int64(seconds * 1e9))
-        let limit = page
-        let perTask = try await withThrowingTaskGroup(of: [Double].self) { group in
-            for task in 0..<tasks {
-                group.addTask(executorPreference: executors?[task]) {
-                    var random = SplitMix(seed: seed &* 31 &+ UInt64(task) &+ 1)
-                    var latencies: [Double] = []
-                    latencies.reserveCapacity(100_000)
-                    while clock.now < deadline {
-                        let owner = keys[Int(random.next() % UInt64(keys.count))]
-                        let t0 = clock.now
-                        let page = try await client.listInbox(owner: owner, limit: limit)
-                        latencies.append(milliseconds(clock.now - t0))
-                        if page.isEmpty { throw CLIError("bench: an empty page; is the database filled?") }
-                    }
-                    return latencies
-                }
-            }
-            var all: [[Double]] = []
-            for try await latencies in group { all.append(latencies) }
-            return all
-        }
-        let flat = perTask.flatMap { $0 }
-        return Samples(latencies: flat, pages: flat.count, wall: milliseconds(clock.now - start) / 1000)
-    }
-
-    private func bareSlice(url: String, owners: [[UInt8]], seconds: Double, seed: UInt64) throws -> Samples {
+    private func bareSlice(url: String, owners: [[UInt8]], seconds: Double, seed: UInt64) throws -> PageBench.Samples {
         let results = Mutex<[[Double]]>([])
         let failure = Mutex<String?>(nil)
         let ready = DispatchSemaphore(value: 0)
@@ -203,117 +165,6 @@ struct QueryBenchCommand: AsyncParsableCommand {
         done.wait()
         if let message = failure.withLock({ $0 }) { throw CLIError(message) }
         let flat = results.withLock { $0.flatMap { $0 } }
-        return Samples(latencies: flat, pages: flat.count, wall: wall.withLock { $0 })
-    }
-
-    // MARK: The bench database
-
-    /// Creates (once) and migrates the bench database; returns its URL.
-    private func prepareDatabase() async throws -> String {
-        let adminURL = try database.resolvedURL()
-        guard var components = URLComponents(string: adminURL), components.scheme?.hasPrefix("postgres") == true else {
-            throw CLIError("bench query needs a postgres:// URL in MAILROOM_DATABASE_URL")
-        }
-        components.path = "/" + benchDatabase
-        guard let url = components.string else { throw CLIError("cannot build the bench database URL") }
-        let admin = try await PostgresConnection.connect(url: adminURL)
-        let exists =
-            try await admin.query("SELECT count(*) FROM pg_database WHERE datname = \(benchDatabase)")
-            .single().decode(Int64.self, column: 0) > 0
-        if !exists {
-            note("creating database \(benchDatabase)")
-            try await admin.query("CREATE DATABASE \(identifier: benchDatabase)")
-        }
-        await admin.close()
-        let connection = try await PostgresConnection.connect(url: url)
-        let report = try await Migrator(logger: CLILogging.logger("migrate")).migrate(
-            try Migration.load(from: URL(fileURLWithPath: migrations)), on: connection)
-        if !report.applied.isEmpty { note("migrated: \(report.applied.joined(separator: ", "))") }
-        await connection.close()
-        return url
-    }
-
-    private func count(_ url: String, _ sql: PostgresQuery) async throws -> Int {
-        let connection = try await PostgresConnection.connect(url: url)
-        defer { Task { await connection.close() } }
-        return Int(try await connection.query(sql).single().decode(Int64.self, column: 0))
-    }
-
-    /// Fills the bench database once; returns the mailbox owners that have messages.
-    private func fill(_ url: String) async throws -> [[UInt8]] {
-        let connection = try await PostgresConnection.connect(url: url)
-        defer { Task { await connection.close() } }
-        var owners = try await connection.query("SELECT owner FROM mailboxes ORDER BY created_at, owner").map {
-            try $0.decode([UInt8].self, column: 0)
-        }
-        if owners.count < mailboxes {
-            note("creating \(mailboxes - owners.count) mailboxes")
-            let fresh = (owners.count..<mailboxes).map { _ in Identity.generate().publicKey.bytes }
-            try await connection.query(
-                "INSERT INTO mailboxes (owner) SELECT * FROM unnest(\(PostgresArray(fresh))) ON CONFLICT DO NOTHING")
-            owners += fresh
-        }
-        owners = Array(owners.prefix(mailboxes))
-        var existing = Int(
-            try await connection.query("SELECT count(*) FROM messages").single().decode(Int64.self, column: 0))
-        if existing >= messages {
-            note("reusing \(existing) messages in \(benchDatabase)")
-            return owners
-        }
-        // One pre-built row image: a 256-byte body sealed size (328 bytes), a hash and a signature.
-        let body = [UInt8]((0..<328).map { UInt8(truncatingIfNeeded: $0 &* 37) })
-        let hash = [UInt8](repeating: 0x11, count: 32)
-        let signature = [UInt8](repeating: 0x22, count: 64)
-        let baseMilliseconds = Int64(Date().timeIntervalSince1970 * 1000) - 30 * 86_400_000
-        let senderCount = Int64(max(1, min(senders, owners.count)))
-        let chunk = 100_000
-        let clock = ContinuousClock()
-        let start = clock.now
-        while existing < messages {
-            let from = Int64(existing)
-            let to = Int64(min(messages, existing + chunk)) - 1
-            try await connection.query(
-                """
-                INSERT INTO messages (recipient, id, sender, created_at, inbox_body, sentbox_body, inbox_body_hash,
-                                      sentbox_body_hash, signature, read_at)
-                SELECT k.o[1 + (g % \(Int64(owners.count)))],
-                       (lpad(to_hex(\(baseMilliseconds) + g * 2), 12, '0') || substr(md5(g::text), 1, 20))::uuid,
-                       k.o[1 + ((g * 7919) % \(senderCount))],
-                       to_timestamp((\(baseMilliseconds) + g * 2) / 1000.0),
-                       \(body), \(body), \(hash), \(hash), \(signature),
-                       CASE WHEN g % 2 = 0 THEN now() END
-                FROM generate_series(\(from), \(to)) AS g, (SELECT \(PostgresArray(owners)) AS o) AS k
-                ON CONFLICT DO NOTHING
-                """)
-            existing = Int(to) + 1
-            note("filled \(existing) of \(messages) messages (\(Int(milliseconds(clock.now - start) / 1000)) s)")
-        }
-        // The bench writes rows directly, not through the worker: bring the counters the worker would keep along.
-        try await connection.query(
-            """
-            UPDATE mailbox_usage u SET messages = c.messages, unread = c.unread
-            FROM (SELECT recipient, count(*) AS messages, count(*) FILTER (WHERE read_at IS NULL) AS unread
-                  FROM messages GROUP BY recipient) c
-            WHERE u.owner = c.recipient
-            """)
-        try await connection.executeScript("VACUUM ANALYZE messages")
-        return owners
-    }
-}
-
-private func milliseconds(_ duration: Duration) -> Double {
-    Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
-}
-
-/// A small fast PRNG, so picking a mailbox costs nothing next to the page.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+        return PageBench.Samples(latencies: flat, pages: flat.count, wall: wall.withLock { $0 })
     }
 }

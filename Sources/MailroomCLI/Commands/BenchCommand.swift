@@ -1,12 +1,13 @@
 import ArgumentParser
 
-/// `mailroom bench`: benchmarks that print figures. `crypto`, `pipeline`, `query` and `views`.
+/// `mailroom bench`: benchmarks that print figures. `api`, `crypto`, `pipeline`, `query` and `views`.
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure Mailroom's throughput (run from a release build).",
         subcommands: [
-            CryptoBenchCommand.self, PipelineBenchCommand.self, QueryBenchCommand.self, ViewsBenchCommand.self,
+            APIBenchCommand.self, CryptoBenchCommand.self, PipelineBenchCommand.self, QueryBenchCommand.self,
+            ViewsBenchCommand.self,
         ]
     )
 }
