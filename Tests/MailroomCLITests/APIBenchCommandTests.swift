@@ -23,7 +23,9 @@ struct APIBenchCommandTests {
         let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] ?? [:]
         #expect(object["messages"] as? Int == 2000)
         #expect(object["mailboxes"] as? Int == 20)
-        for field in ["api_pages_per_s", "api_p50_ms", "api_p99_ms", "library_pages_per_s", "ratio"] {
+        for field in [
+            "api_pages_per_s", "api_p50_ms", "api_p99_ms", "library_pages_per_s", "ratio", "http_floor_requests_per_s",
+        ] {
             #expect((object[field] as? Double ?? 0) > 0, "\(field): \(object)")
         }
         #expect((object["api_p50_ms"] as? Double ?? 0) <= (object["api_p99_ms"] as? Double ?? 0))

@@ -22,7 +22,7 @@ struct APIBenchCommand: AsyncParsableCommand {
             Then, in alternating slices: --clients threads, each on one keep-alive connection, send \
             `GET /v1/inbox?limit=--page` signed by a random mailbox's key and read the JSON page (api_*; the \
             latency is the round trip, signing excluded); and --tasks tasks read the same pages through \
-            MailroomClient.listInbox in this process (library_*). Build with `swift build -c release` first.
+            MailroomClient.listInbox in this process (library_*); and the same clients send the unsigned             `GET /healthz` (http_floor_*: the HTTP stack's own cost, the ceiling of any route on this machine).             Build with `swift build -c release` first.
             """)
 
     @Option(help: "Mailboxes in the bench database (their keys are derived from their index).") var mailboxes: Int = 1_000
@@ -32,7 +32,7 @@ struct APIBenchCommand: AsyncParsableCommand {
     @Option(help: "Concurrent library tasks.") var tasks: Int = 2
     @Option(name: .customLong("pool-size"), help: "The server's PostgreSQL connections.") var poolSize: Int = 4
     @Option(help: "Seconds of measurement per side.") var seconds: Double = 10
-    @Option(help: "Alternating slices per side.") var rounds: Int = 10
+    @Option(help: "Alternating slices per side (API, floor, library).") var rounds: Int = 10
     @Option(name: .customLong("bench-database"), help: "Name of the bench database.") var benchDatabase = "mailroom_bench_api"
     @Option(help: ArgumentHelp("Migrations folder.", valueName: "path")) var migrations = "Migrations"
     @Flag(help: "Print one JSON object.") var json = false
@@ -123,17 +123,24 @@ struct APIBenchCommand: AsyncParsableCommand {
 
         var api = PageBench.Samples()
         var library = PageBench.Samples()
+        var floor = PageBench.Samples()
         var bytes = 0
         let slice = seconds / Double(rounds)
         note("measuring \(rounds) alternating slices of \(String(format: "%.1f", slice)) s per side…")
         for round in 0..<rounds {
-            for step in 0..<2 {
-                if (round + step) % 2 == 0 {
+            for step in 0..<3 {
+                switch (round + step) % 3 {
+                case 0:
                     let (samples, bodyBytes) = try await apiSlice(
                         port: port, identities: identities, seconds: slice, seed: UInt64(round))
                     api.add(samples)
                     bytes += bodyBytes
-                } else {
+                case 1:
+                    floor.add(
+                        try await apiSlice(
+                            port: port, identities: identities, seconds: slice, seed: UInt64(round), floor: true
+                        ).0)
+                default:
                     library.add(
                         try await PageBench.librarySlice(
                             client, executors: executors, keys: keys, tasks: tasks, page: page, seconds: slice,
@@ -152,14 +159,17 @@ struct APIBenchCommand: AsyncParsableCommand {
             "library_pages_per_s": library.rate.rounded(),
             "library_p50_ms": round3(library.percentile(0.50)), "library_p99_ms": round3(library.percentile(0.99)),
             "ratio": round3(api.rate / max(library.rate, 1)),
+            "http_floor_requests_per_s": floor.rate.rounded(), "http_floor_p50_ms": round3(floor.percentile(0.50)),
+            "http_floor_p99_ms": round3(floor.percentile(0.99)),
             "target_ratio": 0.5, "target_api_p99_ms": 3.0,
         ]
     }
 
-    /// `clients` threads, each with its own connection, read signed inbox pages for `seconds`. Awaits the
-    /// threads without blocking a thread of Swift's pool (the server in this process runs there).
+    /// `clients` threads, each with its own connection, read signed inbox pages for `seconds` — or, with
+    /// `floor`, the unsigned `GET /healthz` (the HTTP stack's own cost on this machine: the ceiling for any
+    /// route). Awaits the threads without blocking a thread of Swift's pool (the server in this process runs there).
     private func apiSlice(
-        port: Int, identities: [Identity], seconds: Double, seed: UInt64
+        port: Int, identities: [Identity], seconds: Double, seed: UInt64, floor: Bool = false
     ) async throws -> (PageBench.Samples, Int) {
         struct Outcome: Sendable {
             var latencies: [Double] = []
@@ -168,7 +178,7 @@ struct APIBenchCommand: AsyncParsableCommand {
             var failure: String?
         }
         let threads = clients
-        let target = "/v1/inbox?limit=\(page)"
+        let target = floor ? "/healthz" : "/v1/inbox?limit=\(page)"
         let ready = Mutex(0)
         let go = DispatchSemaphore(value: 0)
         let outcomes = Mutex<[Outcome]>([])
@@ -200,15 +210,19 @@ struct APIBenchCommand: AsyncParsableCommand {
                     let deadline = start + .nanoseconds(Int64(seconds * 1e9))
                     while clock.now < deadline {
                         let identity = identities[Int(random.next() % UInt64(identities.count))]
-                        let signature = RequestSignature.sign(
-                            method: "GET", target: target, body: [],
-                            timestampMilliseconds: Int64(Date().timeIntervalSince1970 * 1000), identity: identity)
+                        let headers =
+                            floor
+                            ? []
+                            : RequestSignature.sign(
+                                method: "GET", target: target, body: [],
+                                timestampMilliseconds: Int64(Date().timeIntervalSince1970 * 1000), identity: identity
+                            ).headers
                         let t0 = clock.now
                         do {
-                            let (status, body) = try connection.get(target, headers: signature.headers)
+                            let (status, body) = try connection.get(target, headers: headers)
                             outcome.latencies.append(milliseconds(clock.now - t0))
                             // An empty page is `{"records":[],"next_seek":null}`: a filled page is far longer.
-                            guard status == 200, body.count > 64 else {
+                            guard status == 200, floor || body.count > 64 else {
                                 outcome.failure =
                                     status == 200
                                     ? "an empty page; is the database filled?"
