@@ -1,4 +1,5 @@
 import Hummingbird
+import HummingbirdCore
 public import Logging
 public import MailroomProducer
 public import MailroomQuery
@@ -41,11 +42,16 @@ public struct APIServer: Service {
             .register(on: router, authenticator: authenticator)
         application = Application(
             responder: CORSResponder(wrapped: router.buildResponder(), origins: configuration.corsOrigins),
-            server: .http1(
-                configuration: .init(
-                    idleTimeout: .nanoseconds(
-                        configuration.idleTimeout.components.seconds * 1_000_000_000
-                            + configuration.idleTimeout.components.attoseconds / 1_000_000_000))),
+            server: HTTPServerBuilder { responder in
+                ExecutorPreferringChannel(
+                    inner: HTTP1Channel(
+                        responder: responder,
+                        configuration: .init(
+                            idleTimeout: .nanoseconds(
+                                configuration.idleTimeout.components.seconds * 1_000_000_000
+                                    + configuration.idleTimeout.components.attoseconds / 1_000_000_000))),
+                    nextExecutor: { client.nextExecutor() })
+            },
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "mailroom"),
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? configuration.port) },
             logger: logger)
