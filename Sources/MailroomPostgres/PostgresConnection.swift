@@ -18,11 +18,19 @@ public final class PostgresConnection: @unchecked Sendable {
         public var connectTimeout: Int = 5
         /// Shown in `pg_stat_activity`.
         public var applicationName: String = "mailroom"
+        /// libpq's `target_session_attrs` (`read-write` skips a server that is read-only, e.g. a standby after
+        /// a failover, and tries the URL's next host); `nil` leaves libpq's default (`any`). A URL's own
+        /// `target_session_attrs` wins.
+        public var targetSessionAttributes: String?
 
-        public init(url: String, connectTimeout: Int = 5, applicationName: String = "mailroom") {
+        public init(
+            url: String, connectTimeout: Int = 5, applicationName: String = "mailroom",
+            targetSessionAttributes: String? = nil
+        ) {
             self.url = url
             self.connectTimeout = connectTimeout
             self.applicationName = applicationName
+            self.targetSessionAttributes = targetSessionAttributes
         }
     }
 
@@ -53,7 +61,8 @@ public final class PostgresConnection: @unchecked Sendable {
                     returning: Result { () throws(PostgresError) in
                         try PQConnectionHandle.connect(
                             url: configuration.url, connectTimeout: configuration.connectTimeout,
-                            applicationName: configuration.applicationName)
+                            applicationName: configuration.applicationName,
+                            targetSessionAttributes: configuration.targetSessionAttributes)
                     })
             }
         }

@@ -74,3 +74,46 @@ extension PostgresError {
     /// SQLSTATE 40001: a serializable transaction could not be committed; retry it.
     public static let serializationFailure = "40001"
 }
+
+extension PostgresError {
+    /// What a writer should do about this error: wait it out, or set aside the one input that causes it.
+    public enum Persistence: Sendable, Equatable {
+        /// The connection is gone: reconnect and try again.
+        case connectionLost
+        /// A condition of the server, not of the input (read-only after a failover, disk full, out of memory,
+        /// a lock or statement timeout, a serialization failure or deadlock, and anything unclassified):
+        /// wait, reconnect and try the same input again for as long as it lasts. `condition` names it for
+        /// logs and metrics (`read_only`, `disk_full`, …).
+        case transient(condition: String)
+        /// A property of the input (SQLSTATE class 22 data exception, 23 integrity constraint violation, 54
+        /// program limit exceeded): trying the same input again fails the same way.
+        case inputSpecific
+    }
+
+    /// How this error persists (``Persistence``). When in doubt it is ``Persistence/transient(condition:)``:
+    /// only the classes that describe the input itself may make a writer give up on that input.
+    public var persistence: Persistence {
+        if isConnectionLoss { return .connectionLost }
+        guard code == .server, let state = sqlState, state.count == 5 else {
+            return .transient(condition: code == .decoding || code == .unexpectedResult ? "unexpected_result" : "unclassified")
+        }
+        switch state {
+        case "25006": return .transient(condition: "read_only")
+        case "53100": return .transient(condition: "disk_full")
+        case "53200": return .transient(condition: "out_of_memory")
+        case "53300": return .transient(condition: "too_many_connections")
+        case "40001": return .transient(condition: "serialization_failure")
+        case "40P01": return .transient(condition: "deadlock")
+        case "57014": return .transient(condition: "statement_timeout")
+        case "55P03": return .transient(condition: "lock_timeout")
+        case "58030": return .transient(condition: "io_error")
+        default: break
+        }
+        switch state.prefix(2) {
+        case "22", "23", "54": return .inputSpecific
+        case "53": return .transient(condition: "insufficient_resources")
+        case "40": return .transient(condition: "transaction_rollback")
+        default: return .transient(condition: "sqlstate_\(state)")
+        }
+    }
+}

@@ -24,9 +24,13 @@ extension MailroomClient {
             self.poolSize = max(1, poolSize)
         }
 
+        /// The pool and the LISTEN session connect with `target_session_attrs=read-write`: marks and deletes
+        /// write, and notifications are only raised on the primary, so after a failover they find the new one
+        /// among the URL's hosts.
         var connection: PostgresConnection.Configuration {
             PostgresConnection.Configuration(
-                url: databaseURL, connectTimeout: connectTimeout, applicationName: applicationName)
+                url: databaseURL, connectTimeout: connectTimeout, applicationName: applicationName,
+                targetSessionAttributes: "read-write")
         }
 
         var listener: PostgresListener.Configuration {

@@ -29,18 +29,24 @@ final class PQConnectionHandle: @unchecked Sendable {
     deinit { close() }
 
     /// Connects, blocking the calling thread for at most the connect timeout.
-    static func connect(url: String, connectTimeout: Int, applicationName: String) throws(PostgresError)
-        -> PQConnectionHandle
-    {
+    static func connect(
+        url: String, connectTimeout: Int, applicationName: String, targetSessionAttributes: String? = nil
+    ) throws(PostgresError) -> PQConnectionHandle {
         try validate(url: url)
         // Defaults first: values in the URL (expanded from `dbname`) override them.
         // TCP keepalives notice a silently dead server (a LISTEN session waits on its socket indefinitely
         // otherwise): probes after 30 s idle, every 10 s, given up after 3.
-        let keywords = [
+        var keywords = [
             "connect_timeout", "application_name", "client_encoding", "keepalives", "keepalives_idle",
-            "keepalives_interval", "keepalives_count", "dbname",
+            "keepalives_interval", "keepalives_count",
         ]
-        let values = [String(connectTimeout), applicationName, "UTF8", "1", "30", "10", "3", url]
+        var values = [String(connectTimeout), applicationName, "UTF8", "1", "30", "10", "3"]
+        if let targetSessionAttributes {
+            keywords.append("target_session_attrs")
+            values.append(targetSessionAttributes)
+        }
+        keywords.append("dbname")
+        values.append(url)
         let conn: OpaquePointer? = withCStrings(keywords) { keywordPointers in
             withCStrings(values) { valuePointers in
                 PQconnectdbParams(keywordPointers, valuePointers, 1)

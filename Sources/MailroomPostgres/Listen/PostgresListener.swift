@@ -139,7 +139,8 @@ public final class PostgresListener: Sendable {
             do throws(PostgresError) {
                 handle = try PQConnectionHandle.connect(
                     url: configuration.connection.url, connectTimeout: configuration.connection.connectTimeout,
-                    applicationName: configuration.connection.applicationName)
+                    applicationName: configuration.connection.applicationName,
+                    targetSessionAttributes: configuration.connection.targetSessionAttributes)
                 do {
                     try handle.listen(channels: configuration.channels)
                 } catch {

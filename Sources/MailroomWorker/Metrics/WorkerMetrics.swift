@@ -8,7 +8,10 @@ struct WorkerMetrics: Sendable {
     let batchSize = Recorder(label: "mailroom_worker_batch_records", aggregate: true)
     let batchDuration = Timer(label: "mailroom_worker_batch_duration_seconds", preferredDisplayUnit: .seconds)
     let endToEnd = Timer(label: "mailroom_worker_end_to_end_latency_seconds", preferredDisplayUnit: .seconds)
-    let postgresRetries = Counter(label: "mailroom_worker_postgres_retries_total")
+    /// Writes tried again, by the condition that failed them (``WorkerStatistics/Snapshot/postgresRetries``).
+    func postgresRetries(_ condition: String) -> Counter {
+        Counter(label: "mailroom_worker_postgres_retries_total", dimensions: [("condition", condition)])
+    }
     let deadLetterRetries = Counter(label: "mailroom_worker_dead_letter_retries_total")
 
     func rejected(_ reason: String) -> Counter {

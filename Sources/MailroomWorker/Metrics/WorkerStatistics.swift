@@ -16,6 +16,9 @@ public final class WorkerStatistics: Sendable {
         public var rejected: [String: Int] = [:]
         /// Batches committed.
         public var batches = 0
+        /// Writes tried again after PostgreSQL failed them, by condition (`connection`, `read_only`,
+        /// `disk_full`, `lock_timeout`, …, or `input` for an error the input itself causes).
+        public var postgresRetries: [String: Int] = [:]
 
         /// Every consumed record ends stored, redelivered or rejected.
         public var accountedFor: Int { stored + redelivered + rejected.values.reduce(0, +) }
@@ -33,5 +36,9 @@ public final class WorkerStatistics: Sendable {
             state.batches += 1
             for (reason, count) in rejected { state.rejected[reason, default: 0] += count }
         }
+    }
+
+    func recordRetry(_ condition: String) {
+        state.withLock { $0.postgresRetries[condition, default: 0] += 1 }
     }
 }

@@ -335,8 +335,9 @@ final class BatchSession: @unchecked Sendable {
         signatureChecks = now
     }
 
-    /// Writes a batch; a batch that keeps failing for a reason other than a lost connection is written one
-    /// message at a time, so that one poison message cannot block its partition.
+    /// Writes a batch; a batch that keeps failing for a reason its input causes (SQLSTATE classes 22, 23, 54:
+    /// ``PostgresError/Persistence/inputSpecific``) is written one message at a time, so that one poison
+    /// message cannot block its partition. Every other failure is waited out, however long it lasts.
     private func writeBatch(
         _ rows: PreparedBatch, rejections: [Rejection], progress: [PartitionProgress]
     ) async throws -> MessageWriter.Outcome {
@@ -363,7 +364,7 @@ final class BatchSession: @unchecked Sendable {
             } catch let error as PoisonBatch {
                 extra.append(
                     Rejection(
-                        source: message.source, reason: "store_failed", detail: "PostgreSQL refused it: \(error.underlying)",
+                        source: message.source, reason: "store_failed", detail: Self.refusal(error.underlying),
                         messageID: message.id, sender: message.sender, recipient: message.recipient, envelopeBytes: 0,
                         worker: worker))
             }
@@ -396,8 +397,14 @@ final class BatchSession: @unchecked Sendable {
 
     // MARK: - Retrying
 
-    /// A batch that PostgreSQL refused (not a lost connection) more than the allowed number of times.
+    /// A batch that PostgreSQL refused for a reason its input causes more than the allowed number of times.
     struct PoisonBatch: Error { let underlying: any Error }
+
+    /// A `store_failed` rejection's detail: the SQLSTATE first, then the server's primary message.
+    static func refusal(_ error: any Error) -> String {
+        guard let error = error as? PostgresError else { return "PostgreSQL refused it: \(error)" }
+        return "PostgreSQL refused it: SQLSTATE \(error.sqlState ?? "none"): \(error.message)"
+    }
 
     private var stopRequestedAt: ContinuousClock.Instant?
 
@@ -419,17 +426,31 @@ final class BatchSession: @unchecked Sendable {
                 }
                 return value
             } catch {
-                let lost = (error as? PostgresError)?.isConnectionLoss ?? false
-                if lost || !(connection?.isConnected ?? false) {
-                    await closeDatabase()
-                } else {
+                // Only an error the input itself causes may end in giving the input up; anything else is a
+                // condition of the server, waited out on a fresh connection (which also finds a new primary
+                // after a failover and picks up changed settings).
+                let persistence = (error as? PostgresError)?.persistence ?? .transient(condition: "unclassified")
+                let condition: String
+                switch persistence {
+                case .inputSpecific where connection?.isConnected ?? false:
+                    condition = "input"
                     serverErrors += 1
                     if serverErrors >= maxServerErrors { throw PoisonBatch(underlying: error) }
+                case .inputSpecific, .connectionLost:
+                    condition = "connection"
+                    await closeDatabase()
+                case .transient(let name):
+                    condition = name
+                    await closeDatabase()
                 }
-                metrics.postgresRetries.increment()
+                metrics.postgresRetries(condition).increment()
+                statistics.recordRetry(condition)
                 logger.warning(
                     "\(what) failed; keeping the batch and retrying",
-                    metadata: ["error": "\(error)", "retry_in_ms": "\(delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000)"])
+                    metadata: [
+                        "condition": "\(condition)", "error": "\(error)",
+                        "retry_in_ms": "\(delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000)",
+                    ])
                 if !paused {
                     consumer.setPaused(true)
                     paused = true
@@ -468,7 +489,8 @@ final class BatchSession: @unchecked Sendable {
     private func liveConnection() async throws -> PostgresConnection {
         if let connection, connection.isConnected { return connection }
         let fresh = try await PostgresConnection.connect(
-            .init(url: configuration.databaseURL, applicationName: "mailroom-worker"), logger: logger)
+            .init(url: configuration.databaseURL, applicationName: "mailroom-worker", targetSessionAttributes: "read-write"),
+            logger: logger)
         connection = fresh
         return fresh
     }

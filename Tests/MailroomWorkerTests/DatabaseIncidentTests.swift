@@ -1,0 +1,271 @@
+import Foundation
+import MailroomCore
+import MailroomPostgres
+import MailroomProducer
+import MailroomStore
+import MailroomTestSupport
+import MailroomWorker
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Ordinary database incidents — a read-only server, a lock held too long, a statement timeout, a full disk —
+/// are waited out: with a worker running and envelopes flowing through the incident, every envelope is stored
+/// exactly once once it clears, and none is rejected. Each test acts on its own database only.
+@Suite("Worker through ordinary database incidents", .serialized)
+struct DatabaseIncidentTests {
+    static let total = 3_000  // rows of ~500 bytes (400-byte bodies)
+
+    /// One incident: `begin` makes it (after the first half is stored), the second half is sent while it lasts,
+    /// the worker must have retried for `condition`, then `end` clears it and everything arrives.
+    private func throughIncident(
+        _ harness: PipelineHarness, condition: String, name: String,
+        configure: (inout WorkerConfiguration) -> Void = { _ in },
+        begin: (PipelineHarness) async throws -> Void, end: (PipelineHarness) async throws -> Void
+    ) async throws {
+        let sender = Identity.generate()
+        let recipients = (0..<20).map { _ in Identity.generate() }
+        try await harness.setUpMailboxes([sender] + recipients)
+        let producer = try harness.producer()
+        let messages = (0..<Self.total).map {
+            BulkMessage(
+                recipient: recipients[$0 % recipients.count].publicKey.textileString,
+                body: [UInt8]("m\($0) ".utf8) + [UInt8](repeating: 0x2E, count: 400))
+        }
+        let worker = harness.startWorker(name: name) {
+            $0.batchSize = 100
+            $0.shutdownGracePeriod = .seconds(2)
+            configure(&$0)
+        }
+        do {
+            try await deliver(messages, from: sender, producer: producer, worker: worker, condition: condition, begin: begin, end: end, harness)
+        } catch {
+            await producer.close()
+            try? await worker.stop()
+            throw error
+        }
+        try await worker.stop()
+    }
+
+    private func deliver(
+        _ messages: [BulkMessage], from sender: Identity, producer: MailroomProducer, worker: RunningWorker,
+        condition: String, begin: (PipelineHarness) async throws -> Void, end: (PipelineHarness) async throws -> Void,
+        _ harness: PipelineHarness
+    ) async throws {
+        var sent: [MessageID] = []
+        func send(_ slice: ArraySlice<BulkMessage>) async {
+            for result in await producer.sendBulk(from: sender, messages: Array(slice)) {
+                guard case .sent(let id, _, _) = result else {
+                    Issue.record("a send failed: \(result)")
+                    continue
+                }
+                sent.append(id)
+            }
+        }
+        await send(messages[..<(Self.total / 2)])
+        #expect(try await harness.eventually { worker.worker.statistics.snapshot.stored > 0 })
+
+        try await begin(harness)
+        await send(messages[(Self.total / 2)...])
+        await producer.close()
+        let hit = try await harness.eventually { worker.worker.statistics.snapshot.postgresRetries[condition, default: 0] > 0 }
+        #expect(hit, "the worker never met \(condition): \(worker.worker.statistics.snapshot.postgresRetries)")
+        let storedDuring = worker.worker.statistics.snapshot.stored
+        try await end(harness)
+
+        #expect(try await harness.eventually(timeout: .seconds(120)) { try await harness.inboxCount() == Self.total })
+        // Per-id accounting against what was produced: each id once in each box, the counters once per message.
+        let stored = try await harness.database.withConnection { connection in
+            try await connection.query("SELECT id FROM inbox_messages").map { try $0.decode(MessageID.self, column: 0) }
+        }
+        #expect(stored.count == Self.total)
+        #expect(Set(stored) == Set(sent))
+        #expect(try await harness.sentboxCount() == Self.total)
+        #expect(try await harness.count("SELECT coalesce(sum(messages), 0)::bigint FROM mailbox_usage") == Self.total)
+        #expect(try await harness.rejectedCount() == 0)
+        #expect(worker.worker.statistics.snapshot.rejected.isEmpty, "\(worker.worker.statistics.snapshot.rejected)")
+        #expect(storedDuring < Self.total, "the incident must hit mid-run for this test to mean anything")
+    }
+
+    /// Runs `body` with a fresh pipeline, dropped afterwards whether or not `body` throws.
+    private static func withHarness(_ body: (PipelineHarness) async throws -> Void) async throws {
+        let harness = try await PipelineHarness.make(partitions: 3)
+        do {
+            try await body(harness)
+        } catch {
+            await harness.drop()
+            throw error
+        }
+        await harness.drop()
+    }
+
+    /// Ends the worker's sessions on this database, so that it reconnects and meets the new settings.
+    private static func terminateWorkerSessions(_ harness: PipelineHarness) async throws {
+        try await harness.database.withConnection { connection in
+            _ = try await connection.query(
+                """
+                SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                WHERE datname = \(harness.database.name) AND application_name = 'mailroom-worker'
+                """)
+        }
+    }
+
+    /// Changes a setting of the test's database, from the admin database (the test's own may be read-only).
+    private static func alterDatabase(_ harness: PipelineHarness, _ setting: StaticString) async throws {
+        try await PostgresConnection.withConnection(.init(url: try TestEnvironment.requireDatabaseURL())) { connection in
+            _ = try await connection.query("ALTER DATABASE \(identifier: harness.database.name) \(sql: setting)")
+        }
+    }
+
+    /// A server that turned read-only (as after a failover): reconnecting with `target_session_attrs=read-write`,
+    /// the worker finds no primary and waits until there is one again.
+    @Test func aReadOnlyServerIsWaitedOutLookingForAPrimary() async throws {
+        try await Self.withHarness { harness in
+            try await throughIncident(
+                harness, condition: "connection", name: "incident-read-only",
+                begin: { harness in
+                    try await Self.alterDatabase(harness, "SET default_transaction_read_only = on")
+                    try await Self.terminateWorkerSessions(harness)
+                },
+                end: { harness in try await Self.alterDatabase(harness, "RESET default_transaction_read_only") })
+        }
+    }
+
+    /// The same, for a worker told to accept any server (`target_session_attrs=any` in its URL): its writes
+    /// fail with SQLSTATE 25006, which is a condition to wait out, not a reason to give up the messages.
+    @Test func writesRefusedAsReadOnlyAreRetriedNotRejected() async throws {
+        try await Self.withHarness { harness in
+            try await throughIncident(
+                harness, condition: "read_only", name: "incident-read-only-any",
+                configure: {
+                    $0.databaseURL += ($0.databaseURL.contains("?") ? "&" : "?") + "target_session_attrs=any"
+                },
+                begin: { harness in
+                    try await Self.alterDatabase(harness, "SET default_transaction_read_only = on")
+                    try await Self.terminateWorkerSessions(harness)
+                },
+                end: { harness in try await Self.alterDatabase(harness, "RESET default_transaction_read_only") })
+        }
+    }
+
+    /// Another session holds the message table locked; the worker's sessions give up after `lock_timeout`
+    /// (SQLSTATE 55P03) and try again until the lock is released.
+    @Test func aLockHeldOnTheMessageTableIsWaitedOut() async throws {
+        try await Self.withHarness { harness in
+            let holder = LockHolder()
+            try await throughIncident(
+                harness, condition: "lock_timeout", name: "incident-lock",
+                begin: { harness in
+                    try await Self.alterDatabase(harness, "SET lock_timeout = '200ms'")
+                    try await holder.lock(harness)
+                    try await Self.terminateWorkerSessions(harness)
+                },
+                end: { harness in
+                    try await Self.alterDatabase(harness, "RESET lock_timeout")
+                    try await holder.release()
+                })
+        }
+    }
+
+    /// A statement timeout small enough to cut the worker's writes (they wait on a lock, SQLSTATE 57014).
+    @Test func statementTimeoutsAreWaitedOut() async throws {
+        try await Self.withHarness { harness in
+            let holder = LockHolder()
+            try await throughIncident(
+                harness, condition: "statement_timeout", name: "incident-statement-timeout",
+                begin: { harness in
+                    try await Self.alterDatabase(harness, "SET statement_timeout = '200ms'")
+                    try await holder.lock(harness)
+                    try await Self.terminateWorkerSessions(harness)
+                },
+                end: { harness in
+                    try await Self.alterDatabase(harness, "RESET statement_timeout")
+                    try await holder.release()
+                })
+        }
+    }
+
+    /// The message table lives in a tablespace on a 512 KiB tmpfs that fills up (SQLSTATE 53100); the operator
+    /// grows the filesystem and everything arrives. Needs root (mount); skipped otherwise.
+    @Test(.enabled(if: getuid() == 0, "mounting a tmpfs needs root")) func aFullDiskIsWaitedOut() async throws {
+        let harness = try await PipelineHarness.make(partitions: 3)
+        let tablespace = SmallFilesystem(name: "mailroom_ts_\(UInt32.random(in: 0...UInt32.max))")
+        try tablespace.mount(size: "512k")
+        do {
+            try await harness.database.withConnection { connection in
+                try await connection.executeScript(
+                    "CREATE TABLESPACE \(tablespace.name) LOCATION '\(tablespace.path)'")
+                try await connection.executeScript("ALTER TABLE messages SET TABLESPACE \(tablespace.name)")
+            }
+            try await throughIncident(
+                harness, condition: "disk_full", name: "incident-disk-full",
+                begin: { _ in },  // the first half fits; the second fills the filesystem
+                end: { _ in try tablespace.grow(to: "64m") })
+        } catch {
+            Issue.record(error)
+        }
+        await harness.drop()
+        try? await PostgresConnection.withConnection(.init(url: try TestEnvironment.requireDatabaseURL())) { connection in
+            try await connection.executeScript("DROP TABLESPACE IF EXISTS \(tablespace.name)")
+        }
+        tablespace.unmount()
+    }
+}
+
+/// A session that holds the message table (`messages`) in ACCESS EXCLUSIVE mode until released.
+private actor LockHolder {
+    private var connection: PostgresConnection?
+
+    func lock(_ harness: PipelineHarness) async throws {
+        let connection = try await harness.database.connect()
+        self.connection = connection
+        _ = try await connection.query("BEGIN")
+        _ = try await connection.query("LOCK TABLE messages IN ACCESS EXCLUSIVE MODE")
+    }
+
+    func release() async throws {
+        guard let connection else { return }
+        self.connection = nil
+        _ = try await connection.query("ROLLBACK")
+        await connection.close()
+    }
+}
+
+/// A size-limited tmpfs owned by the PostgreSQL server's user, for a tablespace that fills up.
+private struct SmallFilesystem {
+    let name: String
+    var path: String { "/tmp/\(name)" }
+
+    /// The owner PostgreSQL runs as: `postgres` when that user exists (the scripts run it so as root), else us.
+    private var owner: String {
+        if let entry = getpwnam("postgres") { return "uid=\(entry.pointee.pw_uid),gid=\(entry.pointee.pw_gid)" }
+        return "uid=\(getuid()),gid=\(getgid())"
+    }
+
+    func mount(size: String) throws {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        try run("/bin/mount", "-t", "tmpfs", "-o", "size=\(size),mode=0700,\(owner)", "tmpfs", path)
+    }
+
+    func grow(to size: String) throws {
+        try run("/bin/mount", "-o", "remount,size=\(size)", path)
+    }
+
+    func unmount() {
+        try? run("/bin/umount", path)
+        try? FileManager.default.removeItem(atPath: path)
+    }
+
+    private func run(_ arguments: String...) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: arguments[0])
+        process.arguments = Array(arguments.dropFirst())
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw TestSupportError("\(arguments.joined(separator: " ")) exited with \(process.terminationStatus)")
+        }
+    }
+}
