@@ -11,11 +11,21 @@ public final class KafkaConsumer: Sendable {
         public var kafka: KafkaConfiguration
         public var groupID: String
         public var topics: [String]
+        /// Sink-managed offsets: called on each assignment (on the consumer's polling thread, which it may
+        /// block) with the partitions assigned; returns the next offset the sink has durably recorded for any
+        /// of them. A partition starts there when that is before the group's committed offset (the sink lost
+        /// what Kafka thinks it stored, e.g. a database restored to an earlier point), else at the committed
+        /// offset: nothing is ever skipped, at worst something is delivered again.
+        public var startingOffsets: (@Sendable ([KafkaTopicPartition]) -> [KafkaTopicPartition: Int64])?
 
-        public init(kafka: KafkaConfiguration, groupID: String, topics: [String]) {
+        public init(
+            kafka: KafkaConfiguration, groupID: String, topics: [String],
+            startingOffsets: (@Sendable ([KafkaTopicPartition]) -> [KafkaTopicPartition: Int64])? = nil
+        ) {
             self.kafka = kafka
             self.groupID = groupID
             self.topics = topics
+            self.startingOffsets = startingOffsets
         }
     }
 
@@ -48,6 +58,12 @@ public final class KafkaConsumer: Sendable {
             onRevoke: { partitions in
                 logger.info("partitions revoked", metadata: ["partitions": "\(partitions)"])
                 rebalances.events.withLock { $0.append(.revoked(partitions)) }
+            },
+            startingOffsets: configuration.startingOffsets,
+            onRewind: { partition, from, to in
+                logger.warning(
+                    "starting a partition where the sink's own record says, before the group's committed offset",
+                    metadata: ["partition": "\(partition)", "committed": "\(from)", "starting_at": "\(to)"])
             })
         handle = try RdKafkaConsumerHandle(
             properties: configuration.kafka.consumerProperties(groupID: configuration.groupID),

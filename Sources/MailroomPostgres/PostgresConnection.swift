@@ -45,6 +45,20 @@ public final class PostgresConnection: @unchecked Sendable {
         self.logger = logger
     }
 
+    /// Connects, runs one statement and closes the connection, blocking the calling thread throughout (at most
+    /// the connect timeout to connect). For code that runs on a thread of its own, never on Swift's pool: a
+    /// librdkafka rebalance callback that must answer before it returns.
+    public static func blockingQuery(
+        _ configuration: Configuration, _ query: PostgresQuery
+    ) throws(PostgresError) -> PostgresRows {
+        let handle = try PQConnectionHandle.connect(
+            url: configuration.url, connectTimeout: configuration.connectTimeout,
+            applicationName: configuration.applicationName,
+            targetSessionAttributes: configuration.targetSessionAttributes)
+        defer { handle.close() }
+        return try handle.execute(query)
+    }
+
     /// Opens a connection.
     /// - Throws: ``PostgresError`` with ``PostgresError/Code/invalidURL`` for a malformed URL, or
     ///   ``PostgresError/Code/connectionFailed`` when the server cannot be reached within the timeout.

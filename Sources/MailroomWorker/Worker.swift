@@ -38,9 +38,45 @@ public final class Worker: Service, Sendable {
         stopFlag.set()
     }
 
+    /// Sink-managed offsets: on assignment, the next offsets `worker_progress` recorded for this group (in the
+    /// same transactions as the rows), so that a database restored or failed over to a point that lost commits
+    /// gets those envelopes again from Kafka. Runs on the consumer's polling thread; if PostgreSQL cannot be
+    /// read then, the group's committed offsets are used (logged).
+    static func recordedOffsets(
+        configuration: WorkerConfiguration, logger: Logger
+    ) -> @Sendable ([KafkaTopicPartition]) -> [KafkaTopicPartition: Int64] {
+        let connection = PostgresConnection.Configuration(
+            url: configuration.databaseURL, applicationName: "mailroom-worker", targetSessionAttributes: "read-write")
+        let group = configuration.groupID
+        return { partitions in
+            do {
+                let rows = try PostgresConnection.blockingQuery(
+                    connection,
+                    """
+                    SELECT topic, kafka_partition, next_offset FROM worker_progress
+                    WHERE consumer_group = \(group) AND next_offset IS NOT NULL
+                    """)
+                var offsets: [KafkaTopicPartition: Int64] = [:]
+                for row in rows {
+                    let partition = KafkaTopicPartition(
+                        topic: try row.decode(String.self, column: 0), partition: try row.decode(Int32.self, column: 1))
+                    offsets[partition] = try row.decode(Int64.self, column: 2)
+                }
+                return offsets.filter { partitions.contains($0.key) }
+            } catch {
+                logger.warning(
+                    "worker_progress could not be read at assignment; starting at the group's committed offsets",
+                    metadata: ["error": "\(error)"])
+                return [:]
+            }
+        }
+    }
+
     public func run() async throws {
         let consumer = try KafkaConsumer(
-            .init(kafka: configuration.kafka, groupID: configuration.groupID, topics: [configuration.topics.envelopes]),
+            .init(
+                kafka: configuration.kafka, groupID: configuration.groupID, topics: [configuration.topics.envelopes],
+                startingOffsets: Self.recordedOffsets(configuration: configuration, logger: logger)),
             logger: logger)
         let deadLetterProducer = try KafkaProducer(.init(kafka: configuration.kafka, maxInFlight: 10_000), logger: logger)
         SignatureChecks.precomputedKeyLimit = configuration.precomputedKeys

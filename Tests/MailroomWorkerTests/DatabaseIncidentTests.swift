@@ -14,7 +14,7 @@ import Testing
 /// Ordinary database incidents — a read-only server, a lock held too long, a statement timeout, a full disk —
 /// are waited out: with a worker running and envelopes flowing through the incident, every envelope is stored
 /// exactly once once it clears, and none is rejected. Each test acts on its own database only.
-@Suite("Worker through ordinary database incidents", .serialized)
+@Suite("Worker through ordinary database incidents and a database restored behind Kafka", .serialized)
 struct DatabaseIncidentTests {
     static let total = 3_000  // rows of ~500 bytes (400-byte bodies)
 
@@ -81,7 +81,8 @@ struct DatabaseIncidentTests {
             try await connection.query("SELECT id FROM inbox_messages").map { try $0.decode(MessageID.self, column: 0) }
         }
         #expect(stored.count == Self.total)
-        #expect(Set(stored) == Set(sent))
+        #expect(Set(sent).subtracting(stored).count == 0, "produced but not stored")
+        #expect(Set(stored).subtracting(sent).count == 0, "stored but not produced")
         #expect(try await harness.sentboxCount() == Self.total)
         #expect(try await harness.count("SELECT coalesce(sum(messages), 0)::bigint FROM mailbox_usage") == Self.total)
         #expect(try await harness.rejectedCount() == 0)
@@ -211,6 +212,82 @@ struct DatabaseIncidentTests {
             try await connection.executeScript("DROP TABLESPACE IF EXISTS \(tablespace.name)")
         }
         tablespace.unmount()
+    }
+
+    /// A database restored to a point before Kafka's committed offsets (commits lost): on assignment the
+    /// worker starts each partition where `worker_progress` says, recorded with the rows, so the lost
+    /// messages come back from Kafka; nothing is stored twice.
+    @Test func aDatabaseRolledBackBehindKafkaGetsItsLostMessagesBack() async throws {
+        try await Self.withHarness { harness in
+            let sender = Identity.generate()
+            let recipients = (0..<20).map { _ in Identity.generate() }
+            try await harness.setUpMailboxes([sender] + recipients)
+            let half = Self.total / 2
+            let messages = (0..<Self.total).map {
+                BulkMessage(recipient: recipients[$0 % recipients.count].publicKey.textileString, body: [UInt8]("m\($0)".utf8))
+            }
+            let producer = try harness.producer()
+            var sent: [MessageID] = []
+            func send(_ slice: ArraySlice<BulkMessage>) async {
+                for result in await producer.sendBulk(from: sender, messages: Array(slice)) {
+                    guard case .sent(let id, _, _) = result else {
+                        Issue.record("a send failed: \(result)")
+                        continue
+                    }
+                    sent.append(id)
+                }
+            }
+
+            // The backup: the first half stored, and the progress recorded with it.
+            let first = harness.startWorker(name: "restore-first")
+            await send(messages[..<half])
+            #expect(try await harness.eventually { try await harness.inboxCount() == half })
+            try await first.stop()
+            let backup = try await harness.database.withConnection { connection in
+                let xid = try await connection.query("SELECT pg_current_xact_id()::text::bigint").single()
+                    .decode(Int64.self, column: 0)
+                let progress = try await connection.query(
+                    "SELECT kafka_partition, next_offset FROM worker_progress WHERE consumer_group = \(harness.group)"
+                ).map { (try $0.decode(Int32.self, column: 0), try $0.decode(Int64.self, column: 1)) }
+                return (xid: xid, progress: progress)
+            }
+            #expect(!backup.progress.isEmpty)
+
+            // Later work, committed to Kafka as well.
+            let second = harness.startWorker(name: "restore-second")
+            await send(messages[half...])
+            await producer.close()
+            #expect(try await harness.eventually { try await harness.inboxCount() == Self.total })
+            try await second.stop()
+
+            // The database goes back to the backup: what was stored after it, and its progress, are lost.
+            try await harness.database.withConnection { connection in
+                _ = try await connection.query("DELETE FROM messages WHERE stored_xid > \(backup.xid)")
+                for (partition, offset) in backup.progress {
+                    _ = try await connection.query(
+                        """
+                        UPDATE worker_progress SET next_offset = \(offset)
+                        WHERE consumer_group = \(harness.group) AND kafka_partition = \(partition)
+                        """)
+                }
+            }
+            #expect(try await harness.inboxCount() == half)
+
+            let third = harness.startWorker(name: "restore-third")
+            #expect(try await harness.eventually(timeout: .seconds(90)) { try await harness.inboxCount() == Self.total })
+            try await third.stop()
+            let stored = try await harness.database.withConnection { connection in
+                try await connection.query("SELECT id FROM inbox_messages").map { try $0.decode(MessageID.self, column: 0) }
+            }
+            #expect(stored.count == Self.total)
+            #expect(Set(sent).subtracting(stored).count == 0, "produced but not stored")
+            #expect(Set(stored).subtracting(sent).count == 0, "stored but not produced")
+            // It started exactly where the database's record ends: the first half was not read again.
+            #expect(third.worker.statistics.snapshot.stored == Self.total - half)
+            #expect(third.worker.statistics.snapshot.redelivered == 0)
+            #expect(try await harness.count("SELECT coalesce(sum(messages), 0)::bigint FROM mailbox_usage") == Self.total)
+            #expect(try await harness.rejectedCount() == 0)
+        }
     }
 }
 

@@ -6,13 +6,44 @@ import Synchronization
 final class RebalanceListener: @unchecked Sendable {
     let onAssign: @Sendable ([KafkaTopicPartition]) -> Void
     let onRevoke: @Sendable ([KafkaTopicPartition]) -> Void
+    let startingOffsets: (@Sendable ([KafkaTopicPartition]) -> [KafkaTopicPartition: Int64])?
+    let onRewind: @Sendable (KafkaTopicPartition, Int64, Int64) -> Void
 
     init(
         onAssign: @escaping @Sendable ([KafkaTopicPartition]) -> Void,
-        onRevoke: @escaping @Sendable ([KafkaTopicPartition]) -> Void
+        onRevoke: @escaping @Sendable ([KafkaTopicPartition]) -> Void,
+        startingOffsets: (@Sendable ([KafkaTopicPartition]) -> [KafkaTopicPartition: Int64])? = nil,
+        onRewind: @escaping @Sendable (KafkaTopicPartition, Int64, Int64) -> Void = { _, _, _ in }
     ) {
         self.onAssign = onAssign
         self.onRevoke = onRevoke
+        self.startingOffsets = startingOffsets
+        self.onRewind = onRewind
+    }
+
+    /// Before an assignment takes effect: sets the offset of each partition whose sink-recorded next offset
+    /// is before the group's committed one (``KafkaConsumer/Configuration/startingOffsets``). A partition
+    /// without a committed offset keeps the reset policy (earliest), which skips nothing either.
+    func applyStartingOffsets(client: OpaquePointer, partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) {
+        guard let startingOffsets, partitions.pointee.cnt > 0 else { return }
+        let recorded = startingOffsets(RdKafkaPartitionList.entries(partitions))
+        guard !recorded.isEmpty, let committed = rd_kafka_topic_partition_list_copy(partitions) else { return }
+        defer { rd_kafka_topic_partition_list_destroy(committed) }
+        guard rd_kafka_committed(client, committed, 10_000) == RD_KAFKA_RESP_ERR_NO_ERROR else { return }
+        for index in 0..<Int(committed.pointee.cnt) {
+            let entry = committed.pointee.elems[index]
+            let partition = KafkaTopicPartition(topic: String(cString: entry.topic), partition: entry.partition)
+            guard entry.err == RD_KAFKA_RESP_ERR_NO_ERROR, entry.offset >= 0, let start = recorded[partition],
+                start >= 0, start < entry.offset
+            else { continue }
+            for target in 0..<Int(partitions.pointee.cnt) {
+                let element = partitions.pointee.elems + target
+                if element.pointee.partition == entry.partition, String(cString: element.pointee.topic) == partition.topic {
+                    element.pointee.offset = start
+                }
+            }
+            onRewind(partition, entry.offset, start)
+        }
     }
 }
 
@@ -37,6 +68,7 @@ final class RdKafkaConsumerHandle: @unchecked Sendable {
             let changed = RdKafkaPartitionList.entries(partitions)
             switch err {
             case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+                if let partitions { listener.applyStartingOffsets(client: client, partitions: partitions) }
                 if cooperative {
                     if let error = rd_kafka_incremental_assign(client, partitions) { rd_kafka_error_destroy(error) }
                 } else {

@@ -295,6 +295,18 @@ final class PQConnectionHandle: @unchecked Sendable {
         return notifications
     }
 
+    /// Runs one parameterised statement and waits for its result, blocking the calling thread (binary results).
+    func execute(_ query: PostgresQuery) throws(PostgresError) -> PostgresRows {
+        guard let conn else { throw PostgresError(.connectionClosed, message: "connection is closed") }
+        let types = query.binds.types.map { Oid($0.rawValue) }
+        let result = types.withUnsafeBufferPointer { typePointer in
+            query.binds.withParameterPointers { values, lengths, formats in
+                PQexecParams(conn, query.sql, Int32(query.binds.count), typePointer.baseAddress, values, lengths, formats, 1)
+            }
+        }
+        return try consume(result, conn: conn)
+    }
+
     /// Converts a result to ``PostgresRows`` or a ``PostgresError``, and frees it (blocking path).
     private func consume(_ result: OpaquePointer?, conn: OpaquePointer) throws(PostgresError) -> PostgresRows {
         guard let result else {
