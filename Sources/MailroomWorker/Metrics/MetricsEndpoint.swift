@@ -12,6 +12,8 @@ public final class MetricsEndpoint: Service, @unchecked Sendable {
     private let render: @Sendable () -> String
     private let logger: Logger
     private var listener: Int32 = -1
+    /// Seconds a client has to send its request, and to take the response.
+    static let clientTimeoutSeconds = 2
 
     /// - Parameters:
     ///   - render: produces the Prometheus text exposition for each scrape.
@@ -71,6 +73,10 @@ public final class MetricsEndpoint: Service, @unchecked Sendable {
                 if errno == EINTR { continue }
                 return
             }
+            // An idle or slow client gives up its turn after the timeout instead of wedging the endpoint.
+            var timeout = timeval(tv_sec: Self.clientTimeoutSeconds, tv_usec: 0)
+            setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
             var buffer = [UInt8](repeating: 0, count: 2048)
             let count = read(client, &buffer, buffer.count)
             let request = count > 0 ? String(decoding: buffer[0..<count], as: UTF8.self) : ""
@@ -84,7 +90,8 @@ public final class MetricsEndpoint: Service, @unchecked Sendable {
             let bytes = Array(response.utf8)
             var sent = 0
             while sent < bytes.count {
-                let written = bytes[sent...].withUnsafeBytes { write(client, $0.baseAddress, $0.count) }
+                // MSG_NOSIGNAL: a client gone mid-response is an EPIPE here, never a SIGPIPE for the process.
+                let written = bytes[sent...].withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
                 if written <= 0 { break }
                 sent += written
             }
