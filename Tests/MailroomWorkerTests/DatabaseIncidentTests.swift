@@ -151,38 +151,25 @@ struct DatabaseIncidentTests {
         }
     }
 
-    /// Another session holds the message table locked; the worker's sessions give up after `lock_timeout`
-    /// (SQLSTATE 55P03) and try again until the lock is released.
-    @Test func aLockHeldOnTheMessageTableIsWaitedOut() async throws {
+    /// Another session holds the message table locked while a timeout is set for the database: the worker's
+    /// writes wait on the lock until the timeout cuts them (`lock_timeout`: SQLSTATE 55P03, `statement_timeout`:
+    /// 57014), and are tried again until the lock is released and the setting reset.
+    @Test(arguments: [
+        ("lock_timeout", "SET lock_timeout = '200ms'" as StaticString, "RESET lock_timeout" as StaticString),
+        ("statement_timeout", "SET statement_timeout = '200ms'", "RESET statement_timeout"),
+    ])
+    func aLockHeldPastATimeoutIsWaitedOut(condition: String, set: StaticString, reset: StaticString) async throws {
         try await Self.withHarness { harness in
             let holder = LockHolder()
             try await throughIncident(
-                harness, condition: "lock_timeout", name: "incident-lock",
+                harness, condition: condition, name: "incident-\(condition)",
                 begin: { harness in
-                    try await Self.alterDatabase(harness, "SET lock_timeout = '200ms'")
+                    try await Self.alterDatabase(harness, set)
                     try await holder.lock(harness)
                     try await Self.terminateWorkerSessions(harness)
                 },
                 end: { harness in
-                    try await Self.alterDatabase(harness, "RESET lock_timeout")
-                    try await holder.release()
-                })
-        }
-    }
-
-    /// A statement timeout small enough to cut the worker's writes (they wait on a lock, SQLSTATE 57014).
-    @Test func statementTimeoutsAreWaitedOut() async throws {
-        try await Self.withHarness { harness in
-            let holder = LockHolder()
-            try await throughIncident(
-                harness, condition: "statement_timeout", name: "incident-statement-timeout",
-                begin: { harness in
-                    try await Self.alterDatabase(harness, "SET statement_timeout = '200ms'")
-                    try await holder.lock(harness)
-                    try await Self.terminateWorkerSessions(harness)
-                },
-                end: { harness in
-                    try await Self.alterDatabase(harness, "RESET statement_timeout")
+                    try await Self.alterDatabase(harness, reset)
                     try await holder.release()
                 })
         }
