@@ -45,8 +45,7 @@ public final class Worker: Service, Sendable {
     static func recordedOffsets(
         configuration: WorkerConfiguration, logger: Logger
     ) -> @Sendable ([KafkaTopicPartition]) -> [KafkaTopicPartition: Int64] {
-        let connection = PostgresConnection.Configuration(
-            url: configuration.databaseURL, applicationName: "mailroom-worker", targetSessionAttributes: "read-write")
+        let connection = configuration.postgresConnection
         let group = configuration.groupID
         return { partitions in
             do {

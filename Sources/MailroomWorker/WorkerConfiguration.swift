@@ -1,5 +1,6 @@
 public import MailroomCore
 public import MailroomKafka
+import MailroomPostgres
 
 
 /// Everything a worker needs; every property but the broker list and database URL has a default.
@@ -56,4 +57,13 @@ public struct WorkerConfiguration: Sendable {
     public static let defaultMailboxQuota: Int64 = 100_000
 
     public static var defaultWorkerName: String { "\(System.hostName)-\(System.processID)" }
+}
+
+extension WorkerConfiguration {
+    /// How the worker's sessions connect: as `mailroom-worker`, to a server that accepts writes
+    /// (`target_session_attrs=read-write`, so that after a failover it finds the new primary among the URL's hosts).
+    var postgresConnection: PostgresConnection.Configuration {
+        PostgresConnection.Configuration(
+            url: databaseURL, applicationName: "mailroom-worker", targetSessionAttributes: "read-write")
+    }
 }

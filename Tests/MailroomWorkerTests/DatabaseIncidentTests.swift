@@ -55,15 +55,7 @@ struct DatabaseIncidentTests {
         _ harness: PipelineHarness
     ) async throws {
         var sent: [MessageID] = []
-        func send(_ slice: ArraySlice<BulkMessage>) async {
-            for result in await producer.sendBulk(from: sender, messages: Array(slice)) {
-                guard case .sent(let id, _, _) = result else {
-                    Issue.record("a send failed: \(result)")
-                    continue
-                }
-                sent.append(id)
-            }
-        }
+        func send(_ slice: ArraySlice<BulkMessage>) async { sent += await Self.send(slice, from: sender, producer) }
         await send(messages[..<(Self.total / 2)])
         #expect(try await harness.eventually { worker.worker.statistics.snapshot.stored > 0 })
 
@@ -77,17 +69,37 @@ struct DatabaseIncidentTests {
 
         #expect(try await harness.eventually(timeout: .seconds(120)) { try await harness.inboxCount() == Self.total })
         // Per-id accounting against what was produced: each id once in each box, the counters once per message.
+        try await Self.expectEachStoredOnce(sent, harness)
+        #expect(try await harness.sentboxCount() == Self.total)
+        #expect(try await harness.count("SELECT coalesce(sum(messages), 0)::bigint FROM mailbox_usage") == Self.total)
+        #expect(try await harness.rejectedCount() == 0)
+        #expect(worker.worker.statistics.snapshot.rejected.isEmpty, "\(worker.worker.statistics.snapshot.rejected)")
+        #expect(storedDuring < Self.total, "the incident must hit mid-run for this test to mean anything")
+    }
+
+    /// Sends `messages` from `sender`; returns the ids of those the broker acknowledged (a failure is an issue).
+    private static func send(
+        _ messages: ArraySlice<BulkMessage>, from sender: Identity, _ producer: MailroomProducer
+    ) async -> [MessageID] {
+        var sent: [MessageID] = []
+        for result in await producer.sendBulk(from: sender, messages: Array(messages)) {
+            guard case .sent(let id, _, _) = result else {
+                Issue.record("a send failed: \(result)")
+                continue
+            }
+            sent.append(id)
+        }
+        return sent
+    }
+
+    /// Per-id accounting against what was produced: every id in the inbox once, and nothing else.
+    private static func expectEachStoredOnce(_ sent: [MessageID], _ harness: PipelineHarness) async throws {
         let stored = try await harness.database.withConnection { connection in
             try await connection.query("SELECT id FROM inbox_messages").map { try $0.decode(MessageID.self, column: 0) }
         }
         #expect(stored.count == Self.total)
         #expect(Set(sent).subtracting(stored).count == 0, "produced but not stored")
         #expect(Set(stored).subtracting(sent).count == 0, "stored but not produced")
-        #expect(try await harness.sentboxCount() == Self.total)
-        #expect(try await harness.count("SELECT coalesce(sum(messages), 0)::bigint FROM mailbox_usage") == Self.total)
-        #expect(try await harness.rejectedCount() == 0)
-        #expect(worker.worker.statistics.snapshot.rejected.isEmpty, "\(worker.worker.statistics.snapshot.rejected)")
-        #expect(storedDuring < Self.total, "the incident must hit mid-run for this test to mean anything")
     }
 
     /// Runs `body` with a fresh pipeline, dropped afterwards whether or not `body` throws.
@@ -215,15 +227,7 @@ struct DatabaseIncidentTests {
             }
             let producer = try harness.producer()
             var sent: [MessageID] = []
-            func send(_ slice: ArraySlice<BulkMessage>) async {
-                for result in await producer.sendBulk(from: sender, messages: Array(slice)) {
-                    guard case .sent(let id, _, _) = result else {
-                        Issue.record("a send failed: \(result)")
-                        continue
-                    }
-                    sent.append(id)
-                }
-            }
+            func send(_ slice: ArraySlice<BulkMessage>) async { sent += await Self.send(slice, from: sender, producer) }
 
             // The backup: the first half stored, and the progress recorded with it.
             let first = harness.startWorker(name: "restore-first")
@@ -263,12 +267,7 @@ struct DatabaseIncidentTests {
             let third = harness.startWorker(name: "restore-third")
             #expect(try await harness.eventually(timeout: .seconds(90)) { try await harness.inboxCount() == Self.total })
             try await third.stop()
-            let stored = try await harness.database.withConnection { connection in
-                try await connection.query("SELECT id FROM inbox_messages").map { try $0.decode(MessageID.self, column: 0) }
-            }
-            #expect(stored.count == Self.total)
-            #expect(Set(sent).subtracting(stored).count == 0, "produced but not stored")
-            #expect(Set(stored).subtracting(sent).count == 0, "stored but not produced")
+            try await Self.expectEachStoredOnce(sent, harness)
             // It started exactly where the database's record ends: the first half was not read again.
             #expect(third.worker.statistics.snapshot.stored == Self.total - half)
             #expect(third.worker.statistics.snapshot.redelivered == 0)

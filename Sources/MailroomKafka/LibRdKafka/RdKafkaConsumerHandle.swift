@@ -36,12 +36,7 @@ final class RebalanceListener: @unchecked Sendable {
             guard entry.err == RD_KAFKA_RESP_ERR_NO_ERROR, entry.offset >= 0, let start = recorded[partition],
                 start >= 0, start < entry.offset
             else { continue }
-            for target in 0..<Int(partitions.pointee.cnt) {
-                let element = partitions.pointee.elems + target
-                if element.pointee.partition == entry.partition, String(cString: element.pointee.topic) == partition.topic {
-                    element.pointee.offset = start
-                }
-            }
+            rd_kafka_topic_partition_list_find(partitions, entry.topic, entry.partition)?.pointee.offset = start
             onRewind(partition, entry.offset, start)
         }
     }

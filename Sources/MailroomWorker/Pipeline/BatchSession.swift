@@ -449,7 +449,7 @@ final class BatchSession: @unchecked Sendable {
                     "\(what) failed; keeping the batch and retrying",
                     metadata: [
                         "condition": "\(condition)", "error": "\(error)",
-                        "retry_in_ms": "\(delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000)",
+                        "retry_in_ms": "\(delay.nanoseconds / 1_000_000)",
                     ])
                 if !paused {
                     consumer.setPaused(true)
@@ -488,9 +488,7 @@ final class BatchSession: @unchecked Sendable {
 
     private func liveConnection() async throws -> PostgresConnection {
         if let connection, connection.isConnected { return connection }
-        let fresh = try await PostgresConnection.connect(
-            .init(url: configuration.databaseURL, applicationName: "mailroom-worker", targetSessionAttributes: "read-write"),
-            logger: logger)
+        let fresh = try await PostgresConnection.connect(configuration.postgresConnection, logger: logger)
         connection = fresh
         return fresh
     }
