@@ -117,7 +117,7 @@ final class EventCollector: Sendable {
     }
 
     /// Waits until `condition` holds for what arrived, at most `timeout`; returns whether it did.
-    func wait(within timeout: Duration = .seconds(1), until condition: (EventCollector) -> Bool) async throws -> Bool {
+    func wait(within timeout: Duration = .seconds(10), until condition: (EventCollector) -> Bool) async throws -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if condition(self) { return true }
