@@ -25,6 +25,9 @@ public final class MailroomProducer: Sendable {
         /// How far ahead of this clock a submitted envelope may be dated; the worker's own limit
         /// (`--max-clock-skew-s`, default 300 s) should be the same.
         public var maxClockSkew: Duration = .seconds(300)
+        /// How long ago a submitted envelope may have been created; the worker's own limit
+        /// (`--max-envelope-age-days`, default 7 days) should be the same.
+        public var maxEnvelopeAge: Duration = .seconds(7 * 24 * 3600)
 
         public init(
             kafka: KafkaConfiguration, topics: MailroomTopics = MailroomTopics(), limits: EnvelopeLimits = EnvelopeLimits(),
@@ -95,7 +98,8 @@ public final class MailroomProducer: Sendable {
     ///   ``ProducerError/Code/brokerUnreachable`` or ``ProducerError/Code/deliveryFailed``.
     @discardableResult
     public func submit(_ envelope: [UInt8]) async throws(ProducerError) -> MessageID {
-        let verified = try Self.check(envelope, limits: configuration.limits, maxClockSkew: configuration.maxClockSkew)
+        let verified = try Self.check(envelope, limits: configuration.limits, maxClockSkew: configuration.maxClockSkew,
+            maxEnvelopeAge: configuration.maxEnvelopeAge)
         do {
             _ = try await producer.send(
                 topic: configuration.topics.envelopes, key: verified.recipient.bytes, value: verified.serialized())
@@ -112,15 +116,19 @@ public final class MailroomProducer: Sendable {
     {
         let limits = configuration.limits
         let skew = configuration.maxClockSkew
+        let age = configuration.maxEnvelopeAge
         return await pipeline(envelopes, progress: progress) { bytes in
-            Result { () throws(ProducerError) in try Self.check(bytes, limits: limits, maxClockSkew: skew) }
+            Result { () throws(ProducerError) in
+                try Self.check(bytes, limits: limits, maxClockSkew: skew, maxEnvelopeAge: age)
+            }
         }
     }
 
     /// What the worker would check of a submitted envelope, short of the mailboxes.
-    static func check(_ bytes: [UInt8], limits: EnvelopeLimits, maxClockSkew: Duration) throws(ProducerError)
-        -> Envelope
-    {
+    static func check(
+        _ bytes: [UInt8], limits: EnvelopeLimits, maxClockSkew: Duration,
+        maxEnvelopeAge: Duration = .seconds(7 * 24 * 3600)
+    ) throws(ProducerError) -> Envelope {
         let envelope: Envelope
         do {
             envelope = try Envelope.verify(bytes, limits: limits)
@@ -131,6 +139,11 @@ public final class MailroomProducer: Sendable {
         let ahead = envelope.createdAtMilliseconds - now
         if ahead > maxClockSkew.components.seconds * 1000 {
             throw ProducerError(.createdInFuture, "the envelope is dated \(ahead) ms ahead of this clock")
+        }
+        if -ahead > maxEnvelopeAge.components.seconds * 1000 {
+            throw ProducerError(
+                .envelopeTooOld,
+                "the envelope was created \(-ahead / 1000) s ago; the most is \(maxEnvelopeAge.components.seconds) s")
         }
         return envelope
     }

@@ -35,6 +35,9 @@ public struct ProducerError: Error, Sendable, CustomStringConvertible {
         /// The envelope is dated further ahead of this clock than ``MailroomProducer/Configuration/maxClockSkew``:
         /// the worker would refuse it (`created_in_future`).
         public static let createdInFuture = Code(rawValue: "created_in_future")
+        /// The envelope was created longer ago than ``MailroomProducer/Configuration/maxEnvelopeAge``: the
+        /// worker would refuse it (`envelope_too_old`).
+        public static let envelopeTooOld = Code(rawValue: "envelope_too_old")
         public var description: String { rawValue }
     }
 

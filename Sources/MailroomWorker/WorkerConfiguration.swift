@@ -17,6 +17,10 @@ public struct WorkerConfiguration: Sendable {
     public var batchLinger: Duration = .milliseconds(20)
     /// Envelopes created further than this in the future are rejected (`created_in_future`).
     public var maxClockSkew: Duration = .seconds(300)
+    /// Envelopes created longer ago than this are rejected (`envelope_too_old`), so that a deleted or expired
+    /// message, whose tombstone `mailroom expire` keeps for its redelivery window, can never be stored again.
+    /// Keep it at most the topics' retention and below that window minus ``maxClockSkew``.
+    public var maxEnvelopeAge: Duration = WorkerConfiguration.defaultMaxEnvelopeAge
     /// The body size limit, as producers use it.
     public var limits: EnvelopeLimits = EnvelopeLimits()
     /// Verified batches that may be being written or waiting to be, at most (at least 1). Meanwhile the loop
@@ -52,6 +56,9 @@ public struct WorkerConfiguration: Sendable {
         self.kafka = kafka
         self.databaseURL = databaseURL
     }
+
+    /// 7 days: Kafka's default topic retention, and one day inside `mailroom expire`'s default redelivery window.
+    public static let defaultMaxEnvelopeAge: Duration = .seconds(7 * 24 * 3600)
 
     /// The default inbox quota: 100,000 messages.
     public static let defaultMailboxQuota: Int64 = 100_000

@@ -222,4 +222,86 @@ struct OperationsTests {
             #expect(second.inboxDeleted == 0 && second.sentboxDeleted == 0 && second.batches == 0)
         }
     }
+
+    /// A message deleted from both boxes leaves a tombstone: its envelope redelivered counts as a redelivery and
+    /// stores nothing; a different envelope reusing the id is still a clash. A one-box delete keeps the other copy.
+    @Test func aMessageDeletedFromBothBoxesIsNotStoredAgain() async throws {
+        try await W.migrated { connection in
+            try await Self.addMailboxes([1, 2], connection)
+            let writer = MessageWriter()
+            let both = Self.message(from: 1, to: 2, offset: 0)
+            let inboxOnly = Self.message(from: 1, to: 2, offset: 1)
+            _ = try await writer.write([both, inboxOnly], rejections: [], worker: "w", on: connection)
+            for message in [both, inboxOnly] {
+                try await connection.query("DELETE FROM inbox_messages WHERE owner = \(W.key(2)) AND id = \(message.id)")
+            }
+            try await connection.query("DELETE FROM sentbox_messages WHERE owner = \(W.key(1)) AND id = \(both.id)")
+            #expect(try await Self.int("SELECT messages FROM mailbox_usage WHERE owner = \(W.key(2))", connection) == 0)
+
+            // Redelivered, in a batch of their own and beside a new message (the fast path's COPY meets the key).
+            let fresh = Self.message(from: 1, to: 2, offset: 2)
+            let again = try await writer.write([both, inboxOnly, fresh], rejections: [], worker: "w", on: connection)
+            #expect(again.stored == 1)
+            #expect(again.redelivered == 2)
+            #expect(again.conflicts.isEmpty)
+            #expect(try await W.count("inbox", connection) == 1)
+            #expect(try await W.count("sentbox", connection) == 2)  // inboxOnly's sent copy, and fresh's
+            #expect(try await Self.int("SELECT messages FROM mailbox_usage WHERE owner = \(W.key(2))", connection) == 1)
+            #expect(try await Self.int("SELECT unread FROM mailbox_usage WHERE owner = \(W.key(2))", connection) == 1)
+            // The tombstone holds no body.
+            #expect(
+                try await Self.int(
+                    "SELECT count(*) FROM messages WHERE id = \(both.id) AND inbox_body IS NULL AND sentbox_body IS NULL",
+                    connection) == 1)
+
+            // Another envelope with the tombstone's id and a different signature is a clash, as before.
+            var impostor = Self.message(from: 1, to: 2, offset: 3)
+            impostor.id = both.id
+            impostor.signature = [UInt8](repeating: 9, count: 64)
+            let clash = try await writer.write([impostor], rejections: [], worker: "w", on: connection)
+            #expect(clash.stored == 0)
+            #expect(clash.conflicts.map(\.reason) == [MessageWriter.duplicateMessageIDReason])
+        }
+    }
+
+    /// Expiry keeps a tombstone for a message created inside the redelivery window and removes older ones
+    /// outright; tombstones past the window are pruned, and then nothing else is touched.
+    @Test func expiryKeepsTombstonesForTheRedeliveryWindowOnly() async throws {
+        try await W.migrated { connection in
+            try await Self.addMailboxes([1, 2], connection)
+            let writer = MessageWriter()
+            let recent = Self.message(from: 1, to: 2, offset: 0)  // created now
+            let old = Self.message(from: 1, to: 2, offset: 1, age: 20 * 86_400)  // created 20 days ago
+            let deleted = Self.message(from: 1, to: 2, offset: 2)  // deleted from both boxes
+            let kept = Self.message(from: 1, to: 2, offset: 3)
+            _ = try await writer.write([recent, old, deleted, kept], rejections: [], worker: "w", on: connection)
+            try await connection.query(
+                "UPDATE messages SET stored_at = now() - interval '400 days' WHERE id = ANY(\(PostgresArray([recent.id, old.id])))")
+            try await connection.query("DELETE FROM inbox_messages WHERE owner = \(W.key(2)) AND id = \(deleted.id)")
+            try await connection.query("DELETE FROM sentbox_messages WHERE owner = \(W.key(1)) AND id = \(deleted.id)")
+
+            var configuration = MessageExpiry.Configuration()
+            configuration.timeToLive = .seconds(365 * 86_400)
+            let report = try await MessageExpiry(configuration: configuration).run(on: connection)
+            #expect(report.inboxDeleted == 2 && report.sentboxDeleted == 2)
+            #expect(report.tombstoned == 1)
+            #expect(report.tombstonesPruned == 0)
+            #expect(try await Self.int("SELECT count(*) FROM messages", connection) == 3)  // recent, deleted: tombstones
+            #expect(try await W.count("inbox", connection) == 1)
+            #expect(try await Self.int("SELECT messages FROM mailbox_usage WHERE owner = \(W.key(2))", connection) == 1)
+            // The expired recent message is refused on redelivery; the old one is gone (the worker's age limit
+            // refuses its envelope).
+            let again = try await writer.write([recent], rejections: [], worker: "w", on: connection)
+            #expect(again.stored == 0 && again.redelivered == 1)
+
+            // Nine days on, both tombstones are outside the window and go; the live message stays.
+            let later = try await MessageExpiry(configuration: configuration).run(
+                now: Date().addingTimeInterval(9 * 86_400), on: connection)
+            #expect(later.tombstonesPruned == 2)
+            #expect(later.inboxDeleted == 0 && later.tombstoned == 0)
+            let left = try await connection.query("SELECT id FROM messages").map { try $0.decode(UUID.self, column: 0) }
+            #expect(left == [kept.id])
+            #expect(try await Self.int("SELECT messages FROM mailbox_usage WHERE owner = \(W.key(2))", connection) == 1)
+        }
+    }
 }

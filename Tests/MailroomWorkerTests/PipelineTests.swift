@@ -132,7 +132,7 @@ struct PipelineTests {
             _ = try await kafka.send(topic: harness.topics.envelopes, key: vectors.anyRecipientKey, value: vector.envelope)
             expected.append(vector.reason)
         }
-        // Worker-level reasons: no mailbox, wrong key, dated in the future.
+        // Worker-level reasons: no mailbox, wrong key, dated in the future, older than the age limit.
         let stranger = Identity.generate()
         let alice = Identity.generate()
         try await harness.setUpMailboxes([alice])
@@ -152,6 +152,10 @@ struct PipelineTests {
         _ = try await kafka.send(topic: harness.topics.envelopes, key: alice.publicKey.bytes, value: future.serialized())
         sentValues.append(future.serialized())
         expected.append(RejectionReason.createdInFuture)
+        let tooOld = try Envelope.seal(from: alice, to: alice.publicKey, body: [1], createdAt: Date().addingTimeInterval(-8 * 86_400))
+        _ = try await kafka.send(topic: harness.topics.envelopes, key: alice.publicKey.bytes, value: tooOld.serialized())
+        sentValues.append(tooOld.serialized())
+        expected.append(RejectionReason.envelopeTooOld)
         await kafka.close()
 
         let running = harness.startWorker(name: "dlq-test-worker")

@@ -70,6 +70,27 @@ struct RecordHandlerTests {
         }
     }
 
+    @Test func anEnvelopeOlderThanTheAgeLimitIsRejected() throws {
+        let alice = Identity.generate()
+        let bob = Identity.generate()
+        let now = Date()
+        let handler = RecordHandler(maxEnvelopeAge: .seconds(3_600), workerName: "test")
+        let old = try Envelope.seal(from: alice, to: bob.publicKey, body: [1], createdAt: now.addingTimeInterval(-3_601))
+        guard case .rejected(let rejection) = handler.handle(record(key: bob.publicKey.bytes, value: old.serialized()), now: now) else {
+            Issue.record("an envelope past the age limit must be rejected")
+            return
+        }
+        #expect(rejection.reason == RejectionReason.envelopeTooOld)
+        #expect(rejection.messageID == old.id.uuid)
+        let young = try Envelope.seal(from: alice, to: bob.publicKey, body: [1], createdAt: now.addingTimeInterval(-3_599))
+        guard case .accepted = handler.handle(record(key: bob.publicKey.bytes, value: young.serialized()), now: now) else {
+            Issue.record("an envelope inside the age limit must be accepted")
+            return
+        }
+        // The default limit is seven days.
+        #expect(RecordHandler(workerName: "test").maxEnvelopeAge == .seconds(7 * 86_400))
+    }
+
     @Test func everyInvalidVectorIsRejectedWithItsReason() throws {
         let vectors = try EnvelopeVectorFile.load()
         #expect(vectors.invalid.count >= 9)

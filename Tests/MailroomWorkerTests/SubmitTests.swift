@@ -46,7 +46,9 @@ struct SubmitTests {
         let topics = MailroomTopics(envelopes: "submit-\(suffix)", deadLetters: "submit-dlq-\(suffix)")
         let kafka = KafkaConfiguration(brokers: try TestEnvironment.requireBrokers(), overrides: ["log_level": "3"])
         _ = try await KafkaAdmin.createTopics([topics.envelopes], partitions: 1, configuration: kafka)
-        let producer = try MailroomProducer(.init(kafka: kafka, topics: topics, sendTimeout: .seconds(20)))
+        var settings = MailroomProducer.Configuration(kafka: kafka, topics: topics, sendTimeout: .seconds(20))
+        settings.maxEnvelopeAge = .seconds(100 * 365 * 86_400)  // the fixed vectors are older than the default
+        let producer = try MailroomProducer(settings)
 
         #expect(vectors.invalid.count >= 20)
         for vector in vectors.invalid {
@@ -76,6 +78,18 @@ struct SubmitTests {
         } catch {
             #expect(error.code == .createdInFuture)
         }
+        // Created longer ago than the age limit: the worker would refuse it, so the producer does.
+        let old = try Envelope.seal(
+            from: Identity.generate(), to: Identity.generate().publicKey, body: [1],
+            createdAt: Date().addingTimeInterval(-8 * 86_400))
+        let strict = try MailroomProducer(.init(kafka: kafka, topics: topics, sendTimeout: .seconds(20)))
+        do {
+            try await strict.submit(old.serialized())
+            Issue.record("an envelope created 8 days ago was accepted")
+        } catch {
+            #expect(error.code == .envelopeTooOld)
+        }
+        await strict.close()
 
         // The valid vectors go through, keyed by their recipients; submitting one twice sends it twice (the
         // worker stores it once).

@@ -53,6 +53,7 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("metrics-host"), help: "Address the metrics endpoint binds (default 127.0.0.1).") var metricsHost: String?
     @Option(name: .customLong("max-body-bytes"), help: "Largest body accepted (default 65536).") var maxBodyBytes: Int?
     @Option(name: .customLong("max-clock-skew-s"), help: "Seconds an envelope may be dated in the future (default 300).") var maxClockSkew: Int?
+    @Option(name: .customLong("max-envelope-age-days"), help: "Days after its creation an envelope is still accepted (default 7).") var maxEnvelopeAgeDays: Double?
     @Option(name: .customLong("mailbox-quota"), help: "Most messages an inbox may hold unless it has its own limit; 0 for none (default 100000).") var mailboxQuota: Int64?
     @Option(name: .customLong("precomputed-keys"), help: "Sender keys given a precomputed signature-check table, 15 KiB each; 0 for libsodium alone (default 1024).") var precomputedKeys: Int?
     @Option(name: .customLong("name"), help: "This worker's name on dead letters (default host-pid).") var workerName: String?
@@ -75,6 +76,10 @@ struct WorkerCommand: AsyncParsableCommand {
             }
             if let bytes = setting(maxBodyBytes, .maxBodyBytes) { configuration.limits = EnvelopeLimits(maxBodyBytes: bytes) }
             if let skew = setting(maxClockSkew, .maxClockSkewSeconds) { configuration.maxClockSkew = .seconds(skew) }
+            if let days = maxEnvelopeAgeDays ?? environment[WorkerSetting.maxEnvelopeAgeDays.rawValue].flatMap(Double.init) {
+                guard days > 0 else { throw CLIError("--max-envelope-age-days must be a positive number of days") }
+                configuration.maxEnvelopeAge = .milliseconds(Int64(days * 86_400_000))
+            }
             if let quota = mailboxQuota ?? environment[WorkerSetting.mailboxQuota.rawValue].flatMap(Int64.init) {
                 configuration.mailboxQuota = quota > 0 ? quota : nil
             }

@@ -12,6 +12,7 @@ enum WorkerSetting: String, CaseIterable {
     case metricsHost = "MAILROOM_WORKER_METRICS_HOST"
     case maxBodyBytes = "MAILROOM_MAX_BODY_BYTES"
     case maxClockSkewSeconds = "MAILROOM_MAX_CLOCK_SKEW_S"
+    case maxEnvelopeAgeDays = "MAILROOM_MAX_ENVELOPE_AGE_DAYS"
     case mailboxQuota = "MAILROOM_MAILBOX_QUOTA"
     case precomputedKeys = "MAILROOM_PRECOMPUTED_KEYS"
 

@@ -2,40 +2,64 @@ public import Foundation
 public import Logging
 public import MailroomPostgres
 
-/// Deletes messages stored longer ago than a time-to-live, a bounded batch at a time.
+/// Deletes messages stored longer ago than a time-to-live, and tombstones older than the redelivery window, a
+/// bounded batch at a time.
 ///
-/// Each batch is its own short transaction: one statement finds expired rows through the BRIN index on
-/// `stored_at` (migration 0005; rows arrive in `stored_at` order, so the old ones sit in the first block
-/// ranges), deletes them by primary key, and commits. No statement holds more than ``Configuration/batchSize``
-/// row locks or runs for long (readers are never blocked; a reader marking one of those rows read waits for one
-/// batch at most), and the delete trigger keeps `mailbox_usage` right as rows go. Two runs at once are
-/// harmless: a row the other run deleted first is skipped. A message's inbox and sentbox copies share one row
-/// and one `stored_at`, so they expire together.
+/// A message deleted from both boxes stays as a tombstone (its row with both bodies cleared, migration 0006), so
+/// that a redelivery of its envelope is recognised and not stored again. The worker refuses envelopes created
+/// longer ago than its maximum envelope age (`envelope_too_old`), so a tombstone is needed only within
+/// ``Configuration/redeliveryWindow`` of its message's creation: expired messages younger than that become
+/// tombstones, older ones go entirely, and tombstones past the window are removed.
+///
+/// Each batch is its own short transaction: one statement finds rows through the BRIN index on `stored_at`
+/// (migration 0005; rows arrive in `stored_at` order, so the old ones sit in the first block ranges) and
+/// expires them by primary key. No statement holds more than ``Configuration/batchSize`` row locks or runs for
+/// long (readers are never blocked; a reader marking one of those rows read waits for one batch at most), and
+/// the triggers keep `mailbox_usage` right as copies go. Two runs at once are harmless: a row the other run
+/// took first is skipped. A message's inbox and sentbox copies share one row and one `stored_at`, so they
+/// expire together. The role running it needs only EXECUTE on the two functions of migration 0006.
 public struct MessageExpiry: Sendable {
     /// What to delete and how fast.
     public struct Configuration: Sendable {
         /// Messages stored longer ago than this are deleted.
         public var timeToLive: Duration = .seconds(365 * 24 * 3600)
-        /// Rows deleted per transaction at most.
+        /// How long after a message's creation its envelope may still be redelivered and accepted: at least
+        /// the worker's maximum envelope age plus its maximum clock skew. Tombstones are kept this long.
+        public var redeliveryWindow: Duration = MessageExpiry.defaultRedeliveryWindow
+        /// Rows changed per transaction at most.
         public var batchSize: Int = 5_000
         /// A pause between batches, to leave I/O to the worker on a busy server.
         public var pause: Duration = .zero
-        /// Stop after this many rows per box (`nil`: until none is left), e.g. to spread a backlog over runs.
+        /// Stop after this many expired rows, and as many pruned tombstones (`nil`: until none is left), e.g. to
+        /// spread a backlog over runs.
         public var limit: Int?
 
         public init() {}
     }
 
-    /// What a run deleted.
+    /// 8 days: the worker's default maximum envelope age (7 days, Kafka's default retention) plus a day.
+    public static let defaultRedeliveryWindow: Duration = .seconds(8 * 24 * 3600)
+
+    /// What a run did.
     public struct Report: Sendable, Equatable {
+        /// Inbox and sentbox copies expired (their bodies are gone).
         public var inboxDeleted = 0
         public var sentboxDeleted = 0
-        /// Transactions that deleted at least one row.
+        /// Of the expired rows, those kept as tombstones (created inside the redelivery window).
+        public var tombstoned = 0
+        /// Tombstones removed because their message was created before the redelivery window.
+        public var tombstonesPruned = 0
+        /// Transactions that changed at least one row.
         public var batches = 0
         /// The cut-off: rows stored before it were expired.
         public var cutoff: Date
+        /// Tombstones of messages stored and created before this were removed.
+        public var tombstoneCutoff: Date
 
-        public init(cutoff: Date) { self.cutoff = cutoff }
+        public init(cutoff: Date, tombstoneCutoff: Date) {
+            self.cutoff = cutoff
+            self.tombstoneCutoff = tombstoneCutoff
+        }
     }
 
     public var configuration: Configuration
@@ -46,55 +70,63 @@ public struct MessageExpiry: Sendable {
         self.logger = logger
     }
 
-    /// Deletes every expired message in both boxes, ``Configuration/batchSize`` rows per transaction.
+    /// Expires every message past its time-to-live and removes every tombstone past the redelivery window,
+    /// ``Configuration/batchSize`` rows per transaction.
     /// - Parameters:
     ///   - now: the current time (a parameter so tests can move the clock).
     ///   - connection: a connection outside any transaction.
-    /// - Throws: ``PostgresError``; the batches already committed stay deleted.
+    /// - Throws: ``PostgresError``; the batches already committed stay done.
     public func run(now: Date = Date(), on connection: PostgresConnection) async throws -> Report {
-        let ttl = configuration.timeToLive.components
-        let cutoff = now.addingTimeInterval(-(Double(ttl.seconds) + Double(ttl.attoseconds) / 1e18))
-        var report = Report(cutoff: cutoff)
-        var total = 0
+        let cutoff = now.addingTimeInterval(-Self.seconds(configuration.timeToLive))
+        let windowStart = now.addingTimeInterval(-Self.seconds(configuration.redeliveryWindow))
+        var report = Report(cutoff: cutoff, tombstoneCutoff: windowStart)
+        let batchSize = max(1, configuration.batchSize)
+        var expired = 0
         while true {
-            let want = min(max(1, configuration.batchSize), (configuration.limit ?? .max) - total)
+            let want = min(batchSize, (configuration.limit ?? .max) - expired)
             if want <= 0 { break }
-            let (rows, inbox, sentbox) = try await deleteBatch(before: cutoff, limit: want, on: connection)
+            let row = try await connection.query(
+                "SELECT * FROM mailroom_expire_messages(\(cutoff), \(windowStart), \(Int32(clamping: want)))"
+            ).single()
+            let (rows, kept, inbox, sentbox) = try row.decode(Int64.self, Int64.self, Int64.self, Int64.self)
             if rows == 0 { break }
-            total += rows
-            report.inboxDeleted += inbox
-            report.sentboxDeleted += sentbox
+            expired += Int(rows)
+            report.inboxDeleted += Int(inbox)
+            report.sentboxDeleted += Int(sentbox)
+            report.tombstoned += Int(kept)
             report.batches += 1
-            logger.debug("expired a batch", metadata: ["rows": "\(rows)"])
+            logger.debug("expired a batch", metadata: ["rows": "\(rows)", "tombstoned": "\(kept)"])
             if rows < want { break }
-            if configuration.pause > .zero { try await Task.sleep(for: configuration.pause) }
+            try await pause()
+        }
+        while true {
+            let want = min(batchSize, (configuration.limit ?? .max) - report.tombstonesPruned)
+            if want <= 0 { break }
+            let pruned = try await connection.query(
+                "SELECT mailroom_prune_tombstones(\(windowStart), \(Int32(clamping: want)))"
+            ).single().decode(Int64.self, column: 0)
+            if pruned == 0 { break }
+            report.tombstonesPruned += Int(pruned)
+            report.batches += 1
+            if pruned < want { break }
+            try await pause()
         }
         logger.info(
             "expiry done",
             metadata: [
                 "inbox": "\(report.inboxDeleted)", "sentbox": "\(report.sentboxDeleted)",
+                "tombstoned": "\(report.tombstoned)", "tombstones_pruned": "\(report.tombstonesPruned)",
                 "batches": "\(report.batches)",
             ])
         return report
     }
 
-    /// Deletes up to `limit` messages stored before `cutoff`; returns the rows deleted and how many inbox and
-    /// sentbox copies they still held.
-    private func deleteBatch(before cutoff: Date, limit: Int, on connection: PostgresConnection)
-        async throws -> (rows: Int, inbox: Int, sentbox: Int)
-    {
-        let row = try await connection.query(
-            """
-            WITH deleted AS (
-                DELETE FROM messages m USING (
-                    SELECT recipient, id FROM messages WHERE stored_at < \(cutoff) LIMIT \(Int64(limit))
-                ) d WHERE m.recipient = d.recipient AND m.id = d.id
-                RETURNING m.inbox_body IS NOT NULL AS inbox, m.sentbox_body IS NOT NULL AS sentbox
-            )
-            SELECT count(*), count(*) FILTER (WHERE inbox), count(*) FILTER (WHERE sentbox) FROM deleted
-            """
-        ).single()
-        let (rows, inbox, sentbox) = try row.decode(Int64.self, Int64.self, Int64.self)
-        return (Int(rows), Int(inbox), Int(sentbox))
+    private func pause() async throws {
+        if configuration.pause > .zero { try await Task.sleep(for: configuration.pause) }
+    }
+
+    private static func seconds(_ duration: Duration) -> Double {
+        let parts = duration.components
+        return Double(parts.seconds) + Double(parts.attoseconds) / 1e18
     }
 }

@@ -50,6 +50,7 @@ final class BatchSession: @unchecked Sendable {
         self.verifier = BatchVerifier(
             handler: RecordHandler(
                 limits: configuration.limits, maxClockSkew: configuration.maxClockSkew,
+                maxEnvelopeAge: configuration.maxEnvelopeAge,
                 workerName: configuration.workerName))
         self.mailboxes = MailboxCache(capacity: configuration.mailboxCacheSize)
         self.writer = MessageWriter(mailboxQuota: configuration.mailboxQuota)

@@ -16,11 +16,17 @@ public struct RecordHandler: Sendable {
 
     public var limits: EnvelopeLimits
     public var maxClockSkew: Duration
+    /// Envelopes created longer ago than this are rejected (`envelope_too_old`).
+    public var maxEnvelopeAge: Duration
     public var workerName: String
 
-    public init(limits: EnvelopeLimits = EnvelopeLimits(), maxClockSkew: Duration = .seconds(300), workerName: String) {
+    public init(
+        limits: EnvelopeLimits = EnvelopeLimits(), maxClockSkew: Duration = .seconds(300),
+        maxEnvelopeAge: Duration = WorkerConfiguration.defaultMaxEnvelopeAge, workerName: String
+    ) {
         self.limits = limits
         self.maxClockSkew = maxClockSkew
+        self.maxEnvelopeAge = maxEnvelopeAge
         self.workerName = workerName
     }
 
@@ -55,6 +61,13 @@ public struct RecordHandler: Sendable {
                 rejection(
                     envelope, source: source, bytes: value.count, reason: RejectionReason.createdInFuture,
                     detail: "created \(envelope.createdAtMilliseconds - nowMilliseconds) ms in the future"))
+        }
+        let ageMilliseconds = maxEnvelopeAge.components.seconds * 1000 + maxEnvelopeAge.components.attoseconds / 1_000_000_000_000_000
+        if envelope.createdAtMilliseconds < nowMilliseconds - ageMilliseconds {
+            return .rejected(
+                rejection(
+                    envelope, source: source, bytes: value.count, reason: RejectionReason.envelopeTooOld,
+                    detail: "created \((nowMilliseconds - envelope.createdAtMilliseconds) / 1000) s ago; the most is \(ageMilliseconds / 1000) s"))
         }
         return .accepted(envelope)
     }

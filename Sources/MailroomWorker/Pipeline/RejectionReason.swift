@@ -6,6 +6,10 @@ public enum RejectionReason {
     public static let keyMismatch = "key_mismatch"
     /// The envelope's creation time is further in the future than the allowed clock skew.
     public static let createdInFuture = "created_in_future"
+    /// The envelope was created longer ago than the maximum envelope age: past it, a deleted message's
+    /// tombstone may be gone, so an old envelope is never stored (docs/OPERATIONS.md, "Deletion and expiry are
+    /// final").
+    public static let envelopeTooOld = "envelope_too_old"
     /// The recipient has not set up a mailbox.
     public static let noRecipientMailbox = "no_recipient_mailbox"
     /// The sender has not set up a mailbox (where the sent copy would go).
