@@ -78,6 +78,13 @@ public final class KafkaProducer: Sendable {
         try await handle.partitionCount(topic: topic, timeoutMilliseconds: timeoutMilliseconds)
     }
 
+    /// Each partition of `topic` with its high-water mark as the broker reports it now: the offset after the
+    /// last record on Kafka. (Tansu, the dev broker, reports the last batch's base offset plus one, so records of
+    /// that batch after its first may lie at or past it.)
+    public func endOffsets(topic: String, timeoutMilliseconds: Int32 = 10_000) async throws(KafkaError) -> [Int32: Int64] {
+        try await handle.endOffsets(topic: topic, timeoutMilliseconds: timeoutMilliseconds)
+    }
+
     /// Waits until every queued record is acknowledged or failed; returns how many are still in flight.
     @discardableResult
     public func flush(timeoutMilliseconds: Int32 = 30_000) async -> Int {

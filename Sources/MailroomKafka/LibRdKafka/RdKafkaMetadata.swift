@@ -22,4 +22,26 @@ enum RdKafkaMetadata {
         }
         return .success(Int(topicMetadata.partition_cnt))
     }
+
+    /// Each partition's high-water mark (the offset the next record will get), asked of the partition leaders.
+    static func endOffsets(client: OpaquePointer, topic: String, timeoutMilliseconds: Int32)
+        -> Result<[Int32: Int64], KafkaError>
+    {
+        let count: Int
+        switch partitionCount(client: client, topic: topic, timeoutMilliseconds: timeoutMilliseconds) {
+        case .success(let partitions): count = partitions
+        case .failure(let error): return .failure(error)
+        }
+        var ends: [Int32: Int64] = [:]
+        for partition in 0..<Int32(count) {
+            var low: Int64 = -1
+            var high: Int64 = -1
+            let err = rd_kafka_query_watermark_offsets(client, topic, partition, &low, &high, timeoutMilliseconds)
+            guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                return .failure(rdKafkaError(.timedOut, err, context: "watermarks of \(topic)/\(partition)"))
+            }
+            ends[partition] = high
+        }
+        return .success(ends)
+    }
 }

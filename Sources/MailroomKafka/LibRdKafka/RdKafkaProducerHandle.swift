@@ -124,6 +124,17 @@ final class RdKafkaProducerHandle: @unchecked Sendable {
         return try result.get()
     }
 
+    /// Each partition's high-water mark, asked of the broker.
+    func endOffsets(topic: String, timeoutMilliseconds: Int32) async throws(KafkaError) -> [Int32: Int64] {
+        let result: Result<[Int32: Int64], KafkaError> = await withCheckedContinuation { continuation in
+            blockingQueue.async { [self] in
+                continuation.resume(returning: RdKafkaMetadata.endOffsets(
+                    client: client, topic: topic, timeoutMilliseconds: timeoutMilliseconds))
+            }
+        }
+        return try result.get()
+    }
+
     /// Stops the poll thread and destroys the client. Call ``flush(timeoutMilliseconds:)`` first.
     func shutdown() async {
         guard running.exchange(false, ordering: .acquiringAndReleasing) else { return }

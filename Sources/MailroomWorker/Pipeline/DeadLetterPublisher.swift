@@ -36,6 +36,10 @@ struct DeadLetterPublisher: Sendable {
             ]
             if let detail = rejection.detail { headers.append(KafkaHeader(Header.detail, detail)) }
             if record.value == nil { headers.append(KafkaHeader(Header.nullValue, "true")) }
+            // A replayed envelope's count goes with it, so that replay stops after a bounded number of tries.
+            if let count = record.header(DeadLetterReplay.replayCountHeader) {
+                headers.append(KafkaHeader(DeadLetterReplay.replayCountHeader, count))
+            }
             await producer.enqueue(topic: topic, key: record.key ?? [], value: record.value ?? [], headers: headers) {
                 result in
                 if case .failure(let error) = result { failures.withLock { $0.append(error) } }
