@@ -227,7 +227,7 @@ public final class MailroomClient: Sendable {
     {
         guard try await mailboxExists(owner) else { throw Self.mailboxNotFound(owner) }
         let storeBox: MailboxNotification.Box = box == .inbox ? .inbox : .sentbox
-        let (changes, frontier) = try await pool.withConnection { connection in
+        let (changes, frontier, _) = try await pool.withConnection { connection in
             try await WatchQueries.changes(
                 box: storeBox, owners: [owner.bytes], frontiers: [Int64(clamping: cursor)], on: connection)
         }

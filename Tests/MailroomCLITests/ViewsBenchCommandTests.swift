@@ -19,7 +19,7 @@ struct ViewsBenchCommandTests {
         let timings = object?["query_ms"] as? [String: [String: Any]] ?? [:]
         for view in [
             "stored_per_minute_1h", "latency_per_minute_1h", "rejections_per_minute_24h", "mailbox_counts",
-            "top_unread_mailboxes", "worker_progress",
+            "top_unread_mailboxes", "unread_distribution", "worker_progress",
         ] {
             #expect(timings[view]?["median"] is Double, "\(view)")
             #expect((timings[view]?["rows"] as? Int ?? 0) > 0, "\(view)")

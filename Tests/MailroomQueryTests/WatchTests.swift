@@ -1,6 +1,7 @@
 import Foundation
 import MailroomCore
 import MailroomPostgres
+import MailroomStore
 import MailroomTestSupport
 import Testing
 
@@ -46,6 +47,38 @@ struct WatchTests {
             #expect(try await Self.listenSessions(fixture) == 1)
             await inbox.cancel()
             await sentbox.cancel()
+        }
+    }
+
+    /// Any role can NOTIFY on the channel (PostgreSQL has no privilege for it); a notification only wakes the
+    /// hub, which reads what changed from the tables, so one sent by the dashboard role, naming the watched
+    /// owner's real token and even a message id, produces no event.
+    @Test func aNotificationFromAnotherRoleProducesNoEvent() async throws {
+        try await QueryFixture.with { fixture in
+            let people = try await fixture.people()
+            let (alice, bob) = (people[0], people[1])
+            let inbox = EventCollector(try await fixture.client.watchInbox(owner: bob.publicKey))
+            let token = UInt64(bitPattern: try await fixture.scalar(
+                "SELECT token FROM mailroom_owner_tokens(ARRAY[\(bob.publicKey.bytes)])"))
+            let forged = MailboxNotification(box: .inbox, event: .created, ownerTokens: [token]).payload
+            try await fixture.database.withConnection { connection in
+                _ = try await connection.query("SET ROLE mailroom_dashboard")
+                do {
+                    _ = try await connection.query("SELECT pg_notify('mailroom_mailboxes', \(forged))")
+                    Issue.record("the dashboard role may not call pg_notify()")
+                } catch {
+                    #expect((error as? PostgresError)?.sqlState == "42501")
+                }
+                try await connection.executeScript("NOTIFY mailroom_mailboxes, '\(forged)'")
+                try await connection.executeScript("NOTIFY mailroom_mailboxes, '\(forged):0123456789abcdef0123456789abcdef'")
+                _ = try await connection.query("RESET ROLE")
+            }
+            // The next real message is the first and only event.
+            let id = try await fixture.send(from: alice, to: bob.publicKey)
+            #expect(try await inbox.wait { $0.ids(.created) == [id] })
+            #expect(inbox.received.count == 1)
+            #expect(inbox.received.first?.messageIDs == [id])
+            await inbox.cancel()
         }
     }
 

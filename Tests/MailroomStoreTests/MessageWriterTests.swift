@@ -99,7 +99,7 @@ struct MessageWriterTests {
         }
     }
 
-    @Test func eachBoxDeletesItsOwnCopyAndTheRowGoesWithTheSecond() async throws {
+    @Test func eachBoxDeletesItsOwnCopyAndATombstoneStaysAfterTheSecond() async throws {
         try await Self.migrated { connection in
             try await connection.query(
                 "INSERT INTO mailboxes (owner) SELECT * FROM unnest(\(PostgresArray([Self.key(1), Self.key(2)])))")
@@ -121,11 +121,17 @@ struct MessageWriterTests {
                 "DELETE FROM inbox_messages WHERE owner = \(Self.key(2)) AND id = \(messages[0].id) RETURNING id")
             #expect(again.count == 0)
 
-            // The sender deletes it too: the row is gone. The sender's delete of message 1 leaves its inbox copy.
+            // The sender deletes it too: both bodies are gone and the row stays as a tombstone (migration 0006).
+            // The sender's delete of message 1 leaves its inbox copy.
             try await connection.query(
                 "DELETE FROM sentbox_messages WHERE owner = \(Self.key(1)) AND id = ANY(\(PostgresArray([messages[0].id, messages[1].id])))")
-            let rows = try await connection.query("SELECT count(*) FROM messages").single()
+            let rows = try await connection.query(
+                "SELECT count(*) FROM messages WHERE inbox_body IS NOT NULL OR sentbox_body IS NOT NULL").single()
             #expect(try rows.decode(Int64.self, column: 0) == 2)
+            let tombstone = try await connection.query(
+                "SELECT count(*) FROM messages WHERE id = \(messages[0].id) AND inbox_body IS NULL AND sentbox_body IS NULL"
+            ).single()
+            #expect(try tombstone.decode(Int64.self, column: 0) == 1)
             #expect(try await Self.count("inbox", connection) == 2)
             #expect(try await Self.count("sentbox", connection) == 1)
             // A box's delete through the view of the other owner matches nothing.
@@ -219,6 +225,8 @@ struct MessageWriterTests {
             let progress = [
                 PartitionProgress(consumerGroup: "g", topic: "envelopes", partition: 0, nextOffset: 600, highWatermark: 640)
             ]
+            var expectedTokens: [UInt64] = []
+            var senderToken: Int64 = 0
             try await database.withConnection { connection in
                 // The listener subscribes on its own thread; wait until it is in pg_stat_activity's LISTEN state.
                 for _ in 0..<100 {
@@ -236,14 +244,27 @@ struct MessageWriterTests {
                 ).single()
                 let (next, high, worker) = try row.decode(Int64.self, Int64.self, String.self)
                 #expect(next == 600 && high == 640 && worker == "w1")
+                expectedTokens = try await connection.query(
+                    "SELECT token FROM mailroom_owner_tokens(\(PostgresArray(recipients)))"
+                ).map { UInt64(bitPattern: try $0.decode(Int64.self, column: 0)) }
+                senderToken = try await connection.query(
+                    "SELECT token FROM mailroom_owner_tokens(ARRAY[\(Self.key(7))])"
+                ).single().decode(Int64.self, column: 0)
             }
             for _ in 0..<100 where received.withLock({ $0.count }) < 3 { try await Task.sleep(for: .milliseconds(50)) }
             let notifications = received.withLock { $0 }.compactMap(MailboxNotification.init(payload:))
             let inbox = notifications.filter { $0.box == .inbox && $0.event == .created }
             let sentbox = notifications.filter { $0.box == .sentbox && $0.event == .created }
             #expect(inbox.count >= 2)
-            #expect(Set(inbox.flatMap(\.ownerPrefixes)) == Set(recipients.map(MailboxNotification.prefix(of:))))
-            #expect(sentbox.flatMap(\.ownerPrefixes) == [MailboxNotification.prefix(of: Self.key(7))])
+            #expect(Set(inbox.flatMap(\.ownerTokens)) == Set(expectedTokens))
+            #expect(expectedTokens.count == recipients.count)
+            #expect(sentbox.flatMap(\.ownerTokens) == [UInt64(bitPattern: senderToken)])
+            // A listener learns no key: no payload holds any owner's key, or its first 8 bytes, in hex.
+            let payloads = received.withLock { $0 }
+            for owner in recipients + [Self.key(7)] {
+                let hex = owner.prefix(8).map { String(format: "%02x", $0) }.joined()
+                #expect(!payloads.contains { $0.contains(hex) })
+            }
         }
     }
 
@@ -259,21 +280,16 @@ struct MessageWriterTests {
 @Suite("Mailbox notifications")
 struct MailboxNotificationTests {
     @Test func payloadsRoundTripAndStayUnderTheLimit() {
-        let owners: [[UInt8]] = (0..<2_000).map { _ in (0..<32).map { _ in UInt8.random(in: 0...255) } }
-        let payloads = MailboxNotification.payloads(box: .inbox, event: .created, owners: owners)
-        #expect(payloads.count > 1)
-        var prefixes = Set<UInt64>()
-        for payload in payloads {
-            #expect(payload.utf8.count < 8_000)
-            let parsed = MailboxNotification(payload: payload)
-            #expect(parsed?.box == .inbox)
-            #expect(parsed?.event == .created)
-            prefixes.formUnion(parsed?.ownerPrefixes ?? [])
-        }
-        #expect(prefixes == Set(owners.map(MailboxNotification.prefix(of:))))
+        // The most tokens one payload carries, the largest values included, fit under PostgreSQL's limit.
+        let tokens = (0..<MailboxNotification.tokensPerPayload).map { _ in UInt64.random(in: 0...UInt64.max) } + [.max, 0]
+        let full = MailboxNotification(box: .sentbox, event: .created, ownerTokens: tokens)
+        #expect(full.payload.utf8.count < 8_000)
+        #expect(MailboxNotification(payload: full.payload) == full)
 
-        let read = MailboxNotification(box: .inbox, event: .read, ownerPrefixes: [42], messageID: Array(0..<16))
+        let read = MailboxNotification(box: .inbox, event: .read, ownerTokens: [42])
+        #expect(read.payload == "inbox:read:000000000000002a")
         #expect(MailboxNotification(payload: read.payload) == read)
+        #expect(MailboxNotification(payload: "inbox:read:000000000000002a:00") == nil)
         #expect(MailboxNotification(payload: "inbox:created:xyz") == nil)
         #expect(MailboxNotification(payload: "nonsense") == nil)
     }

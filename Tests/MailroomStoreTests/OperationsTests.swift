@@ -66,10 +66,18 @@ struct OperationsTests {
             #expect(mailboxes == 4)
             #expect(active == 4)  // 1 and 2 sent, 2, 3 and 4 received
 
-            let top = try await connection.query("SELECT owner_hex, unread FROM mailroom_ops.top_unread_mailboxes")
+            let top = try await connection.query("SELECT owner_hex, unread FROM top_unread_mailboxes")
             let unread = try top.map { try $0.decode(String.self, Int64.self) }
             #expect(unread.map(\.1) == [10, 5, 1])
             #expect(unread.first?.0 == String(repeating: "02", count: 32))
+            // The dashboards' aggregate: mailboxes by unread count in decades, no key.
+            let distribution = try await connection.query(
+                "SELECT unread_from, unread_to, mailboxes, messages FROM mailroom_ops.unread_distribution"
+            ).map { try $0.decode(Int64.self, Int64.self, Int64.self, Int64.self) }
+            #expect(distribution.map(\.0) == [0, 1, 10])
+            #expect(distribution.map(\.1) == [0, 9, 99])
+            #expect(distribution.map(\.2) == [1, 2, 1])  // mailbox 1 has none; 3 and 4 have 5 and 1; 2 has 10
+            #expect(distribution.map(\.3) == [0, 6, 10])
 
             // Reading 4 and deleting 2 (one read, one unread) of mailbox 2's mail.
             try await connection.query(

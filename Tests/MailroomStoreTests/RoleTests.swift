@@ -14,7 +14,7 @@ struct RoleTests {
 
     static let views = [
         "messages_stored_per_minute", "latency_per_minute", "rejections_per_minute", "mailbox_counts",
-        "top_unread_mailboxes", "worker_progress",
+        "unread_distribution", "worker_progress",
     ]
 
     /// Runs `statement` as `role` and returns whether PostgreSQL refused it for lack of privilege (42501).
@@ -82,6 +82,42 @@ struct RoleTests {
             #expect(try await Self.denied(role, "INSERT INTO mailboxes (owner) VALUES (\(W.key(9)))", on: connection))
             #expect(try await Self.denied(role, "DELETE FROM mailroom_ops.worker_progress", on: connection))
             #expect(try await Self.denied(role, "CREATE TABLE mailroom_ops.scratch (x int)", on: connection))
+            // Aggregates only: no per-owner list, no notification secret or tokens, no pg_notify().
+            for statement: PostgresQuery in [
+                "SELECT * FROM top_unread_mailboxes", "SELECT * FROM notification_secret",
+                "SELECT * FROM mailroom_owner_tokens(ARRAY[\(W.key(2))])",
+                "SELECT pg_notify('mailroom_mailboxes', 'inbox:created:0000000000000001')",
+            ] {
+                #expect(try await Self.denied(role, statement, on: connection), "\(statement)")
+            }
+            #expect(try await Self.asRole(role, on: connection) {
+                try await connection.query("SELECT count(*) FROM information_schema.views WHERE table_schema = 'mailroom_ops' AND table_name = 'top_unread_mailboxes'")
+                    .single().decode(Int64.self, column: 0)
+            } == 0)
+        }
+    }
+
+    /// Owner tokens (migration 0007): the worker and the query role compute them, nobody reads the secret, and
+    /// they do not reveal the key.
+    @Test func onlyTheWorkerAndTheQueryRoleMakeOwnerTokens() async throws {
+        try await W.migrated { connection in
+            var tokens: [Int64] = []
+            for role in ["mailroom_worker", "mailroom_query"] {
+                let token = try await Self.asRole(role, on: connection) {
+                    try await connection.query("SELECT token FROM mailroom_owner_tokens(ARRAY[\(W.key(2))])")
+                        .single().decode(Int64.self, column: 0)
+                }
+                tokens.append(token)
+                #expect(try await Self.denied(role, "SELECT * FROM notification_secret", on: connection), "\(role)")
+            }
+            #expect(tokens[0] == tokens[1])
+            let prefix = W.key(2).prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            #expect(UInt64(bitPattern: tokens[0]) != prefix)
+            // Another database's secret differs: a token means nothing outside its database.
+            let other = try await connection.query(
+                "SELECT ('x' || encode(substring(sha256(decode(repeat('00', 32), 'hex') || \(W.key(2))) FROM 1 FOR 8), 'hex'))::bit(64)::bigint"
+            ).single().decode(Int64.self, column: 0)
+            #expect(other != tokens[0])
         }
     }
 

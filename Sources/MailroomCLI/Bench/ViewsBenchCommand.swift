@@ -111,7 +111,8 @@ struct ViewsBenchCommand: AsyncParsableCommand {
             "SELECT * FROM mailroom_ops.rejections_per_minute WHERE minute >= now() - interval '24 hours' ORDER BY minute, reason"
         ),
         ("mailbox_counts", "SELECT * FROM mailroom_ops.mailbox_counts"),
-        ("top_unread_mailboxes", "SELECT * FROM mailroom_ops.top_unread_mailboxes"),
+        ("top_unread_mailboxes", "SELECT * FROM top_unread_mailboxes"),  // the query role's, not the dashboards'
+        ("unread_distribution", "SELECT * FROM mailroom_ops.unread_distribution"),
         ("worker_progress", "SELECT * FROM mailroom_ops.worker_progress ORDER BY topic, kafka_partition"),
         (
             "naive_stored_per_minute_1h",

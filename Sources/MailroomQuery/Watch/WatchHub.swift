@@ -7,7 +7,8 @@ internal import Synchronization
 
 /// Serves every watcher of one ``MailroomClient`` from one `LISTEN` session.
 ///
-/// Notifications only say *that* some owners' boxes changed (by key prefix); the hub then asks the database
+/// Notifications only say *that* some owners' boxes changed (by owner token, ``MailboxNotification``: they
+/// name no key, and the hub learns its owners' tokens from the database); the hub then asks the database
 /// *what* changed, once per burst for all the owners concerned, and fans the answer out to their watchers.
 /// Per watched (box, owner) it keeps a frontier — the oldest transaction still running at its last look — and
 /// the changes it reported at or above it (``WatchQueries``). After the LISTEN session reconnects every watched
@@ -29,6 +30,8 @@ final class WatchHub: Sendable {
 
     private struct Group {
         var frontier: Int64
+        /// The owner's notification token.
+        var token: UInt64 = 0
         var seen: [SeenKey: Int64] = [:]
         var watchers: Set<Int> = []
     }
@@ -45,8 +48,8 @@ final class WatchHub: Sendable {
 
     private struct State {
         var groups: [GroupKey: Group] = [:]
-        /// Notification routing: (box, 8-byte key prefix) → watched owners.
-        var byPrefix: [MailboxNotification.Box: [UInt64: Set<[UInt8]>]] = [:]
+        /// Notification routing: (box, owner token) → watched owners.
+        var byToken: [MailboxNotification.Box: [UInt64: Set<[UInt8]>]] = [:]
         var watchers: [Int: (key: GroupKey, events: Continuation)] = [:]
         var pending: [Registration] = []
         var dirty: Set<GroupKey> = []
@@ -120,7 +123,7 @@ final class WatchHub: Sendable {
             defer {
                 state.watchers.removeAll()
                 state.groups.removeAll()
-                state.byPrefix.removeAll()
+                state.byToken.removeAll()
                 state.pending.removeAll()
             }
             return (state.loop, Array(state.watchers.values), state.pending)
@@ -174,10 +177,10 @@ final class WatchHub: Sendable {
                 return
             }
             let marked = state.withLock { state -> Bool in
-                guard let owners = state.byPrefix[parsed.box] else { return false }
+                guard let owners = state.byToken[parsed.box] else { return false }
                 var marked = false
-                for prefix in parsed.ownerPrefixes {
-                    for owner in owners[prefix] ?? [] {
+                for token in parsed.ownerTokens {
+                    for owner in owners[token] ?? [] {
                         state.dirty.insert(GroupKey(box: parsed.box, owner: owner))
                         marked = true
                     }
@@ -194,11 +197,9 @@ final class WatchHub: Sendable {
             if let watcher = state.watchers.removeValue(forKey: id) {
                 let key = watcher.key
                 state.groups[key]?.watchers.remove(id)
-                if state.groups[key]?.watchers.isEmpty == true {
-                    state.groups.removeValue(forKey: key)
-                    let prefix = MailboxNotification.prefix(of: key.owner)
-                    state.byPrefix[key.box]?[prefix]?.remove(key.owner)
-                    if state.byPrefix[key.box]?[prefix]?.isEmpty == true { state.byPrefix[key.box]?[prefix] = nil }
+                if state.groups[key]?.watchers.isEmpty == true, let group = state.groups.removeValue(forKey: key) {
+                    state.byToken[key.box]?[group.token]?.remove(key.owner)
+                    if state.byToken[key.box]?[group.token]?.isEmpty == true { state.byToken[key.box]?[group.token] = nil }
                 }
                 return nil
             }
@@ -261,7 +262,7 @@ final class WatchHub: Sendable {
             let frontiers = state.withLock { state in
                 ownerList.map { state.groups[GroupKey(box: box, owner: $0)]?.frontier }
             }
-            let (changes, frontier) = try await pool.withConnection { connection in
+            let (changes, frontier, tokens) = try await pool.withConnection { connection in
                 try await WatchQueries.changes(box: box, owners: ownerList, frontiers: frontiers, on: connection)
             }
             var byOwner: [[UInt8]: [WatchQueries.Change]] = [:]
@@ -273,7 +274,7 @@ final class WatchHub: Sendable {
                 for owner in ownerList {
                     let key = GroupKey(box: box, owner: owner)
                     let isNew = state.groups[key] == nil
-                    var group = state.groups[key] ?? Group(frontier: frontier)
+                    var group = state.groups[key] ?? Group(frontier: frontier, token: tokens[owner] ?? 0)
                     let previous = UInt64(max(0, group.frontier))
                     var created: [MessageID] = []
                     var read: [(Int64, MessageID)] = []
@@ -326,8 +327,7 @@ final class WatchHub: Sendable {
                     }
                     state.groups[key] = group
                     if isNew {
-                        state.byPrefix[box, default: [:]][MailboxNotification.prefix(of: owner), default: []].insert(
-                            owner)
+                        state.byToken[box, default: [:]][group.token, default: []].insert(owner)
                         // A notification between the query and now found no watcher: look once more.
                         state.dirty.insert(key)
                     }

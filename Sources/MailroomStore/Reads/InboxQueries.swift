@@ -54,9 +54,6 @@ public enum InboxQueries {
     /// Marks the message read the first time (and then records a `read` event and notifies watchers, in the
     /// same statement); returns the row with its `read_at`, or `nil` if the owner has no such message.
     public static func read(owner: [UInt8], id: MessageID, on connection: PostgresConnection) async throws -> InboxRow? {
-        let payload = MailboxNotification(
-            box: .inbox, event: .read, ownerPrefixes: [MailboxNotification.prefix(of: owner)], messageID: id.bytes
-        ).payload
         let rows = try await connection.query(
             """
             WITH marked AS (
@@ -67,7 +64,8 @@ public enum InboxQueries {
                 INSERT INTO mailbox_events (box, event, owner, id) SELECT 'inbox', 'read', \(owner), id FROM marked
                 RETURNING 1
             ), notified AS (
-                SELECT pg_notify(\(MailboxNotification.channel), \(payload)) FROM event
+                SELECT pg_notify(\(MailboxNotification.channel), 'inbox:read:' || lpad(to_hex(t.token), 16, '0'))
+                FROM event, mailroom_owner_tokens(ARRAY[\(owner)]) t
             )
             SELECT id, sender, created_at, body, sentbox_body_hash, signature,
                    coalesce(read_at, (SELECT now() FROM marked)), (SELECT count(*) FROM notified)

@@ -6,9 +6,7 @@ enum MessageDeletion {
     static func delete(
         box: MailboxNotification.Box, owner: [UInt8], id: MessageID, on connection: PostgresConnection
     ) async throws -> Bool {
-        let payload = MailboxNotification(
-            box: box, event: .deleted, ownerPrefixes: [MailboxNotification.prefix(of: owner)], messageID: id.bytes
-        ).payload
+        let header = MailboxNotification(box: box, event: .deleted, ownerTokens: []).payload
         let row = try await connection.query(
             """
             WITH deleted AS (
@@ -18,7 +16,8 @@ enum MessageDeletion {
                 SELECT \(box.rawValue), 'deleted', \(owner), id FROM deleted
                 RETURNING 1
             ), notified AS (
-                SELECT pg_notify(\(MailboxNotification.channel), \(payload)) FROM event
+                SELECT pg_notify(\(MailboxNotification.channel), \(header) || lpad(to_hex(t.token), 16, '0'))
+                FROM event, mailroom_owner_tokens(ARRAY[\(owner)]) t
             )
             SELECT (SELECT count(*) FROM deleted), (SELECT count(*) FROM notified)
             """

@@ -27,10 +27,11 @@ public enum WatchQueries {
     }
 
     /// The changes in `box` for each owner since its frontier (`nil`: since now, i.e. only what is still in
-    /// flight), and the new frontier to use next time for all of them.
+    /// flight), the new frontier to use next time for all of them, and each owner's notification token
+    /// (``MailboxNotification/ownerTokens``).
     public static func changes(
         box: MailboxNotification.Box, owners: [[UInt8]], frontiers: [Int64?], on connection: PostgresConnection
-    ) async throws -> (changes: [Change], frontier: Int64) {
+    ) async throws -> (changes: [Change], frontier: Int64, tokens: [[UInt8]: UInt64]) {
         let query: PostgresQuery = """
             WITH s AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin),
             w AS (
@@ -44,14 +45,21 @@ public enum WatchQueries {
                 JOIN mailbox_events e ON e.owner = w.owner AND e.box = \(box.rawValue) AND e.xid >= w.frontier
             UNION ALL
             SELECT -1::int2, NULL, NULL, xmin, 0 FROM s
+            UNION ALL
+            SELECT -2::int2, t.owner, NULL, t.token, 0 FROM mailroom_owner_tokens(\(PostgresArray(owners))) t
             """
         var changes: [Change] = []
         var frontier: Int64 = 0
+        var tokens: [[UInt8]: UInt64] = [:]
         for row in try await connection.query(query) {
             let kind = try row.decode(Int16.self, column: 0)
             let xid = try row.decode(Int64.self, column: 3)
             guard let known = Change.Kind(rawValue: kind) else {
-                frontier = xid
+                if kind == -2 {
+                    tokens[try row.decode([UInt8].self, column: 1)] = UInt64(bitPattern: xid)
+                } else {
+                    frontier = xid
+                }
                 continue
             }
             changes.append(
@@ -60,7 +68,7 @@ public enum WatchQueries {
                     id: try row.decode(MessageID.self, column: 2), xid: xid,
                     sequence: try row.decode(Int64.self, column: 4)))
         }
-        return (changes, frontier)
+        return (changes, frontier, tokens)
     }
 
     /// Deletes read and delete events older than `seconds`; returns how many.

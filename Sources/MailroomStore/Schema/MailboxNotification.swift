@@ -1,15 +1,18 @@
 /// The PostgreSQL NOTIFY messages that tell watchers a mailbox changed.
 ///
-/// Channel ``channel``; payload `box:event:owners[:id]`, where `owners` is a comma-separated list of
-/// 16-hex-character prefixes (the first 8 bytes) of the owners' public keys. The worker sends one
-/// `created` notification per committed batch (split only if the payload would pass PostgreSQL's 8000-byte
-/// limit) — never one per row, because every NOTIFY takes a global lock at commit. A prefix can in principle
-/// match two owners; a watcher then re-reads and finds nothing new, which is harmless.
+/// Channel ``channel``; payload `box:event:tokens`, where `tokens` is a comma-separated list of 16-hex-character
+/// owner tokens: the first 8 bytes of SHA-256(secret || owner key), with a secret no role can read (migration
+/// 0007). Any role that can connect can LISTEN (PostgreSQL has no privilege for it), so a payload names no key
+/// and no message: only the worker and the query role can turn keys into tokens (`mailroom_owner_tokens()`), and
+/// watchers learn what changed from the database. The worker sends one `created` notification per box and
+/// committed batch (split every ``tokensPerPayload`` owners, under PostgreSQL's 8000-byte limit) — never one
+/// per row, because every NOTIFY takes a global lock at commit. A token can in principle match two owners; a
+/// watcher then re-reads and finds nothing new, which is harmless, as is a notification someone else sent.
 public struct MailboxNotification: Sendable, Hashable {
     /// The LISTEN/NOTIFY channel.
     public static let channel = "mailroom_mailboxes"
-    /// PostgreSQL refuses payloads of 8000 bytes or more.
-    static let maxPayloadBytes = 7_900
+    /// Tokens per payload at most: 400 × 17 bytes stays under PostgreSQL's 8000-byte payload limit.
+    public static let tokensPerPayload = 400
 
     public enum Box: String, Sendable {
         case inbox, sentbox
@@ -34,74 +37,31 @@ public struct MailboxNotification: Sendable, Hashable {
 
     public var box: Box
     public var event: Event
-    /// 8-byte prefixes of the owners' keys.
-    public var ownerPrefixes: [UInt64]
-    /// The message concerned, for `read` and `deleted`.
-    public var messageID: [UInt8]?
+    /// The owners' tokens (see the type's description).
+    public var ownerTokens: [UInt64]
 
-    public init(box: Box, event: Event, ownerPrefixes: [UInt64], messageID: [UInt8]? = nil) {
+    public init(box: Box, event: Event, ownerTokens: [UInt64]) {
         self.box = box
         self.event = event
-        self.ownerPrefixes = ownerPrefixes
-        self.messageID = messageID
-    }
-
-    /// The first 8 bytes of a key, as the prefix notifications carry.
-    public static func prefix(of owner: [UInt8]) -> UInt64 {
-        owner.prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
-    }
-
-    /// Payloads for a set of owners, each under PostgreSQL's limit.
-    public static func payloads(box: Box, event: Event, owners: some Collection<[UInt8]>) -> [String] {
-        let prefixes = Set(owners.map(prefix(of:))).sorted()
-        var payloads: [String] = []
-        var current: [String] = []
-        let header = "\(box.rawValue):\(event.rawValue):"
-        var size = header.utf8.count
-        for prefix in prefixes {
-            let text = hex(prefix)
-            if size + 17 > maxPayloadBytes, !current.isEmpty {
-                payloads.append(header + current.joined(separator: ","))
-                current.removeAll()
-                size = header.utf8.count
-            }
-            current.append(text)
-            size += 17
-        }
-        if !current.isEmpty { payloads.append(header + current.joined(separator: ",")) }
-        return payloads
+        self.ownerTokens = ownerTokens
     }
 
     /// The payload text.
     public var payload: String {
-        var text = "\(box.rawValue):\(event.rawValue):" + ownerPrefixes.map(Self.hex).joined(separator: ",")
-        if let messageID { text += ":" + messageID.map { String($0, radix: 16).leftPadded(2) }.joined() }
-        return text
+        "\(box.rawValue):\(event.rawValue):" + ownerTokens.map(Self.hex).joined(separator: ",")
     }
 
     /// Parses a payload; `nil` for anything malformed.
     public init?(payload: String) {
         let parts = payload.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 3 || parts.count == 4,
-            let box = Box(rawValue: String(parts[0])), let event = Event(rawValue: String(parts[1]))
+        guard parts.count == 3, let box = Box(rawValue: String(parts[0])), let event = Event(rawValue: String(parts[1]))
         else { return nil }
-        var prefixes: [UInt64] = []
+        var tokens: [UInt64] = []
         for item in parts[2].split(separator: ",") {
             guard item.count == 16, let value = UInt64(item, radix: 16) else { return nil }
-            prefixes.append(value)
+            tokens.append(value)
         }
-        var messageID: [UInt8]?
-        if parts.count == 4 {
-            let text = Array(parts[3].utf8)
-            guard text.count == 32 else { return nil }
-            var bytes: [UInt8] = []
-            for index in stride(from: 0, to: 32, by: 2) {
-                guard let byte = UInt8(String(decoding: text[index..<index + 2], as: UTF8.self), radix: 16) else { return nil }
-                bytes.append(byte)
-            }
-            messageID = bytes
-        }
-        self.init(box: box, event: event, ownerPrefixes: prefixes, messageID: messageID)
+        self.init(box: box, event: event, ownerTokens: tokens)
     }
 
     static func hex(_ value: UInt64) -> String {

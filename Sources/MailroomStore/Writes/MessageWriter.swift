@@ -88,7 +88,7 @@ public struct MessageWriter: Sendable {
                 guard over.isEmpty else { throw TakeCarefulPath() }
                 let recorded = try await record(rejections, on: connection)
                 try await finish(
-                    senders: batch.senders, notifications: batch.notifications, worker: worker, progress: progress,
+                    recipients: batch.recipients, senders: batch.senders, worker: worker, progress: progress,
                     on: connection)
                 return Outcome(stored: batch.messages.count, redelivered: 0, conflicts: [], rejectionsRecorded: recorded)
             }
@@ -189,13 +189,14 @@ public struct MessageWriter: Sendable {
         """
 
     /// Refreshes the senders' `last_active_at` (at most hourly; never waiting for a row another writer holds),
-    /// records progress and notifies watchers: the end of every batch's transaction, in one statement (one round
-    /// trip instead of one per step and per notification payload).
+    /// records progress and notifies watchers of the recipients' inboxes and the senders' sentboxes: the end of
+    /// every batch's transaction, in one statement (one round trip instead of one per step and per notification
+    /// payload). The payloads (``MailboxNotification``) carry owner tokens, which only the database can compute.
     private func finish(
-        senders: [[UInt8]], notifications: [String], worker: String, progress: [PartitionProgress],
+        recipients: [[UInt8]], senders: [[UInt8]], worker: String, progress: [PartitionProgress],
         on connection: PostgresConnection
     ) async throws {
-        guard !senders.isEmpty || !progress.isEmpty || !notifications.isEmpty else { return }
+        guard !senders.isEmpty || !progress.isEmpty || !recipients.isEmpty else { return }
         let progress = progress.sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) }
         // Offsets and high-water marks only move forward, so a worker that lost a partition in a rebalance and
         // writes its last batch late cannot move them back.
@@ -222,8 +223,17 @@ public struct MessageWriter: Sendable {
                         high_watermark = greatest(p.high_watermark, excluded.high_watermark),
                         worker = excluded.worker, updated_at = now()
                 RETURNING 1
+            ), tokens AS (
+                SELECT 'inbox' AS box, token FROM mailroom_owner_tokens(\(PostgresArray(recipients)))
+                UNION ALL
+                SELECT 'sentbox', token FROM mailroom_owner_tokens(\(PostgresArray(senders)))
+            ), chunks AS (
+                SELECT box, lpad(to_hex(token), 16, '0') AS token,
+                       (row_number() OVER (PARTITION BY box) - 1) / \(Int64(MailboxNotification.tokensPerPayload)) AS chunk
+                FROM tokens
             )
-            SELECT pg_notify(\(MailboxNotification.channel), n) FROM unnest(\(PostgresArray(notifications))) AS n
+            SELECT pg_notify(\(MailboxNotification.channel), box || ':created:' || string_agg(token, ','))
+            FROM chunks GROUP BY box, chunk
             """)
     }
 
@@ -260,9 +270,9 @@ public struct MessageWriter: Sendable {
                         }
                     }
                     let recorded = try await record(rejections + conflicts + refused, on: connection)
-                    let (senders, notifications) = PreparedBatch.closing(toWrite)
                     try await finish(
-                        senders: senders, notifications: notifications, worker: worker, progress: progress,
+                        recipients: Array(Set(toWrite.map(\.recipient))), senders: PreparedBatch.distinctSenders(toWrite),
+                        worker: worker, progress: progress,
                         on: connection)
                     return Outcome(
                         stored: stored, redelivered: toWrite.count - stored, conflicts: conflicts + refused,

@@ -2,8 +2,7 @@ import Foundation
 import MailroomPostgres
 
 /// A batch of verified messages made ready for ``MessageWriter/write(_:rejections:worker:progress:on:)``: in
-/// primary-key order, with the binary `COPY` payload, the rollup's arrays and the watchers' notification payloads
-/// already built.
+/// primary-key order, with the binary `COPY` payload and the rollup's arrays already built.
 ///
 /// Building it is all of a batch's client-side work (sorting and encoding: several milliseconds for thousands of
 /// messages) and needs no connection, so the worker builds the next batch's while the one before is being
@@ -19,8 +18,6 @@ public struct PreparedBatch: Sendable {
     let createdAt: [Date]
     /// Distinct senders, in byte order (the order their usage rows are locked in).
     let senders: [[UInt8]]
-    /// Inbox then sentbox notification payloads (``MailboxNotification``).
-    let notifications: [String]
 
     public var isEmpty: Bool { messages.isEmpty }
 
@@ -57,16 +54,11 @@ public struct PreparedBatch: Sendable {
             copy.append(message.signature)
         }
         self.copy = sorted.isEmpty ? [] : copy.finish()
-        (senders, notifications) = Self.closing(messages)
+        senders = Self.distinctSenders(messages)
     }
 
-    /// What the end of a transaction that stored `messages` needs: the distinct senders in byte order and the
-    /// notification payloads (inbox, then sentbox).
-    static func closing(_ messages: [NewMessage]) -> (senders: [[UInt8]], notifications: [String]) {
-        let senders = Array(Set(messages.map(\.sender))).sorted { $0.lexicographicallyPrecedes($1) }
-        let notifications =
-            MailboxNotification.payloads(box: .inbox, event: .created, owners: messages.map(\.recipient))
-            + MailboxNotification.payloads(box: .sentbox, event: .created, owners: messages.map(\.sender))
-        return (senders, notifications)
+    /// The distinct senders of `messages`, in byte order (the order their usage rows are locked in).
+    static func distinctSenders(_ messages: [NewMessage]) -> [[UInt8]] {
+        Array(Set(messages.map(\.sender))).sorted { $0.lexicographicallyPrecedes($1) }
     }
 }
