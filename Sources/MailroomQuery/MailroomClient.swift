@@ -1,4 +1,4 @@
-internal import Foundation
+public import Foundation
 public import Logging
 public import MailroomCore
 internal import MailroomPostgres
@@ -171,6 +171,50 @@ public final class MailroomClient: Sendable {
         try await pool.withConnection { connection in
             guard try await SentboxQueries.delete(owner: ownerBytes, id: id, on: connection) else {
                 throw try await Self.notFound(owner: owner, id: id, box: "sentbox", on: connection)
+            }
+        }
+    }
+
+    // MARK: Block lists
+
+    /// Blocks `sender` for `owner`: the worker refuses the sender's new mail to the owner (`blocked_sender`,
+    /// kept in `rejected_envelopes` and on the dead-letter topic); mail stored before stays. Returns whether
+    /// the sender was not blocked yet.
+    /// - Throws: ``MailroomQueryError`` with ``MailroomQueryError/Code/mailboxNotFound``.
+    @discardableResult
+    public func block(owner: PublicKey, sender: PublicKey) async throws -> Bool {
+        try await pool.withConnection { connection in
+            guard try await MailboxQueries.createdAt(owner: owner.bytes, on: connection) != nil else {
+                throw Self.mailboxNotFound(owner)
+            }
+            return try await BlockQueries.block(owner: owner.bytes, sender: sender.bytes, on: connection)
+        }
+    }
+
+    /// Unblocks `sender` for `owner`; returns whether the sender was blocked.
+    /// - Throws: ``MailroomQueryError`` with ``MailroomQueryError/Code/mailboxNotFound``.
+    @discardableResult
+    public func unblock(owner: PublicKey, sender: PublicKey) async throws -> Bool {
+        try await pool.withConnection { connection in
+            guard try await MailboxQueries.createdAt(owner: owner.bytes, on: connection) != nil else {
+                throw Self.mailboxNotFound(owner)
+            }
+            return try await BlockQueries.unblock(owner: owner.bytes, sender: sender.bytes, on: connection)
+        }
+    }
+
+    /// The senders `owner` has blocked, oldest block first, with when each was blocked.
+    /// - Throws: ``MailroomQueryError`` with ``MailroomQueryError/Code/mailboxNotFound``.
+    public func blocks(owner: PublicKey) async throws -> [(sender: PublicKey, since: Date)] {
+        try await pool.withConnection { connection in
+            guard try await MailboxQueries.createdAt(owner: owner.bytes, on: connection) != nil else {
+                throw Self.mailboxNotFound(owner)
+            }
+            return try await BlockQueries.blocks(owner: owner.bytes, on: connection).map { row in
+                guard let key = try? PublicKey(bytes: row.sender) else {
+                    throw MailroomQueryError(.corruptRow, "a blocked key in the block list is not a public key")
+                }
+                return (key, row.since)
             }
         }
     }

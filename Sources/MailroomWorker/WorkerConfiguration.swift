@@ -45,6 +45,13 @@ public struct WorkerConfiguration: Sendable {
     /// The most messages an inbox may hold unless its `mailbox_usage.max_messages` says otherwise; an
     /// envelope to a full inbox is rejected as `mailbox_full`. `nil`: no default (mailboxes' own limits apply).
     public var mailboxQuota: Int64? = WorkerConfiguration.defaultMailboxQuota
+    /// New messages from one sender to one recipient: a burst and a sustained rate (by the records' Kafka
+    /// timestamps); past it `rate_limited`. `nil`: no limit. The recipient's worker holds this state.
+    public var pairRateLimit: RateLimit? = RateLimit(burst: 500, perSecond: 1)
+    /// New messages from one sender to anyone, per worker; past it `rate_limited`. `nil`: no limit.
+    public var senderRateLimit: RateLimit? = RateLimit(burst: 100_000, perSecond: 2_000)
+    /// Token buckets kept per kind at most (about 150 bytes each); past it idle ones are dropped.
+    public var rateLimitTrackedKeys: Int = 200_000
     /// The most sender keys given a precomputed signature-check table (``SignatureChecks``, 15 KiB each): a repeat
     /// sender's signatures then cost about 40% of a libsodium verification. 0: libsodium alone.
     public var precomputedKeys: Int = SignatureChecks.defaultPrecomputedKeyLimit

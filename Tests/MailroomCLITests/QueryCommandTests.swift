@@ -23,6 +23,49 @@ struct QueryCommandTests {
         }
     }
 
+    /// `mailroom block`, `blocks` and `unblock` keep the identity's block list, as the worker reads it.
+    @Test func blockListThroughTheExecutable() async throws {
+        let database = try await TestDatabase.create()
+        defer { Task { try? await database.drop() } }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "mailroom-block-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let env = [
+            "MAILROOM_DATABASE_URL": database.url, "MAILROOM_IDENTITY": "", "MAILROOM_IDENTITY_FILE": "",
+            "MAILROOM_LOG_LEVEL": "warning",
+        ]
+        #expect(try CLI.run(["migrate"], environment: env).status == 0)
+        let bobFile = folder.appendingPathComponent("bob.key").path
+        #expect(try CLI.run(["keygen", "--out", bobFile], environment: env).status == 0)
+        // No mailbox yet: refused with the query library's not-found status.
+        let spammer = Identity.generate().publicKey
+        let early = try CLI.run(["block", spammer.textileString, "--identity", bobFile], environment: env)
+        #expect(early.status != 0)
+        #expect(early.stderr.contains("no mailbox"))
+        #expect(try CLI.run(["setup", "--identity", bobFile], environment: env).status == 0)
+
+        let block = try CLI.run(["block", spammer.hexString, "--identity", bobFile, "--json"], environment: env)
+        #expect(block.status == 0, "\(block.stderr)")
+        #expect(Self.json(block.stdout)["new"] as? Bool == true)
+        let twice = try CLI.run(["block", spammer.textileString, "--identity", bobFile, "--json"], environment: env)
+        #expect(Self.json(twice.stdout)["new"] as? Bool == false)
+        let list = try CLI.run(["blocks", "--identity", bobFile, "--json"], environment: env)
+        #expect(list.status == 0)
+        #expect(Self.json(list.stdout)["key"] as? String == spammer.textileString)
+        let bob = try Identity(
+            textileString: try String(contentsOfFile: bobFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))
+        let pairs = try await database.withConnection {
+            try await BlockQueries.blockedPairs(recipients: [bob.publicKey.bytes], on: $0)
+        }
+        #expect(pairs == [bob.publicKey.bytes + spammer.bytes])
+        #expect(try CLI.run(["block", "not-a-key", "--identity", bobFile], environment: env).status != 0)
+
+        let unblock = try CLI.run(["unblock", spammer.textileString, "--identity", bobFile, "--json"], environment: env)
+        #expect(Self.json(unblock.stdout)["was_blocked"] as? Bool == true)
+        #expect(try CLI.run(["blocks", "--identity", bobFile], environment: env).stdout.isEmpty)
+    }
+
     @Test func listReadDeleteWatchThroughTheExecutable() async throws {
         let database = try await TestDatabase.create()
         defer { Task { try? await database.drop() } }

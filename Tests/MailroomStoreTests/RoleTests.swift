@@ -70,6 +70,7 @@ struct RoleTests {
             for table in [
                 "messages", "inbox_messages", "sentbox_messages", "rejected_envelopes", "mailboxes", "mailbox_usage",
                 "stats_stored_per_minute", "stats_latency_per_minute", "worker_progress", "schema_migrations",
+                "mailbox_blocks", "notification_secret",
             ] {
                 #expect(try await Self.denied(role, "SELECT * FROM \(identifier: table)", on: connection), "\(table)")
             }

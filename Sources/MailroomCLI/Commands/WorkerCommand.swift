@@ -55,6 +55,10 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-clock-skew-s"), help: "Seconds an envelope may be dated in the future (default 300).") var maxClockSkew: Int?
     @Option(name: .customLong("max-envelope-age-days"), help: "Days after its creation an envelope is still accepted (default 7).") var maxEnvelopeAgeDays: Double?
     @Option(name: .customLong("mailbox-quota"), help: "Most messages an inbox may hold unless it has its own limit; 0 for none (default 100000).") var mailboxQuota: Int64?
+    @Option(name: .customLong("pair-rate-burst"), help: "New messages one sender may send one recipient at once; 0 for no limit (default 500).") var pairRateBurst: Double?
+    @Option(name: .customLong("pair-rate-per-s"), help: "Messages per second that limit refills (default 1).") var pairRatePerSecond: Double?
+    @Option(name: .customLong("sender-rate-burst"), help: "New messages one sender may send at once, per worker; 0 for no limit (default 100000).") var senderRateBurst: Double?
+    @Option(name: .customLong("sender-rate-per-s"), help: "Messages per second that limit refills (default 2000).") var senderRatePerSecond: Double?
     @Option(name: .customLong("precomputed-keys"), help: "Sender keys given a precomputed signature-check table, 15 KiB each; 0 for libsodium alone (default 1024).") var precomputedKeys: Int?
     @Option(name: .customLong("name"), help: "This worker's name on dead letters (default host-pid).") var workerName: String?
 
@@ -83,6 +87,23 @@ struct WorkerCommand: AsyncParsableCommand {
             if let quota = mailboxQuota ?? environment[WorkerSetting.mailboxQuota.rawValue].flatMap(Int64.init) {
                 configuration.mailboxQuota = quota > 0 ? quota : nil
             }
+            func number(_ value: Double?, _ name: WorkerSetting) throws -> Double? {
+                guard let value = value ?? environment[name.rawValue].flatMap(Double.init) else { return nil }
+                guard value >= 0, value.isFinite else { throw CLIError("\(name.rawValue) must be a number ≥ 0") }
+                return value
+            }
+            func limit(_ current: RateLimit?, burst: Double?, perSecond: Double?) -> RateLimit? {
+                guard burst != nil || perSecond != nil else { return current }
+                let burst = burst ?? current?.burst ?? 0
+                let perSecond = perSecond ?? current?.perSecond ?? 0
+                return burst > 0 && perSecond > 0 ? RateLimit(burst: burst, perSecond: perSecond) : nil
+            }
+            configuration.pairRateLimit = limit(
+                configuration.pairRateLimit, burst: try number(pairRateBurst, .pairRateBurst),
+                perSecond: try number(pairRatePerSecond, .pairRatePerSecond))
+            configuration.senderRateLimit = limit(
+                configuration.senderRateLimit, burst: try number(senderRateBurst, .senderRateBurst),
+                perSecond: try number(senderRatePerSecond, .senderRatePerSecond))
             if let keys = setting(precomputedKeys, .precomputedKeys) { configuration.precomputedKeys = max(0, keys) }
             if let workerName { configuration.workerName = workerName }
 

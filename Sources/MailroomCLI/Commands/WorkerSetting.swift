@@ -14,6 +14,10 @@ enum WorkerSetting: String, CaseIterable {
     case maxClockSkewSeconds = "MAILROOM_MAX_CLOCK_SKEW_S"
     case maxEnvelopeAgeDays = "MAILROOM_MAX_ENVELOPE_AGE_DAYS"
     case mailboxQuota = "MAILROOM_MAILBOX_QUOTA"
+    case pairRateBurst = "MAILROOM_PAIR_RATE_BURST"
+    case pairRatePerSecond = "MAILROOM_PAIR_RATE_PER_S"
+    case senderRateBurst = "MAILROOM_SENDER_RATE_BURST"
+    case senderRatePerSecond = "MAILROOM_SENDER_RATE_PER_S"
     case precomputedKeys = "MAILROOM_PRECOMPUTED_KEYS"
 
     /// The names, comma-separated, for help texts.

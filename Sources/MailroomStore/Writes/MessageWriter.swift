@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 public import MailroomPostgres
 
 /// The worker's write path: one transaction per batch, idempotent, with one NOTIFY per batch.
@@ -58,6 +58,20 @@ public struct MessageWriter: Sendable {
         guard !unique.isEmpty else { return [] }
         let rows = try await connection.query(
             "SELECT owner FROM mailboxes WHERE owner = ANY(\(PostgresArray(unique)))")
+        return Set(try rows.map { try $0.decode([UInt8].self, column: 0) })
+    }
+
+    /// Which of these (recipient, id) messages are stored already (a redelivery of one of them
+    /// is never refused, whatever the limits say; the keys are recipient ++ id bytes).
+    public func storedAlready(recipients: [[UInt8]], ids: [UUID], on connection: PostgresConnection) async throws
+        -> Set<[UInt8]>
+    {
+        guard !recipients.isEmpty else { return [] }
+        let rows = try await connection.query(
+            """
+            SELECT m.recipient || uuid_send(m.id) FROM unnest(\(PostgresArray(recipients)), \(PostgresArray(ids))) AS b(r, i)
+            JOIN messages m ON m.recipient = b.r AND m.id = b.i
+            """)
         return Set(try rows.map { try $0.decode([UInt8].self, column: 0) })
     }
 

@@ -20,6 +20,7 @@ final class BatchSession: @unchecked Sendable {
     private let verifier: BatchVerifier
     private let writer: MessageWriter
     private let mailboxes: MailboxCache
+    private let limiter: RateLimiter
     private var connection: PostgresConnection?
     /// Records polled while the loop waited out a failure (partitions paused); processed next.
     private var carried: [KafkaRecord] = []
@@ -53,6 +54,9 @@ final class BatchSession: @unchecked Sendable {
                 maxEnvelopeAge: configuration.maxEnvelopeAge,
                 workerName: configuration.workerName))
         self.mailboxes = MailboxCache(capacity: configuration.mailboxCacheSize)
+        self.limiter = RateLimiter(
+            pair: configuration.pairRateLimit, sender: configuration.senderRateLimit,
+            trackedKeys: configuration.rateLimitTrackedKeys)
         self.writer = MessageWriter(mailboxQuota: configuration.mailboxQuota)
     }
 
@@ -273,6 +277,9 @@ final class BatchSession: @unchecked Sendable {
             rows = PreparedBatch(messages)
         }
 
+        let refused = try await applyBlocksAndLimits(&rows, records: batch.records)
+        rejected += refused
+
         // One transaction for the whole batch; retried until it succeeds.
         let rejections = rejected.map(\.0)
         let progress = PartitionProgress.after(batch.records, group: configuration.groupID, consumer: consumer)
@@ -319,6 +326,63 @@ final class BatchSession: @unchecked Sendable {
                 "write_ms": "\(writeDuration.nanoseconds / 1_000_000)",
                 "commit_ms": "\((ContinuousClock.now - started).nanoseconds / 1_000_000)",
             ])
+    }
+
+    /// Refuses new mail from blocked senders (`blocked_sender`) and past the rate limits (`rate_limited`), in
+    /// the batch's Kafka order, taking it out of `rows`. A message already stored (a redelivery) is never
+    /// refused: it stays in the batch, whose write counts it as redelivered.
+    private func applyBlocksAndLimits(_ rows: inout PreparedBatch, records: [KafkaRecord]) async throws
+        -> [(Rejection, KafkaRecord)]
+    {
+        let messages = rows.messages
+        guard !messages.isEmpty else { return [] }
+        let recipients = Array(Set(messages.map(\.recipient)))
+        let blocked = try await retrying("block lists") { connection in
+            try await BlockQueries.blockedPairs(recipients: recipients, on: connection)
+        }
+        guard !blocked.isEmpty || limiter.isEnabled else { return [] }
+        let bySource = Dictionary(records.map { (RecordSource(topic: $0.topic, partition: $0.partition, offset: $0.offset), $0) }) { first, _ in first }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        var refusals: [(index: Int, reason: String, detail: String)] = []
+        for (index, message) in messages.enumerated() {
+            if !blocked.isEmpty, blocked.contains(message.recipient + message.sender) {
+                refusals.append((index, RejectionReason.blockedSender, "the recipient has blocked the sender"))
+                continue
+            }
+            let sent = bySource[message.source]?.timestampMilliseconds ?? now
+            switch limiter.admit(sender: message.sender, recipient: message.recipient, milliseconds: sent) {
+            case .pair?:
+                refusals.append((index, RejectionReason.rateLimited, "the sender's rate limit to this recipient"))
+            case .sender?:
+                refusals.append((index, RejectionReason.rateLimited, "the sender's rate limit"))
+            case nil: break
+            }
+        }
+        guard !refusals.isEmpty else { return [] }
+        let candidates = refusals.map { messages[$0.index] }
+        let stored = try await retrying("redelivery check") { connection in
+            try await self.writer.storedAlready(
+                recipients: candidates.map(\.recipient), ids: candidates.map(\.id), on: connection)
+        }
+        var drop = Set<Int>()
+        var refused: [(Rejection, KafkaRecord)] = []
+        for refusal in refusals {
+            let message = messages[refusal.index]
+            if stored.contains(message.recipient + withUnsafeBytes(of: message.id.uuid) { Array($0) }) { continue }
+            guard let record = bySource[message.source] else { continue }
+            drop.insert(refusal.index)
+            refused.append(
+                (
+                    Rejection(
+                        source: message.source, reason: refusal.reason, detail: refusal.detail, messageID: message.id,
+                        sender: message.sender, recipient: message.recipient, envelopeBytes: record.value?.count ?? 0,
+                        worker: configuration.workerName), record
+                ))
+        }
+        if !drop.isEmpty {
+            rows = PreparedBatch(messages.enumerated().filter { !drop.contains($0.offset) }.map(\.element))
+        }
+        return refused
     }
 
     /// Signature checks counted at the last batch (process-wide counters; batches are committed one at a time).

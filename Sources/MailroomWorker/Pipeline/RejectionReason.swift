@@ -10,6 +10,10 @@ public enum RejectionReason {
     /// tombstone may be gone, so an old envelope is never stored (docs/OPERATIONS.md, "Deletion and expiry are
     /// final").
     public static let envelopeTooOld = "envelope_too_old"
+    /// The recipient has blocked the sender (`mailroom block`).
+    public static let blockedSender = "blocked_sender"
+    /// The sender passed a rate limit: to this recipient, or in all (README, "Worker settings").
+    public static let rateLimited = "rate_limited"
     /// The recipient has not set up a mailbox.
     public static let noRecipientMailbox = "no_recipient_mailbox"
     /// The sender has not set up a mailbox (where the sent copy would go).

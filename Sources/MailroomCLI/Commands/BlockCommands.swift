@@ -1,0 +1,89 @@
+import ArgumentParser
+import Foundation
+import MailroomCore
+import MailroomQuery
+
+/// A sender's key on the command line (Textile key string or 64 hex digits).
+private func parseSender(_ text: String) throws -> PublicKey {
+    do {
+        return try PublicKey(string: text)
+    } catch {
+        throw CLIError("\(text) is not a public key (a Textile key string or 64 hex digits): \(error)")
+    }
+}
+
+struct BlockCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "block",
+        abstract: "Block a sender: the worker refuses their new mail to the identity (blocked_sender).",
+        discussion: """
+            Mail already in the inbox stays. Refused envelopes are kept in rejected_envelopes and on the \
+            dead-letter topic, like every rejection. \(QueryCLI.exitStatusHelp)
+            """)
+
+    @Argument(help: ArgumentHelp("The sender's public key.", valueName: "key")) var key: String
+    @OptionGroup var identity: IdentityOptions
+    @OptionGroup var database: DatabaseOptions
+    @Flag(help: "Print the result as one JSON object.") var json = false
+
+    func run() async throws {
+        try await QueryCLI.reporting {
+            let me = try identity.load()
+            let sender = try parseSender(key)
+            let added = try await QueryCLI.withClient(database) { try await $0.block(owner: me.publicKey, sender: sender) }
+            if json {
+                CLIOutput.json(["blocked": sender.textileString, "new": added])
+            } else {
+                CLIOutput.line(added ? "blocked \(sender.textileString)" : "\(sender.textileString) was blocked already")
+            }
+        }
+    }
+}
+
+struct UnblockCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "unblock", abstract: "Unblock a sender.", discussion: QueryCLI.exitStatusHelp)
+
+    @Argument(help: ArgumentHelp("The sender's public key.", valueName: "key")) var key: String
+    @OptionGroup var identity: IdentityOptions
+    @OptionGroup var database: DatabaseOptions
+    @Flag(help: "Print the result as one JSON object.") var json = false
+
+    func run() async throws {
+        try await QueryCLI.reporting {
+            let me = try identity.load()
+            let sender = try parseSender(key)
+            let removed = try await QueryCLI.withClient(database) {
+                try await $0.unblock(owner: me.publicKey, sender: sender)
+            }
+            if json {
+                CLIOutput.json(["unblocked": sender.textileString, "was_blocked": removed])
+            } else {
+                CLIOutput.line(removed ? "unblocked \(sender.textileString)" : "\(sender.textileString) was not blocked")
+            }
+        }
+    }
+}
+
+struct BlocksCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "blocks", abstract: "List the senders the identity has blocked.", discussion: QueryCLI.exitStatusHelp)
+
+    @OptionGroup var identity: IdentityOptions
+    @OptionGroup var database: DatabaseOptions
+    @Flag(help: "Print one JSON object per line.") var json = false
+
+    func run() async throws {
+        try await QueryCLI.reporting {
+            let me = try identity.load()
+            let blocks = try await QueryCLI.withClient(database) { try await $0.blocks(owner: me.publicKey) }
+            for block in blocks {
+                if json {
+                    CLIOutput.json(["key": block.sender.textileString, "since": QueryCLI.date(block.since)])
+                } else {
+                    CLIOutput.line("\(block.sender.textileString)  since \(QueryCLI.date(block.since))")
+                }
+            }
+        }
+    }
+}
