@@ -1,4 +1,5 @@
 public import Logging
+import Synchronization
 
 /// Where the broker stored an acknowledged record.
 public struct KafkaDeliveryReport: Sendable, Hashable {
@@ -11,6 +12,11 @@ public struct KafkaDeliveryReport: Sendable, Hashable {
 /// ``send(topic:key:value:headers:)`` returns once the broker has acknowledged the record (acks=all,
 /// idempotent). At most ``Configuration/maxInFlight`` records are queued at once: further sends wait, which
 /// bounds memory and passes backpressure to the caller.
+///
+/// When librdkafka declares the producer fatally failed (an idempotent producer fenced or out of sequence, as
+/// after a broker that lost its producer state restarts), the producer replaces its librdkafka client and sends
+/// the records that failed with it again, once: so a broker restart costs a resend, not every later send.
+/// A record may then be on the topic twice; Mailroom's consumers store an envelope once whatever its copies.
 public final class KafkaProducer: Sendable {
     /// Producer settings beyond librdkafka's properties.
     public struct Configuration: Sendable {
@@ -24,16 +30,40 @@ public final class KafkaProducer: Sendable {
         }
     }
 
-    private let handle: RdKafkaProducerHandle
+    /// The client records go to, and those replaced after a fatal error (kept until ``close(timeoutMilliseconds:)``,
+    /// which flushes and releases each once).
+    private struct Clients {
+        var current: RdKafkaProducerHandle
+        var retired: [RdKafkaProducerHandle] = []
+    }
+
+    private let clients: Mutex<Clients>
+    private let properties: [String: String]
     private let inFlight: AsyncSemaphore
     private let logger: Logger
+
+    private var handle: RdKafkaProducerHandle { clients.withLock { $0.current } }
 
     /// Creates the producer (connecting lazily, in the background).
     /// - Throws: ``KafkaError`` with ``KafkaError/Code/configuration`` for a property librdkafka rejects.
     public init(_ configuration: Configuration, logger: Logger = Logger(label: "mailroom.kafka.producer")) throws(KafkaError) {
-        handle = try RdKafkaProducerHandle(properties: configuration.kafka.producerProperties)
+        properties = configuration.kafka.producerProperties
+        clients = Mutex(Clients(current: try RdKafkaProducerHandle(properties: properties)))
         inFlight = AsyncSemaphore(permits: max(1, configuration.maxInFlight))
         self.logger = logger
+    }
+
+    /// The client to use instead of `failed`, which librdkafka declared fatally failed: a new one the first
+    /// time, the one that replaced it already after that; `nil` if none can be made.
+    private func replacing(_ failed: RdKafkaProducerHandle) -> RdKafkaProducerHandle? {
+        clients.withLock { clients in
+            if clients.current !== failed { return clients.current }
+            guard let fresh = try? RdKafkaProducerHandle(properties: properties) else { return nil }
+            clients.retired.append(failed)
+            clients.current = fresh
+            logger.warning("the Kafka producer failed fatally (fenced after a broker restart?); sending with a new one")
+            return fresh
+        }
     }
 
     /// Sends one record and waits for the broker's acknowledgement.
@@ -59,16 +89,52 @@ public final class KafkaProducer: Sendable {
             completion(result)
             inFlight.release()
         }
+        var client = handle
+        var resent = false
         while true {
-            switch handle.produce(topic: topic, key: key, value: value, headers: headers, completion: release) {
+            let completion = resendingOnFatalError(
+                client: client, topic: topic, key: key, value: value, headers: headers, release: release)
+            switch client.produce(topic: topic, key: key, value: value, headers: headers, completion: completion) {
             case .queued:
                 return
             case .failed(let error):
+                if !resent, Self.needsNewClient(client, error), let fresh = replacing(client) {
+                    client = fresh
+                    resent = true
+                    continue
+                }
                 release(.failure(error))
                 return
             case .queueFull:
                 // librdkafka's own queue is full (other producers share it): let deliveries drain.
                 try? await Task.sleep(for: .milliseconds(2))
+            }
+        }
+    }
+
+    /// Whether `client` can send no more: librdkafka declared it fatally failed, or the broker fenced its
+    /// producer id (a restarted Tansu answers PRODUCER_FENCED to every later record of the old id, which
+    /// librdkafka does not treat as fatal for an idempotent producer).
+    private static func needsNewClient(_ client: RdKafkaProducerHandle, _ error: KafkaError) -> Bool {
+        client.hasFatalError || ["PRODUCER_FENCED", "INVALID_PRODUCER_EPOCH", "_FATAL"].contains(error.kafkaErrorName ?? "")
+    }
+
+    /// `release`, except that a record refused because `client` failed fatally is sent once more with the
+    /// client that replaces it (from librdkafka's delivery thread: it does not wait for room).
+    private func resendingOnFatalError(
+        client: RdKafkaProducerHandle, topic: String, key: [UInt8], value: [UInt8], headers: [KafkaHeader],
+        release: @escaping DeliveryCompletion
+    ) -> DeliveryCompletion {
+        { [self] result in
+            guard case .failure(let error) = result, Self.needsNewClient(client, error), let fresh = replacing(client)
+            else {
+                release(result)
+                return
+            }
+            switch fresh.produce(topic: topic, key: key, value: value, headers: headers, completion: release) {
+            case .queued: break
+            case .failed(let error): release(.failure(error))
+            case .queueFull: release(.failure(KafkaError(.delivery, message: "resend after a fatal producer error: queue full")))
             }
         }
     }
@@ -88,13 +154,17 @@ public final class KafkaProducer: Sendable {
     /// Waits until every queued record is acknowledged or failed; returns how many are still in flight.
     @discardableResult
     public func flush(timeoutMilliseconds: Int32 = 30_000) async -> Int {
-        await handle.flush(timeoutMilliseconds: timeoutMilliseconds)
+        let (retired, current) = clients.withLock { ($0.retired, $0.current) }
+        var left = 0
+        for client in retired { left += await client.flush(timeoutMilliseconds: 0) }
+        return left + (await current.flush(timeoutMilliseconds: timeoutMilliseconds))
     }
 
-    /// Flushes, then destroys the client. Records still in flight after the timeout fail their sends.
+    /// Flushes, then destroys the clients. Records still in flight after the timeout fail their sends.
     public func close(timeoutMilliseconds: Int32 = 30_000) async {
         let left = await flush(timeoutMilliseconds: timeoutMilliseconds)
         if left > 0 { logger.warning("closing producer with records in flight", metadata: ["records": "\(left)"]) }
-        await handle.shutdown()
+        let all = clients.withLock { $0.retired + [$0.current] }
+        for client in all { await client.shutdown() }
     }
 }

@@ -21,16 +21,20 @@ public enum TestEnvironment {
     /// those tests in a pass of their own, after every other test, because they disturb every connection.
     public static var faultInjection: Bool { environment["MAILROOM_TEST_FAULTS"] == "1" }
 
-    /// Runs `scripts/dev-stack <command>` (e.g. `pg-stop`, `pg-start`) for this test run's stack.
-    public static func devStack(_ command: String) throws {
+    /// Runs `scripts/dev-stack <command>` (e.g. `pg-stop`, `pg-start`) for this test run's stack, or, with
+    /// `environment` (e.g. `MAILROOM_STACK`), for another.
+    public static func devStack(_ command: String..., environment overrides: [String: String] = [:]) throws {
         guard let script = devStack else { throw TestSupportError("MAILROOM_DEV_STACK is not set: run through scripts/test") }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [script, command]
+        process.arguments = [script] + command
+        if !overrides.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(overrides) { _, new in new }
+        }
         try process.run()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
-            throw TestSupportError("dev-stack \(command) exited with \(process.terminationStatus)")
+            throw TestSupportError("dev-stack \(command.joined(separator: " ")) exited with \(process.terminationStatus)")
         }
     }
 

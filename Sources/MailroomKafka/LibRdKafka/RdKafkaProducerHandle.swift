@@ -96,6 +96,13 @@ final class RdKafkaProducerHandle: @unchecked Sendable {
         return .failed(rdKafkaError(kind, code, context: "produce failed"))
     }
 
+    /// Whether librdkafka declared this producer fatally failed (for an idempotent producer: the broker fenced
+    /// it or lost its sequence state, as a restarted Tansu does). Every later record fails; only a new
+    /// producer can send.
+    var hasFatalError: Bool {
+        rd_kafka_fatal_error(client, nil, 0) != RD_KAFKA_RESP_ERR_NO_ERROR
+    }
+
     enum ProduceOutcome {
         case queued
         case queueFull
