@@ -182,3 +182,34 @@ struct WatchTests {
         return condition()
     }
 }
+
+/// The query library over TLS with `sslmode=verify-full` (the dev stack's CA, `MAILROOM_PG_CA`): pooled reads and
+/// the LISTEN session both.
+@Suite("Query library over verified TLS", .enabled(if: ProcessInfo.processInfo.environment["MAILROOM_PG_CA"] != nil))
+struct QueryTLSTests {
+    @Test func readsAndWatchesOverVerifiedTLS() async throws {
+        let ca = ProcessInfo.processInfo.environment["MAILROOM_PG_CA"] ?? ""
+        try await QueryFixture.with { plain in
+            let url = plain.database.url + "?sslmode=verify-full&sslrootcert=\(ca)"
+            let client = MailroomClient(MailroomClient.Configuration(databaseURL: url, poolSize: 2))
+            do {
+                let people = try await plain.people()
+                let inbox = EventCollector(try await client.watchInbox(owner: people[1].publicKey))
+                let id = try await plain.send(from: people[0], to: people[1].publicKey)
+                #expect(try await inbox.wait { $0.ids(.created) == [id] })
+                #expect(try await client.listInbox(owner: people[1].publicKey).map(\.id) == [id])
+                let encrypted = try await plain.scalar(
+                    """
+                    SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+                    WHERE a.datname = current_database() AND s.ssl AND a.application_name LIKE 'mailroom-query%'
+                    """)
+                #expect(encrypted >= 2)  // a pooled connection and the LISTEN session
+                await inbox.cancel()
+            } catch {
+                await client.shutdown()
+                throw error
+            }
+            await client.shutdown()
+        }
+    }
+}
