@@ -29,7 +29,11 @@ WORKER_READERS = [
     "Sources/MailroomCLI/Commands/WorkerCommand.swift",
     "Sources/MailroomCLI/Support/DatabaseOptions.swift",
     "Sources/MailroomCLI/Support/KafkaOptions.swift",
+    "Sources/MailroomCLI/Support/Secrets.swift",
 ]
+# Read by the options and checks every command shares (DatabaseOptions, KafkaOptions, Secrets), by literal.
+SHARED_SETTINGS = ("MAILROOM_DATABASE_URL", "MAILROOM_DATABASE_URL_FILE", "MAILROOM_BROKERS",
+                   "MAILROOM_KAFKA_PROPERTIES_FILE", "MAILROOM_DEVELOPMENT")
 # Without these the worker cannot start, or its metrics port is unreachable from outside its container.
 WORKER_REQUIRED = ["MAILROOM_DATABASE_URL", "MAILROOM_BROKERS", "MAILROOM_WORKER_METRICS_PORT",
                    "MAILROOM_WORKER_METRICS_HOST"]
@@ -144,8 +148,8 @@ def worker_settings() -> tuple[dict[str, str], list[str]]:
                 problems.append(f"{path} reads {var}, which {WORKER_SETTINGS} does not list")
     # ... and every listed one the command itself reads must really be read there.
     for var, case in settings.items():
-        if var in ("MAILROOM_DATABASE_URL", "MAILROOM_BROKERS"):
-            continue  # read by DatabaseOptions / KafkaOptions, checked above by literal
+        if var in SHARED_SETTINGS:
+            continue  # read by DatabaseOptions / KafkaOptions / Secrets, checked above by literal
         if not re.search(rf"\.{case}\b", command):
             problems.append(f"WorkerCommand.swift never reads WorkerSetting.{case} ({var})")
     return settings, problems

@@ -2,6 +2,9 @@
 /// the docker-compose check (`Tests/scripts/check_compose.py` reads the raw values from this file) agree with.
 enum WorkerSetting: String, CaseIterable {
     case databaseURL = "MAILROOM_DATABASE_URL"
+    case databaseURLFile = "MAILROOM_DATABASE_URL_FILE"
+    case kafkaPropertiesFile = "MAILROOM_KAFKA_PROPERTIES_FILE"
+    case development = "MAILROOM_DEVELOPMENT"
     case brokers = "MAILROOM_BROKERS"
     case group = "MAILROOM_WORKER_GROUP"
     case batchSize = "MAILROOM_WORKER_BATCH_SIZE"

@@ -2,8 +2,10 @@ import ArgumentParser
 import Foundation
 import MailroomPostgres
 
-/// `--database-url`, defaulting to `MAILROOM_DATABASE_URL`. Prefer the environment variable: a password in a
-/// command-line argument shows in `ps`.
+/// `--database-url`, defaulting to `MAILROOM_DATABASE_URL`, then to the contents of the file
+/// `MAILROOM_DATABASE_URL_FILE` (e.g. a container secret). Prefer either: a password in a command-line argument
+/// shows in `ps`. libpq's own variables (`PGPASSWORD`, `PGPASSFILE`, `PGSSLROOTCERT`, …) apply as well. A
+/// development password (docker-compose.yml's `…-dev-only`) is refused unless `MAILROOM_DEVELOPMENT=1`.
 struct DatabaseOptions: ParsableArguments {
     @Option(
         name: .customLong("database-url"),
@@ -14,11 +16,21 @@ struct DatabaseOptions: ParsableArguments {
     var databaseURL: String?
 
     func resolvedURL() throws -> String {
+        let url = try unchecked()
+        try Secrets.refuseDevelopmentPassword(in: url)
+        return url
+    }
+
+    private func unchecked() throws -> String {
         if let databaseURL { return databaseURL }
-        if let fromEnvironment = ProcessInfo.processInfo.environment["MAILROOM_DATABASE_URL"], !fromEnvironment.isEmpty {
+        let environment = ProcessInfo.processInfo.environment
+        if let fromEnvironment = environment["MAILROOM_DATABASE_URL"], !fromEnvironment.isEmpty {
             return fromEnvironment
         }
-        throw CLIError("no database: set MAILROOM_DATABASE_URL or pass --database-url")
+        if let file = environment["MAILROOM_DATABASE_URL_FILE"], !file.isEmpty {
+            return try Secrets.read(file, for: "MAILROOM_DATABASE_URL_FILE")
+        }
+        throw CLIError("no database: set MAILROOM_DATABASE_URL (or MAILROOM_DATABASE_URL_FILE) or pass --database-url")
     }
 
     /// Connects, runs `body`, and closes the connection whether or not `body` throws.

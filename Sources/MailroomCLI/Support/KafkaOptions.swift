@@ -20,6 +20,13 @@ struct KafkaOptions: ParsableArguments {
             valueName: "key=value"))
     var properties: [String] = []
 
+    @Option(
+        name: .customLong("kafka-properties-file"),
+        help: ArgumentHelp(
+            "A file of librdkafka key=value lines, e.g. SASL and TLS settings (default: $MAILROOM_KAFKA_PROPERTIES_FILE); --kafka-property wins over it.",
+            valueName: "path"))
+    var propertiesFile: String?
+
     var topics: MailroomTopics { MailroomTopics(envelopes: topic, deadLetters: deadLetterTopic) }
 
     func configuration(clientID: String = "mailroom-cli") throws -> KafkaConfiguration {
@@ -27,6 +34,10 @@ struct KafkaOptions: ParsableArguments {
         guard !brokers.isEmpty else { throw CLIError("no broker: set MAILROOM_BROKERS or pass --brokers") }
         // librdkafka logs broker connection trouble itself; keep it to errors on the terminal.
         var overrides = ["log_level": "3"]
+        // Secrets (sasl.password, ssl.key.password, …) belong in the file, never in arguments.
+        if let file = propertiesFile ?? ProcessInfo.processInfo.environment["MAILROOM_KAFKA_PROPERTIES_FILE"].flatMap({ $0.isEmpty ? nil : $0 }) {
+            for (key, value) in try Secrets.properties(file: file, for: "Kafka properties") { overrides[key] = value }
+        }
         for property in properties {
             guard let equals = property.firstIndex(of: "="), equals != property.startIndex else {
                 throw CLIError("--kafka-property wants key=value, got '\(property)'")
