@@ -45,6 +45,9 @@ public struct WorkerConfiguration: Sendable {
     /// The most messages an inbox may hold unless its `mailbox_usage.max_messages` says otherwise; an
     /// envelope to a full inbox is rejected as `mailbox_full`. `nil`: no default (mailboxes' own limits apply).
     public var mailboxQuota: Int64? = WorkerConfiguration.defaultMailboxQuota
+    /// The most bytes of sealed bodies an inbox may hold unless its `mailbox_usage.max_bytes` says otherwise; an
+    /// envelope that would pass it is rejected as `mailbox_bytes_full`. `nil`: no default.
+    public var mailboxByteQuota: Int64? = WorkerConfiguration.defaultMailboxByteQuota
     /// New messages from one sender to one recipient: a burst and a sustained rate (by the records' Kafka
     /// timestamps); past it `rate_limited`. `nil`: no limit. The recipient's worker holds this state.
     public var pairRateLimit: RateLimit? = RateLimit(burst: 500, perSecond: 1)
@@ -69,6 +72,9 @@ public struct WorkerConfiguration: Sendable {
 
     /// The default inbox quota: 100,000 messages.
     public static let defaultMailboxQuota: Int64 = 100_000
+
+    /// The default inbox byte quota: 1 GiB of sealed bodies.
+    public static let defaultMailboxByteQuota: Int64 = 1 << 30
 
     public static var defaultWorkerName: String { "\(System.hostName)-\(System.processID)" }
 }

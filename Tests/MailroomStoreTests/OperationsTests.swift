@@ -149,6 +149,37 @@ struct OperationsTests {
         }
     }
 
+    /// The byte quota: bodies' bytes are counted exactly through writes and deletes, and a message that would
+    /// pass the quota is refused as mailbox_bytes_full while a redelivery is not; a mailbox's own limit wins.
+    @Test func aByteQuotaRefusesMailPastItAndCountsBytesExactly() async throws {
+        try await W.migrated { connection in
+            try await Self.addMailboxes([1, 2], connection)
+            let writer = MessageWriter(mailboxByteQuota: 350)  // bodies are 100 bytes: three fit, the fourth not
+            let messages = (0..<5).map { Self.message(from: 1, to: 2, offset: Int64($0)) }
+            let first = try await writer.write(messages, rejections: [], worker: "w", on: connection)
+            #expect(first.stored == 3)
+            #expect(first.conflicts.map(\.reason) == [MessageWriter.mailboxBytesFullReason, MessageWriter.mailboxBytesFullReason])
+            #expect(try await Self.int("SELECT bytes FROM mailbox_usage WHERE owner = \(W.key(2))", connection) == 300)
+            // The whole batch again: the stored three are redeliveries, the others still refused.
+            let again = try await writer.write(messages, rejections: [], worker: "w", on: connection)
+            #expect(again.stored == 0 && again.redelivered == 3)
+            #expect(again.conflicts.count == 2)
+            // A delete frees its bytes; the fast path (one new message with room) counts them too.
+            try await connection.query("DELETE FROM inbox_messages WHERE owner = \(W.key(2)) AND id = \(messages[0].id)")
+            #expect(try await Self.int("SELECT bytes FROM mailbox_usage WHERE owner = \(W.key(2))", connection) == 200)
+            let freed = try await writer.write([messages[3]], rejections: [], worker: "w", on: connection)
+            #expect(freed.stored == 1 && freed.conflicts.isEmpty)
+            #expect(try await Self.int("SELECT bytes FROM mailbox_usage WHERE owner = \(W.key(2))", connection) == 300)
+            // The mailbox's own limit overrides the default.
+            try await connection.query("UPDATE mailbox_usage SET max_bytes = 10000 WHERE owner = \(W.key(2))")
+            let raised = try await writer.write([messages[4]], rejections: [], worker: "w", on: connection)
+            #expect(raised.stored == 1)
+            #expect(
+                try await Self.int("SELECT bytes FROM mailbox_usage WHERE owner = \(W.key(2))", connection)
+                    == Self.int("SELECT sum(octet_length(body))::bigint FROM inbox_messages WHERE owner = \(W.key(2))", connection))
+        }
+    }
+
     @Test func aFullMailboxRefusesNewMailButNotRedeliveries() async throws {
         try await W.migrated { connection in
             try await Self.addMailboxes([1, 2, 3], connection)

@@ -55,6 +55,7 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-clock-skew-s"), help: "Seconds an envelope may be dated in the future (default 300).") var maxClockSkew: Int?
     @Option(name: .customLong("max-envelope-age-days"), help: "Days after its creation an envelope is still accepted (default 7).") var maxEnvelopeAgeDays: Double?
     @Option(name: .customLong("mailbox-quota"), help: "Most messages an inbox may hold unless it has its own limit; 0 for none (default 100000).") var mailboxQuota: Int64?
+    @Option(name: .customLong("mailbox-bytes-quota-mb"), help: "Most MiB of sealed bodies an inbox may hold unless it has its own limit; 0 for none (default 1024).") var mailboxBytesQuota: Int64?
     @Option(name: .customLong("pair-rate-burst"), help: "New messages one sender may send one recipient at once; 0 for no limit (default 500).") var pairRateBurst: Double?
     @Option(name: .customLong("pair-rate-per-s"), help: "Messages per second that limit refills (default 1).") var pairRatePerSecond: Double?
     @Option(name: .customLong("sender-rate-burst"), help: "New messages one sender may send at once, per worker; 0 for no limit (default 100000).") var senderRateBurst: Double?
@@ -104,6 +105,11 @@ struct WorkerCommand: AsyncParsableCommand {
             configuration.senderRateLimit = limit(
                 configuration.senderRateLimit, burst: try number(senderRateBurst, .senderRateBurst),
                 perSecond: try number(senderRatePerSecond, .senderRatePerSecond))
+            if let megabytes = mailboxBytesQuota
+                ?? environment[WorkerSetting.mailboxBytesQuotaMegabytes.rawValue].flatMap(Int64.init)
+            {
+                configuration.mailboxByteQuota = megabytes > 0 ? megabytes << 20 : nil
+            }
             if let keys = setting(precomputedKeys, .precomputedKeys) { configuration.precomputedKeys = max(0, keys) }
             if let workerName { configuration.workerName = workerName }
 

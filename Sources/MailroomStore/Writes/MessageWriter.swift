@@ -41,13 +41,23 @@ public struct MessageWriter: Sendable {
     /// The reason code for an envelope whose recipient's inbox already holds its quota of messages.
     public static let mailboxFullReason = "mailbox_full"
 
+    /// The reason code for an envelope that would take its recipient's inbox past its quota of bytes.
+    public static let mailboxBytesFullReason = "mailbox_bytes_full"
+
     /// The default most messages an inbox may hold (a mailbox's own `mailbox_usage.max_messages` overrides
     /// it); `nil` means no default limit (a mailbox's own limit still applies).
     public var mailboxQuota: Int64?
 
-    /// - Parameter mailboxQuota: the default most messages an inbox may hold; `nil` for no limit.
-    public init(mailboxQuota: Int64? = nil) {
+    /// The default most bytes of sealed bodies an inbox may hold (a mailbox's own `mailbox_usage.max_bytes`
+    /// overrides it); `nil` means no default limit.
+    public var mailboxByteQuota: Int64?
+
+    /// - Parameters:
+    ///   - mailboxQuota: the default most messages an inbox may hold; `nil` for no limit.
+    ///   - mailboxByteQuota: the default most bytes of bodies an inbox may hold; `nil` for no limit.
+    public init(mailboxQuota: Int64? = nil, mailboxByteQuota: Int64? = nil) {
         self.mailboxQuota = mailboxQuota
+        self.mailboxByteQuota = mailboxByteQuota
     }
 
     /// Which of these public keys have a mailbox.
@@ -159,14 +169,17 @@ public struct MessageWriter: Sendable {
             """, data: batch.copy)
         // The insert rollups, from the batch in hand.
         let quota = mailboxQuota ?? .max
+        let byteQuota = mailboxByteQuota ?? .max
         let rows = try await connection.query(
             """
             WITH usage AS (
                 \(sql: Self.usageInsert)
-                SELECT owner, n, n, now() FROM unnest(\(PostgresArray(batch.recipients)), \(PostgresArray(batch.counts))) AS d(owner, n)
+                SELECT owner, n, n, b, now() FROM unnest(
+                    \(PostgresArray(batch.recipients)), \(PostgresArray(batch.counts)), \(PostgresArray(batch.bytes))
+                ) AS d(owner, n, b)
                 ORDER BY owner
                 \(sql: Self.usageAdd)
-                RETURNING u.owner, u.messages, u.max_messages
+                RETURNING u.owner, u.messages, u.max_messages, u.bytes, u.max_bytes
             ), per_minute AS (
                 \(sql: Self.storedPerMinute) SELECT date_trunc('minute', now()), pg_backend_pid(), \(Int64(batch.messages.count))
                 ON CONFLICT (minute, backend) DO UPDATE SET messages = s.messages + excluded.messages
@@ -175,19 +188,20 @@ public struct MessageWriter: Sendable {
                 FROM unnest(\(PostgresArray(batch.createdAt))) AS c(created_at)) r GROUP BY 1, 3 ORDER BY 3
                 ON CONFLICT (minute, backend, bucket) DO UPDATE SET messages = l.messages + excluded.messages
             )
-            SELECT owner FROM usage WHERE messages > coalesce(max_messages, \(quota))
+            SELECT owner FROM usage
+            WHERE messages > coalesce(max_messages, \(quota)) OR bytes > coalesce(max_bytes, \(byteQuota))
             """)
         return try rows.map { try $0.decode([UInt8].self, column: 0) }
     }
 
     /// The insert rollup of the recipients' counters: every new message is unread. Each statement feeds it
-    /// (owner, count, count, now()) rows in key order (the order their rows are locked in).
+    /// (owner, count, count, bytes, now()) rows in key order (the order their rows are locked in).
     private static let usageInsert: StaticString =
-        "INSERT INTO mailbox_usage AS u (owner, messages, unread, last_active_at)"
+        "INSERT INTO mailbox_usage AS u (owner, messages, unread, bytes, last_active_at)"
     private static let usageAdd: StaticString = """
         ON CONFLICT (owner) DO UPDATE
             SET messages = u.messages + excluded.messages, unread = u.unread + excluded.unread,
-                last_active_at = greatest(u.last_active_at, excluded.last_active_at)
+                bytes = u.bytes + excluded.bytes, last_active_at = greatest(u.last_active_at, excluded.last_active_at)
         """
 
     private static let storedPerMinute: StaticString =
@@ -262,12 +276,17 @@ public struct MessageWriter: Sendable {
         while true {
             do {
                 return try await connection.withTransaction { connection -> Outcome in
-                    let full = try await overQuota(toWrite, on: connection)
-                    let refused = full.map { index in
-                        Self.refusing(
-                            toWrite[index], reason: Self.mailboxFullReason,
-                            detail: "the recipient's mailbox holds its quota of messages", worker: worker)
+                    let over = try await overQuota(toWrite, on: connection)
+                    let refused = over.map { index, bytes in
+                        bytes
+                            ? Self.refusing(
+                                toWrite[index], reason: Self.mailboxBytesFullReason,
+                                detail: "the recipient's mailbox would pass its quota of bytes", worker: worker)
+                            : Self.refusing(
+                                toWrite[index], reason: Self.mailboxFullReason,
+                                detail: "the recipient's mailbox holds its quota of messages", worker: worker)
                     }
+                    let full = over.map(\.index)
                     let toWrite = full.isEmpty ? toWrite : Self.removing(full, from: toWrite)
                     let stored = try await insertSkippingExisting(toWrite, on: connection)
                     if stored < toWrite.count {
@@ -324,10 +343,17 @@ public struct MessageWriter: Sendable {
                     \(PostgresArray(messages.map(\.inboxBodyHash))), \(PostgresArray(messages.map(\.sentboxBodyHash))),
                     \(PostgresArray(messages.map(\.signature))))
                 ON CONFLICT DO NOTHING
-                RETURNING recipient, created_at
+                RETURNING recipient, id, created_at
+            ), sizes AS (
+                -- From the input: the worker may not read a body back, not even its length.
+                SELECT * FROM unnest(
+                    \(PostgresArray(messages.map(\.recipient))), \(PostgresArray(messages.map(\.id))),
+                    \(PostgresArray(messages.map { Int64($0.inboxBody.count) }))) AS s(recipient, id, size)
             ), usage AS (
                 \(sql: Self.usageInsert)
-                SELECT recipient, count(*), count(*), now() FROM inserted GROUP BY recipient ORDER BY recipient
+                SELECT i.recipient, count(*), count(*), sum(s.size), now()
+                FROM inserted i JOIN sizes s ON s.recipient = i.recipient AND s.id = i.id
+                GROUP BY i.recipient ORDER BY i.recipient
                 \(sql: Self.usageAdd)
             ), per_minute AS (
                 \(sql: Self.storedPerMinute) SELECT date_trunc('minute', now()), pg_backend_pid(), count(*) FROM inserted
@@ -365,23 +391,31 @@ public struct MessageWriter: Sendable {
     /// The count it compares with is `mailbox_usage.messages`, kept in the same transaction as the rows (by
     /// the batch statement for inserts, by triggers for reads and deletes). One worker owns a recipient's partition, so the check and the insert see the same count; during a
     /// rebalance two workers may both pass the last free place, and the inbox ends a batch over its quota.
-    private func overQuota(_ messages: [NewMessage], on connection: PostgresConnection) async throws -> [Int] {
+    private func overQuota(_ messages: [NewMessage], on connection: PostgresConnection) async throws
+        -> [(index: Int, bytes: Bool)]
+    {
         guard !messages.isEmpty else { return [] }
-        // Without a default, a mailbox's own `max_messages` still applies.
+        // Without a default, a mailbox's own `max_messages` and `max_bytes` still apply. A message past either
+        // is refused; the message quota is named when both are passed.
         let quota = mailboxQuota ?? .max
+        let byteQuota = mailboxByteQuota ?? .max
         let rows = try await connection.query(
             """
-            SELECT b.ord - 1 FROM (
-                SELECT b.recipient, b.ord, row_number() OVER (PARTITION BY b.recipient ORDER BY b.ord) AS n
-                FROM unnest(\(PostgresArray(messages.map(\.id))), \(PostgresArray(messages.map(\.recipient))))
-                     WITH ORDINALITY AS b(id, recipient, ord)
+            SELECT b.ord - 1, coalesce(u.messages, 0) + b.n <= coalesce(u.max_messages, \(quota)) FROM (
+                SELECT b.recipient, b.ord, row_number() OVER w AS n, sum(b.size) OVER w AS total
+                FROM unnest(
+                    \(PostgresArray(messages.map(\.id))), \(PostgresArray(messages.map(\.recipient))),
+                    \(PostgresArray(messages.map { Int64($0.inboxBody.count) }))
+                ) WITH ORDINALITY AS b(id, recipient, size, ord)
                 WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.recipient = b.recipient AND m.id = b.id)
+                WINDOW w AS (PARTITION BY b.recipient ORDER BY b.ord)
             ) b
             LEFT JOIN mailbox_usage u ON u.owner = b.recipient
             WHERE coalesce(u.messages, 0) + b.n > coalesce(u.max_messages, \(quota))
+               OR coalesce(u.bytes, 0) + b.total > coalesce(u.max_bytes, \(byteQuota))
             ORDER BY b.ord
             """)
-        return try rows.map { Int(try $0.decode(Int64.self, column: 0)) }
+        return try rows.map { (Int(try $0.decode(Int64.self, column: 0)), try $0.decode(Bool.self, column: 1)) }
     }
 
     private static func removing(_ indexes: [Int], from messages: [NewMessage]) -> [NewMessage] {

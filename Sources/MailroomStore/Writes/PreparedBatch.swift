@@ -15,6 +15,8 @@ public struct PreparedBatch: Sendable {
     /// Recipients in key order, and how many messages each receives.
     let recipients: [[UInt8]]
     let counts: [Int64]
+    /// Bytes of inbox bodies each recipient receives (for the byte quota).
+    let bytes: [Int64]
     let createdAt: [Date]
     /// Distinct senders, in byte order (the order their usage rows are locked in).
     let senders: [[UInt8]]
@@ -27,16 +29,20 @@ public struct PreparedBatch: Sendable {
         let sorted = MessageWriter.inKeyOrder(messages)
         var recipients: [[UInt8]] = []
         var counts: [Int64] = []
+        var bytes: [Int64] = []
         for message in sorted {
             if recipients.last == message.recipient {
                 counts[counts.count - 1] += 1
+                bytes[bytes.count - 1] += Int64(message.inboxBody.count)
             } else {
                 recipients.append(message.recipient)
                 counts.append(1)
+                bytes.append(Int64(message.inboxBody.count))
             }
         }
         self.recipients = recipients
         self.counts = counts
+        self.bytes = bytes
         createdAt = sorted.map(\.createdAt)
         // Per row: 2 + 9 × 4 bytes of counts and lengths, 252 bytes of keys, id, time, hashes and signature.
         var copy = PostgresBinaryCopy(

@@ -57,7 +57,8 @@ final class BatchSession: @unchecked Sendable {
         self.limiter = RateLimiter(
             pair: configuration.pairRateLimit, sender: configuration.senderRateLimit,
             trackedKeys: configuration.rateLimitTrackedKeys)
-        self.writer = MessageWriter(mailboxQuota: configuration.mailboxQuota)
+        self.writer = MessageWriter(
+            mailboxQuota: configuration.mailboxQuota, mailboxByteQuota: configuration.mailboxByteQuota)
     }
 
     /// Polls, verifies and commits batches until asked to stop; then finishes the batches in hand.
