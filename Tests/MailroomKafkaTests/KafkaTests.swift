@@ -165,6 +165,25 @@ struct KafkaFailureTests {
         await producer.close(timeoutMilliseconds: 100)
     }
 
+    /// A send, a flush or a metadata call after `close()` fails with a typed error instead of reaching the
+    /// destroyed librdkafka client; closing twice is harmless.
+    @Test func aSendAfterCloseFailsWithATypedError() async throws {
+        let configuration = KafkaConfiguration(brokers: "127.0.0.1:1", overrides: ["log_level": "0"])
+        let producer = try KafkaProducer(.init(kafka: configuration))
+        await producer.close(timeoutMilliseconds: 100)
+        let error = await #expect(throws: KafkaError.self) {
+            _ = try await producer.send(topic: "nowhere", key: [1], value: [2])
+        }
+        #expect(error?.code == .client)
+        #expect(error.map { "\($0)".contains("closed") } == true)
+        #expect(await producer.flush(timeoutMilliseconds: 10) == 0)
+        let metadata = await #expect(throws: KafkaError.self) {
+            _ = try await producer.partitionCount(topic: "nowhere", timeoutMilliseconds: 10)
+        }
+        #expect(metadata?.code == .client)
+        await producer.close(timeoutMilliseconds: 100)
+    }
+
     @Test func badPropertyIsAConfigurationError() {
         let error = #expect(throws: KafkaError.self) {
             _ = try KafkaProducer(.init(kafka: KafkaConfiguration(brokers: "x", overrides: ["no.such.property": "1"])))

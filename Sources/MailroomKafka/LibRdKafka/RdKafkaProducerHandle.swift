@@ -20,6 +20,12 @@ final class RdKafkaProducerHandle: @unchecked Sendable {
     private let running = Atomic<Bool>(true)
     private let pollThreadDone = DispatchSemaphore(value: 0)
     private let blockingQueue = DispatchQueue(label: "mailroom.kafka.producer.blocking")
+    /// Whether `client` may be used: set false under the lock, before the client is destroyed, so a produce
+    /// racing a shutdown either finishes first or fails with ``closedError`` (never touches a freed client).
+    private let usable = Mutex(true)
+
+    /// What a record sent after ``shutdown()`` fails with.
+    static var closedError: KafkaError { KafkaError(.client, message: "the producer is closed") }
 
     init(properties: [String: String]) throws(KafkaError) {
         let conf = try RdKafkaConfig.make(properties)
@@ -50,6 +56,17 @@ final class RdKafkaProducerHandle: @unchecked Sendable {
 
     /// Queues one record. Throws `.queueFull` when librdkafka's queue is full (the caller waits and retries).
     func produce(
+        topic: String, key: [UInt8], value: [UInt8], headers: [KafkaHeader],
+        completion: @escaping DeliveryCompletion
+    ) -> ProduceOutcome {
+        usable.withLock { usable in
+            guard usable else { return .failed(Self.closedError) }
+            return produceOpen(topic: topic, key: key, value: value, headers: headers, completion: completion)
+        }
+    }
+
+    /// ``produce(topic:key:value:headers:completion:)`` on a client known to be alive.
+    private func produceOpen(
         topic: String, key: [UInt8], value: [UInt8], headers: [KafkaHeader],
         completion: @escaping DeliveryCompletion
     ) -> ProduceOutcome {
@@ -100,7 +117,7 @@ final class RdKafkaProducerHandle: @unchecked Sendable {
     /// it or lost its sequence state, as a restarted Tansu does). Every later record fails; only a new
     /// producer can send.
     var hasFatalError: Bool {
-        rd_kafka_fatal_error(client, nil, 0) != RD_KAFKA_RESP_ERR_NO_ERROR
+        usable.withLock { $0 && rd_kafka_fatal_error(client, nil, 0) != RD_KAFKA_RESP_ERR_NO_ERROR }
     }
 
     enum ProduceOutcome {
@@ -114,6 +131,7 @@ final class RdKafkaProducerHandle: @unchecked Sendable {
     func flush(timeoutMilliseconds: Int32) async -> Int {
         await withCheckedContinuation { continuation in
             blockingQueue.async { [self] in
+                guard usable.withLock({ $0 }) else { return continuation.resume(returning: 0) }
                 _ = rd_kafka_flush(client, timeoutMilliseconds)
                 continuation.resume(returning: Int(rd_kafka_outq_len(client)))
             }
@@ -124,6 +142,7 @@ final class RdKafkaProducerHandle: @unchecked Sendable {
     func partitionCount(topic: String, timeoutMilliseconds: Int32) async throws(KafkaError) -> Int {
         let result: Result<Int, KafkaError> = await withCheckedContinuation { continuation in
             blockingQueue.async { [self] in
+                guard usable.withLock({ $0 }) else { return continuation.resume(returning: .failure(Self.closedError)) }
                 continuation.resume(returning: RdKafkaMetadata.partitionCount(
                     client: client, topic: topic, timeoutMilliseconds: timeoutMilliseconds))
             }
@@ -135,6 +154,7 @@ final class RdKafkaProducerHandle: @unchecked Sendable {
     func endOffsets(topic: String, timeoutMilliseconds: Int32) async throws(KafkaError) -> [Int32: Int64] {
         let result: Result<[Int32: Int64], KafkaError> = await withCheckedContinuation { continuation in
             blockingQueue.async { [self] in
+                guard usable.withLock({ $0 }) else { return continuation.resume(returning: .failure(Self.closedError)) }
                 continuation.resume(returning: RdKafkaMetadata.endOffsets(
                     client: client, topic: topic, timeoutMilliseconds: timeoutMilliseconds))
             }
@@ -151,6 +171,7 @@ final class RdKafkaProducerHandle: @unchecked Sendable {
                 // Undelivered records fail their completions during destroy (purge), so nothing waits forever.
                 _ = rd_kafka_purge(client, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT)
                 rd_kafka_poll(client, 0)
+                usable.withLock { $0 = false }  // no produce is inside the client from here on
                 rd_kafka_destroy(client)
                 continuation.resume()
             }
