@@ -95,9 +95,15 @@ public final class Worker: Service, Sendable {
                 "librdkafka before 2.1: after a full prefetch queue the consumer waits 1 s to fetch again, so a worker draining a backlog idles; run librdkafka 2.1 or later (docs/OPERATIONS.md)",
                 metadata: ["librdkafka": "\(librdkafkaVersion)"])
         }
-        await withGracefulShutdownHandler {
-            await session.runLoop()
-        } onGracefulShutdown: { [stopFlag] in
+        // A graceful shutdown (SIGTERM) and a cancellation (the service group cancels its services when one fails,
+        // e.g. the metrics port cannot be bound) both stop the loop the same way: the batch in hand is finished.
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                await session.runLoop()
+            } onGracefulShutdown: { [stopFlag] in
+                stopFlag.set()
+            }
+        } onCancel: { [stopFlag] in
             stopFlag.set()
         }
         do {

@@ -141,6 +141,32 @@ struct PipelineCommandTests {
         try await stack.database.drop()
     }
 
+    /// A service that fails ends the worker: with its metrics port taken, `mailroom worker` stops (the group
+    /// cancels the batch loop as SIGTERM would) and exits non-zero with the reason, instead of hanging.
+    @Test func aWorkerWhoseMetricsPortIsTakenExitsWithTheReason() async throws {
+        let stack = try await Self.stack()
+        _ = try CLI.run(["topics", "create", "--partitions", "1"] + stack.topicArguments, environment: stack.environment)
+        let taken = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(taken) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(taken, $0, length) == 0 && listen(taken, 1) == 0 && getsockname(taken, $0, &length) == 0 }
+        }
+        #expect(bound)
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        let worker = try RunningCLI(["worker", "--metrics-port", "\(port)"] + stack.topicArguments, environment: stack.environment)
+        let status = try await worker.exitStatus(within: .seconds(45))
+        if status == nil { worker.signal(SIGKILL) }
+        #expect(status != nil && status != 0, "the worker did not end: \(worker.output)")
+        #expect(worker.output.contains("\(port)"), "\(worker.output)")
+        try? FileManager.default.removeItem(at: stack.folder)
+        try await stack.database.drop()
+    }
+
     @Test func killNineAtRandomMomentsLosesNothingAndWritesNothingTwice() async throws {
         let stack = try await Self.stack()
         let env = stack.environment
