@@ -23,19 +23,25 @@ struct QueryCommandTests {
         }
     }
 
-    /// `mailroom block`, `blocks` and `unblock` keep the identity's block list, as the worker reads it.
-    @Test func blockListThroughTheExecutable() async throws {
+    /// A migrated database, a scratch folder, and the CLI environment that points at them.
+    static func migratedDatabase(_ name: String) async throws -> (TestDatabase, URL, [String: String]) {
         let database = try await TestDatabase.create()
-        defer { Task { try? await database.drop() } }
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "mailroom-block-cli-\(UUID().uuidString)")
+            "mailroom-\(name)-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
         let env = [
             "MAILROOM_DATABASE_URL": database.url, "MAILROOM_IDENTITY": "", "MAILROOM_IDENTITY_FILE": "",
             "MAILROOM_LOG_LEVEL": "warning",
         ]
         #expect(try CLI.run(["migrate"], environment: env).status == 0)
+        return (database, folder, env)
+    }
+
+    /// `mailroom block`, `blocks` and `unblock` keep the identity's block list, as the worker reads it.
+    @Test func blockListThroughTheExecutable() async throws {
+        let (database, folder, env) = try await Self.migratedDatabase("block")
+        defer { Task { try? await database.drop() } }
+        defer { try? FileManager.default.removeItem(at: folder) }
         let bobFile = folder.appendingPathComponent("bob.key").path
         #expect(try CLI.run(["keygen", "--out", bobFile], environment: env).status == 0)
         // No mailbox yet: refused with the query library's not-found status.
@@ -67,17 +73,9 @@ struct QueryCommandTests {
     }
 
     @Test func listReadDeleteWatchThroughTheExecutable() async throws {
-        let database = try await TestDatabase.create()
+        let (database, folder, env) = try await Self.migratedDatabase("query")
         defer { Task { try? await database.drop() } }
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "mailroom-query-cli-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
-        let env = [
-            "MAILROOM_DATABASE_URL": database.url, "MAILROOM_IDENTITY": "", "MAILROOM_IDENTITY_FILE": "",
-            "MAILROOM_LOG_LEVEL": "warning",
-        ]
-        #expect(try CLI.run(["migrate"], environment: env).status == 0)
         let aliceFile = folder.appendingPathComponent("alice.key").path
         let bobFile = folder.appendingPathComponent("bob.key").path
         for file in [aliceFile, bobFile] {

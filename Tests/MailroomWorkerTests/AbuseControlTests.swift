@@ -13,14 +13,7 @@ import Testing
 @Suite("Abuse controls in the worker", .enabled(if: TestEnvironment.hasBroker && TestEnvironment.hasDatabase))
 struct AbuseControlTests {
     @Test func aFloodIsLimitedAndABlockedSenderRefusedWhileOthersStillArrive() async throws {
-        let harness = try await PipelineHarness.make(partitions: 2)
-        do {
-            try await run(harness)
-        } catch {
-            await harness.drop()
-            throw error
-        }
-        await harness.drop()
+        try await PipelineHarness.with(partitions: 2) { try await run($0) }
     }
 
     private func send(_ count: Int, from sender: Identity, to recipient: Identity, _ harness: PipelineHarness)

@@ -102,16 +102,9 @@ struct DatabaseIncidentTests {
         #expect(Set(stored).subtracting(sent).count == 0, "stored but not produced")
     }
 
-    /// Runs `body` with a fresh pipeline, dropped afterwards whether or not `body` throws.
+    /// Runs `body` with a fresh pipeline of three partitions, dropped afterwards whether or not `body` throws.
     private static func withHarness(_ body: (PipelineHarness) async throws -> Void) async throws {
-        let harness = try await PipelineHarness.make(partitions: 3)
-        do {
-            try await body(harness)
-        } catch {
-            await harness.drop()
-            throw error
-        }
-        await harness.drop()
+        try await PipelineHarness.with(partitions: 3, body)
     }
 
     /// Ends the worker's sessions on this database, so that it reconnects and meets the new settings.

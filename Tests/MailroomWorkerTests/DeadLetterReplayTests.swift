@@ -10,14 +10,7 @@ import Testing
 @Suite("Dead-letter replay terminates", .enabled(if: TestEnvironment.hasBroker && TestEnvironment.hasDatabase))
 struct DeadLetterReplayTests {
     @Test func aCauseThatPersistsIsReplayedABoundedNumberOfTimes() async throws {
-        let harness = try await PipelineHarness.make(partitions: 2)
-        do {
-            try await run(harness)
-        } catch {
-            await harness.drop()
-            throw error
-        }
-        await harness.drop()
+        try await PipelineHarness.with(partitions: 2) { try await run($0) }
     }
 
     private func run(_ harness: PipelineHarness) async throws {

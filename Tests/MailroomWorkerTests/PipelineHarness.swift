@@ -98,6 +98,18 @@ struct PipelineHarness: Sendable {
     func drop() async {
         try? await database.drop()
     }
+
+    /// Runs `body` with a fresh pipeline, dropped afterwards whether or not `body` throws.
+    static func with(partitions: Int = 4, _ body: (PipelineHarness) async throws -> Void) async throws {
+        let harness = try await make(partitions: partitions)
+        do {
+            try await body(harness)
+        } catch {
+            await harness.drop()
+            throw error
+        }
+        await harness.drop()
+    }
 }
 
 struct RunningWorker: Sendable {

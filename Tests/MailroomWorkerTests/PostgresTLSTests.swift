@@ -20,8 +20,7 @@ struct PostgresTLSTests {
     }
 
     @Test func theWorkerStoresOverVerifiedTLS() async throws {
-        let harness = try await PipelineHarness.make(partitions: 2)
-        do {
+        try await PipelineHarness.with(partitions: 2) { harness in
             let sender = Identity.generate()
             let recipient = Identity.generate()
             try await harness.setUpMailboxes([sender, recipient])
@@ -42,11 +41,7 @@ struct PostgresTLSTests {
                 """)
             try await worker.stop()
             #expect(encrypted >= 1)
-        } catch {
-            await harness.drop()
-            throw error
         }
-        await harness.drop()
     }
 
     @Test func aServerCertificateFromAnotherCAIsRefused() async throws {

@@ -12,14 +12,7 @@ import Testing
 @Suite("Redelivery after deletion and expiry", .enabled(if: TestEnvironment.hasBroker && TestEnvironment.hasDatabase))
 struct RedeliveryTests {
     @Test func aTopicConsumedAgainFromTheStartBringsBackNothingDeletedOrExpired() async throws {
-        let harness = try await PipelineHarness.make(partitions: 3)
-        do {
-            try await run(harness)
-        } catch {
-            await harness.drop()
-            throw error
-        }
-        await harness.drop()
+        try await PipelineHarness.with(partitions: 3) { try await run($0) }
     }
 
     private func run(_ harness: PipelineHarness) async throws {
