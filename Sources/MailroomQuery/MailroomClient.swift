@@ -183,39 +183,38 @@ public final class MailroomClient: Sendable {
     /// - Throws: ``MailroomQueryError`` with ``MailroomQueryError/Code/mailboxNotFound``.
     @discardableResult
     public func block(owner: PublicKey, sender: PublicKey) async throws -> Bool {
-        try await pool.withConnection { connection in
-            guard try await MailboxQueries.createdAt(owner: owner.bytes, on: connection) != nil else {
-                throw Self.mailboxNotFound(owner)
-            }
-            return try await BlockQueries.block(owner: owner.bytes, sender: sender.bytes, on: connection)
-        }
+        try await withMailbox(of: owner) { try await BlockQueries.block(owner: owner.bytes, sender: sender.bytes, on: $0) }
     }
 
     /// Unblocks `sender` for `owner`; returns whether the sender was blocked.
     /// - Throws: ``MailroomQueryError`` with ``MailroomQueryError/Code/mailboxNotFound``.
     @discardableResult
     public func unblock(owner: PublicKey, sender: PublicKey) async throws -> Bool {
-        try await pool.withConnection { connection in
-            guard try await MailboxQueries.createdAt(owner: owner.bytes, on: connection) != nil else {
-                throw Self.mailboxNotFound(owner)
-            }
-            return try await BlockQueries.unblock(owner: owner.bytes, sender: sender.bytes, on: connection)
-        }
+        try await withMailbox(of: owner) { try await BlockQueries.unblock(owner: owner.bytes, sender: sender.bytes, on: $0) }
     }
 
     /// The senders `owner` has blocked, oldest block first, with when each was blocked.
     /// - Throws: ``MailroomQueryError`` with ``MailroomQueryError/Code/mailboxNotFound``.
     public func blocks(owner: PublicKey) async throws -> [(sender: PublicKey, since: Date)] {
-        try await pool.withConnection { connection in
-            guard try await MailboxQueries.createdAt(owner: owner.bytes, on: connection) != nil else {
-                throw Self.mailboxNotFound(owner)
-            }
-            return try await BlockQueries.blocks(owner: owner.bytes, on: connection).map { row in
+        try await withMailbox(of: owner) { connection in
+            try await BlockQueries.blocks(owner: owner.bytes, on: connection).map { row in
                 guard let key = try? PublicKey(bytes: row.sender) else {
                     throw MailroomQueryError(.corruptRow, "a blocked key in the block list is not a public key")
                 }
                 return (key, row.since)
             }
+        }
+    }
+
+    /// Runs `body` on a pooled connection once `owner`'s mailbox is known to exist.
+    private func withMailbox<T: Sendable>(of owner: PublicKey, _ body: (PostgresConnection) async throws -> T)
+        async throws -> T
+    {
+        try await pool.withConnection { connection in
+            guard try await MailboxQueries.createdAt(owner: owner.bytes, on: connection) != nil else {
+                throw Self.mailboxNotFound(owner)
+            }
+            return try await body(connection)
         }
     }
 
