@@ -179,7 +179,9 @@ struct PipelineCommandTests {
         let producer = try MailroomProducer(
             .init(kafka: KafkaConfiguration(brokers: try TestEnvironment.requireBrokers(), overrides: ["log_level": "3"]),
                   topics: MailroomTopics(envelopes: stack.topicArguments[1], deadLetters: stack.topicArguments[3])))
-        let total = 9_000
+        // Enough that a drain lasts seconds even on a fast machine, so a kill lands mid-stream even when this
+        // test's own polling runs late on two busy cores.
+        let total = 24_000
         for (index, sender) in senders.enumerated() {
             let messages = (0..<(total / senders.count)).map { n in
                 BulkMessage(recipient: recipients[(n + index) % recipients.count].publicKey.textileString, body: Array("n\(n)".utf8))

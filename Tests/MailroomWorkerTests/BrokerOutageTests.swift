@@ -10,10 +10,11 @@ import Testing
 
 /// The broker killed and restarted while a worker drains and a producer sends. The broker is a stack of its own
 /// (`scripts/dev-stack kafka-start` with `MAILROOM_KAFKA_STORAGE=s3`: Tansu keeping its topics in a local S3
-/// endpoint, so they survive the restart), so no other test sees the outage.
+/// endpoint, so they survive the restart), so no other test sees the outage. It runs in the fault-injection pass
+/// (`MAILROOM_TEST_FAULTS=1`), alone, so that its load does not skew the main pass's timing-sensitive tests.
 @Suite(
     "Broker killed and restarted",
-    .enabled(if: TestEnvironment.hasDatabase && TestEnvironment.devStack != nil))
+    .enabled(if: TestEnvironment.faultInjection && TestEnvironment.hasDatabase && TestEnvironment.devStack != nil))
 struct BrokerOutageTests {
     @Test func everythingAcknowledgedIsStoredOnceAndDeadLettersArePublishedAfterTheOutage() async throws {
         let kafkaPort = try FreePort.reserve()
