@@ -98,16 +98,22 @@ struct BrokerOutageTests {
         await producer.close()
         var acknowledged: [MessageID] = []
         var acknowledgedToNobody: [MessageID] = []
+        var failed = 0
+        var failedToNobody = 0
         for (result, toNobody) in results {
             switch result {
             case .sent(let id, _, _): if toNobody { acknowledgedToNobody.append(id) } else { acknowledged.append(id) }
-            case .failed(let error): #expect(error.code == .brokerUnreachable, "a send failed with \(error)")
+            case .failed(let error):
+                #expect(error.code == .brokerUnreachable, "a send failed with \(error)")
+                if toNobody { failedToNobody += 1 } else { failed += 1 }
             }
         }
         #expect(results.count == rounds * 51)
         #expect(storedDuringOutage < acknowledged.count, "the outage must hit mid-run for this test to mean anything")
 
-        // Every acknowledged envelope stored exactly once; those to nobody rejected once each.
+        // Every acknowledged envelope stored exactly once; those to nobody rejected once each. A send that failed
+        // may still have reached the broker (its acknowledgement was lost), so it may be stored too, once; an
+        // application retries it, and the worker stores the retry once as well (same id, same signature).
         #expect(try await harness.eventually(timeout: .seconds(180)) { try await harness.inboxCount() >= acknowledged.count })
         #expect(
             try await harness.eventually(timeout: .seconds(60)) {
@@ -117,28 +123,32 @@ struct BrokerOutageTests {
         let stored = try await database.withConnection { connection in
             try await connection.query("SELECT id FROM inbox_messages").map { try $0.decode(MessageID.self, column: 0) }
         }
-        #expect(stored.count == acknowledged.count)
-        #expect(Set(stored) == Set(acknowledged))
-        #expect(try await harness.sentboxCount() == acknowledged.count)
+        #expect(Set(stored).count == stored.count, "a message stored twice")
+        #expect(Set(acknowledged).isSubset(of: Set(stored)), "an acknowledged send is not stored")
+        #expect(stored.count <= acknowledged.count + failed)
+        #expect(try await harness.sentboxCount() == stored.count)
         let rejected = try await database.withConnection { connection in
             try await connection.query("SELECT message_id, reason FROM rejected_envelopes").map {
                 (try $0.decode(UUID.self, column: 0), try $0.decode(String.self, column: 1))
             }
         }
         #expect(rejected.allSatisfy { $0.1 == RejectionReason.noRecipientMailbox })
-        #expect(Set(rejected.map(\.0)) == Set(acknowledgedToNobody.map(\.uuid)))
+        let rejectedIDs = Set(rejected.map(\.0))
+        #expect(rejectedIDs.count == rejected.count)
+        #expect(Set(acknowledgedToNobody.map(\.uuid)).isSubset(of: rejectedIDs))
+        #expect(rejected.count <= acknowledgedToNobody.count + failedToNobody)
 
         // The dead letters reached the restarted broker (at least once each: a retried publish may repeat one).
         // (Joining a group takes Tansu's S3 engine about 20 s, so the reader gets longer than the harness's.)
         let reader = try KafkaConsumer(.init(kafka: harness.kafka, groupID: "outage-dlq-reader", topics: [harness.topics.deadLetters]))
         var ids = Set<MessageID>()
         let deadline = ContinuousClock.now + .seconds(120)
-        while ids.count < acknowledgedToNobody.count && ContinuousClock.now < deadline {
+        while ids.count < rejected.count && ContinuousClock.now < deadline {
             for letter in await reader.poll(maxRecords: 500, timeout: .milliseconds(500)).records {
                 if let id = try? Envelope.verify(letter.value ?? []).id { ids.insert(id) }
             }
         }
         await reader.close()
-        #expect(ids == Set(acknowledgedToNobody))
+        #expect(Set(ids.map(\.uuid)) == rejectedIDs)
     }
 }
