@@ -12,6 +12,27 @@ private func parseSender(_ text: String) throws -> PublicKey {
     }
 }
 
+/// What `block` and `unblock` print.
+private enum BlockOutput: Sendable {
+    case json([String: any Sendable])
+    case text(String)
+}
+
+/// Loads the identity and the sender's key, runs `change` on a client, and prints what it returns.
+private func changeBlock(
+    _ key: String, identity: IdentityOptions, database: DatabaseOptions,
+    _ change: @Sendable (MailroomClient, PublicKey, PublicKey) async throws -> BlockOutput
+) async throws {
+    try await QueryCLI.reporting {
+        let me = try identity.load()
+        let sender = try parseSender(key)
+        switch try await QueryCLI.withClient(database, { try await change($0, me.publicKey, sender) }) {
+        case .json(let object): CLIOutput.json(object)
+        case .text(let line): CLIOutput.line(line)
+        }
+    }
+}
+
 struct BlockCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "block",
@@ -27,15 +48,11 @@ struct BlockCommand: AsyncParsableCommand {
     @Flag(help: "Print the result as one JSON object.") var json = false
 
     func run() async throws {
-        try await QueryCLI.reporting {
-            let me = try identity.load()
-            let sender = try parseSender(key)
-            let added = try await QueryCLI.withClient(database) { try await $0.block(owner: me.publicKey, sender: sender) }
-            if json {
-                CLIOutput.json(["blocked": sender.textileString, "new": added])
-            } else {
-                CLIOutput.line(added ? "blocked \(sender.textileString)" : "\(sender.textileString) was blocked already")
-            }
+        try await changeBlock(key, identity: identity, database: database) { client, owner, sender in
+            let added = try await client.block(owner: owner, sender: sender)
+            let key = sender.textileString
+            return json
+                ? .json(["blocked": key, "new": added]) : .text(added ? "blocked \(key)" : "\(key) was blocked already")
         }
     }
 }
@@ -50,17 +67,12 @@ struct UnblockCommand: AsyncParsableCommand {
     @Flag(help: "Print the result as one JSON object.") var json = false
 
     func run() async throws {
-        try await QueryCLI.reporting {
-            let me = try identity.load()
-            let sender = try parseSender(key)
-            let removed = try await QueryCLI.withClient(database) {
-                try await $0.unblock(owner: me.publicKey, sender: sender)
-            }
-            if json {
-                CLIOutput.json(["unblocked": sender.textileString, "was_blocked": removed])
-            } else {
-                CLIOutput.line(removed ? "unblocked \(sender.textileString)" : "\(sender.textileString) was not blocked")
-            }
+        try await changeBlock(key, identity: identity, database: database) { client, owner, sender in
+            let removed = try await client.unblock(owner: owner, sender: sender)
+            let key = sender.textileString
+            return json
+                ? .json(["unblocked": key, "was_blocked": removed])
+                : .text(removed ? "unblocked \(key)" : "\(key) was not blocked")
         }
     }
 }

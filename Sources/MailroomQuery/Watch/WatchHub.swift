@@ -262,8 +262,13 @@ final class WatchHub: Sendable {
             let frontiers = state.withLock { state in
                 ownerList.map { state.groups[GroupKey(box: box, owner: $0)]?.frontier }
             }
+            // Tokens only for owners a group may start on (new watchers', or without a group yet): a group keeps
+            // its token.
+            let starting = Array(
+                Set(joining.map(\.key.owner)).union(zip(ownerList, frontiers).filter { $0.1 == nil }.map(\.0)))
             let (changes, frontier, tokens) = try await pool.withConnection { connection in
-                try await WatchQueries.changes(box: box, owners: ownerList, frontiers: frontiers, on: connection)
+                try await WatchQueries.changes(
+                    box: box, owners: ownerList, frontiers: frontiers, tokensFor: starting, on: connection)
             }
             var byOwner: [[UInt8]: [WatchQueries.Change]] = [:]
             for change in changes { byOwner[change.owner, default: []].append(change) }

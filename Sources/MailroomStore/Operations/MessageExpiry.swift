@@ -77,8 +77,8 @@ public struct MessageExpiry: Sendable {
     ///   - connection: a connection outside any transaction.
     /// - Throws: ``PostgresError``; the batches already committed stay done.
     public func run(now: Date = Date(), on connection: PostgresConnection) async throws -> Report {
-        let cutoff = now.addingTimeInterval(-Self.seconds(configuration.timeToLive))
-        let windowStart = now.addingTimeInterval(-Self.seconds(configuration.redeliveryWindow))
+        let cutoff = now.addingTimeInterval(-Double(configuration.timeToLive.milliseconds) / 1000)
+        let windowStart = now.addingTimeInterval(-Double(configuration.redeliveryWindow.milliseconds) / 1000)
         var report = Report(cutoff: cutoff, tombstoneCutoff: windowStart)
         let batchSize = max(1, configuration.batchSize)
         var expired = 0
@@ -123,10 +123,5 @@ public struct MessageExpiry: Sendable {
 
     private func pause() async throws {
         if configuration.pause > .zero { try await Task.sleep(for: configuration.pause) }
-    }
-
-    private static func seconds(_ duration: Duration) -> Double {
-        let parts = duration.components
-        return Double(parts.seconds) + Double(parts.attoseconds) / 1e18
     }
 }

@@ -27,10 +27,11 @@ public enum WatchQueries {
     }
 
     /// The changes in `box` for each owner since its frontier (`nil`: since now, i.e. only what is still in
-    /// flight), the new frontier to use next time for all of them, and each owner's notification token
-    /// (``MailboxNotification/ownerTokens``).
+    /// flight), the new frontier to use next time for all of them, and the notification tokens
+    /// (``MailboxNotification/ownerTokens``) of `tokensFor` (the owners a watcher starts on), in the same round trip.
     public static func changes(
-        box: MailboxNotification.Box, owners: [[UInt8]], frontiers: [Int64?], on connection: PostgresConnection
+        box: MailboxNotification.Box, owners: [[UInt8]], frontiers: [Int64?], tokensFor: [[UInt8]] = [],
+        on connection: PostgresConnection
     ) async throws -> (changes: [Change], frontier: Int64, tokens: [[UInt8]: UInt64]) {
         let query: PostgresQuery = """
             WITH s AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin),
@@ -46,7 +47,7 @@ public enum WatchQueries {
             UNION ALL
             SELECT -1::int2, NULL, NULL, xmin, 0 FROM s
             UNION ALL
-            SELECT -2::int2, t.owner, NULL, t.token, 0 FROM mailroom_owner_tokens(\(PostgresArray(owners))) t
+            SELECT -2::int2, t.owner, NULL, t.token, 0 FROM mailroom_owner_tokens(\(PostgresArray(tokensFor))) t
             """
         var changes: [Change] = []
         var frontier: Int64 = 0

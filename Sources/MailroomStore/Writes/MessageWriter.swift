@@ -279,11 +279,11 @@ public struct MessageWriter: Sendable {
                     let over = try await overQuota(toWrite, on: connection)
                     let refused = over.map { index, bytes in
                         bytes
-                            ? Self.refusing(
-                                toWrite[index], reason: Self.mailboxBytesFullReason,
+                            ? Rejection(
+                                refusing: toWrite[index], reason: Self.mailboxBytesFullReason,
                                 detail: "the recipient's mailbox would pass its quota of bytes", worker: worker)
-                            : Self.refusing(
-                                toWrite[index], reason: Self.mailboxFullReason,
+                            : Rejection(
+                                refusing: toWrite[index], reason: Self.mailboxFullReason,
                                 detail: "the recipient's mailbox holds its quota of messages", worker: worker)
                     }
                     let full = over.map(\.index)
@@ -294,8 +294,8 @@ public struct MessageWriter: Sendable {
                         if !clashing.isEmpty {
                             // Roll back and write the batch again without the clashing envelopes.
                             conflicts += clashing.map { index in
-                                Self.refusing(
-                                    toWrite[index], reason: Self.duplicateMessageIDReason,
+                                Rejection(
+                                    refusing: toWrite[index], reason: Self.duplicateMessageIDReason,
                                     detail: "another message with this id is already stored for the sender or recipient",
                                     worker: worker)
                             }
@@ -316,13 +316,6 @@ public struct MessageWriter: Sendable {
                 continue
             }
         }
-    }
-
-    /// The rejection of a verified message the write itself refused (its id, parties and record; no body).
-    private static func refusing(_ message: NewMessage, reason: String, detail: String, worker: String) -> Rejection {
-        Rejection(
-            source: message.source, reason: reason, detail: detail, messageID: message.id, sender: message.sender,
-            recipient: message.recipient, envelopeBytes: 0, worker: worker)
     }
 
     /// Inserts the messages whose (recipient, id) and (sender, id) are both free, with the insert rollups

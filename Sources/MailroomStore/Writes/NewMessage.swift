@@ -72,4 +72,11 @@ public struct Rejection: Sendable, Hashable {
         self.envelopeBytes = envelopeBytes
         self.worker = worker
     }
+
+    /// The rejection of a verified message (its id and parties; no body).
+    public init(refusing message: NewMessage, reason: String, detail: String, envelopeBytes: Int = 0, worker: String) {
+        self.init(
+            source: message.source, reason: reason, detail: detail, messageID: message.id, sender: message.sender,
+            recipient: message.recipient, envelopeBytes: envelopeBytes, worker: worker)
+    }
 }

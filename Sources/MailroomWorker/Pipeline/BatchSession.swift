@@ -290,7 +290,7 @@ final class BatchSession: @unchecked Sendable {
         lastProgress = .now
         var conflicts: [(Rejection, KafkaRecord)] = []
         if !outcome.conflicts.isEmpty {
-            let records = Dictionary(batch.records.map { (RecordSource(topic: $0.topic, partition: $0.partition, offset: $0.offset), $0) }) { first, _ in first }
+            let records = Self.bySource(batch.records)
             conflicts = outcome.conflicts.compactMap { rejection in records[rejection.source].map { (rejection, $0) } }
         }
         try await publishDeadLetters(rejected + conflicts)
@@ -342,7 +342,7 @@ final class BatchSession: @unchecked Sendable {
             try await BlockQueries.blockedPairs(recipients: recipients, on: connection)
         }
         guard !blocked.isEmpty || limiter.isEnabled else { return [] }
-        let bySource = Dictionary(records.map { (RecordSource(topic: $0.topic, partition: $0.partition, offset: $0.offset), $0) }) { first, _ in first }
+        let bySource = Self.bySource(records)
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         var refusals: [(index: Int, reason: String, detail: String)] = []
         for (index, message) in messages.enumerated() {
@@ -375,15 +375,21 @@ final class BatchSession: @unchecked Sendable {
             refused.append(
                 (
                     Rejection(
-                        source: message.source, reason: refusal.reason, detail: refusal.detail, messageID: message.id,
-                        sender: message.sender, recipient: message.recipient, envelopeBytes: record.value?.count ?? 0,
-                        worker: configuration.workerName), record
+                        refusing: message, reason: refusal.reason, detail: refusal.detail,
+                        envelopeBytes: record.value?.count ?? 0, worker: configuration.workerName), record
                 ))
         }
         if !drop.isEmpty {
             rows = PreparedBatch(messages.enumerated().filter { !drop.contains($0.offset) }.map(\.element))
         }
         return refused
+    }
+
+    /// The batch's records by where they came from.
+    private static func bySource(_ records: [KafkaRecord]) -> [RecordSource: KafkaRecord] {
+        Dictionary(records.map { (RecordSource(topic: $0.topic, partition: $0.partition, offset: $0.offset), $0) }) {
+            first, _ in first
+        }
     }
 
     /// Signature checks counted at the last batch (process-wide counters; batches are committed one at a time).

@@ -62,7 +62,7 @@ public struct RecordHandler: Sendable {
                     envelope, source: source, bytes: value.count, reason: RejectionReason.createdInFuture,
                     detail: "created \(envelope.createdAtMilliseconds - nowMilliseconds) ms in the future"))
         }
-        let ageMilliseconds = maxEnvelopeAge.components.seconds * 1000 + maxEnvelopeAge.components.attoseconds / 1_000_000_000_000_000
+        let ageMilliseconds = maxEnvelopeAge.nanoseconds / 1_000_000
         if envelope.createdAtMilliseconds < nowMilliseconds - ageMilliseconds {
             return .rejected(
                 rejection(
