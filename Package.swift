@@ -196,22 +196,27 @@ let package = Package(
         .testTarget(
             name: "MailroomWorkerTests",
             dependencies: [
-                "MailroomWorker", "MailroomProducer", "MailroomKafka", "MailroomStore", "MailroomCore", "MailroomTestSupport",
+                "MailroomWorker", "MailroomProducer", "MailroomKafka", "MailroomStore", "MailroomCore",
+                "MailroomTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "MailroomQueryTests",
-            dependencies: ["MailroomQuery", "MailroomStore", "MailroomPostgres", "MailroomCore", "MailroomTestSupport"],
+            dependencies: [
+                "MailroomQuery", "MailroomStore", "MailroomPostgres", "MailroomCore", "MailroomTestSupport",
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "MailroomCLITests",
             dependencies: [
-                "MailroomPostgres", "MailroomStore", "MailroomCore", "MailroomKafka", "MailroomProducer", "MailroomWorker",
+                "MailroomPostgres", "MailroomStore", "MailroomCore", "MailroomKafka", "MailroomProducer",
+                "MailroomWorker",
                 "MailroomTestSupport",
             ],
+            exclude: ["Scripts"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -1,6 +1,6 @@
-public import Hummingbird
 import Foundation
 public import HTTPTypes
+public import Hummingbird
 import NIOCore
 
 /// An API failure: an HTTP status and a stable snake_case code, sent as `{"error": {"code", "message"}}`.
@@ -28,7 +28,9 @@ public struct APIError: HTTPResponseError, Sendable, CustomStringConvertible {
     public var description: String { "\(status.code) \(code): \(message)" }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        let body = JSONText.object([("error", JSONText.object([("code", JSONText.string(code)), ("message", JSONText.string(message))]))])
+        let body = JSONText.object([
+            ("error", JSONText.object([("code", JSONText.string(code)), ("message", JSONText.string(message))]))
+        ])
         var response = Response.json(body, status: status)
         for field in headers { response.headers.append(field) }
         if status == .unauthorized { response.headers[.wwwAuthenticate] = "Mailroom-Ed25519" }
@@ -66,7 +68,9 @@ enum JSONText {
 extension Response {
     static func json(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
         Response(
-            status: status, headers: [.contentType: "application/json"],
-            body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+            status: status,
+            headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: text))
+        )
     }
 }

@@ -14,10 +14,16 @@ enum APIFailure {
             throw error
         } catch let error as MailroomQueryError {
             switch error.code {
-            case .mailboxNotFound: throw APIError(.notFound, error.code.name, "the caller has no mailbox: PUT /v1/mailbox")
+            case .mailboxNotFound:
+                throw APIError(.notFound, error.code.name, "the caller has no mailbox: PUT /v1/mailbox")
             case .messageNotFound: throw APIError(.notFound, error.code.name, "no such message in the caller's mailbox")
             case .invalidLimit: throw APIError(.badRequest, error.code.name, error.message)
-            default: throw APIError(.serviceUnavailable, "database_unavailable", "the mailbox store failed: \(error.code.name)")
+            default:
+                throw APIError(
+                    .serviceUnavailable,
+                    "database_unavailable",
+                    "the mailbox store failed: \(error.code.name)"
+                )
             }
         } catch is CancellationError {
             throw CancellationError()
@@ -29,7 +35,8 @@ enum APIFailure {
 
     static func producer(_ error: ProducerError) -> APIError {
         switch error.code {
-        case .brokerUnreachable: APIError(.serviceUnavailable, error.code.rawValue, "the broker did not acknowledge the envelope")
+        case .brokerUnreachable:
+            APIError(.serviceUnavailable, error.code.rawValue, "the broker did not acknowledge the envelope")
         case .deliveryFailed: APIError(.serviceUnavailable, error.code.rawValue, "the broker refused the envelope")
         default: APIError(.badRequest, error.code.rawValue, error.envelopeError?.detail ?? error.message)
         }

@@ -3,8 +3,8 @@ import HummingbirdCore
 public import Logging
 public import MailroomProducer
 public import MailroomQuery
-public import ServiceLifecycle
 import NIOCore
+public import ServiceLifecycle
 
 /// `mailroom serve`: the HTTP API (docs/API.md) as a swift-service-lifecycle service.
 ///
@@ -18,8 +18,11 @@ public struct APIServer: Service {
     /// - Parameters:
     ///   - onListening: called once with the bound port (useful with port 0).
     public init(
-        configuration: APIConfiguration, client: MailroomClient, producer: MailroomProducer,
-        logger: Logger = Logger(label: "mailroom.api"), onListening: @escaping @Sendable (Int) -> Void = { _ in }
+        configuration: APIConfiguration,
+        client: MailroomClient,
+        producer: MailroomProducer,
+        logger: Logger = Logger(label: "mailroom.api"),
+        onListening: @escaping @Sendable (Int) -> Void = { _ in }
     ) {
         let metrics = APIMetrics()
         self.metrics = metrics
@@ -29,14 +32,21 @@ public struct APIServer: Service {
         if configuration.metricsEnabled {
             router.get("metrics") { _, _ in
                 Response(
-                    status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                    body: ResponseBody(byteBuffer: ByteBuffer(string: metrics.render())))
+                    status: .ok,
+                    headers: [.contentType: "text/plain; version=0.0.4"],
+                    body: ResponseBody(byteBuffer: ByteBuffer(string: metrics.render()))
+                )
             }
         }
         router.add(
             middleware: AddressRateLimitMiddleware(
-                limiter: RateLimiter(perSecond: configuration.addressRequestsPerSecond, burst: configuration.addressBurst),
-                metrics: metrics))
+                limiter: RateLimiter(
+                    perSecond: configuration.addressRequestsPerSecond,
+                    burst: configuration.addressBurst
+                ),
+                metrics: metrics
+            )
+        )
         let authenticator = RequestAuthenticator(configuration: configuration, metrics: metrics)
         MailboxRoutes(client: client, producer: producer, configuration: configuration)
             .register(on: router, authenticator: authenticator)
@@ -49,12 +59,20 @@ public struct APIServer: Service {
                         configuration: .init(
                             idleTimeout: .nanoseconds(
                                 configuration.idleTimeout.components.seconds * 1_000_000_000
-                                    + configuration.idleTimeout.components.attoseconds / 1_000_000_000))),
-                    nextExecutor: { client.nextExecutor() })
+                                    + configuration.idleTimeout.components.attoseconds / 1_000_000_000
+                            )
+                        )
+                    ),
+                    nextExecutor: { client.nextExecutor() }
+                )
             },
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "mailroom"),
+            configuration: .init(
+                address: .hostname(configuration.host, port: configuration.port),
+                serverName: "mailroom"
+            ),
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? configuration.port) },
-            logger: logger)
+            logger: logger
+        )
     }
 
     public func run() async throws {

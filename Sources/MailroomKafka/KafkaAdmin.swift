@@ -13,7 +13,10 @@ public enum KafkaAdmin {
     /// - Throws: ``KafkaError`` with ``KafkaError/Code/admin`` for any other failure, or
     ///   ``KafkaError/Code/timedOut`` when the broker does not answer in time.
     public static func createTopics(
-        _ names: [String], partitions: Int, replicationFactor: Int = 1, configuration: KafkaConfiguration,
+        _ names: [String],
+        partitions: Int,
+        replicationFactor: Int = 1,
+        configuration: KafkaConfiguration,
         timeoutMilliseconds: Int32 = 15_000
     ) async throws(KafkaError) -> [String: TopicOutcome] {
         let result: Result<[String: TopicOutcome], KafkaError> = await withCheckedContinuation { continuation in
@@ -21,16 +24,24 @@ public enum KafkaAdmin {
                 continuation.resume(
                     returning: Result { () throws(KafkaError) in
                         try createTopicsBlocking(
-                            names, partitions: partitions, replicationFactor: replicationFactor,
-                            properties: configuration.adminProperties, timeoutMilliseconds: timeoutMilliseconds)
-                    })
+                            names,
+                            partitions: partitions,
+                            replicationFactor: replicationFactor,
+                            properties: configuration.adminProperties,
+                            timeoutMilliseconds: timeoutMilliseconds
+                        )
+                    }
+                )
             }
         }
         return try result.get()
     }
 
     private static func createTopicsBlocking(
-        _ names: [String], partitions: Int, replicationFactor: Int, properties: [String: String],
+        _ names: [String],
+        partitions: Int,
+        replicationFactor: Int,
+        properties: [String: String],
         timeoutMilliseconds: Int32
     ) throws(KafkaError) -> [String: TopicOutcome] {
         let conf = try RdKafkaConfig.make(properties)
@@ -41,9 +52,17 @@ public enum KafkaAdmin {
 
         var errorText = [CChar](repeating: 0, count: 512)
         var newTopics: [OpaquePointer?] = []
-        defer { newTopics.forEach { rd_kafka_NewTopic_destroy($0) } }
+        defer { for topic in newTopics { rd_kafka_NewTopic_destroy(topic) } }
         for name in names {
-            guard let topic = rd_kafka_NewTopic_new(name, Int32(partitions), Int32(replicationFactor), &errorText, errorText.count) else {
+            guard
+                let topic = rd_kafka_NewTopic_new(
+                    name,
+                    Int32(partitions),
+                    Int32(replicationFactor),
+                    &errorText,
+                    errorText.count
+                )
+            else {
                 throw KafkaError(.admin, message: "topic \(name): \(cText(errorText))")
             }
             newTopics.append(topic)
@@ -61,7 +80,11 @@ public enum KafkaAdmin {
         defer { rd_kafka_event_destroy(event) }
         let eventError = rd_kafka_event_error(event)
         if eventError != RD_KAFKA_RESP_ERR_NO_ERROR {
-            throw rdKafkaError(eventError == RD_KAFKA_RESP_ERR__TIMED_OUT ? .timedOut : .admin, eventError, context: "create topics")
+            throw rdKafkaError(
+                eventError == RD_KAFKA_RESP_ERR__TIMED_OUT ? .timedOut : .admin,
+                eventError,
+                context: "create topics"
+            )
         }
         guard let result = rd_kafka_event_CreateTopics_result(event) else {
             throw KafkaError(.admin, message: "unexpected admin result")
@@ -78,7 +101,11 @@ public enum KafkaAdmin {
             case RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS: outcomes[name] = .alreadyExists
             default:
                 let text = rd_kafka_topic_result_error_string(topicResult).map { String(cString: $0) } ?? ""
-                throw KafkaError(.admin, kafkaErrorName: rd_kafka_err2name(err).map { String(cString: $0) }, message: "topic \(name): \(text)")
+                throw KafkaError(
+                    .admin,
+                    kafkaErrorName: rd_kafka_err2name(err).map { String(cString: $0) },
+                    message: "topic \(name): \(text)"
+                )
             }
         }
         return outcomes

@@ -19,7 +19,9 @@ public final class KafkaConsumer: Sendable {
         public var startingOffsets: (@Sendable ([KafkaTopicPartition]) -> [KafkaTopicPartition: Int64])?
 
         public init(
-            kafka: KafkaConfiguration, groupID: String, topics: [String],
+            kafka: KafkaConfiguration,
+            groupID: String,
+            topics: [String],
             startingOffsets: (@Sendable ([KafkaTopicPartition]) -> [KafkaTopicPartition: Int64])? = nil
         ) {
             self.kafka = kafka
@@ -46,7 +48,10 @@ public final class KafkaConsumer: Sendable {
     private let logger: Logger
 
     /// Joins the group (in the background) and subscribes to the topics.
-    public init(_ configuration: Configuration, logger: Logger = Logger(label: "mailroom.kafka.consumer")) throws(KafkaError) {
+    public init(
+        _ configuration: Configuration,
+        logger: Logger = Logger(label: "mailroom.kafka.consumer")
+    ) throws(KafkaError) {
         let rebalances = RebalanceLog()
         self.rebalances = rebalances
         self.logger = logger
@@ -63,16 +68,22 @@ public final class KafkaConsumer: Sendable {
             onRewind: { partition, from, to in
                 logger.warning(
                     "starting a partition where the sink's own record says, before the group's committed offset",
-                    metadata: ["partition": "\(partition)", "committed": "\(from)", "starting_at": "\(to)"])
-            })
+                    metadata: ["partition": "\(partition)", "committed": "\(from)", "starting_at": "\(to)"]
+                )
+            }
+        )
         handle = try RdKafkaConsumerHandle(
             properties: configuration.kafka.consumerProperties(groupID: configuration.groupID),
-            topics: configuration.topics, listener: listener)
+            topics: configuration.topics,
+            listener: listener
+        )
     }
 
     /// Waits up to `timeout` for records, returning as soon as `maxRecords` are there or the time is up.
     public func poll(maxRecords: Int, timeout: Duration) async -> Batch {
-        let milliseconds = Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        let milliseconds = Int32(
+            clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000
+        )
         let (records, errors) = await handle.poll(maxRecords: max(1, maxRecords), timeoutMilliseconds: milliseconds)
         return Batch(records: records, errors: errors)
     }

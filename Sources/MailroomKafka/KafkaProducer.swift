@@ -46,7 +46,10 @@ public final class KafkaProducer: Sendable {
 
     /// Creates the producer (connecting lazily, in the background).
     /// - Throws: ``KafkaError`` with ``KafkaError/Code/configuration`` for a property librdkafka rejects.
-    public init(_ configuration: Configuration, logger: Logger = Logger(label: "mailroom.kafka.producer")) throws(KafkaError) {
+    public init(
+        _ configuration: Configuration,
+        logger: Logger = Logger(label: "mailroom.kafka.producer")
+    ) throws(KafkaError) {
         properties = configuration.kafka.producerProperties
         clients = Mutex(Clients(current: try RdKafkaProducerHandle(properties: properties)))
         inFlight = AsyncSemaphore(permits: max(1, configuration.maxInFlight))
@@ -70,7 +73,10 @@ public final class KafkaProducer: Sendable {
     /// - Throws: ``KafkaError`` — ``KafkaError/Code/timedOut`` when the broker stayed unreachable for
     ///   `message.timeout.ms`, ``KafkaError/Code/messageTooLarge``, or ``KafkaError/Code/delivery``.
     public func send(
-        topic: String, key: [UInt8], value: [UInt8], headers: [KafkaHeader] = []
+        topic: String,
+        key: [UInt8],
+        value: [UInt8],
+        headers: [KafkaHeader] = []
     ) async throws(KafkaError) -> KafkaDeliveryReport {
         let delivery = OneShot<Result<KafkaDeliveryReport, KafkaError>>()
         await enqueue(topic: topic, key: key, value: value, headers: headers) { delivery.fulfill($0) }
@@ -80,7 +86,10 @@ public final class KafkaProducer: Sendable {
     /// Queues one record, waiting only while too many records are in flight; `completion` runs once the
     /// broker acknowledged or refused it. For bulk sending: many records in flight, one task.
     public func enqueue(
-        topic: String, key: [UInt8], value: [UInt8], headers: [KafkaHeader] = [],
+        topic: String,
+        key: [UInt8],
+        value: [UInt8],
+        headers: [KafkaHeader] = [],
         completion: @escaping @Sendable (Result<KafkaDeliveryReport, KafkaError>) -> Void
     ) async {
         await inFlight.acquire()
@@ -93,7 +102,13 @@ public final class KafkaProducer: Sendable {
         var resent = false
         while true {
             let completion = resendingOnFatalError(
-                client: client, topic: topic, key: key, value: value, headers: headers, release: release)
+                client: client,
+                topic: topic,
+                key: key,
+                value: value,
+                headers: headers,
+                release: release
+            )
             switch client.produce(topic: topic, key: key, value: value, headers: headers, completion: completion) {
             case .queued:
                 return
@@ -116,13 +131,18 @@ public final class KafkaProducer: Sendable {
     /// producer id (a restarted Tansu answers PRODUCER_FENCED to every later record of the old id, which
     /// librdkafka does not treat as fatal for an idempotent producer).
     private static func needsNewClient(_ client: RdKafkaProducerHandle, _ error: KafkaError) -> Bool {
-        client.hasFatalError || ["PRODUCER_FENCED", "INVALID_PRODUCER_EPOCH", "_FATAL"].contains(error.kafkaErrorName ?? "")
+        client.hasFatalError
+            || ["PRODUCER_FENCED", "INVALID_PRODUCER_EPOCH", "_FATAL"].contains(error.kafkaErrorName ?? "")
     }
 
     /// `release`, except that a record refused because `client` failed fatally is sent once more with the
     /// client that replaces it (from librdkafka's delivery thread: it does not wait for room).
     private func resendingOnFatalError(
-        client: RdKafkaProducerHandle, topic: String, key: [UInt8], value: [UInt8], headers: [KafkaHeader],
+        client: RdKafkaProducerHandle,
+        topic: String,
+        key: [UInt8],
+        value: [UInt8],
+        headers: [KafkaHeader],
         release: @escaping DeliveryCompletion
     ) -> DeliveryCompletion {
         { [self] result in
@@ -134,7 +154,8 @@ public final class KafkaProducer: Sendable {
             switch fresh.produce(topic: topic, key: key, value: value, headers: headers, completion: release) {
             case .queued: break
             case .failed(let error): release(.failure(error))
-            case .queueFull: release(.failure(KafkaError(.delivery, message: "resend after a fatal producer error: queue full")))
+            case .queueFull:
+                release(.failure(KafkaError(.delivery, message: "resend after a fatal producer error: queue full")))
             }
         }
     }
@@ -147,7 +168,10 @@ public final class KafkaProducer: Sendable {
     /// Each partition of `topic` with its high-water mark as the broker reports it now: the offset after the
     /// last record on Kafka. (Tansu, the dev broker, reports the last batch's base offset plus one, so records of
     /// that batch after its first may lie at or past it.)
-    public func endOffsets(topic: String, timeoutMilliseconds: Int32 = 10_000) async throws(KafkaError) -> [Int32: Int64] {
+    public func endOffsets(
+        topic: String,
+        timeoutMilliseconds: Int32 = 10_000
+    ) async throws(KafkaError) -> [Int32: Int64] {
         try await handle.endOffsets(topic: topic, timeoutMilliseconds: timeoutMilliseconds)
     }
 

@@ -1,6 +1,6 @@
-public import Logging
 internal import Dispatch
 internal import Foundation
+public import Logging
 
 /// One PostgreSQL session over libpq.
 ///
@@ -24,7 +24,9 @@ public final class PostgresConnection: @unchecked Sendable {
         public var targetSessionAttributes: String?
 
         public init(
-            url: String, connectTimeout: Int = 5, applicationName: String = "mailroom",
+            url: String,
+            connectTimeout: Int = 5,
+            applicationName: String = "mailroom",
             targetSessionAttributes: String? = nil
         ) {
             self.url = url
@@ -49,12 +51,15 @@ public final class PostgresConnection: @unchecked Sendable {
     /// the connect timeout to connect). For code that runs on a thread of its own, never on Swift's pool: a
     /// librdkafka rebalance callback that must answer before it returns.
     public static func blockingQuery(
-        _ configuration: Configuration, _ query: PostgresQuery
+        _ configuration: Configuration,
+        _ query: PostgresQuery
     ) throws(PostgresError) -> PostgresRows {
         let handle = try PQConnectionHandle.connect(
-            url: configuration.url, connectTimeout: configuration.connectTimeout,
+            url: configuration.url,
+            connectTimeout: configuration.connectTimeout,
             applicationName: configuration.applicationName,
-            targetSessionAttributes: configuration.targetSessionAttributes)
+            targetSessionAttributes: configuration.targetSessionAttributes
+        )
         defer { handle.close() }
         return try handle.execute(query)
     }
@@ -63,7 +68,8 @@ public final class PostgresConnection: @unchecked Sendable {
     /// - Throws: ``PostgresError`` with ``PostgresError/Code/invalidURL`` for a malformed URL, or
     ///   ``PostgresError/Code/connectionFailed`` when the server cannot be reached within the timeout.
     public static func connect(
-        _ configuration: Configuration, logger: Logger = Logger(label: "mailroom.postgres")
+        _ configuration: Configuration,
+        logger: Logger = Logger(label: "mailroom.postgres")
     ) async throws(PostgresError) -> PostgresConnection {
         try PQConnectionHandle.validate(url: configuration.url)
         // A connection opened by a task that runs on a loop is read by that loop (see ``PQEventLoop``).
@@ -74,10 +80,13 @@ public final class PostgresConnection: @unchecked Sendable {
                 continuation.resume(
                     returning: Result { () throws(PostgresError) in
                         try PQConnectionHandle.connect(
-                            url: configuration.url, connectTimeout: configuration.connectTimeout,
+                            url: configuration.url,
+                            connectTimeout: configuration.connectTimeout,
                             applicationName: configuration.applicationName,
-                            targetSessionAttributes: configuration.targetSessionAttributes)
-                    })
+                            targetSessionAttributes: configuration.targetSessionAttributes
+                        )
+                    }
+                )
             }
         }
         let handle = try result.get()
@@ -95,14 +104,16 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// Opens a connection from a URL with default settings.
     public static func connect(
-        url: String, logger: Logger = Logger(label: "mailroom.postgres")
+        url: String,
+        logger: Logger = Logger(label: "mailroom.postgres")
     ) async throws(PostgresError) -> PostgresConnection {
         try await connect(Configuration(url: url), logger: logger)
     }
 
     /// Connects, runs `body`, and closes the connection whether or not `body` throws.
     public static func withConnection<T: Sendable>(
-        _ configuration: Configuration, logger: Logger = Logger(label: "mailroom.postgres"),
+        _ configuration: Configuration,
+        logger: Logger = Logger(label: "mailroom.postgres"),
         _ body: (PostgresConnection) async throws -> T
     ) async throws -> T {
         let connection = try await connect(configuration, logger: logger)

@@ -43,7 +43,11 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     public var line: Int
 
     public init(
-        _ code: Code, sqlState: String? = nil, message: String, file: String = #fileID, line: Int = #line
+        _ code: Code,
+        sqlState: String? = nil,
+        message: String,
+        file: String = #fileID,
+        line: Int = #line
     ) {
         self.code = code
         self.sqlState = sqlState
@@ -95,7 +99,9 @@ extension PostgresError {
     public var persistence: Persistence {
         if isConnectionLoss { return .connectionLost }
         guard code == .server, let state = sqlState, state.count == 5 else {
-            return .transient(condition: code == .decoding || code == .unexpectedResult ? "unexpected_result" : "unclassified")
+            return .transient(
+                condition: code == .decoding || code == .unexpectedResult ? "unexpected_result" : "unclassified"
+            )
         }
         switch state {
         case "25006": return .transient(condition: "read_only")

@@ -39,10 +39,15 @@ public struct PostgresRows: Sendable, RandomAccessCollection {
     // concrete column types: unspecialised generic decoding was a large share of a page read's CPU.
     @inlinable
     func withCell<R>(
-        row: Int, column: Int, _ body: (UnsafeRawBufferPointer?) throws(PostgresError) -> R
+        row: Int,
+        column: Int,
+        _ body: (UnsafeRawBufferPointer?) throws(PostgresError) -> R
     ) throws(PostgresError) -> R {
         guard column >= 0, column < columnTypes.count, row >= 0, row < rowCount, let result else {
-            throw PostgresError(.decoding, message: "cell (\(row), \(column)) out of range (\(rowCount) rows, \(columnTypes.count) columns)")
+            throw PostgresError(
+                .decoding,
+                message: "cell (\(row), \(column)) out of range (\(rowCount) rows, \(columnTypes.count) columns)"
+            )
         }
         // `result` outlives the call: `self` holds it.
         return try withExtendedLifetime(result) { () throws(PostgresError) -> R in
@@ -74,7 +79,9 @@ public struct PostgresRow: Sendable {
     }
 
     /// Decodes the leading columns as a tuple: `let (id, sent) = try row.decode(UUID.self, Date.self)`.
-    public func decode<each T: PostgresDecodable>(_ types: repeat (each T).Type) throws(PostgresError) -> (repeat each T) {
+    public func decode<each T: PostgresDecodable>(
+        _ types: repeat (each T).Type
+    ) throws(PostgresError) -> (repeat each T) {
         var column = 0
         func next<U: PostgresDecodable>(_: U.Type) throws(PostgresError) -> U {
             defer { column += 1 }

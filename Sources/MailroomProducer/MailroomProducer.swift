@@ -1,8 +1,8 @@
+internal import Foundation
 public import Logging
 public import MailroomCore
 public import MailroomKafka
 import Synchronization
-internal import Foundation
 
 /// Sends messages: seals and signs envelopes, and puts them on the envelope topic keyed by the recipient.
 ///
@@ -30,8 +30,12 @@ public final class MailroomProducer: Sendable {
         public var maxEnvelopeAge: Duration = .seconds(7 * 24 * 3600)
 
         public init(
-            kafka: KafkaConfiguration, topics: MailroomTopics = MailroomTopics(), limits: EnvelopeLimits = EnvelopeLimits(),
-            maxInFlight: Int = 20_000, sendTimeout: Duration = .seconds(30), maxClockSkew: Duration = .seconds(300)
+            kafka: KafkaConfiguration,
+            topics: MailroomTopics = MailroomTopics(),
+            limits: EnvelopeLimits = EnvelopeLimits(),
+            maxInFlight: Int = 20_000,
+            sendTimeout: Duration = .seconds(30),
+            maxClockSkew: Duration = .seconds(300)
         ) {
             self.kafka = kafka
             self.topics = topics
@@ -47,10 +51,12 @@ public final class MailroomProducer: Sendable {
     private let logger: Logger
 
     /// Creates the producer; it connects in the background.
-    public init(_ configuration: Configuration, logger: Logger = Logger(label: "mailroom.producer")) throws(KafkaError) {
+    public init(_ configuration: Configuration, logger: Logger = Logger(label: "mailroom.producer")) throws(KafkaError)
+    {
         var kafka = configuration.kafka
         let timeout = configuration.sendTimeout.components
-        kafka.overrides["message.timeout.ms"] = kafka.overrides["message.timeout.ms"]
+        kafka.overrides["message.timeout.ms"] =
+            kafka.overrides["message.timeout.ms"]
             ?? String(max(1, timeout.seconds * 1000 + timeout.attoseconds / 1_000_000_000_000_000))
         producer = try KafkaProducer(.init(kafka: kafka, maxInFlight: configuration.maxInFlight), logger: logger)
         self.configuration = configuration
@@ -62,7 +68,11 @@ public final class MailroomProducer: Sendable {
     /// - Throws: ``ProducerError`` — ``ProducerError/Code/bodyTooLarge``, ``ProducerError/Code/brokerUnreachable``
     ///   past the send timeout, or ``ProducerError/Code/deliveryFailed``.
     @discardableResult
-    public func send(from sender: Identity, to recipient: PublicKey, body: [UInt8]) async throws(ProducerError) -> MessageID {
+    public func send(
+        from sender: Identity,
+        to recipient: PublicKey,
+        body: [UInt8]
+    ) async throws(ProducerError) -> MessageID {
         let envelope: Envelope
         do {
             envelope = try Envelope.seal(from: sender, to: recipient, body: body, limits: configuration.limits)
@@ -71,7 +81,10 @@ public final class MailroomProducer: Sendable {
         }
         do {
             _ = try await producer.send(
-                topic: configuration.topics.envelopes, key: recipient.bytes, value: envelope.serialized())
+                topic: configuration.topics.envelopes,
+                key: recipient.bytes,
+                value: envelope.serialized()
+            )
         } catch {
             throw ProducerError(error)
         }
@@ -81,7 +94,11 @@ public final class MailroomProducer: Sendable {
     /// Like ``send(from:to:body:)``, with the recipient as a Textile key string or 64 hex digits.
     /// - Throws: ``ProducerError/Code/invalidRecipientKey`` for a string that is not a valid public key.
     @discardableResult
-    public func send(from sender: Identity, to recipient: String, body: [UInt8]) async throws(ProducerError) -> MessageID {
+    public func send(
+        from sender: Identity,
+        to recipient: String,
+        body: [UInt8]
+    ) async throws(ProducerError) -> MessageID {
         try await send(from: sender, to: try Self.parseRecipient(recipient), body: body)
     }
 
@@ -98,11 +115,18 @@ public final class MailroomProducer: Sendable {
     ///   ``ProducerError/Code/brokerUnreachable`` or ``ProducerError/Code/deliveryFailed``.
     @discardableResult
     public func submit(_ envelope: [UInt8]) async throws(ProducerError) -> MessageID {
-        let verified = try Self.check(envelope, limits: configuration.limits, maxClockSkew: configuration.maxClockSkew,
-            maxEnvelopeAge: configuration.maxEnvelopeAge)
+        let verified = try Self.check(
+            envelope,
+            limits: configuration.limits,
+            maxClockSkew: configuration.maxClockSkew,
+            maxEnvelopeAge: configuration.maxEnvelopeAge
+        )
         do {
             _ = try await producer.send(
-                topic: configuration.topics.envelopes, key: verified.recipient.bytes, value: verified.serialized())
+                topic: configuration.topics.envelopes,
+                key: verified.recipient.bytes,
+                value: verified.serialized()
+            )
         } catch {
             throw ProducerError(error)
         }
@@ -111,7 +135,10 @@ public final class MailroomProducer: Sendable {
 
     /// Submits many envelopes sealed elsewhere, checking them on all cores while producing; every envelope gets
     /// a result, in input order, and an invalid one never reaches Kafka (see ``submit(_:)``).
-    public func submitBulk(_ envelopes: [[UInt8]], progress: (@Sendable (BulkProgress) -> Void)? = nil) async
+    public func submitBulk(
+        _ envelopes: [[UInt8]],
+        progress: (@Sendable (BulkProgress) -> Void)? = nil
+    ) async
         -> [BulkResult]
     {
         let limits = configuration.limits
@@ -126,7 +153,9 @@ public final class MailroomProducer: Sendable {
 
     /// What the worker would check of a submitted envelope, short of the mailboxes.
     static func check(
-        _ bytes: [UInt8], limits: EnvelopeLimits, maxClockSkew: Duration,
+        _ bytes: [UInt8],
+        limits: EnvelopeLimits,
+        maxClockSkew: Duration,
         maxEnvelopeAge: Duration = .seconds(7 * 24 * 3600)
     ) throws(ProducerError) -> Envelope {
         let envelope: Envelope
@@ -143,7 +172,8 @@ public final class MailroomProducer: Sendable {
         if -ahead > maxEnvelopeAge.components.seconds * 1000 {
             throw ProducerError(
                 .envelopeTooOld,
-                "the envelope was created \(-ahead / 1000) s ago; the most is \(maxEnvelopeAge.components.seconds) s")
+                "the envelope was created \(-ahead / 1000) s ago; the most is \(maxEnvelopeAge.components.seconds) s"
+            )
         }
         return envelope
     }
@@ -165,7 +195,9 @@ public final class MailroomProducer: Sendable {
     ///   - messages: recipients (Textile key string or hex) and their bodies.
     ///   - progress: called (from any thread) as results arrive, with the number finished so far.
     public func sendBulk(
-        from sender: Identity, messages: [BulkMessage], progress: (@Sendable (BulkProgress) -> Void)? = nil
+        from sender: Identity,
+        messages: [BulkMessage],
+        progress: (@Sendable (BulkProgress) -> Void)? = nil
     ) async -> [BulkResult] {
         let limits = configuration.limits
         return await pipeline(messages, progress: progress) { message in
@@ -176,7 +208,8 @@ public final class MailroomProducer: Sendable {
     /// The bulk pipeline: `prepare` (sealing or checking) runs a chunk at a time on all cores, while the chunk
     /// before it is handed to librdkafka; at most ``Configuration/maxInFlight`` envelopes wait for the broker.
     private func pipeline<Input: Sendable>(
-        _ inputs: [Input], progress: (@Sendable (BulkProgress) -> Void)?,
+        _ inputs: [Input],
+        progress: (@Sendable (BulkProgress) -> Void)?,
         prepare: @escaping @Sendable (Input) -> Result<Envelope, ProducerError>
     ) async -> [BulkResult] {
         let results = BulkResults(count: inputs.count, progress: progress)
@@ -194,11 +227,16 @@ public final class MailroomProducer: Sendable {
                     results.record(index, .failed(error))
                 case .success(let envelope):
                     await producer.enqueue(
-                        topic: configuration.topics.envelopes, key: envelope.recipient.bytes, value: envelope.serialized()
+                        topic: configuration.topics.envelopes,
+                        key: envelope.recipient.bytes,
+                        value: envelope.serialized()
                     ) { outcome in
                         switch outcome {
                         case .success(let report):
-                            results.record(index, .sent(envelope.id, partition: report.partition, offset: report.offset))
+                            results.record(
+                                index,
+                                .sent(envelope.id, partition: report.partition, offset: report.offset)
+                            )
                         case .failure(let error):
                             results.record(index, .failed(ProducerError(error)))
                         }
@@ -214,7 +252,8 @@ public final class MailroomProducer: Sendable {
 
     /// Prepares a chunk, split across the cores.
     private static func prepare<Input: Sendable>(
-        _ chunk: ArraySlice<Input>, with prepare: @escaping @Sendable (Input) -> Result<Envelope, ProducerError>
+        _ chunk: ArraySlice<Input>,
+        with prepare: @escaping @Sendable (Input) -> Result<Envelope, ProducerError>
     ) async -> [Result<Envelope, ProducerError>] {
         guard !chunk.isEmpty else { return [] }
         let parts = max(1, min(Self.cores, chunk.count / 16))
@@ -235,7 +274,9 @@ public final class MailroomProducer: Sendable {
     }
 
     private static func sealOne(
-        _ message: BulkMessage, from sender: Identity, limits: EnvelopeLimits
+        _ message: BulkMessage,
+        from sender: Identity,
+        limits: EnvelopeLimits
     ) -> Result<Envelope, ProducerError> {
         let recipient: PublicKey
         do {

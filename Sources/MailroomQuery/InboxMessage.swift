@@ -30,9 +30,14 @@ public struct InboxMessage: Sendable, Hashable {
         self.createdAt = row.createdAt
         self.readAt = row.readAt
         self.copy = InboxCopy(
-            id: row.id, sender: sender, recipient: owner,
+            id: row.id,
+            sender: sender,
+            recipient: owner,
             createdAtMilliseconds: Int64((row.createdAt.timeIntervalSince1970 * 1000).rounded()),
-            recipientCiphertext: row.body, senderCiphertextHash: row.sentboxBodyHash, signature: row.signature)
+            recipientCiphertext: row.body,
+            senderCiphertextHash: row.sentboxBodyHash,
+            signature: row.signature
+        )
     }
 
     /// Whether the owner has read it.
@@ -43,7 +48,9 @@ public struct InboxMessage: Sendable, Hashable {
     /// in whole milliseconds.
     public var record: MessageRecord {
         MessageRecord(
-            copy, readAtMilliseconds: readAt.map { Int64(($0.timeIntervalSince1970 * 1000).rounded(.down)) })
+            copy,
+            readAtMilliseconds: readAt.map { Int64(($0.timeIntervalSince1970 * 1000).rounded(.down)) }
+        )
     }
 
     /// Checks the sender's signature over this row alone (no other row or the envelope is needed).
@@ -55,7 +62,10 @@ public struct InboxMessage: Sendable, Hashable {
     /// Verifies the sender's signature over this row, then decrypts the body with the recipient's identity.
     /// - Throws: ``EnvelopeError``: `bad_signature` (or `invalid_message_id`, `invalid_field_length`, …) for a
     ///   tampered row, `not_a_party` if `identity` is not the recipient, `decryption_failed`.
-    public func open(with identity: Identity, limits: EnvelopeLimits = EnvelopeLimits()) throws(EnvelopeError)
+    public func open(
+        with identity: Identity,
+        limits: EnvelopeLimits = EnvelopeLimits()
+    ) throws(EnvelopeError)
         -> [UInt8]
     {
         try copy.open(with: identity, limits: limits)

@@ -29,16 +29,22 @@ extension MailroomClient {
         /// among the URL's hosts.
         var connection: PostgresConnection.Configuration {
             PostgresConnection.Configuration(
-                url: databaseURL, connectTimeout: connectTimeout, applicationName: applicationName,
-                targetSessionAttributes: "read-write")
+                url: databaseURL,
+                connectTimeout: connectTimeout,
+                applicationName: applicationName,
+                targetSessionAttributes: "read-write"
+            )
         }
 
         var listener: PostgresListener.Configuration {
             var connection = self.connection
             connection.applicationName = applicationName + "-listen"
             return PostgresListener.Configuration(
-                connection: connection, channels: [MailboxNotification.channel],
-                minimumBackoff: watchMinimumBackoff, maximumBackoff: watchMaximumBackoff)
+                connection: connection,
+                channels: [MailboxNotification.channel],
+                minimumBackoff: watchMinimumBackoff,
+                maximumBackoff: watchMaximumBackoff
+            )
         }
     }
 }

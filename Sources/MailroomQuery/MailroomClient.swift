@@ -30,7 +30,9 @@ public final class MailroomClient: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.pool = PostgresConnectionPool(
-            .init(connection: configuration.connection, size: configuration.poolSize), logger: logger)
+            .init(connection: configuration.connection, size: configuration.poolSize),
+            logger: logger
+        )
         self.hub = WatchHub(configuration: configuration, pool: pool, logger: logger)
     }
 
@@ -87,7 +89,10 @@ public final class MailroomClient: Sendable {
     ///   ``MailroomQueryError/Code/mailboxNotFound`` (checked only when the page is empty, so it costs nothing
     ///   on a non-empty page); ``PostgresError``.
     public func listInbox(
-        owner: PublicKey, seek: MessageID? = nil, limit: Int = PageRequest.defaultLimit, ascending: Bool = false,
+        owner: PublicKey,
+        seek: MessageID? = nil,
+        limit: Int = PageRequest.defaultLimit,
+        ascending: Bool = false,
         status: InboxStatus = .all
     ) async throws -> [InboxMessage] {
         let page = try Self.page(seek: seek, limit: limit, ascending: ascending)
@@ -110,7 +115,10 @@ public final class MailroomClient: Sendable {
     /// - Throws: ``MailroomQueryError`` (``MailroomQueryError/Code/invalidLimit``,
     ///   ``MailroomQueryError/Code/mailboxNotFound``); ``PostgresError``.
     public func listSentbox(
-        owner: PublicKey, seek: MessageID? = nil, limit: Int = PageRequest.defaultLimit, ascending: Bool = false
+        owner: PublicKey,
+        seek: MessageID? = nil,
+        limit: Int = PageRequest.defaultLimit,
+        ascending: Bool = false
     ) async throws -> [SentboxMessage] {
         let page = try Self.page(seek: seek, limit: limit, ascending: ascending)
         let ownerBytes = owner.bytes
@@ -183,14 +191,18 @@ public final class MailroomClient: Sendable {
     /// - Throws: ``MailroomQueryError`` with ``MailroomQueryError/Code/mailboxNotFound``.
     @discardableResult
     public func block(owner: PublicKey, sender: PublicKey) async throws -> Bool {
-        try await withMailbox(of: owner) { try await BlockQueries.block(owner: owner.bytes, sender: sender.bytes, on: $0) }
+        try await withMailbox(of: owner) {
+            try await BlockQueries.block(owner: owner.bytes, sender: sender.bytes, on: $0)
+        }
     }
 
     /// Unblocks `sender` for `owner`; returns whether the sender was blocked.
     /// - Throws: ``MailroomQueryError`` with ``MailroomQueryError/Code/mailboxNotFound``.
     @discardableResult
     public func unblock(owner: PublicKey, sender: PublicKey) async throws -> Bool {
-        try await withMailbox(of: owner) { try await BlockQueries.unblock(owner: owner.bytes, sender: sender.bytes, on: $0) }
+        try await withMailbox(of: owner) {
+            try await BlockQueries.unblock(owner: owner.bytes, sender: sender.bytes, on: $0)
+        }
     }
 
     /// The senders `owner` has blocked, oldest block first, with when each was blocked.
@@ -207,7 +219,10 @@ public final class MailroomClient: Sendable {
     }
 
     /// Runs `body` on a pooled connection once `owner`'s mailbox is known to exist.
-    private func withMailbox<T: Sendable>(of owner: PublicKey, _ body: (PostgresConnection) async throws -> T)
+    private func withMailbox<T: Sendable>(
+        of owner: PublicKey,
+        _ body: (PostgresConnection) async throws -> T
+    )
         async throws -> T
     {
         try await pool.withConnection { connection in
@@ -265,14 +280,22 @@ public final class MailroomClient: Sendable {
     /// how far back a resume can reach.
     /// - Returns: the events (each with its cursor) and the cursor after the last of them.
     /// - Throws: ``MailroomQueryError`` (``MailroomQueryError/Code/mailboxNotFound``, …).
-    public func changes(_ box: MailboxEvent.Box, owner: PublicKey, since cursor: UInt64) async throws
+    public func changes(
+        _ box: MailboxEvent.Box,
+        owner: PublicKey,
+        since cursor: UInt64
+    ) async throws
         -> (events: [MailboxEvent], cursor: UInt64)
     {
         guard try await mailboxExists(owner) else { throw Self.mailboxNotFound(owner) }
         let storeBox: MailboxNotification.Box = box == .inbox ? .inbox : .sentbox
         let (changes, frontier, _) = try await pool.withConnection { connection in
             try await WatchQueries.changes(
-                box: storeBox, owners: [owner.bytes], frontiers: [Int64(clamping: cursor)], on: connection)
+                box: storeBox,
+                owners: [owner.bytes],
+                frontiers: [Int64(clamping: cursor)],
+                on: connection
+            )
         }
         var created: [MessageID] = []
         var read: [(Int64, MessageID)] = []
@@ -308,7 +331,9 @@ public final class MailroomClient: Sendable {
         let page = PageRequest(seek: seek, limit: limit, ascending: ascending)
         guard page.isValid else {
             throw MailroomQueryError(
-                .invalidLimit, "a page holds 1 to \(PageRequest.maximumLimit) messages; \(limit) was asked for")
+                .invalidLimit,
+                "a page holds 1 to \(PageRequest.maximumLimit) messages; \(limit) was asked for"
+            )
         }
         return page
     }
@@ -318,7 +343,12 @@ public final class MailroomClient: Sendable {
     }
 
     /// Message not found, or mailbox not found when the owner has none.
-    static func notFound(owner: PublicKey, id: MessageID, box: String, on connection: PostgresConnection) async throws
+    static func notFound(
+        owner: PublicKey,
+        id: MessageID,
+        box: String,
+        on connection: PostgresConnection
+    ) async throws
         -> MailroomQueryError
     {
         if try await MailboxQueries.createdAt(owner: owner.bytes, on: connection) == nil {

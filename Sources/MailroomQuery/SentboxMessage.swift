@@ -27,9 +27,14 @@ public struct SentboxMessage: Sendable, Hashable {
         self.recipient = recipient
         self.createdAt = row.createdAt
         self.copy = SentboxCopy(
-            id: row.id, sender: owner, recipient: recipient,
+            id: row.id,
+            sender: owner,
+            recipient: recipient,
             createdAtMilliseconds: Int64((row.createdAt.timeIntervalSince1970 * 1000).rounded()),
-            senderCiphertext: row.body, recipientCiphertextHash: row.inboxBodyHash, signature: row.signature)
+            senderCiphertext: row.body,
+            recipientCiphertextHash: row.inboxBodyHash,
+            signature: row.signature
+        )
     }
 
     /// The message as a portable record (docs/ENVELOPE.md, "Portable message records"): what the sender's device
@@ -45,7 +50,10 @@ public struct SentboxMessage: Sendable, Hashable {
     /// Verifies the signature over this row, then decrypts the body with the sender's identity.
     /// - Throws: ``EnvelopeError``: `bad_signature` (or another row reason) for a tampered row, `not_a_party` if
     ///   `identity` is not the sender, `decryption_failed`.
-    public func open(with identity: Identity, limits: EnvelopeLimits = EnvelopeLimits()) throws(EnvelopeError)
+    public func open(
+        with identity: Identity,
+        limits: EnvelopeLimits = EnvelopeLimits()
+    ) throws(EnvelopeError)
         -> [UInt8]
     {
         try copy.open(with: identity, limits: limits)

@@ -24,7 +24,9 @@ public enum TestEnvironment {
     /// Runs `scripts/dev-stack <command>` (e.g. `pg-stop`, `pg-start`) for this test run's stack, or, with
     /// `environment` (e.g. `MAILROOM_STACK`), for another.
     public static func devStack(_ command: String..., environment overrides: [String: String] = [:]) throws {
-        guard let script = devStack else { throw TestSupportError("MAILROOM_DEV_STACK is not set: run through scripts/test") }
+        guard let script = devStack else {
+            throw TestSupportError("MAILROOM_DEV_STACK is not set: run through scripts/test")
+        }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
         process.arguments = [script] + command
@@ -34,7 +36,9 @@ public enum TestEnvironment {
         try process.run()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
-            throw TestSupportError("dev-stack \(command.joined(separator: " ")) exited with \(process.terminationStatus)")
+            throw TestSupportError(
+                "dev-stack \(command.joined(separator: " ")) exited with \(process.terminationStatus)"
+            )
         }
     }
 

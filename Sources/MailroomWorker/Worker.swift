@@ -1,3 +1,4 @@
+import Foundation
 public import Logging
 import MailroomCore
 import MailroomKafka
@@ -5,7 +6,6 @@ import MailroomPostgres
 import MailroomStore
 public import ServiceLifecycle
 import Synchronization
-import Foundation
 
 /// A consumer-group member that verifies envelopes and writes them to the mailboxes.
 ///
@@ -43,7 +43,8 @@ public final class Worker: Service, Sendable {
     /// gets those envelopes again from Kafka. Runs on the consumer's polling thread; if PostgreSQL cannot be
     /// read then, the group's committed offsets are used (logged).
     static func recordedOffsets(
-        configuration: WorkerConfiguration, logger: Logger
+        configuration: WorkerConfiguration,
+        logger: Logger
     ) -> @Sendable ([KafkaTopicPartition]) -> [KafkaTopicPartition: Int64] {
         let connection = configuration.postgresConnection
         let group = configuration.groupID
@@ -54,18 +55,22 @@ public final class Worker: Service, Sendable {
                     """
                     SELECT topic, kafka_partition, next_offset FROM worker_progress
                     WHERE consumer_group = \(group) AND next_offset IS NOT NULL
-                    """)
+                    """
+                )
                 var offsets: [KafkaTopicPartition: Int64] = [:]
                 for row in rows {
                     let partition = KafkaTopicPartition(
-                        topic: try row.decode(String.self, column: 0), partition: try row.decode(Int32.self, column: 1))
+                        topic: try row.decode(String.self, column: 0),
+                        partition: try row.decode(Int32.self, column: 1)
+                    )
                     offsets[partition] = try row.decode(Int64.self, column: 2)
                 }
                 return offsets.filter { partitions.contains($0.key) }
             } catch {
                 logger.warning(
                     "worker_progress could not be read at assignment; starting at the group's committed offsets",
-                    metadata: ["error": "\(error)"])
+                    metadata: ["error": "\(error)"]
+                )
                 return [:]
             }
         }
@@ -74,26 +79,40 @@ public final class Worker: Service, Sendable {
     public func run() async throws {
         let consumer = try KafkaConsumer(
             .init(
-                kafka: configuration.kafka, groupID: configuration.groupID, topics: [configuration.topics.envelopes],
-                startingOffsets: Self.recordedOffsets(configuration: configuration, logger: logger)),
-            logger: logger)
-        let deadLetterProducer = try KafkaProducer(.init(kafka: configuration.kafka, maxInFlight: 10_000), logger: logger)
+                kafka: configuration.kafka,
+                groupID: configuration.groupID,
+                topics: [configuration.topics.envelopes],
+                startingOffsets: Self.recordedOffsets(configuration: configuration, logger: logger)
+            ),
+            logger: logger
+        )
+        let deadLetterProducer = try KafkaProducer(
+            .init(kafka: configuration.kafka, maxInFlight: 10_000),
+            logger: logger
+        )
         SignatureChecks.precomputedKeyLimit = configuration.precomputedKeys
         let session = BatchSession(
-            configuration: configuration, consumer: consumer,
+            configuration: configuration,
+            consumer: consumer,
             deadLetters: DeadLetterPublisher(producer: deadLetterProducer, topic: configuration.topics.deadLetters),
-            metrics: metrics, statistics: statistics, logger: logger, stop: stopFlag)
+            metrics: metrics,
+            statistics: statistics,
+            logger: logger,
+            stop: stopFlag
+        )
         logger.info(
             "worker starting",
             metadata: [
                 "group": "\(configuration.groupID)", "topic": "\(configuration.topics.envelopes)",
                 "batch_size": "\(configuration.batchSize)", "librdkafka": "\(librdkafkaVersion)",
                 "precomputed_keys": "\(configuration.precomputedKeys)",
-            ])
+            ]
+        )
         if !KafkaConfiguration.consumerRefetchesPromptly {
             logger.warning(
                 "librdkafka before 2.1: after a full prefetch queue the consumer waits 1 s to fetch again, so a worker draining a backlog idles; run librdkafka 2.1 or later (docs/OPERATIONS.md)",
-                metadata: ["librdkafka": "\(librdkafkaVersion)"])
+                metadata: ["librdkafka": "\(librdkafkaVersion)"]
+            )
         }
         // A graceful shutdown (SIGTERM) and a cancellation (the service group cancels its services when one fails,
         // e.g. the metrics port cannot be bound) both stop the loop the same way: the batch in hand is finished.
@@ -109,7 +128,10 @@ public final class Worker: Service, Sendable {
         do {
             try await consumer.commit()
         } catch {
-            logger.warning("final offset commit failed; the group will redeliver from the last commit", metadata: ["error": "\(error)"])
+            logger.warning(
+                "final offset commit failed; the group will redeliver from the last commit",
+                metadata: ["error": "\(error)"]
+            )
         }
         await consumer.close()
         await deadLetterProducer.close(timeoutMilliseconds: 5_000)

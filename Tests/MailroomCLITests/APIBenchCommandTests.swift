@@ -17,7 +17,8 @@ struct APIBenchCommandTests {
             environment: [
                 "MAILROOM_DATABASE_URL": try TestEnvironment.requireDatabaseURL(),
                 "MAILROOM_BROKERS": try TestEnvironment.requireBrokers(),
-            ])
+            ]
+        )
         try await database.drop()
         #expect(result.status == 0, "\(result.stderr)")
         let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] ?? [:]

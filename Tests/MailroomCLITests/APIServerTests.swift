@@ -5,11 +5,20 @@ import MailroomTestSupport
 import Testing
 
 /// `mailroom serve` over real HTTP, with the real database and broker; the Python client holds the keys.
-@Suite("mailroom serve: the HTTP API with signed requests", .enabled(if: TestEnvironment.hasBroker && TestEnvironment.hasDatabase))
+@Suite(
+    "mailroom serve: the HTTP API with signed requests",
+    .enabled(if: TestEnvironment.hasBroker && TestEnvironment.hasDatabase)
+)
 struct APIServerTests {
     /// Starts `mailroom serve --port 0` and waits for its `listening on` line.
-    static func serve(_ stack: PipelineCommandTests.Stack, _ options: [String] = []) async throws -> (RunningCLI, String) {
-        let server = try RunningCLI(["serve", "--port", "0"] + options + stack.topicArguments, environment: stack.environment)
+    static func serve(
+        _ stack: PipelineCommandTests.Stack,
+        _ options: [String] = []
+    ) async throws -> (RunningCLI, String) {
+        let server = try RunningCLI(
+            ["serve", "--port", "0"] + options + stack.topicArguments,
+            environment: stack.environment
+        )
         var url: String?
         _ = try await PipelineCommandTests.eventually(timeout: .seconds(30)) {
             if let line = server.output.split(separator: "\n").first(where: { $0.hasPrefix("listening on ") }) {
@@ -30,7 +39,12 @@ struct APIServerTests {
     func devicesThroughTheAPI() async throws {
         let stack = try await PipelineCommandTests.stack()
         func path(_ name: String) -> String { stack.folder.appendingPathComponent(name).path }
-        #expect(try CLI.run(["topics", "create", "--partitions", "2"] + stack.topicArguments, environment: stack.environment).status == 0)
+        #expect(
+            try CLI.run(
+                ["topics", "create", "--partitions", "2"] + stack.topicArguments,
+                environment: stack.environment
+            ).status == 0
+        )
         let (server, url) = try await Self.serve(stack)
         defer { server.signal(SIGKILL) }
 
@@ -66,11 +80,13 @@ struct APIServerTests {
         let worker = try RunningCLI(["worker"] + stack.topicArguments, environment: stack.environment)
         defer { worker.signal(SIGKILL) }
         var records: [[String: Any]] = []
-        #expect(try await PipelineCommandTests.eventually {
-            let inbox = try Self.api(url, path("bob.key"), ["inbox", "--out-dir", path("records")])
-            records = Self.object(inbox.stdout)["records"] as? [[String: Any]] ?? []
-            return !records.isEmpty
-        })
+        #expect(
+            try await PipelineCommandTests.eventually {
+                let inbox = try Self.api(url, path("bob.key"), ["inbox", "--out-dir", path("records")])
+                records = Self.object(inbox.stdout)["records"] as? [[String: Any]] ?? []
+                return !records.isEmpty
+            }
+        )
         #expect(records.count == 1)
         #expect(records.first?["id"] as? String == id)
         // Bob's device verifies and opens the record the server served.
@@ -91,13 +107,19 @@ struct APIServerTests {
         #expect(Self.object(try Self.api(url, path("bob.key"), ["unread"]).stdout)["unread"] as? Int == 1)
         let read = try Self.api(url, path("bob.key"), ["read", id])
         #expect(read.status == 0, "\(read.stderr)")
-        #expect(((Self.object(read.stdout)["record"] as? [String: Any])?["metadata"] as? [String: Any])?["read_at_ms"] is Int)
+        #expect(
+            ((Self.object(read.stdout)["record"] as? [String: Any])?["metadata"] as? [String: Any])?["read_at_ms"]
+                is Int
+        )
         #expect(Self.object(try Self.api(url, path("bob.key"), ["unread"]).stdout)["unread"] as? Int == 0)
         #expect(try Self.api(url, path("bob.key"), ["delete", id]).status == 0)
         let after = try Self.api(url, path("bob.key"), ["inbox"])
         #expect((Self.object(after.stdout)["records"] as? [[String: Any]])?.isEmpty == true)
         // Alice's sentbox copy is hers to keep or delete.
-        #expect((Self.object(try Self.api(url, path("alice.key"), ["sentbox"]).stdout)["records"] as? [[String: Any]])?.count == 1)
+        #expect(
+            (Self.object(try Self.api(url, path("alice.key"), ["sentbox"]).stdout)["records"] as? [[String: Any]])?
+                .count == 1
+        )
 
         // Requests that fail authentication change nothing and say why.
         let probe = """
@@ -157,10 +179,14 @@ struct APIServerTests {
         try await stack.database.drop()
     }
 
-    @Test("Rate limits answer 429 with Retry-After per key and per address; CORS for listed origins only; /metrics counts routes")
+    @Test(
+        "Rate limits answer 429 with Retry-After per key and per address; CORS for listed origins only; /metrics counts routes"
+    )
     func limitsCORSAndMetrics() async throws {
         let stack = try await PipelineCommandTests.stack()
-        let probe = TestEnvironment.packageRoot.appendingPathComponent("Tests/MailroomCLITests/Scripts/api_limits_probe.py").path
+        let probe = TestEnvironment.packageRoot.appendingPathComponent(
+            "Tests/MailroomCLITests/Scripts/api_limits_probe.py"
+        ).path
 
         // Per key: 2 per second, a burst of 4. The flooding key's fifth request at once is refused; another key is not.
         let (server, url) = try await Self.serve(stack, ["--key-rate", "2", "--cors-origin", "https://app.example"])
@@ -184,10 +210,18 @@ struct APIServerTests {
         #expect(result["simple_origin"] as? String == "https://app.example")
         #expect(result["metrics_status"] as? Int == 200)
         let metrics = result["metrics"] as? String ?? ""
-        #expect(metrics.contains(#"mailroom_api_requests_total{route="/v1/mailbox",method="GET",status="429"}"#), "\(metrics)")
+        #expect(
+            metrics.contains(#"mailroom_api_requests_total{route="/v1/mailbox",method="GET",status="429"}"#),
+            "\(metrics)"
+        )
         // Every answer is counted: the flooder's 404s (a token may have refilled meanwhile) and the other key's one.
         let answered = statuses.filter { $0 == 404 }.count + 1
-        #expect(metrics.contains(#"mailroom_api_requests_total{route="/v1/mailbox",method="GET",status="404"} "# + "\(answered)\n"), "\(metrics)")
+        #expect(
+            metrics.contains(
+                #"mailroom_api_requests_total{route="/v1/mailbox",method="GET",status="404"} "# + "\(answered)\n"
+            ),
+            "\(metrics)"
+        )
         #expect(metrics.contains(#"mailroom_api_request_duration_seconds_count{route="/v1/mailbox"} 9"#), "\(metrics)")
         #expect(!metrics.contains(#"mailroom_api_rate_limited_total{limit="key"} 0"#))
         server.signal(SIGTERM)
@@ -206,11 +240,18 @@ struct APIServerTests {
         try await stack.database.drop()
     }
 
-    @Test("schemathesis against the live server: generated requests, signed, find no 5xx and no answer outside docs/openapi.yaml")
+    @Test(
+        "schemathesis against the live server: generated requests, signed, find no 5xx and no answer outside docs/openapi.yaml"
+    )
     func schemathesisFindsNothing() async throws {
         let stack = try await PipelineCommandTests.stack()
         func path(_ name: String) -> String { stack.folder.appendingPathComponent(name).path }
-        #expect(try CLI.run(["topics", "create", "--partitions", "2"] + stack.topicArguments, environment: stack.environment).status == 0)
+        #expect(
+            try CLI.run(
+                ["topics", "create", "--partitions", "2"] + stack.topicArguments,
+                environment: stack.environment
+            ).status == 0
+        )
         // Limits high enough that generated traffic is judged on its content, not refused as a flood.
         let (server, url) = try await Self.serve(stack, ["--key-rate", "100000", "--address-rate", "100000"])
         defer { server.signal(SIGKILL) }
@@ -249,15 +290,24 @@ struct APIServerTests {
         try await stack.database.drop()
     }
 
-    @Test("Event streams: created, read and deleted arrive; after a forced reconnect with Last-Event-ID none is lost; streams per key are bounded")
+    @Test(
+        "Event streams: created, read and deleted arrive; after a forced reconnect with Last-Event-ID none is lost; streams per key are bounded"
+    )
     func eventsSurviveAReconnect() async throws {
         let stack = try await PipelineCommandTests.stack()
-        #expect(try CLI.run(["topics", "create", "--partitions", "2"] + stack.topicArguments, environment: stack.environment).status == 0)
+        #expect(
+            try CLI.run(
+                ["topics", "create", "--partitions", "2"] + stack.topicArguments,
+                environment: stack.environment
+            ).status == 0
+        )
         let (server, url) = try await Self.serve(stack)
         defer { server.signal(SIGKILL) }
         let worker = try RunningCLI(["worker"] + stack.topicArguments, environment: stack.environment)
         defer { worker.signal(SIGKILL) }
-        let probe = TestEnvironment.packageRoot.appendingPathComponent("Tests/MailroomCLITests/Scripts/api_events_probe.py").path
+        let probe = TestEnvironment.packageRoot.appendingPathComponent(
+            "Tests/MailroomCLITests/Scripts/api_events_probe.py"
+        ).path
         let run = try DeviceKeysTests.python([probe, url], pythonArguments: true)
         #expect(run.status == 0, "\(run.stderr)")
         let result = Self.object(run.stdout)
@@ -274,9 +324,13 @@ struct APIServerTests {
         let holder = try RunningCLI(
             [probe, url, "--hold"],
             environment: ["PYTHONPATH": TestEnvironment.packageRoot.appendingPathComponent("clients/python").path],
-            executable: python)
+            executable: python
+        )
         defer { holder.signal(SIGKILL) }
-        #expect(try await PipelineCommandTests.eventually(timeout: .seconds(30)) { holder.output.contains("live ready") }, "\(holder.output)")
+        #expect(
+            try await PipelineCommandTests.eventually(timeout: .seconds(30)) { holder.output.contains("live ready") },
+            "\(holder.output)"
+        )
         server.signal(SIGTERM)
         #expect(try await server.exitStatus(within: .seconds(30)) == 0, "\(server.output)")
         #expect(try await holder.exitStatus(within: .seconds(30)) == 0, "\(holder.output)")

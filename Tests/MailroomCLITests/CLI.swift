@@ -12,7 +12,10 @@ enum CLI {
     static var executable: URL { TestEnvironment.productsDirectory.appendingPathComponent("mailroom") }
 
     static func run(
-        _ arguments: [String], environment: [String: String], stdin: String? = nil, executable: URL = CLI.executable
+        _ arguments: [String],
+        environment: [String: String],
+        stdin: String? = nil,
+        executable: URL = CLI.executable
     ) throws -> Result {
         let process = Process()
         process.executableURL = executable
@@ -44,7 +47,8 @@ enum CLI {
         return Result(
             status: process.terminationStatus,
             stdout: String(decoding: outData, as: UTF8.self),
-            stderr: String(decoding: errData, as: UTF8.self))
+            stderr: String(decoding: errData, as: UTF8.self)
+        )
     }
 }
 
@@ -55,7 +59,9 @@ final class RunningCLI: @unchecked Sendable {
 
     init(_ arguments: [String], environment: [String: String], executable: URL = CLI.executable) throws {
         logURL = FileManager.default.temporaryDirectory.appendingPathComponent("mailroom-cli-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        guard FileManager.default.createFile(atPath: logURL.path, contents: nil) else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: logURL.path])
+        }
         let log = try FileHandle(forWritingTo: logURL)
         process.executableURL = executable
         process.arguments = arguments

@@ -8,10 +8,15 @@ import Testing
 /// executable only submits, stores and exports records.
 @Suite(
     "Device-held keys: Python seals, mailroom submits and stores, Python opens",
-    .enabled(if: TestEnvironment.hasBroker && TestEnvironment.hasDatabase))
+    .enabled(if: TestEnvironment.hasBroker && TestEnvironment.hasDatabase)
+)
 struct DeviceKeysTests {
     /// `python -m mailroom_client` from the project's venv, with the client's source on the path.
-    static func python(_ arguments: [String], environment: [String: String] = [:], pythonArguments: Bool = false) throws
+    static func python(
+        _ arguments: [String],
+        environment: [String: String] = [:],
+        pythonArguments: Bool = false
+    ) throws
         -> CLI.Result
     {
         let root = TestEnvironment.packageRoot
@@ -22,7 +27,8 @@ struct DeviceKeysTests {
         return try CLI.run(
             (pythonArguments ? [] : ["-m", "mailroom_client"]) + arguments,
             environment: environment.merging(["PYTHONPATH": root.appendingPathComponent("clients/python").path]) { $1 },
-            executable: URL(fileURLWithPath: venv))
+            executable: URL(fileURLWithPath: venv)
+        )
     }
 
     struct CLIError: Error, CustomStringConvertible {
@@ -34,7 +40,9 @@ struct DeviceKeysTests {
         (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]) ?? [:]
     }
 
-    @Test("Sealed in Python, submitted by mailroom and produced straight to Kafka, stored once, opened in Python from records")
+    @Test(
+        "Sealed in Python, submitted by mailroom and produced straight to Kafka, stored once, opened in Python from records"
+    )
     func deviceToDevice() async throws {
         let stack = try await PipelineCommandTests.stack()
         let env = stack.environment
@@ -59,7 +67,8 @@ struct DeviceKeysTests {
         // 1. Python seals; `mailroom submit` checks and produces it (twice: the worker stores it once).
         try Data("through mailroom submit".utf8).write(to: URL(fileURLWithPath: path("body1")))
         let seal1 = try Self.python([
-            "seal", "--identity", path("alice.key"), "--to", bob, "--body-file", path("body1"), "--out", path("one.env"),
+            "seal", "--identity", path("alice.key"), "--to", bob, "--body-file", path("body1"), "--out",
+            path("one.env"),
             "--json",
         ])
         #expect(seal1.status == 0, "\(seal1.stderr)")
@@ -80,11 +89,13 @@ struct DeviceKeysTests {
         // 2. Python seals and produces straight to Kafka with confluent-kafka (base64 text through stdin too).
         try Data("straight to kafka".utf8).write(to: URL(fileURLWithPath: path("body2")))
         let seal2 = try Self.python([
-            "seal", "--identity", path("alice.key"), "--to", bob, "--body-file", path("body2"), "--out", path("two.env"),
+            "seal", "--identity", path("alice.key"), "--to", bob, "--body-file", path("body2"), "--out",
+            path("two.env"),
         ])
         #expect(seal2.status == 0, "\(seal2.stderr)")
         let produce = try Self.python([
-            "submit", path("two.env"), "--brokers", try TestEnvironment.requireBrokers(), "--topic", stack.topicArguments[1],
+            "submit", path("two.env"), "--brokers", try TestEnvironment.requireBrokers(), "--topic",
+            stack.topicArguments[1],
             "--json",
         ])
         #expect(produce.status == 0, "\(produce.stderr)")
@@ -96,18 +107,27 @@ struct DeviceKeysTests {
         let carolPublic = Self.object(carolKeygen.stdout)["public_key"] as? String ?? ""
         #expect(try CLI.run(["setup", "--identity", carolKey], environment: env).status == 0)
         let sealed = try CLI.run(
-            ["seal", "--identity", carolKey, "--to", bob, "--out", path("three.env"), "--json"], environment: env,
-            stdin: "from swift")
+            ["seal", "--identity", carolKey, "--to", bob, "--out", path("three.env"), "--json"],
+            environment: env,
+            stdin: "from swift"
+        )
         #expect(sealed.status == 0, "\(sealed.stderr)")
         // Sealing again to the same file refuses and leaves the first envelope as it was.
         let sealedBytes = try Data(contentsOf: URL(fileURLWithPath: path("three.env")))
         let again = try CLI.run(
-            ["seal", "--identity", carolKey, "--to", bob, "--out", path("three.env")], environment: env, stdin: "again")
+            ["seal", "--identity", carolKey, "--to", bob, "--out", path("three.env")],
+            environment: env,
+            stdin: "again"
+        )
         #expect(again.status == 1)
         #expect(again.stderr.contains("exists"), "\(again.stderr)")
         #expect(try Data(contentsOf: URL(fileURLWithPath: path("three.env"))) == sealedBytes)
         // Hex is digits only: a sign the integer parser would take is refused.
-        let signed = try CLI.run(["submit", "--hex", "-"] + stack.topicArguments, environment: env, stdin: "+1" + String(repeating: "00", count: 200))
+        let signed = try CLI.run(
+            ["submit", "--hex", "-"] + stack.topicArguments,
+            environment: env,
+            stdin: "+1" + String(repeating: "00", count: 200)
+        )
         #expect(signed.status == 1)
         #expect(signed.stderr.contains("not hexadecimal"), "\(signed.stderr)")
         let id3 = Self.object(sealed.stdout)["id"] as? String ?? ""
@@ -116,15 +136,20 @@ struct DeviceKeysTests {
         #expect(Self.object(verified.stdout)["id"] as? String == id3)
         let base64 = try Data(contentsOf: URL(fileURLWithPath: path("three.env"))).base64EncodedString()
         let submitted = try CLI.run(
-            ["submit", "--base64", "-"] + stack.topicArguments, environment: env, stdin: base64)
+            ["submit", "--base64", "-"] + stack.topicArguments,
+            environment: env,
+            stdin: base64
+        )
         #expect(submitted.status == 0, "\(submitted.stderr)")
 
         // The worker stores each message exactly once. All four records (one.env twice, two.env, three.env) are keyed by bob, so they share a partition
         // and are stored in order: once three.env is in, the second copy of one.env has been handled too.
         let worker = try RunningCLI(["worker"] + stack.topicArguments, environment: env)
-        #expect(try await PipelineCommandTests.eventually {
-            try await PipelineCommandTests.count(stack, "SELECT count(*) FROM inbox_messages") >= 3
-        })
+        #expect(
+            try await PipelineCommandTests.eventually {
+                try await PipelineCommandTests.count(stack, "SELECT count(*) FROM inbox_messages") >= 3
+            }
+        )
         worker.signal(SIGTERM)
         #expect(try await worker.exitStatus(within: .seconds(30)) == 0, "\(worker.output)")
         let stored = try await stack.database.withConnection { connection in
@@ -146,7 +171,9 @@ struct DeviceKeysTests {
             let opened = try Self.python(["open", path("record\(index).json"), "--identity", path("bob.key"), "--json"])
             #expect(opened.status == 0, "\(opened.stderr)")
             let object = Self.object(opened.stdout)
-            let body = (object["body_base64"] as? String).flatMap { Data(base64Encoded: $0) }.map { String(decoding: $0, as: UTF8.self) }
+            let body = (object["body_base64"] as? String).flatMap { Data(base64Encoded: $0) }.map {
+                String(decoding: $0, as: UTF8.self)
+            }
             bodies[object["id"] as? String ?? ""] = body
         }
         #expect(bodies[id1] == "through mailroom submit")
@@ -170,7 +197,10 @@ struct DeviceKeysTests {
         let pythonTampered = try Self.python(["open", path("tampered.json"), "--identity", path("bob.key")])
         #expect(pythonTampered.status == 3)
         #expect(pythonTampered.stderr.contains("bad_signature"), "\(pythonTampered.stderr)")
-        let swiftTampered = try CLI.run(["open", path("tampered.json")], environment: env.merging(["MAILROOM_IDENTITY_FILE": path("bob.key")]) { $1 })
+        let swiftTampered = try CLI.run(
+            ["open", path("tampered.json")],
+            environment: env.merging(["MAILROOM_IDENTITY_FILE": path("bob.key")]) { $1 }
+        )
         #expect(swiftTampered.status == 3)
         #expect(swiftTampered.stderr.contains("bad_signature"))
         // The Swift open names the verified sender, and --expect-sender refuses a record signed by another key.
@@ -181,7 +211,10 @@ struct DeviceKeysTests {
         #expect(named.status == 0, "\(named.stderr)")
         #expect(named.stdout == "from swift")
         #expect(named.stderr.contains("from \(carolPublic)"), "\(named.stderr)")
-        #expect(try CLI.run(["open", path("from-carol.json"), "--expect-sender", carolPublic], environment: bobEnv).status == 0)
+        #expect(
+            try CLI.run(["open", path("from-carol.json"), "--expect-sender", carolPublic], environment: bobEnv).status
+                == 0
+        )
         let impostor = try CLI.run(["open", path("from-carol.json"), "--expect-sender", alice], environment: bobEnv)
         #expect(impostor.status == 3)
         #expect(impostor.stdout.isEmpty)

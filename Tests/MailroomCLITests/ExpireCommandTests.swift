@@ -23,12 +23,14 @@ struct ExpireCommandTests {
                         SELECT \(bob), gen_random_uuid(), \(alice), at, '\\x00', '\\x00', '\\x00', '\\x00',
                                \([UInt8](repeating: 7, count: 64)), at
                         FROM (SELECT now() - \(Int64(age)) * interval '1 day' AS at FROM generate_series(1, \(Int64(count)))) m
-                        """)
+                        """
+                    )
                 }
             }
             let result = try CLI.run(
                 ["expire", "--batch-size", "2", "--json"],
-                environment: ["MAILROOM_DATABASE_URL": database.url, "MAILROOM_MESSAGE_TTL_DAYS": "7"])
+                environment: ["MAILROOM_DATABASE_URL": database.url, "MAILROOM_MESSAGE_TTL_DAYS": "7"]
+            )
             #expect(result.status == 0, "\(result.stderr)")
             let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
             #expect(object?["inbox_deleted"] as? Int == 5)
@@ -44,7 +46,9 @@ struct ExpireCommandTests {
             #expect(left == 4)
 
             let bad = try CLI.run(
-                ["expire"], environment: ["MAILROOM_DATABASE_URL": database.url, "MAILROOM_MESSAGE_TTL_DAYS": "soon"])
+                ["expire"],
+                environment: ["MAILROOM_DATABASE_URL": database.url, "MAILROOM_MESSAGE_TTL_DAYS": "soon"]
+            )
             #expect(bad.status == 1)
             #expect(bad.stderr.contains("MAILROOM_MESSAGE_TTL_DAYS"))
         }

@@ -26,7 +26,9 @@ struct MigrateCommandTests {
         #expect(result.stderr.contains("MAILROOM_DATABASE_URL"))
 
         let down = try CLI.run(
-            ["migrate", "--database-url", "postgres://nobody:hunter2@127.0.0.1:1/none"], environment: [:])
+            ["migrate", "--database-url", "postgres://nobody:hunter2@127.0.0.1:1/none"],
+            environment: [:]
+        )
         #expect(down.status == 1)
         #expect(down.stderr.contains("connection_failed"))
         #expect(!down.stderr.contains("hunter2"))

@@ -9,7 +9,10 @@ import MailroomWorker
 import Testing
 
 /// The whole story through the built `mailroom` executable, as an operator runs it.
-@Suite("mailroom send / invite / worker / dlq, end to end", .enabled(if: TestEnvironment.hasBroker && TestEnvironment.hasDatabase))
+@Suite(
+    "mailroom send / invite / worker / dlq, end to end",
+    .enabled(if: TestEnvironment.hasBroker && TestEnvironment.hasDatabase)
+)
 struct PipelineCommandTests {
     struct Stack {
         let database: TestDatabase
@@ -30,15 +33,19 @@ struct PipelineCommandTests {
         let migrate = try CLI.run(["migrate"], environment: environment)
         #expect(migrate.status == 0, "\(migrate.stderr)")
         return Stack(
-            database: database, environment: environment,
-            topicArguments: ["--topic", "cli-envelopes-\(suffix)", "--dlq-topic", "cli-dlq-\(suffix)"], folder: folder)
+            database: database,
+            environment: environment,
+            topicArguments: ["--topic", "cli-envelopes-\(suffix)", "--dlq-topic", "cli-dlq-\(suffix)"],
+            folder: folder
+        )
     }
 
     static func count(_ stack: Stack, _ sql: PostgresQuery) async throws -> Int {
         try await stack.database.withConnection { Int(try await $0.query(sql).single().decode(Int64.self, column: 0)) }
     }
 
-    static func eventually(timeout: Duration = .seconds(60), _ condition: () async throws -> Bool) async throws -> Bool {
+    static func eventually(timeout: Duration = .seconds(60), _ condition: () async throws -> Bool) async throws -> Bool
+    {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if try await condition() { return true }
@@ -55,12 +62,17 @@ struct PipelineCommandTests {
 
         let keygen = try CLI.run(["keygen", "--out", alice, "--json"], environment: env)
         #expect(keygen.status == 0, "\(keygen.stderr)")
-        let aliceKey = (try JSONSerialization.jsonObject(with: Data(keygen.stdout.utf8)) as? [String: Any])?["public_key"] as? String ?? ""
+        let aliceKey =
+            (try JSONSerialization.jsonObject(with: Data(keygen.stdout.utf8)) as? [String: Any])?["public_key"]
+            as? String ?? ""
         #expect(aliceKey.hasPrefix("bbaarei"))
         #expect(try CLI.run(["keygen", "--out", alice], environment: env).status == 1)  // never overwrites
         let bobKeygen = try CLI.run(["keygen", "--out", bob], environment: env)
         #expect(bobKeygen.status == 0)
-        let bobKey = bobKeygen.stdout.components(separatedBy: "public key: ").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        let bobKey =
+            bobKeygen.stdout.components(separatedBy: "public key: ").last?.trimmingCharacters(
+                in: .whitespacesAndNewlines
+            ) ?? ""
         let mode = try FileManager.default.attributesOfItem(atPath: alice)[.posixPermissions] as? NSNumber
         #expect(mode?.intValue == 0o600)
         // Secrets never reach standard output.
@@ -76,22 +88,31 @@ struct PipelineCommandTests {
         #expect(topics.stdout.contains("created"))
 
         let send = try CLI.run(
-            ["send", "--from", alice, "--to", bobKey, "--json"] + stack.topicArguments, environment: env, stdin: "Hello Bob")
+            ["send", "--from", alice, "--to", bobKey, "--json"] + stack.topicArguments,
+            environment: env,
+            stdin: "Hello Bob"
+        )
         #expect(send.status == 0, "\(send.stderr)")
         #expect(!send.stdout.contains("Hello Bob"))
 
         // Invites: a CSV with personalised bodies, 30 recipients with mailboxes, one bad line.
         let invitees = (0..<30).map { _ in Identity.generate() }
         try await stack.database.withConnection { connection in
-            for invitee in invitees { _ = try await MailboxQueries.setup(owner: invitee.publicKey.bytes, on: connection) }
+            for invitee in invitees {
+                _ = try await MailboxQueries.setup(owner: invitee.publicKey.bytes, on: connection)
+            }
         }
         var csv = "key,body\n"
-        for (index, invitee) in invitees.enumerated() { csv += "\(invitee.publicKey.textileString),\"Welcome, friend \(index)\"\n" }
+        for (index, invitee) in invitees.enumerated() {
+            csv += "\(invitee.publicKey.textileString),\"Welcome, friend \(index)\"\n"
+        }
         csv += "not-a-key,hello\n"
         let recipients = stack.folder.appendingPathComponent("invitees.csv")
         try csv.write(to: recipients, atomically: true, encoding: .utf8)
         let invite = try CLI.run(
-            ["invite", "--from", alice, "--recipients", recipients.path, "--json"] + stack.topicArguments, environment: env)
+            ["invite", "--from", alice, "--recipients", recipients.path, "--json"] + stack.topicArguments,
+            environment: env
+        )
         #expect(invite.status == 1)  // one recipient failed
         let summary = try JSONSerialization.jsonObject(with: Data(invite.stdout.utf8)) as? [String: Any]
         #expect(summary?["sent"] as? Int == 30)
@@ -101,28 +122,46 @@ struct PipelineCommandTests {
         // A message to someone without a mailbox yet: dead-lettered, replayed once they set one up.
         let carol = Identity.generate()
         let toCarol = try CLI.run(
-            ["send", "--from", alice, "--to", carol.publicKey.hexString] + stack.topicArguments, environment: env,
-            stdin: "Hi Carol")
+            ["send", "--from", alice, "--to", carol.publicKey.hexString] + stack.topicArguments,
+            environment: env,
+            stdin: "Hi Carol"
+        )
         #expect(toCarol.status == 0, "\(toCarol.stderr)")
 
         let metricsPort = try FreePort.reserve()
-        let worker = try RunningCLI(["worker", "--metrics-port", "\(metricsPort)"] + stack.topicArguments, environment: env)
+        let worker = try RunningCLI(
+            ["worker", "--metrics-port", "\(metricsPort)"] + stack.topicArguments,
+            environment: env
+        )
         #expect(try await Self.eventually { try await Self.count(stack, "SELECT count(*) FROM inbox_messages") == 31 })
-        #expect(try await Self.eventually { try await Self.count(stack, "SELECT count(*) FROM rejected_envelopes") == 1 })
+        #expect(
+            try await Self.eventually { try await Self.count(stack, "SELECT count(*) FROM rejected_envelopes") == 1 }
+        )
         let reason = try await stack.database.withConnection {
             try await $0.query("SELECT reason FROM rejected_envelopes").single().decode(String.self, column: 0)
         }
         #expect(reason == "no_recipient_mailbox")
 
-        try await stack.database.withConnection { _ = try await MailboxQueries.setup(owner: carol.publicKey.bytes, on: $0) }
+        try await stack.database.withConnection {
+            _ = try await MailboxQueries.setup(owner: carol.publicKey.bytes, on: $0)
+        }
         let replay = try CLI.run(
             ["dlq", "replay", "--reason", "no_recipient_mailbox", "--idle-ms", "4000", "--json"] + stack.topicArguments,
-            environment: env)
+            environment: env
+        )
         #expect(replay.status == 0, "\(replay.stderr)")
-        #expect((try JSONSerialization.jsonObject(with: Data(replay.stdout.utf8)) as? [String: Any])?["replayed"] as? Int == 1)
-        #expect(try await Self.eventually {
-            try await Self.count(stack, "SELECT count(*) FROM inbox_messages WHERE owner = \(carol.publicKey.bytes)") == 1
-        })
+        #expect(
+            (try JSONSerialization.jsonObject(with: Data(replay.stdout.utf8)) as? [String: Any])?["replayed"] as? Int
+                == 1
+        )
+        #expect(
+            try await Self.eventually {
+                try await Self.count(
+                    stack,
+                    "SELECT count(*) FROM inbox_messages WHERE owner = \(carol.publicKey.bytes)"
+                ) == 1
+            }
+        )
 
         // The counters say what happened to every record, as Prometheus text.
         let metrics = try MetricsEndpoint.scrape(port: metricsPort)
@@ -145,7 +184,10 @@ struct PipelineCommandTests {
     /// cancels the batch loop as SIGTERM would) and exits non-zero with the reason, instead of hanging.
     @Test func aWorkerWhoseMetricsPortIsTakenExitsWithTheReason() async throws {
         let stack = try await Self.stack()
-        _ = try CLI.run(["topics", "create", "--partitions", "1"] + stack.topicArguments, environment: stack.environment)
+        _ = try CLI.run(
+            ["topics", "create", "--partitions", "1"] + stack.topicArguments,
+            environment: stack.environment
+        )
         let taken = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(taken) }
         var address = sockaddr_in()
@@ -154,11 +196,16 @@ struct PipelineCommandTests {
         address.sin_port = 0
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(taken, $0, length) == 0 && listen(taken, 1) == 0 && getsockname(taken, $0, &length) == 0 }
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(taken, $0, length) == 0 && listen(taken, 1) == 0 && getsockname(taken, $0, &length) == 0
+            }
         }
         #expect(bound)
         let port = Int(UInt16(bigEndian: address.sin_port))
-        let worker = try RunningCLI(["worker", "--metrics-port", "\(port)"] + stack.topicArguments, environment: stack.environment)
+        let worker = try RunningCLI(
+            ["worker", "--metrics-port", "\(port)"] + stack.topicArguments,
+            environment: stack.environment
+        )
         let status = try await worker.exitStatus(within: .seconds(45))
         if status == nil { worker.signal(SIGKILL) }
         #expect(status != nil && status != 0, "the worker did not end: \(worker.output)")
@@ -174,17 +221,25 @@ struct PipelineCommandTests {
         let senders = (0..<4).map { _ in Identity.generate() }
         let recipients = (0..<50).map { _ in Identity.generate() }
         try await stack.database.withConnection { connection in
-            for identity in senders + recipients { _ = try await MailboxQueries.setup(owner: identity.publicKey.bytes, on: connection) }
+            for identity in senders + recipients {
+                _ = try await MailboxQueries.setup(owner: identity.publicKey.bytes, on: connection)
+            }
         }
         let producer = try MailroomProducer(
-            .init(kafka: KafkaConfiguration(brokers: try TestEnvironment.requireBrokers(), overrides: ["log_level": "3"]),
-                  topics: MailroomTopics(envelopes: stack.topicArguments[1], deadLetters: stack.topicArguments[3])))
+            .init(
+                kafka: KafkaConfiguration(brokers: try TestEnvironment.requireBrokers(), overrides: ["log_level": "3"]),
+                topics: MailroomTopics(envelopes: stack.topicArguments[1], deadLetters: stack.topicArguments[3])
+            )
+        )
         // Enough that a drain lasts seconds even on a fast machine, so a kill lands mid-stream even when this
         // test's own polling runs late on two busy cores.
         let total = 24_000
         for (index, sender) in senders.enumerated() {
             let messages = (0..<(total / senders.count)).map { n in
-                BulkMessage(recipient: recipients[(n + index) % recipients.count].publicKey.textileString, body: Array("n\(n)".utf8))
+                BulkMessage(
+                    recipient: recipients[(n + index) % recipients.count].publicKey.textileString,
+                    body: Array("n\(n)".utf8)
+                )
             }
             let results = await producer.sendBulk(from: sender, messages: messages)
             #expect(results.allSatisfy { $0.isSent })
@@ -196,12 +251,16 @@ struct PipelineCommandTests {
         var killedWhileWorking = 0
         for _ in 0..<3 {
             let worker = try RunningCLI(
-                ["worker", "--batch-size", "100", "--write-queue", "5", "--write-queue-mb", "16"] + stack.topicArguments,
-                environment: env)
+                ["worker", "--batch-size", "100", "--write-queue", "5", "--write-queue-mb", "16"]
+                    + stack.topicArguments,
+                environment: env
+            )
             let before = try await Self.count(stack, "SELECT count(*) FROM inbox_messages")
             // Once it is writing, kill it at a random moment within the next few batches.
             let deadline = ContinuousClock.now + .seconds(40)
-            while try await Self.count(stack, "SELECT count(*) FROM inbox_messages") == before, ContinuousClock.now < deadline {
+            while try await Self.count(stack, "SELECT count(*) FROM inbox_messages") == before,
+                ContinuousClock.now < deadline
+            {
                 try await Task.sleep(for: .milliseconds(20))
             }
             try await Task.sleep(for: .milliseconds(Int.random(in: 0...250)))
@@ -211,9 +270,11 @@ struct PipelineCommandTests {
             if after > before && after < total { killedWhileWorking += 1 }
         }
         let last = try RunningCLI(["worker"] + stack.topicArguments, environment: env)
-        #expect(try await Self.eventually(timeout: .seconds(120)) {
-            try await Self.count(stack, "SELECT count(*) FROM inbox_messages") == total
-        })
+        #expect(
+            try await Self.eventually(timeout: .seconds(120)) {
+                try await Self.count(stack, "SELECT count(*) FROM inbox_messages") == total
+            }
+        )
         try await Task.sleep(for: .seconds(1))
         last.signal(SIGTERM)
         #expect(try await last.exitStatus(within: .seconds(30)) == 0)

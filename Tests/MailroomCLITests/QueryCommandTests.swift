@@ -8,7 +8,9 @@ import Testing
 
 /// The reading commands through the built `mailroom` executable, as a user runs them.
 @Suite(
-    "mailroom inbox / sentbox / read / delete / unread / watch, end to end", .enabled(if: TestEnvironment.hasDatabase))
+    "mailroom inbox / sentbox / read / delete / unread / watch, end to end",
+    .enabled(if: TestEnvironment.hasDatabase)
+)
 struct QueryCommandTests {
     static func json(_ text: String) -> [String: Any] {
         (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]) ?? [:]
@@ -27,7 +29,8 @@ struct QueryCommandTests {
     static func migratedDatabase(_ name: String) async throws -> (TestDatabase, URL, [String: String]) {
         let database = try await TestDatabase.create()
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "mailroom-\(name)-cli-\(UUID().uuidString)")
+            "mailroom-\(name)-cli-\(UUID().uuidString)"
+        )
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let env = [
             "MAILROOM_DATABASE_URL": database.url, "MAILROOM_IDENTITY": "", "MAILROOM_IDENTITY_FILE": "",
@@ -60,14 +63,20 @@ struct QueryCommandTests {
         #expect(list.status == 0)
         #expect(Self.json(list.stdout)["key"] as? String == spammer.textileString)
         let bob = try Identity(
-            textileString: try String(contentsOfFile: bobFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))
+            textileString: try String(contentsOfFile: bobFile, encoding: .utf8).trimmingCharacters(
+                in: .whitespacesAndNewlines
+            )
+        )
         let pairs = try await database.withConnection {
             try await BlockQueries.blockedPairs(recipients: [bob.publicKey.bytes], on: $0)
         }
         #expect(pairs == [bob.publicKey.bytes + spammer.bytes])
         #expect(try CLI.run(["block", "not-a-key", "--identity", bobFile], environment: env).status != 0)
 
-        let unblock = try CLI.run(["unblock", spammer.textileString, "--identity", bobFile, "--json"], environment: env)
+        let unblock = try CLI.run(
+            ["unblock", spammer.textileString, "--identity", bobFile, "--json"],
+            environment: env
+        )
         #expect(Self.json(unblock.stdout)["was_blocked"] as? Bool == true)
         #expect(try CLI.run(["blocks", "--identity", bobFile], environment: env).stdout.isEmpty)
     }
@@ -84,9 +93,12 @@ struct QueryCommandTests {
         }
         let alice = try Identity(
             textileString: try String(contentsOfFile: aliceFile, encoding: .utf8).trimmingCharacters(
-                in: .whitespacesAndNewlines))
+                in: .whitespacesAndNewlines
+            )
+        )
         let bobSecret = try String(contentsOfFile: bobFile, encoding: .utf8).trimmingCharacters(
-            in: .whitespacesAndNewlines)
+            in: .whitespacesAndNewlines
+        )
         let bob = try Identity(textileString: bobSecret)
         let envelopes = try (0..<5).map {
             try Envelope.seal(from: alice, to: bob.publicKey, body: Array("Hello \($0)".utf8))
@@ -102,13 +114,18 @@ struct QueryCommandTests {
         #expect(firstIDs == [ids[4], ids[3]])
         let seek = try #require(firstPage["next_seek"] as? String)
         let second = try CLI.run(
-            ["inbox", "--identity", bobFile, "--limit", "2", "--seek", seek, "--json"], environment: env)
+            ["inbox", "--identity", bobFile, "--limit", "2", "--seek", seek, "--json"],
+            environment: env
+        )
         #expect(
             (Self.json(second.stdout)["messages"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String } == [
                 ids[2], ids[1],
-            ])
+            ]
+        )
         let ascending = try CLI.run(
-            ["inbox", "--identity", bobFile, "--ascending", "--limit", "1", "--json"], environment: env)
+            ["inbox", "--identity", bobFile, "--ascending", "--limit", "1", "--json"],
+            environment: env
+        )
         #expect((Self.json(ascending.stdout)["messages"] as? [[String: Any]])?.first?["id"] as? String == ids[0])
         #expect(try CLI.run(["inbox", "--identity", bobFile, "--limit", "10001"], environment: env).status == 1)
 
@@ -123,7 +140,8 @@ struct QueryCommandTests {
         // Read: marks it, opens it; unread counts follow; another owner cannot.
         #expect(
             Self.json(try CLI.run(["unread", "--identity", bobFile, "--json"], environment: env).stdout)["unread"]
-                as? Int == 5)
+                as? Int == 5
+        )
         let read = try CLI.run(["read", ids[1], "--identity", bobFile, "--json"], environment: env)
         #expect(read.status == 0, "\(read.stderr)")
         #expect(Self.json(read.stdout)["body"] as? String == "Hello 1")
@@ -190,7 +208,10 @@ struct QueryCommandTests {
             #expect(help.status == 0)
             #expect(
                 help.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ").contains(
-                    "Exit status: 0 success"), "\(command)")
+                    "Exit status: 0 success"
+                ),
+                "\(command)"
+            )
         }
         #expect(try CLI.run(["inbox"], environment: env).status == 1)  // no identity
     }

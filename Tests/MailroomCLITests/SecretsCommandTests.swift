@@ -7,7 +7,9 @@ import Testing
 @Suite("Secrets from the environment and files", .enabled(if: TestEnvironment.hasDatabase && TestEnvironment.hasBroker))
 struct SecretsCommandTests {
     static func withFolder<T>(_ body: (URL) throws -> T) throws -> T {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("mailroom-secrets-\(UUID().uuidString)")
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "mailroom-secrets-\(UUID().uuidString)"
+        )
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         return try body(folder)

@@ -13,7 +13,8 @@ struct ViewsBenchCommandTests {
                 "bench", "views", "--messages", "20000", "--mailboxes", "500", "--days", "1", "--chunk", "7000",
                 "--runs", "1", "--bench-database", name, "--json",
             ],
-            environment: ["MAILROOM_DATABASE_URL": try TestEnvironment.requireDatabaseURL()])
+            environment: ["MAILROOM_DATABASE_URL": try TestEnvironment.requireDatabaseURL()]
+        )
         #expect(result.status == 0, "\(result.stderr)")
         let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
         let timings = object?["query_ms"] as? [String: [String: Any]] ?? [:]

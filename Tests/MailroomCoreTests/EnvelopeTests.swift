@@ -35,8 +35,11 @@ struct EnvelopeTests {
     @Test("A benchmark's re-signed envelope verifies with its new id and time, and opens")
     func resigning() throws {
         let template = try Envelope.seal(
-            from: TestKeys.alice, to: TestKeys.bob.publicKey, body: body,
-            createdAt: Date(timeIntervalSince1970: 1_700_000_000))
+            from: TestKeys.alice,
+            to: TestKeys.bob.publicKey,
+            body: body,
+            createdAt: Date(timeIntervalSince1970: 1_700_000_000)
+        )
         let fresh = Envelope.resigning(template, from: TestKeys.alice)
         let parsed = try Envelope.verify(fresh.serialized())
         #expect(parsed.id != template.id)

@@ -36,7 +36,8 @@ struct PrecomputedKeyTests {
     }
 
     static func tableVerdict(_ table: PrecomputedKey, _ signature: [UInt8], _ message: [UInt8]) -> Bool? {
-        signature.withUnsafeBytes { s in message.withUnsafeBytes { table.check(signature: s.baseAddress!, message: $0) } }
+        signature.withUnsafeBytes { s in message.withUnsafeBytes { table.check(signature: s.baseAddress!, message: $0) }
+        }
     }
 
     /// h = SHA-512(R || A || M) mod L.
@@ -63,15 +64,19 @@ struct PrecomputedKeyTests {
         wide[0] -= 1
         crypto_core_ed25519_scalar_reduce(&reduced, wide)
         #expect(reduced == Array(wide[0..<32]))
-        #expect(PrecomputedKey.groupOrder.withUnsafeBytes { PrecomputedKey.isBelowGroupOrder($0.baseAddress!) } == false)
+        #expect(
+            PrecomputedKey.groupOrder.withUnsafeBytes { PrecomputedKey.isBelowGroupOrder($0.baseAddress!) } == false
+        )
         #expect(Array(wide[0..<32]).withUnsafeBytes { PrecomputedKey.isBelowGroupOrder($0.baseAddress!) })
     }
 
     /// Keys in ``differential()``: 12, or `MAILROOM_SIGNATURE_DIFFERENTIAL_KEYS` for a long run (each key: 12
     /// messages, ~5 comparisons each). Its seed: `MAILROOM_SIGNATURE_DIFFERENTIAL_SEED`.
-    static let differentialKeys = ProcessInfo.processInfo.environment["MAILROOM_SIGNATURE_DIFFERENTIAL_KEYS"]
+    static let differentialKeys =
+        ProcessInfo.processInfo.environment["MAILROOM_SIGNATURE_DIFFERENTIAL_KEYS"]
         .flatMap(Int.init) ?? 12
-    static let differentialSeed = ProcessInfo.processInfo.environment["MAILROOM_SIGNATURE_DIFFERENTIAL_SEED"]
+    static let differentialSeed =
+        ProcessInfo.processInfo.environment["MAILROOM_SIGNATURE_DIFFERENTIAL_SEED"]
         .flatMap(UInt64.init) ?? 0x6d61_696c_726f_6f6d
 
     @Test("Valid signatures and every kind of damage: the table's verdict is libsodium's")
@@ -102,7 +107,7 @@ struct PrecomputedKeyTests {
                 cases.append((Signer(seed: random.bytes(32)).sign(message), message))
                 for (signature, message) in cases {
                     let expected = Self.sodiumVerifies(signature, message, signer.publicKey)
-                    let verdict = try #require(Self.tableVerdict(table, signature, message))
+                    let verdict = try #require(Self.tableVerdict(table, signature, message) as Bool?)
                     #expect(verdict == expected)
                     compared += 1
                     if verdict { accepted += 1 }

@@ -27,7 +27,9 @@ struct RecordTests {
         #expect(try RecordVectorGenerator.generate(from: envelopes()) == load())
     }
 
-    @Test("Valid records: both forms parse to one record that re-encodes exactly, verifies and opens for its owner only")
+    @Test(
+        "Valid records: both forms parse to one record that re-encodes exactly, verifies and opens for its owner only"
+    )
     func valid() throws {
         let file = try load()
         #expect(file.valid.count >= 10)
@@ -57,7 +59,10 @@ struct RecordTests {
         let records = try texts.map { try MessageRecord(json: $0) }
         // Twice over, so that keys come again from the cache.
         let page = records + records
-        #expect(String(decoding: MessageRecord.jsonArray(page), as: UTF8.self) == "[" + (texts + texts).joined(separator: ",") + "]")
+        #expect(
+            String(decoding: MessageRecord.jsonArray(page), as: UTF8.self) == "["
+                + (texts + texts).joined(separator: ",") + "]"
+        )
         #expect(MessageRecord.jsonArray([MessageRecord]()) == Array("[]".utf8))
         #expect(String(decoding: MessageRecord.jsonArray(records.prefix(1)), as: UTF8.self) == "[\(texts[0])]")
     }
@@ -102,7 +107,9 @@ struct RecordTests {
         #expect(envelopeError { try sent.open(with: TestKeys.bob) }?.code == .notAParty)
     }
 
-    @Test("The JSON reader takes hex keys and an uppercase id, and any whitespace; writers still emit the canonical text")
+    @Test(
+        "The JSON reader takes hex keys and an uppercase id, and any whitespace; writers still emit the canonical text"
+    )
     func lenientWhereTheSpecSaysSo() throws {
         let envelope = try Envelope.seal(from: TestKeys.alice, to: TestKeys.bob.publicKey, body: Array("hi".utf8))
         let record = MessageRecord(envelope, kind: .inbox)
@@ -122,8 +129,11 @@ struct RecordTests {
             let text = Base64URL.encode(bytes)
             #expect(!text.contains("="))
             #expect(Base64URL.decode(text) == bytes)
-            #expect(text == Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
-                .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: ""))
+            #expect(
+                text
+                    == Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+                    .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+            )
         }
         #expect(Base64URL.decode("AA==") == nil)
         #expect(Base64URL.decode("A") == nil)

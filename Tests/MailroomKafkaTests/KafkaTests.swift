@@ -22,7 +22,11 @@ struct Murmur2Tests {
 @Suite("Kafka client against the real broker", .enabled(if: TestEnvironment.hasBroker), .serialized)
 struct KafkaClientTests {
     static func configuration(_ overrides: [String: String] = [:]) throws -> KafkaConfiguration {
-        KafkaConfiguration(brokers: try TestEnvironment.requireBrokers(), clientID: "mailroom-tests", overrides: overrides)
+        KafkaConfiguration(
+            brokers: try TestEnvironment.requireBrokers(),
+            clientID: "mailroom-tests",
+            overrides: overrides
+        )
     }
 
     static func uniqueTopic(_ name: String) -> String { "\(name)-\(UInt32.random(in: 0...UInt32.max))" }
@@ -68,7 +72,10 @@ struct KafkaClientTests {
             var value = [UInt8](repeating: 0, count: 8)
             value.withUnsafeMutableBytes { $0.storeBytes(of: UInt64(index).bigEndian, as: UInt64.self) }
             await producer.enqueue(
-                topic: topic, key: key, value: value, headers: [KafkaHeader("index", "\(index)"), KafkaHeader("empty", nil)]
+                topic: topic,
+                key: key,
+                value: value,
+                headers: [KafkaHeader("index", "\(index)"), KafkaHeader("empty", nil)]
             ) { result in
                 if case .failure = result { failures.add(1, ordering: .relaxed) }
             }
@@ -78,7 +85,8 @@ struct KafkaClientTests {
         await producer.close()
 
         let consumer = try KafkaConsumer(
-            .init(kafka: try Self.configuration(), groupID: "group-\(topic)", topics: [topic]))
+            .init(kafka: try Self.configuration(), groupID: "group-\(topic)", topics: [topic])
+        )
         var seen: [[UInt8]: [Int]] = [:]
         var count = 0
         let deadline = ContinuousClock.now + .seconds(30)
@@ -104,7 +112,9 @@ struct KafkaClientTests {
         await consumer.close()
 
         // A new member of the same group starts after the committed offsets: nothing is read twice.
-        let again = try KafkaConsumer(.init(kafka: try Self.configuration(), groupID: "group-\(topic)", topics: [topic]))
+        let again = try KafkaConsumer(
+            .init(kafka: try Self.configuration(), groupID: "group-\(topic)", topics: [topic])
+        )
         var reread = 0
         let until = ContinuousClock.now + .seconds(8)
         while ContinuousClock.now < until {
@@ -130,7 +140,11 @@ struct KafkaClientTests {
                 if exchanged { break }
                 current = original
             }
-            await producer.enqueue(topic: topic, key: Array("k\(index % 10)".utf8), value: [UInt8](repeating: 7, count: 100)) { result in
+            await producer.enqueue(
+                topic: topic,
+                key: Array("k\(index % 10)".utf8),
+                value: [UInt8](repeating: 7, count: 100)
+            ) { result in
                 inFlight.subtract(1, ordering: .relaxed)
                 if case .success = result { delivered.add(1, ordering: .relaxed) }
             }
@@ -145,7 +159,11 @@ struct KafkaClientTests {
     @Test func tooLargeRecordIsATypedError() async throws {
         let producer = try KafkaProducer(.init(kafka: try Self.configuration()))
         let error = await #expect(throws: KafkaError.self) {
-            _ = try await producer.send(topic: Self.uniqueTopic("big"), key: [1], value: [UInt8](repeating: 0, count: 2_000_000))
+            _ = try await producer.send(
+                topic: Self.uniqueTopic("big"),
+                key: [1],
+                value: [UInt8](repeating: 0, count: 2_000_000)
+            )
         }
         #expect(error?.code == .messageTooLarge)
         await producer.close()
@@ -156,7 +174,9 @@ struct KafkaClientTests {
 struct KafkaFailureTests {
     @Test func unreachableBrokerTimesOutWithATypedError() async throws {
         let configuration = KafkaConfiguration(
-            brokers: "127.0.0.1:1", overrides: ["message.timeout.ms": "1500", "log_level": "0"])
+            brokers: "127.0.0.1:1",
+            overrides: ["message.timeout.ms": "1500", "log_level": "0"]
+        )
         let producer = try KafkaProducer(.init(kafka: configuration))
         let error = await #expect(throws: KafkaError.self) {
             _ = try await producer.send(topic: "nowhere", key: [1], value: [2])
@@ -208,8 +228,12 @@ struct KafkaDefaultsTests {
         #expect(overridden.consumerProperties(groupID: "defaults")["fetch.queue.backoff.ms"] == "100")
         // The loaded librdkafka accepts every default (a rejected property throws here).
         let consumer = try KafkaConsumer(
-            .init(kafka: KafkaConfiguration(brokers: "127.0.0.1:1", overrides: ["log_level": "0"]),
-                  groupID: "defaults", topics: ["defaults"]))
+            .init(
+                kafka: KafkaConfiguration(brokers: "127.0.0.1:1", overrides: ["log_level": "0"]),
+                groupID: "defaults",
+                topics: ["defaults"]
+            )
+        )
         await consumer.close()
     }
 }

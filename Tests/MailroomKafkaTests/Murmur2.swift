@@ -8,7 +8,8 @@ enum JavaMurmur2 {
         var h: UInt32 = 0x9747_b28c ^ UInt32(length)
         for i in 0..<(length / 4) {
             let i4 = i * 4
-            var k = UInt32(data[i4]) | UInt32(data[i4 + 1]) << 8 | UInt32(data[i4 + 2]) << 16 | UInt32(data[i4 + 3]) << 24
+            var k =
+                UInt32(data[i4]) | UInt32(data[i4 + 1]) << 8 | UInt32(data[i4 + 2]) << 16 | UInt32(data[i4 + 3]) << 24
             k &*= m
             k ^= k >> r
             k &*= m

@@ -17,7 +17,8 @@ struct PostgresConnectionPoolTests {
     @Test func neverOpensMoreThanItsSizeAndReplacesALostSession() async throws {
         try await TestDatabase.with { database in
             let pool = PostgresConnectionPool(
-                .init(connection: .init(url: database.url, applicationName: "pool-test"), size: 3))
+                .init(connection: .init(url: database.url, applicationName: "pool-test"), size: 3)
+            )
             // 40 borrowers at once, each holding its connection for a moment.
             let pids = try await withThrowingTaskGroup(of: Int32.self) { group in
                 for _ in 0..<40 {
@@ -25,7 +26,9 @@ struct PostgresConnectionPoolTests {
                         try await pool.withConnection { connection in
                             try await connection.query("SELECT pg_sleep(0.01)")
                             return try await connection.query("SELECT pg_backend_pid()").single().decode(
-                                Int32.self, column: 0)
+                                Int32.self,
+                                column: 0
+                            )
                         }
                     }
                 }
@@ -39,7 +42,8 @@ struct PostgresConnectionPoolTests {
             // Kill every pooled session: the borrower sees the loss once, later borrowers get fresh sessions.
             _ = try await database.withConnection { connection in
                 try await connection.query(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pool-test'")
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pool-test'"
+                )
             }
             for _ in 0..<200 where try await Self.sessions(database, "pool-test") > 0 {
                 try await Task.sleep(for: .milliseconds(10))
@@ -57,7 +61,8 @@ struct PostgresConnectionPoolTests {
             #expect(
                 try await pool.withConnection {
                     try await $0.query("SELECT 41 + 1").single().decode(Int64.self, column: 0)
-                } == 42)
+                } == 42
+            )
 
             // A borrower waiting for a connection can be cancelled.
             let held = Task { try await pool.withConnection { _ in try await Task.sleep(for: .seconds(1)) } }
@@ -84,7 +89,8 @@ struct PostgresConnectionPoolTests {
     @Test func tasksPreferringThePoolsExecutorsResumeOnTheThreadThatReadsTheirConnection() async throws {
         try await TestDatabase.with { database in
             let pool = PostgresConnectionPool(
-                .init(connection: .init(url: database.url, applicationName: "loop-test"), size: 2))
+                .init(connection: .init(url: database.url, applicationName: "loop-test"), size: 2)
+            )
             defer { Task { await pool.close() } }
             // Two different executors (one per core; other tests running at the same time also take loops in
             // turn, so consecutive calls may return the same one).
@@ -105,7 +111,9 @@ struct PostgresConnectionPoolTests {
                         for _ in 0..<50 {
                             let pid = try await pool.withConnection { connection in
                                 try await connection.query("SELECT pg_backend_pid()").single().decode(
-                                    Int32.self, column: 0)
+                                    Int32.self,
+                                    column: 0
+                                )
                             }
                             threads.insert(Self.threadName())
                             pids.insert(pid)
@@ -136,7 +144,9 @@ struct PostgresConnectionPoolTests {
                         try await pool.withConnection { connection in
                             try await connection.query("SELECT pg_sleep(0.005)")
                             return try await connection.query("SELECT \(Int64(index)) + 1").single().decode(
-                                Int64.self, column: 0)
+                                Int64.self,
+                                column: 0
+                            )
                         }
                     }
                 }
@@ -154,8 +164,10 @@ struct PostgresConnectionPoolTests {
             let events = Mutex<[String]>([])
             let listener = PostgresListener(
                 .init(
-                    connection: .init(url: database.url, applicationName: "listener-test"), channels: ["test channel"],
-                    minimumBackoff: .milliseconds(20))
+                    connection: .init(url: database.url, applicationName: "listener-test"),
+                    channels: ["test channel"],
+                    minimumBackoff: .milliseconds(20)
+                )
             ) { event in
                 switch event {
                 case .connected(_, let isReconnect):
@@ -178,7 +190,8 @@ struct PostgresConnectionPoolTests {
             #expect(try await waitFor("test channel=one"))
             _ = try await database.withConnection { connection in
                 try await connection.query(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'listener-test'")
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'listener-test'"
+                )
             }
             #expect(try await waitFor("disconnected"))
             #expect(try await waitFor("reconnected"))

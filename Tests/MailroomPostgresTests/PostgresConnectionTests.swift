@@ -1,7 +1,8 @@
 import Foundation
-@testable import MailroomPostgres
 import MailroomTestSupport
 import Testing
+
+@testable import MailroomPostgres
 
 @Suite("libpq layer against the real PostgreSQL", .enabled(if: TestEnvironment.hasDatabase))
 struct PostgresConnectionTests {
@@ -18,7 +19,8 @@ struct PostgresConnectionTests {
                 SELECT \(bytes)::bytea, \(text)::text, \(number)::int8, \(true)::bool, \(false)::bool,
                        \(date)::timestamptz, \(uuid)::uuid, \(noText)::text, \(Int32(42))::int4, \(2.5)::float8,
                        ''::bytea
-                """)
+                """
+            )
             let row = try rows.single()
             #expect(try row.decode([UInt8].self, column: 0) == bytes)
             #expect(try row.decode(String.self, column: 1) == text)
@@ -42,7 +44,8 @@ struct PostgresConnectionTests {
             ).single()
             let (date, epoch) = try row.decode(Date.self, Double.self)
             #expect(abs(date.timeIntervalSince1970 - epoch) < 0.000_001)
-            let again = try await connection.query("SELECT \(date)::timestamptz = '2026-11-27 10:11:12.345678+00'").single()
+            let again = try await connection.query("SELECT \(date)::timestamptz = '2026-11-27 10:11:12.345678+00'")
+                .single()
             #expect(try again.decode(Bool.self, column: 0))
         }
     }
@@ -69,7 +72,9 @@ struct PostgresConnectionTests {
 
     @Test func tableRoundTripWithArraysAndAffectedRows() async throws {
         try await TestDatabase.withConnection { connection in
-            try await connection.query("CREATE TABLE t (id uuid PRIMARY KEY, owner bytea NOT NULL, n int8, at timestamptz)")
+            try await connection.query(
+                "CREATE TABLE t (id uuid PRIMARY KEY, owner bytea NOT NULL, n int8, at timestamptz)"
+            )
             let ids = (0..<5).map { _ in UUID() }
             let owners: [[UInt8]] = (0..<5).map { [UInt8](repeating: UInt8($0), count: 32) }
             let numbers: [Int64?] = [1, nil, 3, nil, 5]
@@ -77,7 +82,8 @@ struct PostgresConnectionTests {
                 """
                 INSERT INTO t (id, owner, n)
                 SELECT * FROM unnest(\(PostgresArray(ids)), \(PostgresArray(owners)), \(PostgresArray(numbers)))
-                """)
+                """
+            )
             #expect(inserted.affectedRows == 5)
             let rows = try await connection.query("SELECT id, owner, n FROM t ORDER BY owner")
             #expect(rows.count == 5)
@@ -114,7 +120,8 @@ struct PostgresConnectionTests {
     @Test func binaryCopyLoadsRowsBeyondTheSocketBuffers() async throws {
         try await TestDatabase.withConnection { connection in
             try await connection.query(
-                "CREATE TABLE c (id uuid PRIMARY KEY, owner bytea NOT NULL, n int8, at timestamptz, body bytea)")
+                "CREATE TABLE c (id uuid PRIMARY KEY, owner bytea NOT NULL, n int8, at timestamptz, body bytea)"
+            )
             // ~6 MB: far more than a socket takes at once, so the driver must flush it across writable events.
             let count = 3_000
             let ids = (0..<count).map { _ in UUID() }
@@ -129,7 +136,9 @@ struct PostgresConnectionTests {
                 copy.append([UInt8](repeating: UInt8(index % 7), count: 2_000))
             }
             let copied = try await connection.copyIn(
-                "COPY c (id, owner, n, at, body) FROM STDIN (FORMAT binary)", data: copy.finish())
+                "COPY c (id, owner, n, at, body) FROM STDIN (FORMAT binary)",
+                data: copy.finish()
+            )
             #expect(copied == count)
             let row = try await connection.query(
                 """
@@ -141,7 +150,9 @@ struct PostgresConnectionTests {
             #expect(try row.decode(Int64.self, column: 1) == Int64(count - count / 3))
             #expect(try row.decode(Int64.self, column: 2) == Int64(count * 2_000))
             #expect(try row.decode(Bool.self, column: 3))
-            #expect(abs(try row.decode(Date.self, column: 4).timeIntervalSince1970 - at.timeIntervalSince1970) < 0.000_001)
+            #expect(
+                abs(try row.decode(Date.self, column: 4).timeIntervalSince1970 - at.timeIntervalSince1970) < 0.000_001
+            )
             let sample = try await connection.query("SELECT owner, n, body FROM c WHERE id = \(ids[999])").single()
             #expect(try sample.decode([UInt8].self, column: 0) == [UInt8](repeating: UInt8(999 % 251), count: 32))
             #expect(try sample.decode(Int64?.self, column: 1) == nil)
@@ -168,7 +179,9 @@ struct PostgresConnectionTests {
             #expect(error?.sqlState == PostgresError.uniqueViolation)
             #expect(error.map { !"\($0)".contains("secret-body") } == true)
             // Nothing of the failed COPY stayed, and the session runs the next statement.
-            let keys = try await connection.query("SELECT k FROM d ORDER BY k").map { try $0.decode(Int64.self, column: 0) }
+            let keys = try await connection.query("SELECT k FROM d ORDER BY k").map {
+                try $0.decode(Int64.self, column: 0)
+            }
             #expect(keys == [2])
         }
     }
@@ -290,7 +303,8 @@ struct PostgresConnectionFailureTests {
         defer { listener.close() }
         let error = await #expect(throws: PostgresError.self) {
             _ = try await PostgresConnection.connect(
-                .init(url: "postgres://nobody@127.0.0.1:\(listener.port)/none", connectTimeout: 2))
+                .init(url: "postgres://nobody@127.0.0.1:\(listener.port)/none", connectTimeout: 2)
+            )
         }
         #expect(error?.code == .connectionFailed)
         #expect(error.map { "\($0)".contains("timeout") } == true)

@@ -116,7 +116,8 @@ struct MessageTests {
                     """
                     UPDATE inbox_messages SET signature = (SELECT signature FROM inbox_messages WHERE owner = \(owner) AND id = \(ids[0]))
                     WHERE owner = \(owner) AND id = \(ids[3])
-                    """)
+                    """
+                )
             }
             let page = try await fixture.client.listInbox(owner: bob.publicKey, ascending: true)
             #expect(page.count == 4)

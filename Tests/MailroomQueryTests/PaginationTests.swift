@@ -9,13 +9,22 @@ import Testing
 struct PaginationTests {
     /// Walks a whole box page by page with the cursor.
     static func walk(
-        _ client: MailroomClient, owner: PublicKey, ascending: Bool, limit: Int, status: InboxStatus = .all
+        _ client: MailroomClient,
+        owner: PublicKey,
+        ascending: Bool,
+        limit: Int,
+        status: InboxStatus = .all
     ) async throws -> [MessageID] {
         var ids: [MessageID] = []
         var seek: MessageID?
         while true {
             let page = try await client.listInbox(
-                owner: owner, seek: seek, limit: limit, ascending: ascending, status: status)
+                owner: owner,
+                seek: seek,
+                limit: limit,
+                ascending: ascending,
+                status: status
+            )
             if page.isEmpty { break }
             #expect(page.count <= limit)
             ids += page.map(\.id)
@@ -33,7 +42,8 @@ struct PaginationTests {
             for batch in 0..<6 {
                 existing += try await fixture.sendMany(
                     (0..<50).map { index in (people[1 + (batch + index) % 2], bob.publicKey, "m\(batch)-\(index)", nil)
-                    })
+                    }
+                )
             }
             // Meanwhile another writer keeps adding messages, with new ids and with ids older than all of them.
             let writer = Task {
@@ -75,7 +85,11 @@ struct PaginationTests {
             #expect(second.count == 50)
             #expect(!second.contains { $0.id == first.last!.id })
             let oldest = try await fixture.client.listInbox(
-                owner: bob.publicKey, seek: ids[0], limit: 1000, ascending: true)
+                owner: bob.publicKey,
+                seek: ids[0],
+                limit: 1000,
+                ascending: true
+            )
             #expect(oldest.count == 149)
             #expect(oldest.first?.id == ids[1])
 
@@ -94,7 +108,11 @@ struct PaginationTests {
             #expect(sent.map(\.id) == Array(ids.prefix(60)))
             #expect(sent.allSatisfy { $0.recipient == bob.publicKey && $0.sender == alice.publicKey })
             let rest = try await fixture.client.listSentbox(
-                owner: alice.publicKey, seek: sent.last!.id, limit: 1000, ascending: true)
+                owner: alice.publicKey,
+                seek: sent.last!.id,
+                limit: 1000,
+                ascending: true
+            )
             #expect(rest.map(\.id) == Array(ids.dropFirst(60)))
         }
     }
@@ -108,9 +126,19 @@ struct PaginationTests {
             for id in readIDs { _ = try await fixture.client.readInboxMessage(owner: bob.publicKey, id: id) }
 
             let read = try await PaginationTests.walk(
-                fixture.client, owner: bob.publicKey, ascending: true, limit: 4, status: .read)
+                fixture.client,
+                owner: bob.publicKey,
+                ascending: true,
+                limit: 4,
+                status: .read
+            )
             let unread = try await PaginationTests.walk(
-                fixture.client, owner: bob.publicKey, ascending: false, limit: 4, status: .unread)
+                fixture.client,
+                owner: bob.publicKey,
+                ascending: false,
+                limit: 4,
+                status: .unread
+            )
             #expect(Set(read) == readIDs)
             #expect(read == read.sorted())
             #expect(Set(unread) == Set(ids).subtracting(readIDs))

@@ -48,7 +48,10 @@ struct QueryFixture: Sendable {
     /// Seals `body` from `sender` to `recipient` and stores both rows through the worker's write path.
     @discardableResult
     func send(
-        from sender: Identity, to recipient: PublicKey, body: String = "hello", id: MessageID? = nil
+        from sender: Identity,
+        to recipient: PublicKey,
+        body: String = "hello",
+        id: MessageID? = nil
     ) async throws -> MessageID {
         try await sendMany([(sender, recipient, body, id)]).first!
     }
@@ -61,11 +64,18 @@ struct QueryFixture: Sendable {
             let envelope = try Envelope.seal(from: sender, to: recipient, body: Array(body.utf8), id: id)
             rows.append(
                 NewMessage(
-                    id: envelope.id.uuid, sender: envelope.sender.bytes, recipient: envelope.recipient.bytes,
-                    createdAt: envelope.createdAt, inboxBody: envelope.recipientCiphertext,
-                    sentboxBodyHash: envelope.senderCiphertextHash, sentboxBody: envelope.senderCiphertext,
-                    inboxBodyHash: envelope.recipientCiphertextHash, signature: envelope.signature,
-                    source: RecordSource(topic: "tests", partition: 0, offset: Int64(offset))))
+                    id: envelope.id.uuid,
+                    sender: envelope.sender.bytes,
+                    recipient: envelope.recipient.bytes,
+                    createdAt: envelope.createdAt,
+                    inboxBody: envelope.recipientCiphertext,
+                    sentboxBodyHash: envelope.senderCiphertextHash,
+                    sentboxBody: envelope.senderCiphertext,
+                    inboxBodyHash: envelope.recipientCiphertextHash,
+                    signature: envelope.signature,
+                    source: RecordSource(topic: "tests", partition: 0, offset: Int64(offset))
+                )
+            )
         }
         try await database.withConnection { connection in
             _ = try await MessageWriter().write(rows, rejections: [], worker: "tests", on: connection)
@@ -133,7 +143,9 @@ final class EventCollector: Sendable {
 }
 
 func expectQueryError(
-    _ code: MailroomQueryError.Code, _ body: () async throws -> Void, sourceLocation: SourceLocation = #_sourceLocation
+    _ code: MailroomQueryError.Code,
+    _ body: () async throws -> Void,
+    sourceLocation: SourceLocation = #_sourceLocation
 ) async {
     do {
         try await body()

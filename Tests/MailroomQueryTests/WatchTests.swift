@@ -14,7 +14,8 @@ struct WatchTests {
             """
             SELECT count(*) FROM pg_stat_activity
             WHERE datname = current_database() AND application_name = 'mailroom-query-listen'
-            """)
+            """
+        )
     }
 
     @Test func createdReadAndDeletedArrive() async throws {
@@ -58,8 +59,11 @@ struct WatchTests {
             let people = try await fixture.people()
             let (alice, bob) = (people[0], people[1])
             let inbox = EventCollector(try await fixture.client.watchInbox(owner: bob.publicKey))
-            let token = UInt64(bitPattern: try await fixture.scalar(
-                "SELECT token FROM mailroom_owner_tokens(ARRAY[\(bob.publicKey.bytes)])"))
+            let token = UInt64(
+                bitPattern: try await fixture.scalar(
+                    "SELECT token FROM mailroom_owner_tokens(ARRAY[\(bob.publicKey.bytes)])"
+                )
+            )
             let forged = MailboxNotification(box: .inbox, event: .created, ownerTokens: [token]).payload
             try await fixture.database.withConnection { connection in
                 _ = try await connection.query("SET ROLE mailroom_dashboard")
@@ -70,7 +74,9 @@ struct WatchTests {
                     #expect((error as? PostgresError)?.sqlState == "42501")
                 }
                 try await connection.executeScript("NOTIFY mailroom_mailboxes, '\(forged)'")
-                try await connection.executeScript("NOTIFY mailroom_mailboxes, '\(forged):0123456789abcdef0123456789abcdef'")
+                try await connection.executeScript(
+                    "NOTIFY mailroom_mailboxes, '\(forged):0123456789abcdef0123456789abcdef'"
+                )
                 _ = try await connection.query("RESET ROLE")
             }
             // The next real message is the first and only event.
@@ -83,39 +89,45 @@ struct WatchTests {
     }
 
     @Test func catchesUpAfterTheListenSessionIsKilled() async throws {
-        try await QueryFixture.with(configure: { $0.watchMinimumBackoff = .milliseconds(20) }) { fixture in
-            let people = try await fixture.people()
-            let (alice, bob) = (people[0], people[1])
-            let inbox = EventCollector(try await fixture.client.watchInbox(owner: bob.publicKey))
-            let first = try await fixture.send(from: alice, to: bob.publicKey)
-            #expect(try await inbox.wait { $0.ids(.created) == [first] })
+        try await QueryFixture.with(
+            configure: { $0.watchMinimumBackoff = .milliseconds(20) },
+            { fixture in
+                let people = try await fixture.people()
+                let (alice, bob) = (people[0], people[1])
+                let inbox = EventCollector(try await fixture.client.watchInbox(owner: bob.publicKey))
+                let first = try await fixture.send(from: alice, to: bob.publicKey)
+                #expect(try await inbox.wait { $0.ids(.created) == [first] })
 
-            for round in 0..<2 {
-                // Kill the LISTEN session and immediately change the box: the notifications go nowhere.
-                let killed = try await fixture.scalar(
-                    """
-                    SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                    WHERE datname = current_database() AND application_name = 'mailroom-query-listen') AS t
-                    """)
-                #expect(killed == 1)
-                let missed = try await fixture.send(from: alice, to: bob.publicKey, body: "while away \(round)")
-                _ = try await fixture.client.readInboxMessage(owner: bob.publicKey, id: first)
-                #expect(
-                    try await inbox.wait(within: .seconds(10)) { $0.ids(.created).contains(missed) }, "round \(round)")
-                if round == 0 { #expect(try await inbox.wait { $0.ids(.read) == [first] }) }
-                // And once reconnected, live events within a second again.
-                try await Task.sleep(for: .milliseconds(300))
-                let after = try await fixture.send(from: alice, to: bob.publicKey, body: "after \(round)")
-                #expect(try await inbox.wait { $0.ids(.created).contains(after) })
-                try await fixture.client.deleteInboxMessage(owner: bob.publicKey, id: after)
-                #expect(try await inbox.wait { $0.ids(.deleted).contains(after) })
+                for round in 0..<2 {
+                    // Kill the LISTEN session and immediately change the box: the notifications go nowhere.
+                    let killed = try await fixture.scalar(
+                        """
+                        SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                        WHERE datname = current_database() AND application_name = 'mailroom-query-listen') AS t
+                        """
+                    )
+                    #expect(killed == 1)
+                    let missed = try await fixture.send(from: alice, to: bob.publicKey, body: "while away \(round)")
+                    _ = try await fixture.client.readInboxMessage(owner: bob.publicKey, id: first)
+                    #expect(
+                        try await inbox.wait(within: .seconds(10)) { $0.ids(.created).contains(missed) },
+                        "round \(round)"
+                    )
+                    if round == 0 { #expect(try await inbox.wait { $0.ids(.read) == [first] }) }
+                    // And once reconnected, live events within a second again.
+                    try await Task.sleep(for: .milliseconds(300))
+                    let after = try await fixture.send(from: alice, to: bob.publicKey, body: "after \(round)")
+                    #expect(try await inbox.wait { $0.ids(.created).contains(after) })
+                    try await fixture.client.deleteInboxMessage(owner: bob.publicKey, id: after)
+                    #expect(try await inbox.wait { $0.ids(.deleted).contains(after) })
+                }
+                #expect(Set(inbox.ids(.created)).count == inbox.ids(.created).count)
+                #expect(inbox.ids(.read) == [first])
+                #expect(try await Self.listenSessions(fixture) == 1)
+                #expect(inbox.error == nil)
+                await inbox.cancel()
             }
-            #expect(Set(inbox.ids(.created)).count == inbox.ids(.created).count)
-            #expect(inbox.ids(.read) == [first])
-            #expect(try await Self.listenSessions(fixture) == 1)
-            #expect(inbox.error == nil)
-            await inbox.cancel()
-        }
+        )
     }
 
     @Test func aThousandWatchersShareOneConnection() async throws {
@@ -140,8 +152,10 @@ struct WatchTests {
             #expect(fixture.client.hub.watcherCount == 1000)
             #expect(try await Self.listenSessions(fixture) == 1)
             let total = try await fixture.scalar(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
-            #expect(total <= Int64(fixture.client.configuration.poolSize + 2))  // the pool, the LISTEN session, this one
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            )
+            // the pool, the LISTEN session, this one
+            #expect(total <= Int64(fixture.client.configuration.poolSize + 2))
 
             let ids = try await fixture.sendMany(recipients.map { (sender, $0.publicKey, "hi", nil) })
             let deadline = ContinuousClock.now + .seconds(10)
@@ -202,7 +216,8 @@ struct QueryTLSTests {
                     """
                     SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
                     WHERE a.datname = current_database() AND s.ssl AND a.application_name LIKE 'mailroom-query%'
-                    """)
+                    """
+                )
                 #expect(encrypted >= 2)  // a pooled connection and the LISTEN session
                 await inbox.cancel()
             } catch {

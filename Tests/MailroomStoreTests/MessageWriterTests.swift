@@ -1,8 +1,8 @@
 import Foundation
-import Synchronization
 import MailroomPostgres
 import MailroomStore
 import MailroomTestSupport
+import Synchronization
 import Testing
 
 @Suite("Worker write path against the real PostgreSQL", .enabled(if: TestEnvironment.hasDatabase))
@@ -17,18 +17,26 @@ struct MessageWriterTests {
 
     static func key(_ seed: UInt8) -> [UInt8] { [UInt8](repeating: seed, count: 32) }
 
-    static func message(from sender: UInt8, to recipient: UInt8, offset: Int64, signatureSeed: UInt8 = 1) -> NewMessage {
+    static func message(from sender: UInt8, to recipient: UInt8, offset: Int64, signatureSeed: UInt8 = 1) -> NewMessage
+    {
         NewMessage(
-            id: UUID(), sender: key(sender), recipient: key(recipient), createdAt: Date(),
-            inboxBody: [UInt8](repeating: 0xAA, count: 100), sentboxBodyHash: [UInt8](repeating: 1, count: 32),
-            sentboxBody: [UInt8](repeating: 0xBB, count: 100), inboxBodyHash: [UInt8](repeating: 2, count: 32),
+            id: UUID(),
+            sender: key(sender),
+            recipient: key(recipient),
+            createdAt: Date(),
+            inboxBody: [UInt8](repeating: 0xAA, count: 100),
+            sentboxBodyHash: [UInt8](repeating: 1, count: 32),
+            sentboxBody: [UInt8](repeating: 0xBB, count: 100),
+            inboxBodyHash: [UInt8](repeating: 2, count: 32),
             signature: [UInt8](repeating: signatureSeed, count: 64),
-            source: RecordSource(topic: "envelopes", partition: 0, offset: offset))
+            source: RecordSource(topic: "envelopes", partition: 0, offset: offset)
+        )
     }
 
     static func count(_ table: String, _ connection: PostgresConnection) async throws -> Int64 {
         let sql: PostgresQuery =
-            table == "inbox" ? "SELECT count(*) FROM inbox_messages"
+            table == "inbox"
+            ? "SELECT count(*) FROM inbox_messages"
             : table == "sentbox" ? "SELECT count(*) FROM sentbox_messages" : "SELECT count(*) FROM rejected_envelopes"
         return try await connection.query(sql).single().decode(Int64.self, column: 0)
     }
@@ -48,7 +56,8 @@ struct MessageWriterTests {
             // The recipient reads one; the same envelopes arrive again.
             let readID = messages[0].id
             try await connection.query(
-                "UPDATE inbox_messages SET read_at = now() WHERE owner = \(messages[0].recipient) AND id = \(readID)")
+                "UPDATE inbox_messages SET read_at = now() WHERE owner = \(messages[0].recipient) AND id = \(readID)"
+            )
             let again = try await writer.write(messages, rejections: [], worker: "w2", on: connection)
             #expect(again.stored == 0)
             #expect(again.redelivered == 50)
@@ -75,7 +84,8 @@ struct MessageWriterTests {
     @Test func aBatchMixingNewAndRedeliveredMailStoresTheNewOnesAndCountsThemOnce() async throws {
         try await Self.migrated { connection in
             try await connection.query(
-                "INSERT INTO mailboxes (owner) SELECT * FROM unnest(\(PostgresArray([Self.key(1), Self.key(2)])))")
+                "INSERT INTO mailboxes (owner) SELECT * FROM unnest(\(PostgresArray([Self.key(1), Self.key(2)])))"
+            )
             let old = (0..<10).map { Self.message(from: 1, to: 2, offset: Int64($0)) }
             let new = (10..<15).map { Self.message(from: 1, to: 2, offset: Int64($0)) }
             let writer = MessageWriter()
@@ -91,10 +101,12 @@ struct MessageWriterTests {
             ).single()
             #expect(try usage.decode(Int64.self, Int64.self) == (Int64(15), Int64(15)))
             let perMinute = try await connection.query(
-                "SELECT sum(messages)::int8 FROM stats_stored_per_minute").single()
+                "SELECT sum(messages)::int8 FROM stats_stored_per_minute"
+            ).single()
             #expect(try perMinute.decode(Int64.self, column: 0) == 15)
             let latency = try await connection.query(
-                "SELECT sum(messages)::int8 FROM stats_latency_per_minute").single()
+                "SELECT sum(messages)::int8 FROM stats_latency_per_minute"
+            ).single()
             #expect(try latency.decode(Int64.self, column: 0) == 15)
         }
     }
@@ -102,13 +114,15 @@ struct MessageWriterTests {
     @Test func eachBoxDeletesItsOwnCopyAndATombstoneStaysAfterTheSecond() async throws {
         try await Self.migrated { connection in
             try await connection.query(
-                "INSERT INTO mailboxes (owner) SELECT * FROM unnest(\(PostgresArray([Self.key(1), Self.key(2)])))")
+                "INSERT INTO mailboxes (owner) SELECT * FROM unnest(\(PostgresArray([Self.key(1), Self.key(2)])))"
+            )
             let messages = (0..<3).map { Self.message(from: 1, to: 2, offset: Int64($0)) }
             _ = try await MessageWriter().write(messages, rejections: [], worker: "w", on: connection)
 
             // The recipient deletes message 0: the sender still has it, and can still verify it (hash kept).
             let inboxDelete = try await connection.query(
-                "DELETE FROM inbox_messages WHERE owner = \(Self.key(2)) AND id = \(messages[0].id) RETURNING id")
+                "DELETE FROM inbox_messages WHERE owner = \(Self.key(2)) AND id = \(messages[0].id) RETURNING id"
+            )
             #expect(inboxDelete.count == 1)
             #expect(try await Self.count("inbox", connection) == 2)
             #expect(try await Self.count("sentbox", connection) == 3)
@@ -118,15 +132,18 @@ struct MessageWriterTests {
             #expect(try kept.decode([UInt8].self, [UInt8].self) == (messages[0].sentboxBody, messages[0].inboxBodyHash))
             // Deleting it again from the inbox finds nothing.
             let again = try await connection.query(
-                "DELETE FROM inbox_messages WHERE owner = \(Self.key(2)) AND id = \(messages[0].id) RETURNING id")
+                "DELETE FROM inbox_messages WHERE owner = \(Self.key(2)) AND id = \(messages[0].id) RETURNING id"
+            )
             #expect(again.count == 0)
 
             // The sender deletes it too: both bodies are gone and the row stays as a tombstone (migration 0006).
             // The sender's delete of message 1 leaves its inbox copy.
             try await connection.query(
-                "DELETE FROM sentbox_messages WHERE owner = \(Self.key(1)) AND id = ANY(\(PostgresArray([messages[0].id, messages[1].id])))")
+                "DELETE FROM sentbox_messages WHERE owner = \(Self.key(1)) AND id = ANY(\(PostgresArray([messages[0].id, messages[1].id])))"
+            )
             let rows = try await connection.query(
-                "SELECT count(*) FROM messages WHERE inbox_body IS NOT NULL OR sentbox_body IS NOT NULL").single()
+                "SELECT count(*) FROM messages WHERE inbox_body IS NOT NULL OR sentbox_body IS NOT NULL"
+            ).single()
             #expect(try rows.decode(Int64.self, column: 0) == 2)
             let tombstone = try await connection.query(
                 "SELECT count(*) FROM messages WHERE id = \(messages[0].id) AND inbox_body IS NULL AND sentbox_body IS NULL"
@@ -136,7 +153,8 @@ struct MessageWriterTests {
             #expect(try await Self.count("sentbox", connection) == 1)
             // A box's delete through the view of the other owner matches nothing.
             let foreign = try await connection.query(
-                "DELETE FROM inbox_messages WHERE owner = \(Self.key(1)) AND id = \(messages[2].id) RETURNING id")
+                "DELETE FROM inbox_messages WHERE owner = \(Self.key(1)) AND id = \(messages[2].id) RETURNING id"
+            )
             #expect(foreign.count == 0)
             let usage = try await connection.query(
                 "SELECT messages, unread FROM mailbox_usage WHERE owner = \(Self.key(2))"
@@ -174,15 +192,22 @@ struct MessageWriterTests {
         try await Self.migrated { connection in
             let writer = MessageWriter()
             let rejection = Rejection(
-                source: RecordSource(topic: "envelopes", partition: 3, offset: 42), reason: "bad_signature",
-                detail: "signature does not verify", messageID: UUID(), sender: Self.key(1), recipient: Self.key(2),
-                envelopeBytes: 321, worker: "w1")
+                source: RecordSource(topic: "envelopes", partition: 3, offset: 42),
+                reason: "bad_signature",
+                detail: "signature does not verify",
+                messageID: UUID(),
+                sender: Self.key(1),
+                recipient: Self.key(2),
+                envelopeBytes: 321,
+                worker: "w1"
+            )
             let first = try await writer.write([], rejections: [rejection], worker: "w1", on: connection)
             #expect(first.rejectionsRecorded == 1)
             let again = try await writer.write([], rejections: [rejection], worker: "w1", on: connection)
             #expect(again.rejectionsRecorded == 0)
             let row = try await connection.query(
-                "SELECT reason, kafka_partition, kafka_offset, envelope_bytes FROM rejected_envelopes").single()
+                "SELECT reason, kafka_partition, kafka_offset, envelope_bytes FROM rejected_envelopes"
+            ).single()
             let (reason, partition, offset, size) = try row.decode(String.self, Int32.self, Int64.self, Int32.self)
             #expect(reason == "bad_signature")
             #expect(partition == 3)
@@ -190,7 +215,8 @@ struct MessageWriterTests {
             #expect(size == 321)
             // The table has no column that could hold a body.
             let columns = try await connection.query(
-                "SELECT column_name::text FROM information_schema.columns WHERE table_name = 'rejected_envelopes'")
+                "SELECT column_name::text FROM information_schema.columns WHERE table_name = 'rejected_envelopes'"
+            )
             let names = try columns.map { try $0.decode(String.self, column: 0) }
             #expect(!names.contains { $0.contains("body") || $0.contains("ciphertext") })
         }
@@ -199,14 +225,18 @@ struct MessageWriterTests {
     @Test func oneBatchNotifiesEveryOwnerAndRecordsProgressInItsTransaction() async throws {
         try await TestDatabase.with { database in
             try await database.withConnection { connection in
-                let migrations = try Migration.load(from: TestEnvironment.packageRoot.appendingPathComponent("Migrations"))
+                let migrations = try Migration.load(
+                    from: TestEnvironment.packageRoot.appendingPathComponent("Migrations")
+                )
                 _ = try await Migrator().migrate(migrations, on: connection)
             }
             let received = Mutex<[String]>([])
             let listener = PostgresListener(
                 .init(connection: .init(url: database.url), channels: [MailboxNotification.channel])
             ) { event in
-                if case .notification(let notification) = event { received.withLock { $0.append(notification.payload) } }
+                if case .notification(let notification) = event {
+                    received.withLock { $0.append(notification.payload) }
+                }
             }
             listener.start()
             defer { Task { await listener.stop() } }
@@ -223,7 +253,13 @@ struct MessageWriterTests {
                 return message
             }
             let progress = [
-                PartitionProgress(consumerGroup: "g", topic: "envelopes", partition: 0, nextOffset: 600, highWatermark: 640)
+                PartitionProgress(
+                    consumerGroup: "g",
+                    topic: "envelopes",
+                    partition: 0,
+                    nextOffset: 600,
+                    highWatermark: 640
+                )
             ]
             var expectedTokens: [UInt64] = []
             var senderToken: Int64 = 0
@@ -237,7 +273,12 @@ struct MessageWriterTests {
                     try await Task.sleep(for: .milliseconds(50))
                 }
                 let outcome = try await MessageWriter().write(
-                    messages, rejections: [], worker: "w1", progress: progress, on: connection)
+                    messages,
+                    rejections: [],
+                    worker: "w1",
+                    progress: progress,
+                    on: connection
+                )
                 #expect(outcome.stored == 600)
                 let row = try await connection.query(
                     "SELECT next_offset, high_watermark, worker FROM worker_progress WHERE consumer_group = 'g'"
@@ -271,7 +312,10 @@ struct MessageWriterTests {
     @Test func findsExistingMailboxes() async throws {
         try await Self.migrated { connection in
             try await connection.query("INSERT INTO mailboxes (owner) VALUES (\(Self.key(1))), (\(Self.key(2)))")
-            let found = try await MessageWriter().existingMailboxes([Self.key(1), Self.key(2), Self.key(3), Self.key(1)], on: connection)
+            let found = try await MessageWriter().existingMailboxes(
+                [Self.key(1), Self.key(2), Self.key(3), Self.key(1)],
+                on: connection
+            )
             #expect(found == [Self.key(1), Self.key(2)])
         }
     }
@@ -281,7 +325,8 @@ struct MessageWriterTests {
 struct MailboxNotificationTests {
     @Test func payloadsRoundTripAndStayUnderTheLimit() {
         // The most tokens one payload carries, the largest values included, fit under PostgreSQL's limit.
-        let tokens = (0..<MailboxNotification.tokensPerPayload).map { _ in UInt64.random(in: 0...UInt64.max) } + [.max, 0]
+        let tokens =
+            (0..<MailboxNotification.tokensPerPayload).map { _ in UInt64.random(in: 0...UInt64.max) } + [.max, 0]
         let full = MailboxNotification(box: .sentbox, event: .created, ownerTokens: tokens)
         #expect(full.payload.utf8.count < 8_000)
         #expect(MailboxNotification(payload: full.payload) == full)

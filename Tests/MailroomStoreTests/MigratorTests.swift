@@ -24,10 +24,12 @@ struct MigratorTests {
             #expect(first.alreadyApplied.isEmpty)
 
             let tables = try await connection.query(
-                "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1")
+                "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1"
+            )
             let names = try tables.map { try $0.decode(String.self, column: 0) }
             for table in [
-                "messages", "inbox_messages", "mailboxes", "rejected_envelopes", "schema_migrations", "sentbox_messages",
+                "messages", "inbox_messages", "mailboxes", "rejected_envelopes", "schema_migrations",
+                "sentbox_messages",
             ] {
                 #expect(names.contains(table), "missing table \(table)")
             }
@@ -62,13 +64,19 @@ struct MigratorTests {
         try await TestDatabase.withConnection { connection in
             _ = try await Migrator().migrate(try Migration.load(from: folder), on: connection)
             try "CREATE TABLE extra (n int);".write(
-                to: folder.appendingPathComponent("9000_extra.sql"), atomically: true, encoding: .utf8)
+                to: folder.appendingPathComponent("9000_extra.sql"),
+                atomically: true,
+                encoding: .utf8
+            )
             let report = try await Migrator().migrate(try Migration.load(from: folder), on: connection)
             #expect(report.applied == ["9000_extra.sql"])
 
             // A failing migration leaves nothing behind: its first statement is rolled back with it.
             try "CREATE TABLE half (n int); SELECT no_such_function();".write(
-                to: folder.appendingPathComponent("9001_broken.sql"), atomically: true, encoding: .utf8)
+                to: folder.appendingPathComponent("9001_broken.sql"),
+                atomically: true,
+                encoding: .utf8
+            )
             let error = await #expect(throws: MigrationError.self) {
                 _ = try await Migrator().migrate(try Migration.load(from: folder), on: connection)
             }
@@ -89,7 +97,10 @@ struct MigratorTests {
 
         try await TestDatabase.withConnection { connection in
             try "CREATE TABLE later (n int);".write(
-                to: folder.appendingPathComponent("9100_later.sql"), atomically: true, encoding: .utf8)
+                to: folder.appendingPathComponent("9100_later.sql"),
+                atomically: true,
+                encoding: .utf8
+            )
             _ = try await Migrator().migrate(try Migration.load(from: folder), on: connection)
             // Older code (without 9100) must not run against a newer schema.
             let error = await #expect(throws: MigrationError.self) {
@@ -112,17 +123,20 @@ struct MigratorTests {
                 let plan: PostgresRows
                 if sql == "inbox" {
                     plan = try await connection.query(
-                        "EXPLAIN SELECT id FROM inbox_messages WHERE owner = \(owner) AND id < \(cursor) ORDER BY id DESC LIMIT 50")
+                        "EXPLAIN SELECT id FROM inbox_messages WHERE owner = \(owner) AND id < \(cursor) ORDER BY id DESC LIMIT 50"
+                    )
                 } else {
                     plan = try await connection.query(
-                        "EXPLAIN SELECT id FROM sentbox_messages WHERE owner = \(owner) AND id > \(cursor) ORDER BY id LIMIT 50")
+                        "EXPLAIN SELECT id FROM sentbox_messages WHERE owner = \(owner) AND id > \(cursor) ORDER BY id LIMIT 50"
+                    )
                 }
                 let text = try plan.map { try $0.decode(String.self, column: 0) }.joined(separator: "\n")
                 #expect(text.contains(index), "\(sql) page does not use \(index):\n\(text)")
                 #expect(!text.contains("Sort"), "\(sql) page sorts instead of reading the index in order:\n\(text)")
             }
             let unread = try await connection.query(
-                "EXPLAIN SELECT id FROM inbox_messages WHERE owner = \(owner) AND read_at IS NULL ORDER BY id DESC LIMIT 50")
+                "EXPLAIN SELECT id FROM inbox_messages WHERE owner = \(owner) AND read_at IS NULL ORDER BY id DESC LIMIT 50"
+            )
             let unreadPlan = try unread.map { try $0.decode(String.self, column: 0) }.joined(separator: "\n")
             // Since 0005 there is no unread index: an unread page filters the owner's primary-key range.
             #expect(unreadPlan.contains("messages_pkey"), "\(unreadPlan)")

@@ -18,7 +18,11 @@ struct RoleTests {
     ]
 
     /// Runs `statement` as `role` and returns whether PostgreSQL refused it for lack of privilege (42501).
-    static func denied(_ role: String, _ statement: PostgresQuery, on connection: PostgresConnection) async throws
+    static func denied(
+        _ role: String,
+        _ statement: PostgresQuery,
+        on connection: PostgresConnection
+    ) async throws
         -> Bool
     {
         try await connection.query("SET ROLE \(identifier: role)")
@@ -37,7 +41,9 @@ struct RoleTests {
 
     /// Runs `body` as `role`, resetting the role afterwards.
     static func asRole<T: Sendable>(
-        _ role: String, on connection: PostgresConnection, _ body: () async throws -> T
+        _ role: String,
+        on connection: PostgresConnection,
+        _ body: () async throws -> T
     ) async throws -> T {
         try await connection.query("SET ROLE \(identifier: role)")
         do {
@@ -79,7 +85,9 @@ struct RoleTests {
                 try await Self.denied(
                     role,
                     "INSERT INTO inbox_messages (owner, id, sender, created_at, body, sentbox_body_hash, signature) VALUES (\(W.key(2)), gen_random_uuid(), \(W.key(1)), now(), '\\x00', '\\x00', \([UInt8](repeating: 0, count: 64)))",
-                    on: connection))
+                    on: connection
+                )
+            )
             #expect(try await Self.denied(role, "INSERT INTO mailboxes (owner) VALUES (\(W.key(9)))", on: connection))
             #expect(try await Self.denied(role, "DELETE FROM mailroom_ops.worker_progress", on: connection))
             #expect(try await Self.denied(role, "CREATE TABLE mailroom_ops.scratch (x int)", on: connection))
@@ -91,10 +99,14 @@ struct RoleTests {
             ] {
                 #expect(try await Self.denied(role, statement, on: connection), "\(statement)")
             }
-            #expect(try await Self.asRole(role, on: connection) {
-                try await connection.query("SELECT count(*) FROM information_schema.views WHERE table_schema = 'mailroom_ops' AND table_name = 'top_unread_mailboxes'")
+            #expect(
+                try await Self.asRole(role, on: connection) {
+                    try await connection.query(
+                        "SELECT count(*) FROM information_schema.views WHERE table_schema = 'mailroom_ops' AND table_name = 'top_unread_mailboxes'"
+                    )
                     .single().decode(Int64.self, column: 0)
-            } == 0)
+                } == 0
+            )
         }
     }
 
@@ -135,14 +147,20 @@ struct RoleTests {
                 clash.id = stored[0].id
                 let messages = [W.message(from: 2, to: 1, offset: 11), clash] + stored
                 let rejection = Rejection(
-                    source: RecordSource(topic: "envelopes", partition: 0, offset: 12), reason: "bad_signature",
-                    envelopeBytes: 1, worker: "w")
+                    source: RecordSource(topic: "envelopes", partition: 0, offset: 12),
+                    reason: "bad_signature",
+                    envelopeBytes: 1,
+                    worker: "w"
+                )
                 return try await writer.write(
-                    messages, rejections: [rejection], worker: "w",
+                    messages,
+                    rejections: [rejection],
+                    worker: "w",
                     progress: [
                         .init(consumerGroup: "g", topic: "envelopes", partition: 0, nextOffset: 13, highWatermark: 13)
                     ],
-                    on: connection)
+                    on: connection
+                )
             }
             #expect(outcome.stored == 1)
             #expect(outcome.redelivered == 3)
@@ -150,7 +168,8 @@ struct RoleTests {
 
             for statement: PostgresQuery in [
                 "SELECT body FROM inbox_messages", "SELECT body FROM sentbox_messages",
-                "SELECT * FROM rejected_envelopes", "SELECT inbox_body FROM messages", "SELECT sentbox_body FROM messages",
+                "SELECT * FROM rejected_envelopes", "SELECT inbox_body FROM messages",
+                "SELECT sentbox_body FROM messages",
                 "UPDATE inbox_messages SET read_at = now()", "UPDATE messages SET read_at = now()",
                 "DELETE FROM messages",
                 "DELETE FROM inbox_messages", "DELETE FROM sentbox_messages", "DELETE FROM rejected_envelopes",
@@ -171,19 +190,24 @@ struct RoleTests {
             try await Self.asRole(role, on: connection) {
                 try await connection.query("INSERT INTO mailboxes (owner) VALUES (\(W.key(3)))")
                 let bodies = try await connection.query(
-                    "SELECT body, signature FROM inbox_messages WHERE owner = \(W.key(2))")
+                    "SELECT body, signature FROM inbox_messages WHERE owner = \(W.key(2))"
+                )
                 #expect(bodies.count == 3)
                 let marked = try await connection.query(
-                    "UPDATE inbox_messages SET read_at = now() WHERE owner = \(W.key(2)) AND id = \(stored[0].id)")
+                    "UPDATE inbox_messages SET read_at = now() WHERE owner = \(W.key(2)) AND id = \(stored[0].id)"
+                )
                 #expect(marked.affectedRows == 1)
                 let deleted = try await connection.query(
-                    "DELETE FROM sentbox_messages WHERE owner = \(W.key(1)) AND id = \(stored[1].id)")
+                    "DELETE FROM sentbox_messages WHERE owner = \(W.key(1)) AND id = \(stored[1].id)"
+                )
                 #expect(deleted.affectedRows == 1)
                 // Expiry runs as this role too.
                 var configuration = MessageExpiry.Configuration()
                 configuration.timeToLive = .seconds(1)
                 let report = try await MessageExpiry(configuration: configuration).run(
-                    now: Date().addingTimeInterval(3_600), on: connection)
+                    now: Date().addingTimeInterval(3_600),
+                    on: connection
+                )
                 #expect(report.inboxDeleted == 3)
             }
             for statement: PostgresQuery in [
@@ -217,10 +241,18 @@ struct RoleTests {
                 #expect(try await SentboxQueries.page(owner: W.key(1), PageRequest(), on: connection).count == 3)
                 #expect(try await SentboxQueries.delete(owner: W.key(1), id: ids[2], on: connection))
                 let inbox = try await WatchQueries.changes(
-                    box: .inbox, owners: [W.key(2)], frontiers: [0], on: connection)
+                    box: .inbox,
+                    owners: [W.key(2)],
+                    frontiers: [0],
+                    on: connection
+                )
                 #expect(inbox.changes.count >= 3)  // the rows still there, the read event, the delete event
                 let sentbox = try await WatchQueries.changes(
-                    box: .sentbox, owners: [W.key(1)], frontiers: [0], on: connection)
+                    box: .sentbox,
+                    owners: [W.key(1)],
+                    frontiers: [0],
+                    on: connection
+                )
                 #expect(!sentbox.changes.isEmpty)
                 _ = try await WatchQueries.pruneEvents(olderThanSeconds: 3_600, on: connection)
             }
@@ -237,16 +269,22 @@ struct RoleTests {
         // A second database migrates while the roles exist already (as every parallel test does).
         try await W.migrated { connection in
             let rows = try await connection.query(
-                "SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname LIKE 'mailroom\\_%' ORDER BY 1")
+                "SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname LIKE 'mailroom\\_%' ORDER BY 1"
+            )
             let roles = try rows.map { try $0.decode(String.self, Bool.self) }
             #expect(
-                roles.filter { ["mailroom_dashboard", "mailroom_query", "mailroom_worker"].contains($0.0) }.count == 3)
+                roles.filter { ["mailroom_dashboard", "mailroom_query", "mailroom_worker"].contains($0.0) }.count == 3
+            )
             #expect(roles.allSatisfy { !$0.1 })
         }
     }
 
     /// ALTER and DROP need ownership: PostgreSQL refuses them with 42501 "must be owner".
-    static func notOwner(_ role: String, _ statement: PostgresQuery, on connection: PostgresConnection) async throws
+    static func notOwner(
+        _ role: String,
+        _ statement: PostgresQuery,
+        on connection: PostgresConnection
+    ) async throws
         -> Bool
     {
         try await denied(role, statement, on: connection)

@@ -21,7 +21,9 @@ struct BatchVerifierTests {
             let envelope = try Envelope.seal(from: alice, to: bob.publicKey, body: Array("\(offset)".utf8))
             var value = envelope.serialized()
             if offset % 5 == 0 { value[value.count - 1] ^= 1 }  // a flipped bit in the signature
-            records.append(KafkaRecord(topic: "t", partition: 0, offset: Int64(offset), key: bob.publicKey.bytes, value: value))
+            records.append(
+                KafkaRecord(topic: "t", partition: 0, offset: Int64(offset), key: bob.publicKey.bytes, value: value)
+            )
             ids.append(envelope.id)
         }
         let verifier = BatchVerifier(handler: RecordHandler(workerName: "test"), lanes: lanes)

@@ -14,7 +14,8 @@ import Testing
 /// (`MAILROOM_TEST_FAULTS=1`), alone, so that its load does not skew the main pass's timing-sensitive tests.
 @Suite(
     "Broker killed and restarted",
-    .enabled(if: TestEnvironment.faultInjection && TestEnvironment.hasDatabase && TestEnvironment.devStack != nil))
+    .enabled(if: TestEnvironment.faultInjection && TestEnvironment.hasDatabase && TestEnvironment.devStack != nil)
+)
 struct BrokerOutageTests {
     @Test func everythingAcknowledgedIsStoredOnceAndDeadLettersArePublishedAfterTheOutage() async throws {
         let kafkaPort = try FreePort.reserve()
@@ -42,7 +43,11 @@ struct BrokerOutageTests {
         try await database.withConnection { connection in _ = try await Migrator().migrate(migrations, on: connection) }
         let topics = MailroomTopics(envelopes: "envelopes", deadLetters: "dead-letters")
         let kafka = KafkaConfiguration(brokers: brokers, clientID: "mailroom-tests", overrides: ["log_level": "0"])
-        _ = try await KafkaAdmin.createTopics([topics.envelopes, topics.deadLetters], partitions: 3, configuration: kafka)
+        _ = try await KafkaAdmin.createTopics(
+            [topics.envelopes, topics.deadLetters],
+            partitions: 3,
+            configuration: kafka
+        )
         let harness = PipelineHarness(database: database, topics: topics, group: "outage-workers", kafka: kafka)
         do {
             try await outage(harness, stack: stack)
@@ -76,7 +81,10 @@ struct BrokerOutageTests {
                     try? await Task.sleep(for: .milliseconds(100))  // pacing, not synchronisation
                 }
                 var messages = (0..<50).map {
-                    BulkMessage(recipient: recipients[$0 % recipients.count].publicKey.textileString, body: Array("r\(round)m\($0)".utf8))
+                    BulkMessage(
+                        recipient: recipients[$0 % recipients.count].publicKey.textileString,
+                        body: Array("r\(round)m\($0)".utf8)
+                    )
                 }
                 messages.append(BulkMessage(recipient: nobody.publicKey.textileString, body: Array("r\(round)".utf8)))
                 for (index, result) in await producer.sendBulk(from: sender, messages: messages).enumerated() {
@@ -89,7 +97,9 @@ struct BrokerOutageTests {
         // Kill the broker (SIGKILL) once the worker is storing, and start it again: sends in flight meanwhile are
         // acknowledged after the restart (the producer replaces its client when the restarted broker fences it)
         // or fail as broker_unreachable past their timeout.
-        #expect(try await harness.eventually(timeout: .seconds(120)) { worker.worker.statistics.snapshot.stored >= 300 })
+        #expect(
+            try await harness.eventually(timeout: .seconds(120)) { worker.worker.statistics.snapshot.stored >= 300 }
+        )
         try TestEnvironment.devStack("kafka-stop", "--kill", environment: stack)
         let storedDuringOutage = worker.worker.statistics.snapshot.stored
         try TestEnvironment.devStack("kafka-start", environment: stack)
@@ -114,11 +124,16 @@ struct BrokerOutageTests {
         // Every acknowledged envelope stored exactly once; those to nobody rejected once each. A send that failed
         // may still have reached the broker (its acknowledgement was lost), so it may be stored too, once; an
         // application retries it, and the worker stores the retry once as well (same id, same signature).
-        #expect(try await harness.eventually(timeout: .seconds(180)) { try await harness.inboxCount() >= acknowledged.count })
+        #expect(
+            try await harness.eventually(timeout: .seconds(180)) {
+                try await harness.inboxCount() >= acknowledged.count
+            }
+        )
         #expect(
             try await harness.eventually(timeout: .seconds(60)) {
                 try await harness.rejectedCount() >= acknowledgedToNobody.count
-            })
+            }
+        )
         try await worker.stop()
         let stored = try await database.withConnection { connection in
             try await connection.query("SELECT id FROM inbox_messages").map { try $0.decode(MessageID.self, column: 0) }
@@ -140,7 +155,9 @@ struct BrokerOutageTests {
 
         // The dead letters reached the restarted broker (at least once each: a retried publish may repeat one).
         // (Joining a group takes Tansu's S3 engine about 20 s, so the reader gets longer than the harness's.)
-        let reader = try KafkaConsumer(.init(kafka: harness.kafka, groupID: "outage-dlq-reader", topics: [harness.topics.deadLetters]))
+        let reader = try KafkaConsumer(
+            .init(kafka: harness.kafka, groupID: "outage-dlq-reader", topics: [harness.topics.deadLetters])
+        )
         var ids = Set<MessageID>()
         let deadline = ContinuousClock.now + .seconds(120)
         while ids.count < rejected.count && ContinuousClock.now < deadline {

@@ -8,7 +8,7 @@ import MailroomWorker
 import Testing
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Ordinary database incidents — a read-only server, a lock held too long, a statement timeout, a full disk —
@@ -21,9 +21,12 @@ struct DatabaseIncidentTests {
     /// One incident: `begin` makes it (after the first half is stored), the second half is sent while it lasts,
     /// the worker must have retried for `condition`, then `end` clears it and everything arrives.
     private func throughIncident(
-        _ harness: PipelineHarness, condition: String, name: String,
+        _ harness: PipelineHarness,
+        condition: String,
+        name: String,
         configure: (inout WorkerConfiguration) -> Void = { _ in },
-        begin: (PipelineHarness) async throws -> Void, end: (PipelineHarness) async throws -> Void
+        begin: (PipelineHarness) async throws -> Void,
+        end: (PipelineHarness) async throws -> Void
     ) async throws {
         let sender = Identity.generate()
         let recipients = (0..<20).map { _ in Identity.generate() }
@@ -32,7 +35,8 @@ struct DatabaseIncidentTests {
         let messages = (0..<Self.total).map {
             BulkMessage(
                 recipient: recipients[$0 % recipients.count].publicKey.textileString,
-                body: [UInt8]("m\($0) ".utf8) + [UInt8](repeating: 0x2E, count: 400))
+                body: [UInt8]("m\($0) ".utf8) + [UInt8](repeating: 0x2E, count: 400)
+            )
         }
         let worker = harness.startWorker(name: name) {
             $0.batchSize = 100
@@ -40,7 +44,16 @@ struct DatabaseIncidentTests {
             configure(&$0)
         }
         do {
-            try await deliver(messages, from: sender, producer: producer, worker: worker, condition: condition, begin: begin, end: end, harness)
+            try await deliver(
+                messages,
+                from: sender,
+                producer: producer,
+                worker: worker,
+                condition: condition,
+                begin: begin,
+                end: end,
+                harness
+            )
         } catch {
             await producer.close()
             try? await worker.stop()
@@ -50,8 +63,13 @@ struct DatabaseIncidentTests {
     }
 
     private func deliver(
-        _ messages: [BulkMessage], from sender: Identity, producer: MailroomProducer, worker: RunningWorker,
-        condition: String, begin: (PipelineHarness) async throws -> Void, end: (PipelineHarness) async throws -> Void,
+        _ messages: [BulkMessage],
+        from sender: Identity,
+        producer: MailroomProducer,
+        worker: RunningWorker,
+        condition: String,
+        begin: (PipelineHarness) async throws -> Void,
+        end: (PipelineHarness) async throws -> Void,
         _ harness: PipelineHarness
     ) async throws {
         var sent: [MessageID] = []
@@ -62,7 +80,9 @@ struct DatabaseIncidentTests {
         try await begin(harness)
         await send(messages[(Self.total / 2)...])
         await producer.close()
-        let hit = try await harness.eventually { worker.worker.statistics.snapshot.postgresRetries[condition, default: 0] > 0 }
+        let hit = try await harness.eventually {
+            worker.worker.statistics.snapshot.postgresRetries[condition, default: 0] > 0
+        }
         #expect(hit, "the worker never met \(condition): \(worker.worker.statistics.snapshot.postgresRetries)")
         let storedDuring = worker.worker.statistics.snapshot.stored
         try await end(harness)
@@ -79,7 +99,9 @@ struct DatabaseIncidentTests {
 
     /// Sends `messages` from `sender`; returns the ids of those the broker acknowledged (a failure is an issue).
     private static func send(
-        _ messages: ArraySlice<BulkMessage>, from sender: Identity, _ producer: MailroomProducer
+        _ messages: ArraySlice<BulkMessage>,
+        from sender: Identity,
+        _ producer: MailroomProducer
     ) async -> [MessageID] {
         var sent: [MessageID] = []
         for result in await producer.sendBulk(from: sender, messages: Array(messages)) {
@@ -114,13 +136,15 @@ struct DatabaseIncidentTests {
                 """
                 SELECT pg_terminate_backend(pid) FROM pg_stat_activity
                 WHERE datname = \(harness.database.name) AND application_name = 'mailroom-worker'
-                """)
+                """
+            )
         }
     }
 
     /// Changes a setting of the test's database, from the admin database (the test's own may be read-only).
     private static func alterDatabase(_ harness: PipelineHarness, _ setting: StaticString) async throws {
-        try await PostgresConnection.withConnection(.init(url: try TestEnvironment.requireDatabaseURL())) { connection in
+        try await PostgresConnection.withConnection(.init(url: try TestEnvironment.requireDatabaseURL())) {
+            connection in
             _ = try await connection.query("ALTER DATABASE \(identifier: harness.database.name) \(sql: setting)")
         }
     }
@@ -130,12 +154,15 @@ struct DatabaseIncidentTests {
     @Test func aReadOnlyServerIsWaitedOutLookingForAPrimary() async throws {
         try await Self.withHarness { harness in
             try await throughIncident(
-                harness, condition: "connection", name: "incident-read-only",
+                harness,
+                condition: "connection",
+                name: "incident-read-only",
                 begin: { harness in
                     try await Self.alterDatabase(harness, "SET default_transaction_read_only = on")
                     try await Self.terminateWorkerSessions(harness)
                 },
-                end: { harness in try await Self.alterDatabase(harness, "RESET default_transaction_read_only") })
+                end: { harness in try await Self.alterDatabase(harness, "RESET default_transaction_read_only") }
+            )
         }
     }
 
@@ -144,7 +171,9 @@ struct DatabaseIncidentTests {
     @Test func writesRefusedAsReadOnlyAreRetriedNotRejected() async throws {
         try await Self.withHarness { harness in
             try await throughIncident(
-                harness, condition: "read_only", name: "incident-read-only-any",
+                harness,
+                condition: "read_only",
+                name: "incident-read-only-any",
                 configure: {
                     $0.databaseURL += ($0.databaseURL.contains("?") ? "&" : "?") + "target_session_attrs=any"
                 },
@@ -152,7 +181,8 @@ struct DatabaseIncidentTests {
                     try await Self.alterDatabase(harness, "SET default_transaction_read_only = on")
                     try await Self.terminateWorkerSessions(harness)
                 },
-                end: { harness in try await Self.alterDatabase(harness, "RESET default_transaction_read_only") })
+                end: { harness in try await Self.alterDatabase(harness, "RESET default_transaction_read_only") }
+            )
         }
     }
 
@@ -167,7 +197,9 @@ struct DatabaseIncidentTests {
         try await Self.withHarness { harness in
             let holder = LockHolder()
             try await throughIncident(
-                harness, condition: condition, name: "incident-\(condition)",
+                harness,
+                condition: condition,
+                name: "incident-\(condition)",
                 begin: { harness in
                     try await Self.alterDatabase(harness, set)
                     try await holder.lock(harness)
@@ -176,7 +208,8 @@ struct DatabaseIncidentTests {
                 end: { harness in
                     try await Self.alterDatabase(harness, reset)
                     try await holder.release()
-                })
+                }
+            )
         }
     }
 
@@ -189,18 +222,23 @@ struct DatabaseIncidentTests {
         do {
             try await harness.database.withConnection { connection in
                 try await connection.executeScript(
-                    "CREATE TABLESPACE \(tablespace.name) LOCATION '\(tablespace.path)'")
+                    "CREATE TABLESPACE \(tablespace.name) LOCATION '\(tablespace.path)'"
+                )
                 try await connection.executeScript("ALTER TABLE messages SET TABLESPACE \(tablespace.name)")
             }
             try await throughIncident(
-                harness, condition: "disk_full", name: "incident-disk-full",
+                harness,
+                condition: "disk_full",
+                name: "incident-disk-full",
                 begin: { _ in },  // the first half fits; the second fills the filesystem
-                end: { _ in try tablespace.grow(to: "64m") })
+                end: { _ in try tablespace.grow(to: "64m") }
+            )
         } catch {
             Issue.record(error)
         }
         await harness.drop()
-        try? await PostgresConnection.withConnection(.init(url: try TestEnvironment.requireDatabaseURL())) { connection in
+        try? await PostgresConnection.withConnection(.init(url: try TestEnvironment.requireDatabaseURL())) {
+            connection in
             try await connection.executeScript("DROP TABLESPACE IF EXISTS \(tablespace.name)")
         }
         tablespace.unmount()
@@ -216,7 +254,10 @@ struct DatabaseIncidentTests {
             try await harness.setUpMailboxes([sender] + recipients)
             let half = Self.total / 2
             let messages = (0..<Self.total).map {
-                BulkMessage(recipient: recipients[$0 % recipients.count].publicKey.textileString, body: [UInt8]("m\($0)".utf8))
+                BulkMessage(
+                    recipient: recipients[$0 % recipients.count].publicKey.textileString,
+                    body: [UInt8]("m\($0)".utf8)
+                )
             }
             let producer = try harness.producer()
             var sent: [MessageID] = []
@@ -252,19 +293,24 @@ struct DatabaseIncidentTests {
                         """
                         UPDATE worker_progress SET next_offset = \(offset)
                         WHERE consumer_group = \(harness.group) AND kafka_partition = \(partition)
-                        """)
+                        """
+                    )
                 }
             }
             #expect(try await harness.inboxCount() == half)
 
             let third = harness.startWorker(name: "restore-third")
-            #expect(try await harness.eventually(timeout: .seconds(90)) { try await harness.inboxCount() == Self.total })
+            #expect(
+                try await harness.eventually(timeout: .seconds(90)) { try await harness.inboxCount() == Self.total }
+            )
             try await third.stop()
             try await Self.expectEachStoredOnce(sent, harness)
             // It started exactly where the database's record ends: the first half was not read again.
             #expect(third.worker.statistics.snapshot.stored == Self.total - half)
             #expect(third.worker.statistics.snapshot.redelivered == 0)
-            #expect(try await harness.count("SELECT coalesce(sum(messages), 0)::bigint FROM mailbox_usage") == Self.total)
+            #expect(
+                try await harness.count("SELECT coalesce(sum(messages), 0)::bigint FROM mailbox_usage") == Self.total
+            )
             #expect(try await harness.rejectedCount() == 0)
         }
     }

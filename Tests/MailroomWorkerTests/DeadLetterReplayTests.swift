@@ -19,7 +19,11 @@ struct DeadLetterReplayTests {
         try await harness.setUpMailboxes([sender])
         let kafka = try KafkaProducer(.init(kafka: harness.kafka))
         let toNobody = try Envelope.seal(from: sender, to: nobody.publicKey, body: [1])
-        _ = try await kafka.send(topic: harness.topics.envelopes, key: nobody.publicKey.bytes, value: toNobody.serialized())
+        _ = try await kafka.send(
+            topic: harness.topics.envelopes,
+            key: nobody.publicKey.bytes,
+            value: toNobody.serialized()
+        )
         var forged = try Envelope.seal(from: sender, to: sender.publicKey, body: [2]).serialized()
         forged[forged.count - 1] ^= 1  // the signature's last byte
         _ = try await kafka.send(topic: harness.topics.envelopes, key: sender.publicKey.bytes, value: forged)
@@ -38,7 +42,12 @@ struct DeadLetterReplayTests {
     /// Waits until the dead-letter topic holds `count` records (read from the start by a new group each time).
     private func deadLettersReach(_ count: Int, _ harness: PipelineHarness) async throws -> Bool {
         let consumer = try KafkaConsumer(
-            .init(kafka: harness.kafka, groupID: "count-\(UInt64.random(in: 0...UInt64.max))", topics: [harness.topics.deadLetters]))
+            .init(
+                kafka: harness.kafka,
+                groupID: "count-\(UInt64.random(in: 0...UInt64.max))",
+                topics: [harness.topics.deadLetters]
+            )
+        )
         var seen = 0
         let deadline = ContinuousClock.now + .seconds(60)
         while seen < count && ContinuousClock.now < deadline {

@@ -6,7 +6,7 @@ import ServiceLifecycle
 import Testing
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// The worker's metrics endpoint serves one client at a time, so no client may hold it: an idle connection
@@ -20,7 +20,9 @@ struct MetricsEndpointTests {
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard descriptor >= 0, connected == 0 else { throw TestSupportError("cannot connect to the metrics port") }
         return descriptor
@@ -64,8 +66,14 @@ struct MetricsEndpointTests {
                 }
             }
             let served = try await withThrowingTaskGroup(of: Bool.self) { race in
-                race.addTask { _ = try await scrape.value; return true }
-                race.addTask { try await Task.sleep(for: .seconds(15)); return false }
+                race.addTask {
+                    _ = try await scrape.value
+                    return true
+                }
+                race.addTask {
+                    try await Task.sleep(for: .seconds(15))
+                    return false
+                }
                 let first = try await race.next() ?? false
                 race.cancelAll()
                 return first

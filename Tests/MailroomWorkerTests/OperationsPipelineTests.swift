@@ -18,15 +18,19 @@ struct OperationsPipelineTests {
         let roomy = Identity.generate()
         try await harness.setUpMailboxes([sender, full, roomy])
         try await harness.database.withConnection { connection in
-            try await connection.query(
-                "UPDATE mailbox_usage SET max_messages = 100 WHERE owner = \(roomy.publicKey.bytes)")
+            _ = try await connection.query(
+                "UPDATE mailbox_usage SET max_messages = 100 WHERE owner = \(roomy.publicKey.bytes)"
+            )
         }
         let kafka = try KafkaProducer(.init(kafka: harness.kafka))
         for (recipient, count) in [(full, 8), (roomy, 8)] {
             for n in 0..<count {
                 let envelope = try Envelope.seal(from: sender, to: recipient.publicKey, body: Array("note \(n)".utf8))
                 _ = try await kafka.send(
-                    topic: harness.topics.envelopes, key: recipient.publicKey.bytes, value: envelope.serialized())
+                    topic: harness.topics.envelopes,
+                    key: recipient.publicKey.bytes,
+                    value: envelope.serialized()
+                )
             }
         }
         await kafka.close()
@@ -42,17 +46,20 @@ struct OperationsPipelineTests {
         #expect(try await harness.eventually { try await harness.rejectedCount() == 3 })
         #expect(try await harness.eventually { try await harness.inboxCount() == 13 })
         #expect(
-            try await harness.count("SELECT count(*) FROM inbox_messages WHERE owner = \(full.publicKey.bytes)") == 5)
+            try await harness.count("SELECT count(*) FROM inbox_messages WHERE owner = \(full.publicKey.bytes)") == 5
+        )
         #expect(
             try await harness.count(
                 "SELECT count(*) FROM rejected_envelopes WHERE reason = 'mailbox_full' AND recipient = \(full.publicKey.bytes)"
             )
-                == 3)
+                == 3
+        )
         #expect(
             try await harness.count(
                 "SELECT COALESCE(sum(envelopes), 0)::bigint FROM mailroom_ops.rejections_per_minute WHERE reason = 'mailbox_full'"
             )
-                == 3)
+                == 3
+        )
         let letters = try await harness.deadLetters(expecting: 3)
         let reasons = letters.compactMap { $0.header("mailroom.reason").map { String(decoding: $0, as: UTF8.self) } }
         #expect(reasons == ["mailbox_full", "mailbox_full", "mailbox_full"])
@@ -66,17 +73,20 @@ struct OperationsPipelineTests {
                     "SELECT COALESCE(sum(next_offset), 0)::bigint FROM mailroom_ops.worker_progress WHERE consumer_group = \(harness.group)"
                 )
                     == 16
-            })
+            }
+        )
         #expect(
             try await harness.count(
                 "SELECT COALESCE(max(lag), -1)::bigint FROM mailroom_ops.worker_progress WHERE consumer_group = \(harness.group)"
             )
-                == 0)
+                == 0
+        )
         #expect(
             try await harness.count(
                 "SELECT count(*) FROM mailroom_ops.worker_progress WHERE consumer_group = \(harness.group) AND topic = \(harness.topics.envelopes)"
             )
-                >= 1)
+                >= 1
+        )
         worker.stop()
         try await task.value
         await harness.drop()

@@ -22,9 +22,15 @@ struct PipelineHarness: Sendable {
         let suffix = UInt32.random(in: 0...UInt32.max)
         let topics = MailroomTopics(envelopes: "envelopes-\(suffix)", deadLetters: "dlq-\(suffix)")
         let kafka = KafkaConfiguration(
-            brokers: try TestEnvironment.requireBrokers(), clientID: "mailroom-tests", overrides: ["log_level": "3"])
+            brokers: try TestEnvironment.requireBrokers(),
+            clientID: "mailroom-tests",
+            overrides: ["log_level": "3"]
+        )
         _ = try await KafkaAdmin.createTopics(
-            [topics.envelopes, topics.deadLetters], partitions: partitions, configuration: kafka)
+            [topics.envelopes, topics.deadLetters],
+            partitions: partitions,
+            configuration: kafka
+        )
         return PipelineHarness(database: database, topics: topics, group: "workers-\(suffix)", kafka: kafka)
     }
 
@@ -44,7 +50,9 @@ struct PipelineHarness: Sendable {
 
     func setUpMailboxes(_ identities: [Identity]) async throws {
         try await database.withConnection { connection in
-            for identity in identities { _ = try await MailboxQueries.setup(owner: identity.publicKey.bytes, on: connection) }
+            for identity in identities {
+                _ = try await MailboxQueries.setup(owner: identity.publicKey.bytes, on: connection)
+            }
         }
     }
 
@@ -85,7 +93,9 @@ struct PipelineHarness: Sendable {
 
     /// Reads every record of the dead-letter topic (until none arrive for a few seconds).
     func deadLetters(expecting count: Int) async throws -> [KafkaRecord] {
-        let consumer = try KafkaConsumer(.init(kafka: kafka, groupID: "dlq-reader-\(group)", topics: [topics.deadLetters]))
+        let consumer = try KafkaConsumer(
+            .init(kafka: kafka, groupID: "dlq-reader-\(group)", topics: [topics.deadLetters])
+        )
         var records: [KafkaRecord] = []
         let deadline = ContinuousClock.now + .seconds(30)
         while records.count < count && ContinuousClock.now < deadline {

@@ -8,8 +8,10 @@ import MailroomTestSupport
 import MailroomWorker
 import Testing
 
-@Suite("Producer → Kafka → worker → PostgreSQL, against the real broker and database",
-       .enabled(if: TestEnvironment.hasBroker && TestEnvironment.hasDatabase))
+@Suite(
+    "Producer → Kafka → worker → PostgreSQL, against the real broker and database",
+    .enabled(if: TestEnvironment.hasBroker && TestEnvironment.hasDatabase)
+)
 struct PipelineTests {
     @Test func everyEnvelopeOnceInEachBoxInSendOrderAndRedeliveryChangesNothing() async throws {
         let harness = try await PipelineHarness.make()
@@ -53,13 +55,15 @@ struct PipelineTests {
                 for recipient in recipients {
                     let expected = sent[senderIndex].filter { $0.recipient == recipient.publicKey }.map { $0.id.uuid }
                     let rows = try await connection.query(
-                        "SELECT id FROM inbox_messages WHERE owner = \(recipient.publicKey.bytes) AND sender = \(sender.publicKey.bytes) ORDER BY id")
+                        "SELECT id FROM inbox_messages WHERE owner = \(recipient.publicKey.bytes) AND sender = \(sender.publicKey.bytes) ORDER BY id"
+                    )
                     #expect(try rows.map { try $0.decode(UUID.self, column: 0) } == expected)
                 }
             }
             // The recipient reads one message before the redelivery.
             let read = try await connection.query(
-                "UPDATE inbox_messages SET read_at = '2026-01-01T00:00:00Z' WHERE id = \(sent[0][0].id.uuid)")
+                "UPDATE inbox_messages SET read_at = '2026-01-01T00:00:00Z' WHERE id = \(sent[0][0].id.uuid)"
+            )
             #expect(read.affectedRows == 1)
         }
 
@@ -73,7 +77,8 @@ struct PipelineTests {
         #expect(try await harness.inboxCount() == total)
         #expect(try await harness.sentboxCount() == total)
         let stillRead = try await harness.count(
-            "SELECT count(*) FROM inbox_messages WHERE read_at = '2026-01-01T00:00:00Z' AND id = \(sent[0][0].id.uuid)")
+            "SELECT count(*) FROM inbox_messages WHERE read_at = '2026-01-01T00:00:00Z' AND id = \(sent[0][0].id.uuid)"
+        )
         #expect(stillRead == 1)
 
         await kafka.close()
@@ -87,7 +92,9 @@ struct PipelineTests {
         let recipients = (0..<400).map { _ in Identity.generate() }
         try await harness.setUpMailboxes([sender] + recipients)
         let producer = try harness.producer()
-        var messages = recipients.map { BulkMessage(recipient: $0.publicKey.textileString, body: Array("Welcome aboard".utf8)) }
+        var messages = recipients.map {
+            BulkMessage(recipient: $0.publicKey.textileString, body: Array("Welcome aboard".utf8))
+        }
         messages.append(BulkMessage(recipient: "not-a-key", body: [1]))
         let results = await producer.sendBulk(from: sender, messages: messages)
         await producer.close()
@@ -129,7 +136,11 @@ struct PipelineTests {
         var sentValues: [[UInt8]] = []
         for vector in vectors.invalid {
             sentValues.append(vector.envelope)
-            _ = try await kafka.send(topic: harness.topics.envelopes, key: vectors.anyRecipientKey, value: vector.envelope)
+            _ = try await kafka.send(
+                topic: harness.topics.envelopes,
+                key: vectors.anyRecipientKey,
+                value: vector.envelope
+            )
             expected.append(vector.reason)
         }
         // Worker-level reasons: no mailbox, wrong key, dated in the future, older than the age limit.
@@ -137,23 +148,53 @@ struct PipelineTests {
         let alice = Identity.generate()
         try await harness.setUpMailboxes([alice])
         let toStranger = try Envelope.seal(from: alice, to: stranger.publicKey, body: [1])
-        _ = try await kafka.send(topic: harness.topics.envelopes, key: stranger.publicKey.bytes, value: toStranger.serialized())
+        _ = try await kafka.send(
+            topic: harness.topics.envelopes,
+            key: stranger.publicKey.bytes,
+            value: toStranger.serialized()
+        )
         sentValues.append(toStranger.serialized())
         expected.append(RejectionReason.noRecipientMailbox)
         let fromStranger = try Envelope.seal(from: stranger, to: alice.publicKey, body: [1])
-        _ = try await kafka.send(topic: harness.topics.envelopes, key: alice.publicKey.bytes, value: fromStranger.serialized())
+        _ = try await kafka.send(
+            topic: harness.topics.envelopes,
+            key: alice.publicKey.bytes,
+            value: fromStranger.serialized()
+        )
         sentValues.append(fromStranger.serialized())
         expected.append(RejectionReason.noSenderMailbox)
         let wrongKey = try Envelope.seal(from: alice, to: alice.publicKey, body: [1])
-        _ = try await kafka.send(topic: harness.topics.envelopes, key: stranger.publicKey.bytes, value: wrongKey.serialized())
+        _ = try await kafka.send(
+            topic: harness.topics.envelopes,
+            key: stranger.publicKey.bytes,
+            value: wrongKey.serialized()
+        )
         sentValues.append(wrongKey.serialized())
         expected.append(RejectionReason.keyMismatch)
-        let future = try Envelope.seal(from: alice, to: alice.publicKey, body: [1], createdAt: Date().addingTimeInterval(86_400))
-        _ = try await kafka.send(topic: harness.topics.envelopes, key: alice.publicKey.bytes, value: future.serialized())
+        let future = try Envelope.seal(
+            from: alice,
+            to: alice.publicKey,
+            body: [1],
+            createdAt: Date().addingTimeInterval(86_400)
+        )
+        _ = try await kafka.send(
+            topic: harness.topics.envelopes,
+            key: alice.publicKey.bytes,
+            value: future.serialized()
+        )
         sentValues.append(future.serialized())
         expected.append(RejectionReason.createdInFuture)
-        let tooOld = try Envelope.seal(from: alice, to: alice.publicKey, body: [1], createdAt: Date().addingTimeInterval(-8 * 86_400))
-        _ = try await kafka.send(topic: harness.topics.envelopes, key: alice.publicKey.bytes, value: tooOld.serialized())
+        let tooOld = try Envelope.seal(
+            from: alice,
+            to: alice.publicKey,
+            body: [1],
+            createdAt: Date().addingTimeInterval(-8 * 86_400)
+        )
+        _ = try await kafka.send(
+            topic: harness.topics.envelopes,
+            key: alice.publicKey.bytes,
+            value: tooOld.serialized()
+        )
         sentValues.append(tooOld.serialized())
         expected.append(RejectionReason.envelopeTooOld)
         await kafka.close()
@@ -166,7 +207,9 @@ struct PipelineTests {
         #expect(running.worker.statistics.snapshot.rejected.values.reduce(0, +) == expected.count)
 
         let stored = try await harness.database.withConnection { connection in
-            try await connection.query("SELECT reason FROM rejected_envelopes").map { try $0.decode(String.self, column: 0) }
+            try await connection.query("SELECT reason FROM rejected_envelopes").map {
+                try $0.decode(String.self, column: 0)
+            }
         }
         #expect(stored.sorted() == expected.sorted())
 
@@ -174,14 +217,20 @@ struct PipelineTests {
         let reasons = letters.compactMap { $0.header("mailroom.reason").map { String(decoding: $0, as: UTF8.self) } }
         #expect(reasons.sorted() == expected.sorted())
         for letter in letters {
-            #expect(letter.header("mailroom.original.topic").map { String(decoding: $0, as: UTF8.self) } == harness.topics.envelopes)
+            #expect(
+                letter.header("mailroom.original.topic").map { String(decoding: $0, as: UTF8.self) }
+                    == harness.topics.envelopes
+            )
             #expect(letter.header("mailroom.original.offset") != nil)
             #expect(letter.header("mailroom.original.partition") != nil)
             #expect(letter.header("mailroom.worker").map { String(decoding: $0, as: UTF8.self) } == "dlq-test-worker")
         }
         // Each dead letter carries the original envelope bytes, byte for byte.
         let letterValues = letters.map { $0.value ?? [] }
-        #expect(letterValues.sorted { $0.lexicographicallyPrecedes($1) } == sentValues.sorted { $0.lexicographicallyPrecedes($1) })
+        #expect(
+            letterValues.sorted { $0.lexicographicallyPrecedes($1) }
+                == sentValues.sorted { $0.lexicographicallyPrecedes($1) }
+        )
         await harness.drop()
     }
 
@@ -195,21 +244,30 @@ struct PipelineTests {
         let producer = try harness.producer()
         let total = 1_500
         let messages = (0..<total).map { index in
-            BulkMessage(recipient: recipients[index % recipients.count].publicKey.textileString, body: Array("n\(index)".utf8))
+            BulkMessage(
+                recipient: recipients[index % recipients.count].publicKey.textileString,
+                body: Array("n\(index)".utf8)
+            )
         }
         // Five senders' bulk sends run while the workers consume.
         let share = total / senders.count
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (index, sender) in senders.enumerated() {
                 group.addTask {
-                    let results = await producer.sendBulk(from: sender, messages: Array(messages[index * share..<(index + 1) * share]))
+                    let results = await producer.sendBulk(
+                        from: sender,
+                        messages: Array(messages[index * share..<(index + 1) * share])
+                    )
                     #expect(results.allSatisfy { $0.isSent })
                 }
             }
             // Stop the first worker once it is busy; the second takes over its partitions.
-            #expect(try await harness.eventually(timeout: .seconds(60)) {
-                first.worker.statistics.snapshot.consumed > 100 || second.worker.statistics.snapshot.accountedFor > 300
-            })
+            #expect(
+                try await harness.eventually(timeout: .seconds(60)) {
+                    first.worker.statistics.snapshot.consumed > 100
+                        || second.worker.statistics.snapshot.accountedFor > 300
+                }
+            )
             try await first.stop()
             try await group.waitForAll()
         }

@@ -14,14 +14,19 @@ struct PostgresOutageTests {
     /// Sets up mailboxes for a sender and 30 recipients, starts a worker (batches of 100) and sends `total`
     /// envelopes while it runs.
     private func startWorkerAndSend(
-        _ harness: PipelineHarness, name: String, _ configure: (inout WorkerConfiguration) -> Void = { _ in }
+        _ harness: PipelineHarness,
+        name: String,
+        _ configure: (inout WorkerConfiguration) -> Void = { _ in }
     ) async throws -> (Worker, Task<Void, any Error>) {
         let sender = Identity.generate()
         let recipients = (0..<30).map { _ in Identity.generate() }
         try await harness.setUpMailboxes([sender] + recipients)
         let producer = try harness.producer()
         let messages = (0..<Self.total).map {
-            BulkMessage(recipient: recipients[$0 % recipients.count].publicKey.textileString, body: [UInt8]("m\($0)".utf8))
+            BulkMessage(
+                recipient: recipients[$0 % recipients.count].publicKey.textileString,
+                body: [UInt8]("m\($0)".utf8)
+            )
         }
         var configuration = harness.workerConfiguration
         configuration.batchSize = 100

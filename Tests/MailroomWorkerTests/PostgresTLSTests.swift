@@ -11,7 +11,8 @@ import Testing
 /// certificate the client's CA did not sign is refused, with libpq's reason.
 @Suite(
     "PostgreSQL over verified TLS",
-    .enabled(if: TestEnvironment.hasBroker && ProcessInfo.processInfo.environment["MAILROOM_PG_CA"] != nil))
+    .enabled(if: TestEnvironment.hasBroker && ProcessInfo.processInfo.environment["MAILROOM_PG_CA"] != nil)
+)
 struct PostgresTLSTests {
     static var ca: String { ProcessInfo.processInfo.environment["MAILROOM_PG_CA"] ?? "" }
 
@@ -26,7 +27,11 @@ struct PostgresTLSTests {
             try await harness.setUpMailboxes([sender, recipient])
             let producer = try harness.producer()
             let results = await producer.sendBulk(
-                from: sender, messages: (0..<20).map { BulkMessage(recipient: recipient.publicKey.textileString, body: [UInt8]("m\($0)".utf8)) })
+                from: sender,
+                messages: (0..<20).map {
+                    BulkMessage(recipient: recipient.publicKey.textileString, body: [UInt8]("m\($0)".utf8))
+                }
+            )
             await producer.close()
             #expect(results.allSatisfy { $0.isSent })
             let worker = harness.startWorker(name: "tls-worker") {
@@ -38,7 +43,8 @@ struct PostgresTLSTests {
                 """
                 SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
                 WHERE a.datname = current_database() AND a.application_name = 'mailroom-worker' AND s.ssl
-                """)
+                """
+            )
             try await worker.stop()
             #expect(encrypted >= 1)
         }

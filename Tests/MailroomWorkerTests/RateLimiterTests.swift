@@ -28,7 +28,10 @@ struct RateLimiterTests {
 
     @Test func theSenderLimitSpansRecipients() {
         let limiter = RateLimiter(
-            pair: RateLimit(burst: 10, perSecond: 1), sender: RateLimit(burst: 2, perSecond: 1), trackedKeys: 100)
+            pair: RateLimit(burst: 10, perSecond: 1),
+            sender: RateLimit(burst: 2, perSecond: 1),
+            trackedKeys: 100
+        )
         #expect(limiter.admit(sender: alice, recipient: bob, milliseconds: 0) == nil)
         #expect(limiter.admit(sender: alice, recipient: carol, milliseconds: 0) == nil)
         #expect(limiter.admit(sender: alice, recipient: bob, milliseconds: 0) == .sender)

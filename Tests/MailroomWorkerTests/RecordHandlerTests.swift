@@ -28,7 +28,11 @@ struct RecordHandlerTests {
         let alice = Identity.generate()
         let bob = Identity.generate()
         let envelope = try Envelope.seal(from: alice, to: bob.publicKey, body: Array("hi".utf8))
-        guard case .accepted(let verified) = handler.handle(record(key: bob.publicKey.bytes, value: envelope.serialized())) else {
+        guard
+            case .accepted(let verified) = handler.handle(
+                record(key: bob.publicKey.bytes, value: envelope.serialized())
+            )
+        else {
             Issue.record("a valid envelope must be accepted")
             return
         }
@@ -57,14 +61,34 @@ struct RecordHandlerTests {
         let alice = Identity.generate()
         let bob = Identity.generate()
         let now = Date()
-        let future = try Envelope.seal(from: alice, to: bob.publicKey, body: [1], createdAt: now.addingTimeInterval(3_600))
-        guard case .rejected(let rejection) = handler.handle(record(key: bob.publicKey.bytes, value: future.serialized()), now: now) else {
+        let future = try Envelope.seal(
+            from: alice,
+            to: bob.publicKey,
+            body: [1],
+            createdAt: now.addingTimeInterval(3_600)
+        )
+        guard
+            case .rejected(let rejection) = handler.handle(
+                record(key: bob.publicKey.bytes, value: future.serialized()),
+                now: now
+            )
+        else {
             Issue.record("an envelope dated an hour ahead must be rejected")
             return
         }
         #expect(rejection.reason == RejectionReason.createdInFuture)
-        let slightlyAhead = try Envelope.seal(from: alice, to: bob.publicKey, body: [1], createdAt: now.addingTimeInterval(60))
-        guard case .accepted = handler.handle(record(key: bob.publicKey.bytes, value: slightlyAhead.serialized()), now: now) else {
+        let slightlyAhead = try Envelope.seal(
+            from: alice,
+            to: bob.publicKey,
+            body: [1],
+            createdAt: now.addingTimeInterval(60)
+        )
+        guard
+            case .accepted = handler.handle(
+                record(key: bob.publicKey.bytes, value: slightlyAhead.serialized()),
+                now: now
+            )
+        else {
             Issue.record("a minute of clock skew must be tolerated")
             return
         }
@@ -75,15 +99,31 @@ struct RecordHandlerTests {
         let bob = Identity.generate()
         let now = Date()
         let handler = RecordHandler(maxEnvelopeAge: .seconds(3_600), workerName: "test")
-        let old = try Envelope.seal(from: alice, to: bob.publicKey, body: [1], createdAt: now.addingTimeInterval(-3_601))
-        guard case .rejected(let rejection) = handler.handle(record(key: bob.publicKey.bytes, value: old.serialized()), now: now) else {
+        let old = try Envelope.seal(
+            from: alice,
+            to: bob.publicKey,
+            body: [1],
+            createdAt: now.addingTimeInterval(-3_601)
+        )
+        guard
+            case .rejected(let rejection) = handler.handle(
+                record(key: bob.publicKey.bytes, value: old.serialized()),
+                now: now
+            )
+        else {
             Issue.record("an envelope past the age limit must be rejected")
             return
         }
         #expect(rejection.reason == RejectionReason.envelopeTooOld)
         #expect(rejection.messageID == old.id.uuid)
-        let young = try Envelope.seal(from: alice, to: bob.publicKey, body: [1], createdAt: now.addingTimeInterval(-3_599))
-        guard case .accepted = handler.handle(record(key: bob.publicKey.bytes, value: young.serialized()), now: now) else {
+        let young = try Envelope.seal(
+            from: alice,
+            to: bob.publicKey,
+            body: [1],
+            createdAt: now.addingTimeInterval(-3_599)
+        )
+        guard case .accepted = handler.handle(record(key: bob.publicKey.bytes, value: young.serialized()), now: now)
+        else {
             Issue.record("an envelope inside the age limit must be accepted")
             return
         }
@@ -95,7 +135,11 @@ struct RecordHandlerTests {
         let vectors = try EnvelopeVectorFile.load()
         #expect(vectors.invalid.count >= 9)
         for vector in vectors.invalid {
-            guard case .rejected(let rejection) = handler.handle(record(key: vectors.anyRecipientKey, value: vector.envelope)) else {
+            guard
+                case .rejected(let rejection) = handler.handle(
+                    record(key: vectors.anyRecipientKey, value: vector.envelope)
+                )
+            else {
                 Issue.record("\(vector.name) was accepted")
                 continue
             }
@@ -144,14 +188,18 @@ struct EnvelopeVectorFile {
         let object = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any] ?? [:]
         let invalid = (object["invalid"] as? [[String: Any]] ?? []).map { entry in
             Invalid(
-                name: entry["name"] as? String ?? "?", reason: entry["reason"] as? String ?? "?",
-                envelope: hex(entry["envelope_hex"] as? String ?? ""))
+                name: entry["name"] as? String ?? "?",
+                reason: entry["reason"] as? String ?? "?",
+                envelope: hex(entry["envelope_hex"] as? String ?? "")
+            )
         }
         let valid = (object["valid"] as? [[String: Any]] ?? []).map { entry in
             Valid(
-                name: entry["name"] as? String ?? "?", envelope: hex(entry["envelope_hex"] as? String ?? ""),
+                name: entry["name"] as? String ?? "?",
+                envelope: hex(entry["envelope_hex"] as? String ?? ""),
                 senderPublicKey: entry["sender_public_key"] as? String ?? "",
-                recipientPublicKey: entry["recipient_public_key"] as? String ?? "")
+                recipientPublicKey: entry["recipient_public_key"] as? String ?? ""
+            )
         }
         return EnvelopeVectorFile(valid: valid, invalid: invalid)
     }

@@ -23,8 +23,12 @@ struct RedeliveryTests {
         let results = await producer.sendBulk(
             from: sender,
             messages: (0..<40).map {
-                BulkMessage(recipient: recipients[$0 % recipients.count].publicKey.textileString, body: Array("m\($0)".utf8))
-            })
+                BulkMessage(
+                    recipient: recipients[$0 % recipients.count].publicKey.textileString,
+                    body: Array("m\($0)".utf8)
+                )
+            }
+        )
         await producer.close()
         let sent: [(id: MessageID, recipient: [UInt8])] = results.enumerated().compactMap { index, result in
             guard case .sent(let id, _, _) = result else {
@@ -47,14 +51,17 @@ struct RedeliveryTests {
         try await harness.database.withConnection { connection in
             for message in deletedByBoth + deletedFromInbox {
                 _ = try await connection.query(
-                    "DELETE FROM inbox_messages WHERE owner = \(message.recipient) AND id = \(message.id)")
+                    "DELETE FROM inbox_messages WHERE owner = \(message.recipient) AND id = \(message.id)"
+                )
             }
             for message in deletedByBoth {
                 _ = try await connection.query(
-                    "DELETE FROM sentbox_messages WHERE owner = \(sender.publicKey.bytes) AND id = \(message.id)")
+                    "DELETE FROM sentbox_messages WHERE owner = \(sender.publicKey.bytes) AND id = \(message.id)"
+                )
             }
             _ = try await connection.query(
-                "UPDATE messages SET stored_at = now() - interval '400 days' WHERE id = ANY(\(PostgresArray(expired.map(\.id))))")
+                "UPDATE messages SET stored_at = now() - interval '400 days' WHERE id = ANY(\(PostgresArray(expired.map(\.id))))"
+            )
             let report = try await MessageExpiry().run(on: connection)
             #expect(report.inboxDeleted == expired.count && report.tombstoned == expired.count)
         }
@@ -77,8 +84,11 @@ struct RedeliveryTests {
         #expect(inbox.count == untouched.count)
         #expect(try await harness.sentboxCount() == untouched.count + deletedFromInbox.count)
         #expect(
-            try await harness.count("SELECT coalesce(sum(messages), 0)::bigint FROM mailbox_usage") == untouched.count)
-        #expect(try await harness.count("SELECT coalesce(sum(unread), 0)::bigint FROM mailbox_usage") == untouched.count)
+            try await harness.count("SELECT coalesce(sum(messages), 0)::bigint FROM mailbox_usage") == untouched.count
+        )
+        #expect(
+            try await harness.count("SELECT coalesce(sum(unread), 0)::bigint FROM mailbox_usage") == untouched.count
+        )
         #expect(try await harness.rejectedCount() == 0)
     }
 }

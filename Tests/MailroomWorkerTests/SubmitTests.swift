@@ -39,7 +39,9 @@ struct SubmitTests {
         return out
     }
 
-    @Test("Every invalid envelope vector is refused with its reason, one at a time and in bulk; the topic gets only the valid ones")
+    @Test(
+        "Every invalid envelope vector is refused with its reason, one at a time and in bulk; the topic gets only the valid ones"
+    )
     func invalidEnvelopesNeverReachTheTopic() async throws {
         let vectors = try Self.vectors()
         let suffix = UInt32.random(in: 0...UInt32.max)
@@ -70,8 +72,11 @@ struct SubmitTests {
         }
         // Dated too far ahead: the worker would refuse it, so the producer does.
         let future = try Envelope.seal(
-            from: Identity.generate(), to: Identity.generate().publicKey, body: [1],
-            createdAt: Date().addingTimeInterval(3600))
+            from: Identity.generate(),
+            to: Identity.generate().publicKey,
+            body: [1],
+            createdAt: Date().addingTimeInterval(3600)
+        )
         do {
             try await producer.submit(future.serialized())
             Issue.record("an envelope dated an hour ahead was accepted")
@@ -80,8 +85,11 @@ struct SubmitTests {
         }
         // Created longer ago than the age limit: the worker would refuse it, so the producer does.
         let old = try Envelope.seal(
-            from: Identity.generate(), to: Identity.generate().publicKey, body: [1],
-            createdAt: Date().addingTimeInterval(-8 * 86_400))
+            from: Identity.generate(),
+            to: Identity.generate().publicKey,
+            body: [1],
+            createdAt: Date().addingTimeInterval(-8 * 86_400)
+        )
         let strict = try MailroomProducer(.init(kafka: kafka, topics: topics, sendTimeout: .seconds(20)))
         do {
             try await strict.submit(old.serialized())
@@ -101,7 +109,9 @@ struct SubmitTests {
         await producer.close()
 
         // The topic holds exactly the valid envelopes, each with its recipient as key.
-        let consumer = try KafkaConsumer(.init(kafka: kafka, groupID: "submit-check-\(suffix)", topics: [topics.envelopes]))
+        let consumer = try KafkaConsumer(
+            .init(kafka: kafka, groupID: "submit-check-\(suffix)", topics: [topics.envelopes])
+        )
         var seen: [KafkaRecord] = []
         let deadline = ContinuousClock.now + .seconds(30)
         while seen.count < valid.count + 1 && ContinuousClock.now < deadline {

@@ -1,6 +1,6 @@
-public import Hummingbird
 import Foundation
 import HTTPTypes
+public import Hummingbird
 import MailroomCore
 
 /// Checks every request's signature (docs/API.md, "Authentication") and sets ``APIRequestContext/caller``.
@@ -19,7 +19,8 @@ public struct RequestAuthenticator: RouterMiddleware {
     let clock: @Sendable () -> Int64
 
     init(
-        configuration: APIConfiguration, metrics: APIMetrics,
+        configuration: APIConfiguration,
+        metrics: APIMetrics,
         clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
     ) {
         maxClockSkew = configuration.maxClockSkew
@@ -31,7 +32,8 @@ public struct RequestAuthenticator: RouterMiddleware {
     }
 
     public func handle(
-        _ request: Request, context: APIRequestContext,
+        _ request: Request,
+        context: APIRequestContext,
         next: (Request, APIRequestContext) async throws -> Response
     ) async throws -> Response {
         var request = request
@@ -51,12 +53,21 @@ public struct RequestAuthenticator: RouterMiddleware {
         let signature: RequestSignature
         do {
             signature = try RequestSignature.check(
-                method: request.method.rawValue, target: request.head.path ?? "",
+                method: request.method.rawValue,
+                target: request.head.path ?? "",
                 body: { () throws(RequestSignature.Failure) -> [UInt8] in
-                    if tooLarge { throw RequestSignature.Failure("body_too_large", "the request body is over \(maxBodyBytes) bytes") }
+                    if tooLarge {
+                        throw RequestSignature.Failure(
+                            "body_too_large",
+                            "the request body is over \(maxBodyBytes) bytes"
+                        )
+                    }
                     return Array(buffer: buffered!)
                 },
-                header: { name in Self.single(name, in: headers) }, nowMilliseconds: now, maxClockSkewMilliseconds: skew)
+                header: { name in Self.single(name, in: headers) },
+                nowMilliseconds: now,
+                maxClockSkewMilliseconds: skew
+            )
         } catch {
             if error.code == "body_too_large" { throw APIError(.contentTooLarge, error.code, error.detail) }
             throw APIError(.unauthorized, error.code, error.detail)
@@ -69,7 +80,11 @@ public struct RequestAuthenticator: RouterMiddleware {
             throw APIError.rateLimited("this key", retryAfter: wait)
         }
         switch nonces.admit(
-            key: signature.key.bytes, nonce: signature.nonce, expiresAt: signature.timestampMilliseconds + skew, now: now)
+            key: signature.key.bytes,
+            nonce: signature.nonce,
+            expiresAt: signature.timestampMilliseconds + skew,
+            now: now
+        )
         {
         case .fresh: break
         case .replayed: throw APIError(.unauthorized, "replayed", "this nonce was already used by this key")

@@ -10,7 +10,9 @@ struct AddressRateLimitMiddleware: RouterMiddleware {
     let metrics: APIMetrics
 
     func handle(
-        _ request: Request, context: APIRequestContext, next: (Request, APIRequestContext) async throws -> Response
+        _ request: Request,
+        context: APIRequestContext,
+        next: (Request, APIRequestContext) async throws -> Response
     ) async throws -> Response {
         let address = context.remoteAddress?.ipAddress ?? "unknown"
         if let wait = limiter.take(address, now: Int64(Date().timeIntervalSince1970 * 1000)) {
@@ -29,7 +31,9 @@ struct CORSResponder<Wrapped: HTTPResponder>: HTTPResponder where Wrapped.Contex
     let wrapped: Wrapped
     let origins: Set<String>
 
-    static var allowHeaders: String { "Content-Type, Mailroom-Key, Mailroom-Timestamp, Mailroom-Nonce, Mailroom-Signature" }
+    static var allowHeaders: String {
+        "Content-Type, Mailroom-Key, Mailroom-Timestamp, Mailroom-Nonce, Mailroom-Signature"
+    }
     static var allowMethods: String { "GET, POST, PUT, DELETE, OPTIONS" }
 
     func respond(to request: Request, context: APIRequestContext) async throws -> Response {

@@ -33,7 +33,9 @@ final class RateLimiter: Sendable {
                 bucket.tokens = min(burst, bucket.tokens + elapsed * perSecond)
             } else {
                 if buckets.count >= maxBuckets {
-                    buckets = buckets.filter { Double(max(0, now - $0.value.updated)) / 1000 * perSecond + $0.value.tokens < burst }
+                    buckets = buckets.filter {
+                        Double(max(0, now - $0.value.updated)) / 1000 * perSecond + $0.value.tokens < burst
+                    }
                 }
                 guard buckets.count < maxBuckets else { return Self.wait(for: 1, perSecond: perSecond) }
                 bucket = Bucket(tokens: burst, updated: now)

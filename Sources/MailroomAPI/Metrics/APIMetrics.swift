@@ -4,7 +4,9 @@ import Synchronization
 /// at `GET /metrics`. Routes are the router's patterns (`/v1/inbox/:id/read`), never a path with an id in it.
 public final class APIMetrics: Sendable {
     /// Upper bounds of the latency buckets, in seconds.
-    static let bounds: [Double] = [0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+    static let bounds: [Double] = [
+        0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+    ]
 
     private struct Histogram {
         var counts = [UInt64](repeating: 0, count: APIMetrics.bounds.count)
@@ -49,8 +51,11 @@ public final class APIMetrics: Sendable {
         let state = state.withLock { $0 }
         var out = "# HELP mailroom_api_requests_total HTTP requests answered, by route pattern, method and status.\n"
         out += "# TYPE mailroom_api_requests_total counter\n"
-        for (key, count) in state.requests.sorted(by: { ($0.key.route, $0.key.method, $0.key.status) < ($1.key.route, $1.key.method, $1.key.status) }) {
-            out += "mailroom_api_requests_total{route=\"\(key.route)\",method=\"\(key.method)\",status=\"\(key.status)\"} \(count)\n"
+        for (key, count) in state.requests.sorted(by: {
+            ($0.key.route, $0.key.method, $0.key.status) < ($1.key.route, $1.key.method, $1.key.status)
+        }) {
+            out +=
+                "mailroom_api_requests_total{route=\"\(key.route)\",method=\"\(key.method)\",status=\"\(key.status)\"} \(count)\n"
         }
         out += "# HELP mailroom_api_request_duration_seconds Time from routing to the response, by route pattern.\n"
         out += "# TYPE mailroom_api_request_duration_seconds histogram\n"
@@ -58,7 +63,8 @@ public final class APIMetrics: Sendable {
             var cumulative: UInt64 = 0
             for (index, bound) in Self.bounds.enumerated() {
                 cumulative += histogram.counts[index]
-                out += "mailroom_api_request_duration_seconds_bucket{route=\"\(route)\",le=\"\(bound)\"} \(cumulative)\n"
+                out +=
+                    "mailroom_api_request_duration_seconds_bucket{route=\"\(route)\",le=\"\(bound)\"} \(cumulative)\n"
             }
             out += "mailroom_api_request_duration_seconds_bucket{route=\"\(route)\",le=\"+Inf\"} \(histogram.count)\n"
             out += "mailroom_api_request_duration_seconds_sum{route=\"\(route)\"} \(histogram.sum)\n"

@@ -7,7 +7,9 @@ struct ObservationMiddleware: RouterMiddleware {
     let metrics: APIMetrics
 
     func handle(
-        _ request: Request, context: APIRequestContext, next: (Request, APIRequestContext) async throws -> Response
+        _ request: Request,
+        context: APIRequestContext,
+        next: (Request, APIRequestContext) async throws -> Response
     ) async throws -> Response {
         let start = ContinuousClock.now
         let route = context.endpointPath ?? "unmatched"

@@ -28,17 +28,22 @@ struct EventRoutes: Sendable {
         let since = try Self.resumeCursor(request)
         guard streams.acquire(caller.hexString) else {
             throw APIError(
-                .tooManyRequests, "too_many_streams",
-                "this key has \(streams.limit) event streams open already; close one first")
+                .tooManyRequests,
+                "too_many_streams",
+                "this key has \(streams.limit) event streams open already; close one first"
+            )
         }
         let watch: MailboxWatch
         var replay: [MailboxEvent] = []
         do {
             watch = try await APIFailure.mapping {
-                box == .inbox ? try await client.watchInbox(owner: caller) : try await client.watchSentbox(owner: caller)
+                box == .inbox
+                    ? try await client.watchInbox(owner: caller) : try await client.watchSentbox(owner: caller)
             }
             if let since {
-                replay = try await APIFailure.mapping { try await client.changes(box, owner: caller, since: since).events }
+                replay = try await APIFailure.mapping {
+                    try await client.changes(box, owner: caller, since: since).events
+                }
             }
         } catch {
             streams.release(caller.hexString)
@@ -51,7 +56,9 @@ struct EventRoutes: Sendable {
         let body = ResponseBody { writer in
             defer { streams.release(key) }
             try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
-            try await writer.write(ByteBuffer(string: Self.frame(id: since ?? watch.cursor, event: "ready", data: "{}")))
+            try await writer.write(
+                ByteBuffer(string: Self.frame(id: since ?? watch.cursor, event: "ready", data: "{}"))
+            )
             for event in replayed { try await writer.write(ByteBuffer(string: Self.frame(event))) }
             // The watch and a heartbeat comment merged: the heartbeat finds a client that went away. Graceful
             // shutdown (SIGTERM) ends the stream; the client reconnects elsewhere with its last id.
@@ -78,7 +85,8 @@ struct EventRoutes: Sendable {
         return Response(
             status: .ok,
             headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
-            body: body)
+            body: body
+        )
     }
 
     /// `Last-Event-ID`, or the `cursor` query parameter: decimal digits; none means "from now".
@@ -90,8 +98,13 @@ struct EventRoutes: Sendable {
         guard let text = request.headers[Self.lastEventID] ?? query["cursor"].map(String.init), !text.isEmpty else {
             return nil
         }
-        guard text.utf8.count <= 20, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let cursor = UInt64(text) else {
-            throw APIError(.badRequest, "invalid_cursor", "the resume cursor (Last-Event-ID) is an event id this server sent")
+        guard text.utf8.count <= 20, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let cursor = UInt64(text)
+        else {
+            throw APIError(
+                .badRequest,
+                "invalid_cursor",
+                "the resume cursor (Last-Event-ID) is an event id this server sent"
+            )
         }
         return cursor
     }
@@ -100,8 +113,10 @@ struct EventRoutes: Sendable {
 
     static func frame(_ event: MailboxEvent) -> String {
         frame(
-            id: event.cursor, event: event.kind.rawValue,
-            data: JSONText.object([("ids", JSONText.array(event.messageIDs.map { JSONText.string($0.description) }))]))
+            id: event.cursor,
+            event: event.kind.rawValue,
+            data: JSONText.object([("ids", JSONText.array(event.messageIDs.map { JSONText.string($0.description) }))])
+        )
     }
 
     static func frame(id: UInt64, event: String, data: String) -> String {

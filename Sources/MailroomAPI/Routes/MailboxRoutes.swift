@@ -1,6 +1,6 @@
 import Foundation
-import HummingbirdCore
 import Hummingbird
+import HummingbirdCore
 import MailroomCore
 import MailroomProducer
 import MailroomQuery
@@ -25,7 +25,8 @@ struct MailboxRoutes: Sendable {
         v1.get("sentbox") { request, context in try await sentbox(request, context) }
         v1.delete("sentbox/:id") { _, context in try await delete(context, inbox: false) }
         EventRoutes(
-            client: client, streams: StreamLimiter(limit: configuration.maxStreamsPerKey),
+            client: client,
+            streams: StreamLimiter(limit: configuration.maxStreamsPerKey),
             heartbeat: configuration.eventHeartbeat
         ).register(on: v1)
     }
@@ -53,20 +54,33 @@ struct MailboxRoutes: Sendable {
 
     func submit(_ request: Request, _ context: APIRequestContext) async throws -> Response {
         let caller = try context.requireCaller()
-        let type = request.headers[.contentType]?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        let type = request.headers[.contentType]?.split(separator: ";").first.map {
+            $0.trimmingCharacters(in: .whitespaces).lowercased()
+        }
         guard type == "application/octet-stream" else {
-            throw APIError(.unsupportedMediaType, "unsupported_media_type", "send the envelope as application/octet-stream")
+            throw APIError(
+                .unsupportedMediaType,
+                "unsupported_media_type",
+                "send the envelope as application/octet-stream"
+            )
         }
         // The caller may submit only what it signed: the check is cheap next to the signature check to come.
         if context.body.count >= 49, context.body[0] == 1, Array(context.body[17..<49]) != caller.bytes {
-            throw APIError(.forbidden, "not_the_sender", "the envelope's sender is not the key that signed this request")
+            throw APIError(
+                .forbidden,
+                "not_the_sender",
+                "the envelope's sender is not the key that signed this request"
+            )
         }
         let results = await producer.submitBulk([context.body])
         switch results.first {
         case .sent(let id, let partition, let offset):
             return .json(
-                JSONText.object([("id", JSONText.string(id.description)), ("partition", "\(partition)"), ("offset", "\(offset)")]),
-                status: .accepted)
+                JSONText.object([
+                    ("id", JSONText.string(id.description)), ("partition", "\(partition)"), ("offset", "\(offset)"),
+                ]),
+                status: .accepted
+            )
         case .failed(let error):
             throw APIFailure.producer(error)
         case nil:
@@ -81,7 +95,12 @@ struct MailboxRoutes: Sendable {
         let page = try PageParameters(request.uri, configuration: configuration, allowStatus: true)
         let messages = try await APIFailure.mapping {
             try await client.listInbox(
-                owner: caller, seek: page.seek, limit: page.limit, ascending: page.ascending, status: page.status)
+                owner: caller,
+                seek: page.seek,
+                limit: page.limit,
+                ascending: page.ascending,
+                status: page.status
+            )
         }
         return page.response(messages.map { $0.record })
     }

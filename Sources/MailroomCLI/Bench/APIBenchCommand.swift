@@ -23,9 +23,11 @@ struct APIBenchCommand: AsyncParsableCommand {
             `GET /v1/inbox?limit=--page` signed by a random mailbox's key and read the JSON page (api_*; the \
             latency is the round trip, signing excluded); and --tasks tasks read the same pages through \
             MailroomClient.listInbox in this process (library_*); and the same clients send the unsigned             `GET /healthz` (http_floor_*: the HTTP stack's own cost, the ceiling of any route on this machine).             Build with `swift build -c release` first.
-            """)
+            """
+    )
 
-    @Option(help: "Mailboxes in the bench database (their keys are derived from their index).") var mailboxes: Int = 1_000
+    @Option(help: "Mailboxes in the bench database (their keys are derived from their index).") var mailboxes: Int =
+        1_000
     @Option(help: "Inbox messages in the bench database (filled once).") var messages: Int = 200_000
     @Option(help: "Messages per page.") var page: Int = 50
     @Option(help: "Concurrent HTTP clients (threads, one connection each).") var clients: Int = 4
@@ -33,7 +35,8 @@ struct APIBenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("pool-size"), help: "The server's PostgreSQL connections.") var poolSize: Int = 4
     @Option(help: "Seconds of measurement per side.") var seconds: Double = 10
     @Option(help: "Alternating slices per side (API, floor, library).") var rounds: Int = 10
-    @Option(name: .customLong("bench-database"), help: "Name of the bench database.") var benchDatabase = "mailroom_bench_api"
+    @Option(name: .customLong("bench-database"), help: "Name of the bench database.") var benchDatabase =
+        "mailroom_bench_api"
     @Option(help: ArgumentHelp("Migrations folder.", valueName: "path")) var migrations = "Migrations"
     @Flag(help: "Print one JSON object.") var json = false
     @OptionGroup var database: DatabaseOptions
@@ -42,7 +45,9 @@ struct APIBenchCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             guard mailboxes > 0, messages >= mailboxes, page > 0, clients > 0, tasks > 0, seconds > 0, rounds > 0 else {
-                throw CLIError("--mailboxes, --page, --clients, --tasks, --seconds and --rounds must be positive, --messages ≥ --mailboxes")
+                throw CLIError(
+                    "--mailboxes, --page, --clients, --tasks, --seconds and --rounds must be positive, --messages ≥ --mailboxes"
+                )
             }
             BenchHarness.print(try await measure(), json: json)
         }
@@ -59,7 +64,11 @@ struct APIBenchCommand: AsyncParsableCommand {
         let json = json
         let note: @Sendable (String) -> Void = { if !json { CLIOutput.error($0) } }
         let bench = try await BenchDatabase.prepare(
-            adminURL: try database.resolvedURL(), name: benchDatabase, migrations: migrations, note: note)
+            adminURL: try database.resolvedURL(),
+            name: benchDatabase,
+            migrations: migrations,
+            note: note
+        )
         let identities = (0..<mailboxes).map(Self.identity)
         let owners = identities.map { $0.publicKey.bytes }
         try await bench.addMailboxes(owners)
@@ -70,7 +79,9 @@ struct APIBenchCommand: AsyncParsableCommand {
         let producer: MailroomProducer
         do {
             producer = try MailroomProducer(
-                .init(kafka: try kafka.configuration(clientID: "mailroom-bench-api"), topics: kafka.topics), logger: logger)
+                .init(kafka: try kafka.configuration(clientID: "mailroom-bench-api"), topics: kafka.topics),
+                logger: logger
+            )
         } catch {
             await client.shutdown()
             throw error
@@ -84,8 +95,12 @@ struct APIBenchCommand: AsyncParsableCommand {
         configuration.addressBurst = 1 << 30
         let (ports, port) = AsyncStream.makeStream(of: Int.self)
         let server = APIServer(
-            configuration: configuration, client: client, producer: producer, logger: logger,
-            onListening: { port.yield($0) })
+            configuration: configuration,
+            client: client,
+            producer: producer,
+            logger: logger,
+            onListening: { port.yield($0) }
+        )
         let group = ServiceGroup(services: [server], logger: logger)
 
         let report: Result<[String: Any], any Error> = await withTaskGroup(of: Void.self) { tasks in
@@ -99,7 +114,8 @@ struct APIBenchCommand: AsyncParsableCommand {
                 }
                 guard let listening else { throw CLIError("bench: the API server did not start") }
                 let result = Result<[String: Any], any Error>.success(
-                    try await compare(port: listening, client: client, identities: identities, bench: bench, note: note))
+                    try await compare(port: listening, client: client, identities: identities, bench: bench, note: note)
+                )
                 await group.triggerGracefulShutdown()
                 return result
             } catch {
@@ -114,7 +130,11 @@ struct APIBenchCommand: AsyncParsableCommand {
 
     /// Alternating slices of both sides against the running server.
     private func compare(
-        port: Int, client: MailroomClient, identities: [Identity], bench: BenchDatabase, note: (String) -> Void
+        port: Int,
+        client: MailroomClient,
+        identities: [Identity],
+        bench: BenchDatabase,
+        note: (String) -> Void
     ) async throws -> [String: Any] {
         let keys = identities.map(\.publicKey)
         let executors = (0..<tasks).map { _ in client.nextExecutor() }
@@ -132,19 +152,35 @@ struct APIBenchCommand: AsyncParsableCommand {
                 switch (round + step) % 3 {
                 case 0:
                     let (samples, bodyBytes) = try await apiSlice(
-                        port: port, identities: identities, seconds: slice, seed: UInt64(round))
+                        port: port,
+                        identities: identities,
+                        seconds: slice,
+                        seed: UInt64(round)
+                    )
                     api.add(samples)
                     bytes += bodyBytes
                 case 1:
                     floor.add(
                         try await apiSlice(
-                            port: port, identities: identities, seconds: slice, seed: UInt64(round), floor: true
-                        ).0)
+                            port: port,
+                            identities: identities,
+                            seconds: slice,
+                            seed: UInt64(round),
+                            floor: true
+                        ).0
+                    )
                 default:
                     library.add(
                         try await PageBench.librarySlice(
-                            client, executors: executors, keys: keys, tasks: tasks, page: page, seconds: slice,
-                            seed: UInt64(round)))
+                            client,
+                            executors: executors,
+                            keys: keys,
+                            tasks: tasks,
+                            page: page,
+                            seconds: slice,
+                            seed: UInt64(round)
+                        )
+                    )
                 }
             }
         }
@@ -169,7 +205,11 @@ struct APIBenchCommand: AsyncParsableCommand {
     /// `floor`, the unsigned `GET /healthz` (the HTTP stack's own cost on this machine: the ceiling for any
     /// route). Awaits the threads without blocking a thread of Swift's pool (the server in this process runs there).
     private func apiSlice(
-        port: Int, identities: [Identity], seconds: Double, seed: UInt64, floor: Bool = false
+        port: Int,
+        identities: [Identity],
+        seconds: Double,
+        seed: UInt64,
+        floor: Bool = false
     ) async throws -> (PageBench.Samples, Int) {
         struct Outcome: Sendable {
             var latencies: [Double] = []
@@ -195,7 +235,10 @@ struct APIBenchCommand: AsyncParsableCommand {
                     }
                     // Every thread reaches the barrier, connected or not, so that none waits forever.
                     let connection = try? BlockingHTTPConnection(port: port)
-                    if ready.withLock({ $0 += 1; return $0 }) == threads {
+                    if ready.withLock({
+                        $0 += 1
+                        return $0
+                    }) == threads {
                         for _ in 0..<threads { go.signal() }
                     }
                     go.wait()
@@ -214,8 +257,11 @@ struct APIBenchCommand: AsyncParsableCommand {
                             floor
                             ? []
                             : RequestSignature.sign(
-                                method: "GET", target: target, body: [],
-                                timestampMilliseconds: Int64(Date().timeIntervalSince1970 * 1000), identity: identity
+                                method: "GET",
+                                target: target,
+                                body: [],
+                                timestampMilliseconds: Int64(Date().timeIntervalSince1970 * 1000),
+                                identity: identity
                             ).headers
                         let t0 = clock.now
                         do {
@@ -242,6 +288,8 @@ struct APIBenchCommand: AsyncParsableCommand {
         if let failure = all.compactMap(\.failure).first { throw CLIError("bench api: \(failure)") }
         let latencies = all.flatMap(\.latencies)
         let wall = all.map(\.wall).max() ?? 0
-        return (PageBench.Samples(latencies: latencies, pages: latencies.count, wall: wall), all.reduce(0) { $0 + $1.bytes })
+        return (
+            PageBench.Samples(latencies: latencies, pages: latencies.count, wall: wall), all.reduce(0) { $0 + $1.bytes }
+        )
     }
 }

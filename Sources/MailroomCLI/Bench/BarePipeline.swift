@@ -1,7 +1,7 @@
+import Foundation
 @_spi(Benchmarks) import MailroomCore
 @_spi(Benchmarks) import MailroomPostgres
 @_spi(Benchmarks) import MailroomStore
-import Foundation
 import Synchronization
 
 /// The pipeline bench's second ceiling: what bare libsodium and bare libpq reach *together* on this machine,
@@ -23,10 +23,19 @@ struct BarePipeline {
 
     static let table = "mailroom_bench_bare_messages"
 
-    static func run(url: String, count: Int, bodyBytes: Int, batchSize: Int, senders: Int, recipients: Int) throws -> Result {
+    static func run(
+        url: String,
+        count: Int,
+        bodyBytes: Int,
+        batchSize: Int,
+        senders: Int,
+        recipients: Int
+    ) throws -> Result {
         let rows = RawEnvelopeRows(count: count, bodyBytes: bodyBytes, senders: senders, recipients: recipients)
         let loader = try RawCopyLoader(url: url)
-        try loader.execute("SET client_min_messages TO warning; DROP TABLE IF EXISTS \(table); CREATE TABLE \(table) (LIKE messages INCLUDING ALL)")
+        try loader.execute(
+            "SET client_min_messages TO warning; DROP TABLE IF EXISTS \(table); CREATE TABLE \(table) (LIKE messages INCLUDING ALL)"
+        )
         defer { try? loader.execute("DROP TABLE IF EXISTS \(table)") }
 
         let batches = (count + batchSize - 1) / batchSize
@@ -47,7 +56,8 @@ struct BarePipeline {
                 while true {
                     let batch = next.add(1, ordering: .relaxed).oldValue
                     guard batch < batches else { break }
-                    for item in batch * batchSize..<min(count, (batch + 1) * batchSize) where !rows.verify(item, scratch: scratch) {
+                    for item in batch * batchSize..<min(count, (batch + 1) * batchSize)
+                    where !rows.verify(item, scratch: scratch) {
                         rejected.add(1, ordering: .relaxed)
                     }
                     verified[batch].signal()
@@ -66,24 +76,32 @@ struct BarePipeline {
                     """
                     COPY \(table) (recipient, id, sender, created_at, inbox_body, sentbox_body, inbox_body_hash,
                                    sentbox_body_hash, signature) FROM STDIN (FORMAT binary)
-                    """, payload: $0)
+                    """,
+                    payload: $0
+                )
             }
             try loader.execute("COMMIT")
         }
         verifiers.wait()
         let elapsed = (ContinuousClock.now - started).seconds
-        let server = ProcessCPU([:], server: (try? loader.serverProcesses()) ?? []).used(since: serverBefore)["database"] ?? 0
-        guard rejected.load(ordering: .relaxed) == 0 else { throw CLIError("bare pipeline: a signature did not verify") }
+        let server =
+            ProcessCPU([:], server: (try? loader.serverProcesses()) ?? []).used(since: serverBefore)["database"] ?? 0
+        guard rejected.load(ordering: .relaxed) == 0 else {
+            throw CLIError("bare pipeline: a signature did not verify")
+        }
         return Result(
             perSecond: Double(count) / elapsed,
             verifyMicroseconds: verifyCPU.withLock { $0 } / Double(count) * 1e6,
-            databaseMicroseconds: server / Double(count) * 1e6)
+            databaseMicroseconds: server / Double(count) * 1e6
+        )
     }
 
     /// The batch in (recipient, id) order, as the worker writes it (consecutive rows share index leaf pages).
     private static func keyOrder(_ rows: RawEnvelopeRows, items: [Int]) -> [Int] {
         let keys = items.map { item in
-            rows.withRow(item) { recipient, id, _, _, _, _, _ in MessageWriter.primaryKeyOrder(recipient: recipient, id: id) }
+            rows.withRow(item) { recipient, id, _, _, _, _, _ in
+                MessageWriter.primaryKeyOrder(recipient: recipient, id: id)
+            }
         }
         return keys.indices.sorted { keys[$0] < keys[$1] }.map { items[$0] }
     }

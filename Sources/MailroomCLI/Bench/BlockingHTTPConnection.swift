@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 /// One keep-alive HTTP/1.1 connection to a loopback port with blocking sockets: the load generator of
@@ -20,9 +20,9 @@ final class BlockingHTTPConnection {
 
     init(port: Int) throws {
         #if canImport(Glibc)
-            let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         #else
-            let fd = Darwin.socket(AF_INET, SOCK_STREAM, 0)
+        let fd = Darwin.socket(AF_INET, SOCK_STREAM, 0)
         #endif
         guard fd >= 0 else {
             scratch.deallocate()
@@ -55,7 +55,10 @@ final class BlockingHTTPConnection {
     }
 
     /// Sends `GET target` with `headers` and returns the status and the body.
-    func get(_ target: String, headers: [(name: String, value: String)]) throws -> (status: Int, body: ArraySlice<UInt8>) {
+    func get(
+        _ target: String,
+        headers: [(name: String, value: String)]
+    ) throws -> (status: Int, body: ArraySlice<UInt8>) {
         var request = "GET \(target) HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         for (name, value) in headers { request += "\(name): \(value)\r\n" }
         request += "\r\n"
@@ -68,9 +71,9 @@ final class BlockingHTTPConnection {
         while sent < bytes.count {
             let n = bytes.withUnsafeBytes { raw in
                 #if canImport(Glibc)
-                    Glibc.send(socket, raw.baseAddress! + sent, raw.count - sent, Int32(MSG_NOSIGNAL))
+                Glibc.send(socket, raw.baseAddress! + sent, raw.count - sent, Int32(MSG_NOSIGNAL))
                 #else
-                    Darwin.send(socket, raw.baseAddress! + sent, raw.count - sent, 0)
+                Darwin.send(socket, raw.baseAddress! + sent, raw.count - sent, 0)
                 #endif
             }
             if n < 0 && errno == EINTR { continue }
@@ -83,7 +86,9 @@ final class BlockingHTTPConnection {
     private func receive() throws {
         let n = recv(socket, scratch.baseAddress!, scratch.count, 0)
         if n < 0 && errno == EINTR { return }
-        guard n > 0 else { throw Failure(description: n == 0 ? "the server closed the connection" : "recv failed: errno \(errno)") }
+        guard n > 0 else {
+            throw Failure(description: n == 0 ? "the server closed the connection" : "recv failed: errno \(errno)")
+        }
         buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[..<n]))
     }
 
@@ -95,7 +100,8 @@ final class BlockingHTTPConnection {
             try receive()
             var index = max(0, scanned - 3)
             while index + 3 < buffer.count {
-                if buffer[index] == 13 && buffer[index + 1] == 10 && buffer[index + 2] == 13 && buffer[index + 3] == 10 {
+                if buffer[index] == 13 && buffer[index + 1] == 10 && buffer[index + 2] == 13 && buffer[index + 3] == 10
+                {
                     headerEnd = index + 4
                     break
                 }

@@ -31,8 +31,13 @@ enum PageBench {
     /// Pages of `page` messages read for `seconds` by `tasks` tasks through `MailroomClient.listInbox`, each
     /// preferring `executors[task]` (or Swift's default executor when `executors` is nil); owners picked at random.
     static func librarySlice(
-        _ client: MailroomClient, executors: [any TaskExecutor]?, keys: [PublicKey], tasks: Int, page: Int,
-        seconds: Double, seed: UInt64
+        _ client: MailroomClient,
+        executors: [any TaskExecutor]?,
+        keys: [PublicKey],
+        tasks: Int,
+        page: Int,
+        seconds: Double,
+        seed: UInt64
     ) async throws -> Samples {
         let clock = ContinuousClock()
         let start = clock.now
@@ -72,7 +77,10 @@ struct BenchDatabase {
 
     /// Creates (once) and migrates the database `name` on the server of `adminURL`.
     static func prepare(
-        adminURL: String, name: String, migrations: String, note: @escaping @Sendable (String) -> Void
+        adminURL: String,
+        name: String,
+        migrations: String,
+        note: @escaping @Sendable (String) -> Void
     ) async throws -> BenchDatabase {
         guard var components = URLComponents(string: adminURL), components.scheme?.hasPrefix("postgres") == true else {
             throw CLIError("the benchmark needs a postgres:// URL in MAILROOM_DATABASE_URL")
@@ -96,7 +104,9 @@ struct BenchDatabase {
         let connection = try await PostgresConnection.connect(url: url)
         do {
             let report = try await Migrator(logger: CLILogging.logger("migrate")).migrate(
-                try Migration.load(from: URL(fileURLWithPath: migrations)), on: connection)
+                try Migration.load(from: URL(fileURLWithPath: migrations)),
+                on: connection
+            )
             if !report.applied.isEmpty { note("migrated: \(report.applied.joined(separator: ", "))") }
         } catch {
             await connection.close()
@@ -138,7 +148,8 @@ struct BenchDatabase {
         guard !owners.isEmpty else { return }
         try await withConnection { connection in
             try await connection.query(
-                "INSERT INTO mailboxes (owner) SELECT * FROM unnest(\(PostgresArray(owners))) ON CONFLICT DO NOTHING")
+                "INSERT INTO mailboxes (owner) SELECT * FROM unnest(\(PostgresArray(owners))) ON CONFLICT DO NOTHING"
+            )
         }
     }
 
@@ -147,7 +158,8 @@ struct BenchDatabase {
     func fill(owners: [[UInt8]], messages: Int, senders: Int) async throws {
         try await withConnection { connection in
             var existing = Int(
-                try await connection.query("SELECT count(*) FROM messages").single().decode(Int64.self, column: 0))
+                try await connection.query("SELECT count(*) FROM messages").single().decode(Int64.self, column: 0)
+            )
             if existing >= messages {
                 note("reusing \(existing) messages in \(name)")
                 return
@@ -176,7 +188,8 @@ struct BenchDatabase {
                            CASE WHEN g % 2 = 0 THEN now() END
                     FROM generate_series(\(from), \(to)) AS g, (SELECT \(PostgresArray(owners)) AS o) AS k
                     ON CONFLICT DO NOTHING
-                    """)
+                    """
+                )
                 existing = Int(to) + 1
                 note("filled \(existing) of \(messages) messages (\(Int(milliseconds(clock.now - start) / 1000)) s)")
             }
@@ -187,7 +200,8 @@ struct BenchDatabase {
                 FROM (SELECT recipient, count(*) AS messages, count(*) FILTER (WHERE read_at IS NULL) AS unread
                       FROM messages GROUP BY recipient) c
                 WHERE u.owner = c.recipient
-                """)
+                """
+            )
             try await connection.executeScript("VACUUM ANALYZE messages")
         }
     }

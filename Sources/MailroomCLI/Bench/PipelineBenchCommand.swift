@@ -18,7 +18,8 @@ struct PipelineBenchCommand: AsyncParsableCommand {
             Starts nothing itself: it uses $MAILROOM_BROKERS and $MAILROOM_DATABASE_URL (migrated), creates fresh \
             topics and mailboxes for the run, and runs the worker as a separate `mailroom worker` process so that \
             its peak RSS is its own. Build with `swift build -c release` first.
-            """)
+            """
+    )
 
     @Option(help: "Backlog size.") var envelopes: Int = 200_000
     @Option(help: "Mailboxes (each is both a sender and a recipient).") var mailboxes: Int = 1_000
@@ -30,16 +31,31 @@ struct PipelineBenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("latency-seconds"), help: "Length of the latency phase.") var latencySeconds: Int = 20
     @Option(name: .customLong("batch-size"), help: "Worker batch size.") var batchSize: Int = 2_000
     @Option(name: .customLong("batch-linger-ms"), help: "Worker batch linger.") var batchLinger: Int = 20
-    @Option(name: .customLong("producer-linger-ms"), help: "Producer linger.ms (default: Mailroom's).") var producerLinger: Int?
-    @Option(name: .customLong("fetch-wait-ms"), help: "The worker's fetch.wait.max.ms (default: Mailroom's).") var fetchWait: Int?
-    @Option(name: .customLong("worker-precomputed-keys"), help: "The worker's --precomputed-keys (default: the worker's; 0: every signature checked by libsodium alone).")
+    @Option(name: .customLong("producer-linger-ms"), help: "Producer linger.ms (default: Mailroom's).")
+    var producerLinger: Int?
+    @Option(name: .customLong("fetch-wait-ms"), help: "The worker's fetch.wait.max.ms (default: Mailroom's).")
+    var fetchWait: Int?
+    @Option(
+        name: .customLong("worker-precomputed-keys"),
+        help: "The worker's --precomputed-keys (default: the worker's; 0: every signature checked by libsodium alone)."
+    )
     var workerPrecomputedKeys: Int?
-    @Option(help: "Tasks sealing and sending in the latency phase, each pacing its share of the rate.") var sealers: Int = 4
-    @Option(name: .customLong("broker-pid"), help: "The broker's process id, to report its CPU during the latency phase (same host only).")
+    @Option(help: "Tasks sealing and sending in the latency phase, each pacing its share of the rate.") var sealers:
+        Int = 4
+    @Option(
+        name: .customLong("broker-pid"),
+        help: "The broker's process id, to report its CPU during the latency phase (same host only)."
+    )
     var brokerPID: Int32?
-    @Option(name: .customLong("ceiling-seconds"), help: "Seconds to measure the raw verify ceiling (before and again after the drain).")
+    @Option(
+        name: .customLong("ceiling-seconds"),
+        help: "Seconds to measure the raw verify ceiling (before and again after the drain)."
+    )
     var ceilingSeconds: Double = 4
-    @Option(name: .customLong("bare-envelopes"), help: "Items for the bare pipeline (raw libsodium and raw libpq together); 0 skips it.")
+    @Option(
+        name: .customLong("bare-envelopes"),
+        help: "Items for the bare pipeline (raw libsodium and raw libpq together); 0 skips it."
+    )
     var bareEnvelopes: Int = 100_000
     @Flag(help: "Print one JSON object.") var json = false
     @OptionGroup var database: DatabaseOptions
@@ -67,11 +83,15 @@ struct PipelineBenchCommand: AsyncParsableCommand {
         var kafkaConfiguration = try kafka.configuration(clientID: "mailroom-bench")
         if let producerLinger { kafkaConfiguration.overrides["linger.ms"] = "\(producerLinger)" }
         _ = try await KafkaAdmin.createTopics(
-            [topics.envelopes, topics.deadLetters], partitions: partitions, configuration: kafkaConfiguration)
+            [topics.envelopes, topics.deadLetters],
+            partitions: partitions,
+            configuration: kafkaConfiguration
+        )
         let identities = (0..<mailboxes).map { _ in Identity.generate() }
         try await database.withConnection { connection in
             _ = try await connection.query(
-                "INSERT INTO mailboxes (owner) SELECT * FROM unnest(\(PostgresArray(identities.map { $0.publicKey.bytes }))) ON CONFLICT DO NOTHING")
+                "INSERT INTO mailboxes (owner) SELECT * FROM unnest(\(PostgresArray(identities.map { $0.publicKey.bytes }))) ON CONFLICT DO NOTHING"
+            )
         }
         let body = [UInt8](repeating: 0x61, count: bodyBytes)
 
@@ -84,9 +104,13 @@ struct PipelineBenchCommand: AsyncParsableCommand {
         for senderIndex in 0..<senders {
             let count = envelopes / senders + (senderIndex < envelopes % senders ? 1 : 0)
             let messages = (0..<count).map { n in
-                BulkMessage(recipient: identities[(n * 7 + senderIndex) % identities.count].publicKey.hexString, body: body)
+                BulkMessage(
+                    recipient: identities[(n * 7 + senderIndex) % identities.count].publicKey.hexString,
+                    body: body
+                )
             }
-            failed += await producer.sendBulk(from: identities[senderIndex], messages: messages).filter { !$0.isSent }.count
+            failed += await producer.sendBulk(from: identities[senderIndex], messages: messages).filter { !$0.isSent }
+                .count
         }
         let produceSeconds = (ContinuousClock.now - produceStart).seconds
         guard failed == 0 else { throw CLIError("\(failed) envelopes of the backlog were not acknowledged") }
@@ -101,7 +125,8 @@ struct PipelineBenchCommand: AsyncParsableCommand {
         func drainSnapshot() async -> ProcessCPU {
             ProcessCPU(
                 ["worker": worker.processIdentifier, "broker": brokerPID],
-                server: (try? await Self.serverProcesses(database)) ?? [])
+                server: (try? await Self.serverProcesses(database)) ?? []
+            )
         }
         var first: (ContinuousClock.Instant, Double)?
         var drainCPUStart: ProcessCPU?
@@ -130,7 +155,9 @@ struct PipelineBenchCommand: AsyncParsableCommand {
         if let drainCPUStart, let drainCPUEnd {
             let envelopes = last.1 - start.1
             if envelopes > 0 {
-                drainCPU = drainCPUEnd.used(since: drainCPUStart).mapValues { ($0 / envelopes * 1e6 * 10).rounded() / 10 }
+                drainCPU = drainCPUEnd.used(since: drainCPUStart).mapValues {
+                    ($0 / envelopes * 1e6 * 10).rounded() / 10
+                }
             }
         }
 
@@ -161,10 +188,17 @@ struct PipelineBenchCommand: AsyncParsableCommand {
         if bareEnvelopes > 0 {
             note("bare pipeline: \(bareEnvelopes) items, raw verification on 2 threads and raw binary COPY…")
             let (url, count, body, batch, senders, recipients) = (
-                try database.resolvedURL(), bareEnvelopes, bodyBytes, batchSize, min(50, mailboxes), mailboxes)
+                try database.resolvedURL(), bareEnvelopes, bodyBytes, batchSize, min(50, mailboxes), mailboxes
+            )
             bare = try await Self.onThread {
                 try BarePipeline.run(
-                    url: url, count: count, bodyBytes: body, batchSize: batch, senders: senders, recipients: recipients)
+                    url: url,
+                    count: count,
+                    bodyBytes: body,
+                    batchSize: batch,
+                    senders: senders,
+                    recipients: recipients
+                )
             }
             try await database.withConnection { connection in try? await connection.executeScript("CHECKPOINT") }
         }
@@ -174,10 +208,14 @@ struct PipelineBenchCommand: AsyncParsableCommand {
         // backlog's topic the broker's cost (and the latency) would grow with the backlog just drained, which a
         // real Kafka broker (an index lookup per fetch) does not do.
         let latencyTopics = MailroomTopics(
-            envelopes: "bench-latency-\(suffix)", deadLetters: "bench-latency-dlq-\(suffix)")
+            envelopes: "bench-latency-\(suffix)",
+            deadLetters: "bench-latency-dlq-\(suffix)"
+        )
         _ = try await KafkaAdmin.createTopics(
-            [latencyTopics.envelopes, latencyTopics.deadLetters], partitions: partitions,
-            configuration: kafkaConfiguration)
+            [latencyTopics.envelopes, latencyTopics.deadLetters],
+            partitions: partitions,
+            configuration: kafkaConfiguration
+        )
         let latencyPort = metricsPort + 1
         let latencyWorker = try startWorker(topics: latencyTopics, metricsPort: latencyPort, phase: "latency")
         defer { if latencyWorker.isRunning { kill(latencyWorker.processIdentifier, SIGKILL) } }
@@ -187,7 +225,10 @@ struct PipelineBenchCommand: AsyncParsableCommand {
         // otherwise the first seconds of envelopes wait for both and fill the p99.
         let warmUp = try Envelope.seal(from: identities[0], to: identities[1].publicKey, body: body)
         _ = try await kafkaProducer.send(
-            topic: latencyTopics.envelopes, key: identities[1].publicKey.bytes, value: warmUp.serialized())
+            topic: latencyTopics.envelopes,
+            key: identities[1].publicKey.bytes,
+            value: warmUp.serialized()
+        )
         let joinDeadline = ContinuousClock.now + .seconds(60)
         while (try? await Self.scrape(port: latencyPort)) ?? 0 < 1 {
             guard latencyWorker.isRunning, ContinuousClock.now < joinDeadline else {
@@ -200,8 +241,14 @@ struct PipelineBenchCommand: AsyncParsableCommand {
         let phaseProcesses = ["broker": brokerPID, "worker": latencyWorker.processIdentifier, "bench": getpid()]
         let cpuBefore = ProcessCPU(phaseProcesses)
         let pacing = try await Self.offer(
-            rate: rate, seconds: latencySeconds, tasks: max(1, sealers), identities: identities, body: body,
-            topic: latencyTopics.envelopes, producer: kafkaProducer)
+            rate: rate,
+            seconds: latencySeconds,
+            tasks: max(1, sealers),
+            identities: identities,
+            body: body,
+            topic: latencyTopics.envelopes,
+            producer: kafkaProducer
+        )
         let cpu = ProcessCPU(phaseProcesses).percent(since: cpuBefore)
         await kafkaProducer.close()
         let offered = pacing.offered
@@ -219,7 +266,10 @@ struct PipelineBenchCommand: AsyncParsableCommand {
             let row = try await connection.query(
                 Self.latencyQuery(since: phaseStart, owners: identities.map { $0.publicKey.bytes })
             ).single()
-            return (try row.decode(Double.self, column: 0), try row.decode(Double.self, column: 1), try row.decode(Int64.self, column: 2))
+            return (
+                try row.decode(Double.self, column: 0), try row.decode(Double.self, column: 1),
+                try row.decode(Int64.self, column: 2)
+            )
         }
         let effective = kafkaConfiguration.producerProperties
         var workerConfiguration = try kafka.configuration()
@@ -329,7 +379,12 @@ struct PipelineBenchCommand: AsyncParsableCommand {
     /// once, so `created_at` is the send time and a task that fell behind catches up instead of stretching the
     /// phase. Signing (the bodies were encrypted beforehand) runs on the tasks, in parallel.
     static func offer(
-        rate: Int, seconds: Int, tasks: Int, identities: [Identity], body: [UInt8], topic: String,
+        rate: Int,
+        seconds: Int,
+        tasks: Int,
+        identities: [Identity],
+        body: [UInt8],
+        topic: String,
         producer: KafkaProducer
     ) async throws -> Pacing {
         let total = rate * seconds
@@ -338,12 +393,17 @@ struct PipelineBenchCommand: AsyncParsableCommand {
         // each envelope is then signed with a fresh id and time when it is sent (docs/BENCHMARKS.md says why).
         let templates = try identities.indices.map { index in
             try Envelope.seal(
-                from: identities[index], to: identities[(index * 13 + 1) % identities.count].publicKey, body: body)
+                from: identities[index],
+                to: identities[(index * 13 + 1) % identities.count].publicKey,
+                body: body
+            )
         }
         let clock = ContinuousClock()
         let begin = clock.now
         let tick = Duration.milliseconds(5)
-        let perTask = try await withThrowingTaskGroup(of: (count: Int, last: ContinuousClock.Instant, lag: Duration).self) { group in
+        let perTask = try await withThrowingTaskGroup(
+            of: (count: Int, last: ContinuousClock.Instant, lag: Duration).self
+        ) { group in
             for task in 0..<tasks {
                 group.addTask {
                     var next = task  // this task's next envelope number: task, task + tasks, …
@@ -362,7 +422,8 @@ struct PipelineBenchCommand: AsyncParsableCommand {
                             let envelope = Envelope.resigning(templates[next % identities.count], from: sender)
                             let sealed = clock.now
                             lag = max(lag, sealed - (begin + .nanoseconds(Int64(Double(next) / Double(rate) * 1e9))))
-                            await producer.enqueue(topic: topic, key: recipient.bytes, value: envelope.serialized()) { result in
+                            await producer.enqueue(topic: topic, key: recipient.bytes, value: envelope.serialized()) {
+                                result in
                                 acks.record(result, after: clock.now - sealed)
                             }
                             last = clock.now
@@ -386,7 +447,10 @@ struct PipelineBenchCommand: AsyncParsableCommand {
             offered: offered,
             // The last envelope is due at (total - 1) / rate: measure the span up to it, not a whole extra period.
             perSecond: Double(max(0, offered - 1)) / max(0.001, (end - begin).seconds),
-            maxLagSeconds: (perTask.map(\.lag).max() ?? .zero).seconds, ackP50: p50, ackP99: p99)
+            maxLagSeconds: (perTask.map(\.lag).max() ?? .zero).seconds,
+            ackP50: p50,
+            ackP99: p99
+        )
     }
 
     /// Acknowledgement latencies, recorded on librdkafka's delivery-report thread.
@@ -419,15 +483,18 @@ struct PipelineBenchCommand: AsyncParsableCommand {
     private func startWorker(topics: MailroomTopics, metricsPort: Int, phase: String) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
-        process.arguments = [
-            "worker", "--topic", topics.envelopes, "--dlq-topic", topics.deadLetters,
-            "--group", "bench-\(topics.envelopes)", "--metrics-port", "\(metricsPort)",
-            "--batch-size", "\(batchSize)", "--batch-linger-ms", "\(batchLinger)",
-        ] + (fetchWait.map { ["--kafka-property", "fetch.wait.max.ms=\($0)"] } ?? [])
+        process.arguments =
+            [
+                "worker", "--topic", topics.envelopes, "--dlq-topic", topics.deadLetters,
+                "--group", "bench-\(topics.envelopes)", "--metrics-port", "\(metricsPort)",
+                "--batch-size", "\(batchSize)", "--batch-linger-ms", "\(batchLinger)",
+            ] + (fetchWait.map { ["--kafka-property", "fetch.wait.max.ms=\($0)"] } ?? [])
             + (workerPrecomputedKeys.map { ["--precomputed-keys", "\($0)"] } ?? [])
-            + (database.databaseURL.map { ["--database-url", $0] } ?? []) + (kafka.brokers.map { ["--brokers", $0] } ?? [])
+            + (database.databaseURL.map { ["--database-url", $0] } ?? [])
+            + (kafka.brokers.map { ["--brokers", $0] } ?? [])
         var environment = ProcessInfo.processInfo.environment
-        environment["MAILROOM_LOG_LEVEL"] = ProcessInfo.processInfo.environment["MAILROOM_BENCH_WORKER_LOG_LEVEL"] ?? "warning"
+        environment["MAILROOM_LOG_LEVEL"] =
+            ProcessInfo.processInfo.environment["MAILROOM_BENCH_WORKER_LOG_LEVEL"] ?? "warning"
         process.environment = environment
         process.standardOutput = FileHandle.nullDevice
         if let path = ProcessInfo.processInfo.environment["MAILROOM_BENCH_WORKER_LOG"].map({ "\($0).\(phase)" }) {

@@ -22,7 +22,8 @@ struct QueryBenchCommand: AsyncParsableCommand {
             executors (Task(executorPreference: client.nextExecutor()), the recommended use, reported as page_* \
             and pages_per_s) and with tasks on Swift's default executor (default_executor_*). Build with \
             `swift build -c release` first.
-            """)
+            """
+    )
 
     @Option(help: "Mailboxes in the bench database.") var mailboxes: Int = 10_000
     @Option(help: "Inbox messages in the bench database (filled once).") var messages: Int = 1_000_000
@@ -34,7 +35,9 @@ struct QueryBenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("bench-database"), help: "Name of the bench database.") var benchDatabase =
         "mailroom_bench_query"
     @Option(help: ArgumentHelp("Migrations folder.", valueName: "path")) var migrations = "Migrations"
-    @Option(help: ArgumentHelp("Measure only one side (for profiling): all, library, default or bare.", visibility: .hidden))
+    @Option(
+        help: ArgumentHelp("Measure only one side (for profiling): all, library, default or bare.", visibility: .hidden)
+    )
     var only: Side = .all
     @Flag(help: "Print one JSON object.") var json = false
     @OptionGroup var database: DatabaseOptions
@@ -57,8 +60,11 @@ struct QueryBenchCommand: AsyncParsableCommand {
     private func measure() async throws -> [String: Any] {
         let json = json
         let bench = try await BenchDatabase.prepare(
-            adminURL: try database.resolvedURL(), name: benchDatabase, migrations: migrations,
-            note: { if !json { CLIOutput.error($0) } })
+            adminURL: try database.resolvedURL(),
+            name: benchDatabase,
+            migrations: migrations,
+            note: { if !json { CLIOutput.error($0) } }
+        )
         let url = bench.url
         var owners = try await bench.owners()
         if owners.count < mailboxes {
@@ -90,13 +96,27 @@ struct QueryBenchCommand: AsyncParsableCommand {
                 case 0 where only == .all || only == .library:
                     library.add(
                         try await PageBench.librarySlice(
-                            client, executors: executors, keys: keys, tasks: tasks, page: page, seconds: slice,
-                            seed: UInt64(round)))
+                            client,
+                            executors: executors,
+                            keys: keys,
+                            tasks: tasks,
+                            page: page,
+                            seconds: slice,
+                            seed: UInt64(round)
+                        )
+                    )
                 case 1 where only == .all || only == .default:
                     onDefault.add(
                         try await PageBench.librarySlice(
-                            client, executors: nil, keys: keys, tasks: tasks, page: page, seconds: slice,
-                            seed: UInt64(round)))
+                            client,
+                            executors: nil,
+                            keys: keys,
+                            tasks: tasks,
+                            page: page,
+                            seconds: slice,
+                            seed: UInt64(round)
+                        )
+                    )
                 case 2 where only == .all || only == .bare:
                     bare.add(try bareSlice(url: url, owners: owners, seconds: slice, seed: UInt64(round)))
                 default:

@@ -16,7 +16,8 @@ struct ViewsBenchCommand: AsyncParsableCommand {
             rollups are built by the same triggers that keep them in production. Then it runs each view's query \
             --runs times and prints the median and worst time, with the same figures for the equivalent query \
             over the message tables for comparison. The database is dropped at the end unless --keep.
-            """)
+            """
+    )
 
     @Option(help: "Messages to store (each an inbox and a sentbox row).") var messages: Int = 10_000_000
     @Option(help: "Mailboxes.") var mailboxes: Int = 100_000
@@ -26,7 +27,8 @@ struct ViewsBenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("bench-database"), help: "Scratch database name.") var benchDatabase =
         "mailroom_bench_views"
     @Option(
-        help: ArgumentHelp("Migrations folder (default: $MAILROOM_MIGRATIONS, else ./Migrations).", valueName: "dir"))
+        help: ArgumentHelp("Migrations folder (default: $MAILROOM_MIGRATIONS, else ./Migrations).", valueName: "dir")
+    )
     var migrations: String?
     @Flag(help: "Keep the scratch database (reuse it with --reuse).") var keep = false
     @Flag(help: "Time the views of an existing, filled scratch database (no fill).") var reuse = false
@@ -55,7 +57,9 @@ struct ViewsBenchCommand: AsyncParsableCommand {
                     let folder =
                         migrations ?? ProcessInfo.processInfo.environment["MAILROOM_MIGRATIONS"] ?? "Migrations"
                     _ = try await Migrator().migrate(
-                        try Migration.load(from: URL(fileURLWithPath: folder)), on: connection)
+                        try Migration.load(from: URL(fileURLWithPath: folder)),
+                        on: connection
+                    )
                     let seconds = try await fill(connection)
                     report["fill_seconds"] = (seconds * 10).rounded() / 10
                 }
@@ -136,7 +140,8 @@ struct ViewsBenchCommand: AsyncParsableCommand {
             """
             INSERT INTO mailboxes (owner, created_at)
             SELECT decode(lpad(to_hex(i), 64, '0'), 'hex'), now() - interval '30 days' FROM generate_series(1, \(owners)) i
-            """)
+            """
+        )
         let spanMilliseconds = Int64(days * 86_400_000)
         let total = Int64(messages)
         var done: Int64 = 0
@@ -183,7 +188,8 @@ struct ViewsBenchCommand: AsyncParsableCommand {
                       FROM (SELECT stored_at, date_part('epoch', stored_at - created_at) * 1000 AS ms FROM m) r) b
                 GROUP BY minute, bucket ORDER BY minute, bucket
                 ON CONFLICT (minute, backend, bucket) DO UPDATE SET messages = l.messages + excluded.messages
-                """)
+                """
+            )
             try await connection.query(
                 """
                 INSERT INTO rejected_envelopes (topic, kafka_partition, kafka_offset, reason, envelope_bytes, worker, rejected_at)
@@ -191,7 +197,8 @@ struct ViewsBenchCommand: AsyncParsableCommand {
                        (ARRAY['bad_signature', 'no_recipient_mailbox', 'mailbox_full', 'created_in_future', 'malformed'])[i % 5 + 1],
                        600, 'bench', now() - ((\(total) - i) * \(spanMilliseconds) / \(total)) * interval '1 millisecond'
                 FROM generate_series(\(done + 1), \(upTo)) i WHERE i % 100 = 0
-                """)
+                """
+            )
             done = upTo
             note("filled \(done) of \(total) messages (\(Int((ContinuousClock.now - started).components.seconds)) s)")
         }
@@ -200,7 +207,8 @@ struct ViewsBenchCommand: AsyncParsableCommand {
             INSERT INTO worker_progress (consumer_group, topic, kafka_partition, next_offset, high_watermark, worker)
             SELECT 'mailroom-workers', 'mailroom.envelopes', p, \(total / 12) - p * 10, \(total / 12), 'bench'
             FROM generate_series(0, 11) p
-            """)
+            """
+        )
         note("vacuum analyze…")
         try await connection.query("VACUUM ANALYZE")
         return Double((ContinuousClock.now - started).components.seconds)

@@ -20,7 +20,9 @@ private enum BlockOutput: Sendable {
 
 /// Loads the identity and the sender's key, runs `change` on a client, and prints what it returns.
 private func changeBlock(
-    _ key: String, identity: IdentityOptions, database: DatabaseOptions,
+    _ key: String,
+    identity: IdentityOptions,
+    database: DatabaseOptions,
     _ change: @Sendable (MailroomClient, PublicKey, PublicKey) async throws -> BlockOutput
 ) async throws {
     try await QueryCLI.reporting {
@@ -40,7 +42,8 @@ struct BlockCommand: AsyncParsableCommand {
         discussion: """
             Mail already in the inbox stays. Refused envelopes are kept in rejected_envelopes and on the \
             dead-letter topic, like every rejection. \(QueryCLI.exitStatusHelp)
-            """)
+            """
+    )
 
     @Argument(help: ArgumentHelp("The sender's public key.", valueName: "key")) var key: String
     @OptionGroup var identity: IdentityOptions
@@ -59,7 +62,10 @@ struct BlockCommand: AsyncParsableCommand {
 
 struct UnblockCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "unblock", abstract: "Unblock a sender.", discussion: QueryCLI.exitStatusHelp)
+        commandName: "unblock",
+        abstract: "Unblock a sender.",
+        discussion: QueryCLI.exitStatusHelp
+    )
 
     @Argument(help: ArgumentHelp("The sender's public key.", valueName: "key")) var key: String
     @OptionGroup var identity: IdentityOptions
@@ -79,7 +85,10 @@ struct UnblockCommand: AsyncParsableCommand {
 
 struct BlocksCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "blocks", abstract: "List the senders the identity has blocked.", discussion: QueryCLI.exitStatusHelp)
+        commandName: "blocks",
+        abstract: "List the senders the identity has blocked.",
+        discussion: QueryCLI.exitStatusHelp
+    )
 
     @OptionGroup var identity: IdentityOptions
     @OptionGroup var database: DatabaseOptions

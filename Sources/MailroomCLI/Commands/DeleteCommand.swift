@@ -9,7 +9,8 @@ struct DeleteCommand: AsyncParsableCommand {
         abstract: "Delete one message from the identity's inbox (or, with --sentbox, its sentbox).",
         discussion: """
             Only the identity's own copy is deleted: the other party keeps theirs. \(QueryCLI.exitStatusHelp)
-            """)
+            """
+    )
 
     @Argument(help: ArgumentHelp("The message id.", valueName: "id")) var id: String
     @Flag(help: "Delete from the sentbox instead of the inbox.") var sentbox = false

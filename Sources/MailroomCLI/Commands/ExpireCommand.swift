@@ -16,7 +16,8 @@ struct ExpireCommand: AsyncParsableCommand {
             systemd timer; running it again, or twice at once, is harmless. It runs as the mailroom_query role.
 
             Exit status: 0 when done, 1 on any failure (batches already committed stay deleted).
-            """)
+            """
+    )
 
     @OptionGroup var database: DatabaseOptions
 
@@ -25,7 +26,8 @@ struct ExpireCommand: AsyncParsableCommand {
 
     @Option(
         name: .customLong("redelivery-window-days"),
-        help: "Days after creation a message keeps a tombstone once deleted or expired (default 8).")
+        help: "Days after creation a message keeps a tombstone once deleted or expired (default 8)."
+    )
     var redeliveryWindowDays: Double?
 
     @Option(name: .customLong("batch-size"), help: "Rows changed per transaction at most (default 5000).")
@@ -76,14 +78,17 @@ struct ExpireCommand: AsyncParsableCommand {
                 "expired \(report.inboxDeleted) inbox and \(report.sentboxDeleted) sentbox messages stored before "
                     + "\(ISO8601DateFormatter().string(from: report.cutoff)) (\(report.tombstoned) kept as tombstones); "
                     + "removed \(report.tombstonesPruned) tombstones of messages created before "
-                    + "\(ISO8601DateFormatter().string(from: report.tombstoneCutoff)); \(report.batches) batches")
+                    + "\(ISO8601DateFormatter().string(from: report.tombstoneCutoff)); \(report.batches) batches"
+            )
         }
     }
 
     /// A positive number of days from the environment, or nil when the variable is not set.
     private static func days(_ variable: String) throws -> Double? {
         guard let text = ProcessInfo.processInfo.environment[variable] else { return nil }
-        guard let value = Double(text), value > 0 else { throw CLIError("\(variable) must be a positive number of days") }
+        guard let value = Double(text), value > 0 else {
+            throw CLIError("\(variable) must be a positive number of days")
+        }
         return value
     }
 }

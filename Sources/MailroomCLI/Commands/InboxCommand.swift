@@ -26,7 +26,8 @@ struct InboxCommand: AsyncParsableCommand {
             `next_seek` in JSON) to --seek for the next page. With --open each message is verified against its \
             sender's signature and decrypted with the identity; a message that fails verification is shown as \
             TAMPERED. \(QueryCLI.exitStatusHelp)
-            """)
+            """
+    )
 
     @OptionGroup var identity: IdentityOptions
     @OptionGroup var database: DatabaseOptions
@@ -39,12 +40,15 @@ struct InboxCommand: AsyncParsableCommand {
     @Flag(
         help: ArgumentHelp(
             "Print each message as a portable record (JSON form, one per line) that its owner's device verifies and opens alone."
-        ))
+        )
+    )
     var records = false
     @Option(
         help: ArgumentHelp(
             "List this public key's mailbox (Textile key string or hex) without loading a private key; not with --open.",
-            valueName: "key"))
+            valueName: "key"
+        )
+    )
     var owner: String?
 
     func run() async throws {
@@ -56,7 +60,11 @@ struct InboxCommand: AsyncParsableCommand {
             let seek = try page.seek.map(QueryCLI.parseID)
             let messages = try await QueryCLI.withClient(database) { client in
                 try await client.listInbox(
-                    owner: ownerKey ?? me!.publicKey, seek: seek, limit: page.limit, ascending: page.ascending, status: status.status
+                    owner: ownerKey ?? me!.publicKey,
+                    seek: seek,
+                    limit: page.limit,
+                    ascending: page.ascending,
+                    status: status.status
                 )
             }
             if records {
@@ -77,8 +85,12 @@ struct InboxCommand: AsyncParsableCommand {
                 listing.add(object: object, row: row, open: open ? { try message.open(with: me!) } : nil)
             }
             try listing.print(
-                headers: ["ID", "CREATED", "READ", "FROM"], opened: open, limit: page.limit,
-                lastID: messages.last?.id.description, json: json)
+                headers: ["ID", "CREATED", "READ", "FROM"],
+                opened: open,
+                limit: page.limit,
+                lastID: messages.last?.id.description,
+                json: json
+            )
         }
     }
 }

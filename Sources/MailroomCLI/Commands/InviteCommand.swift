@@ -15,7 +15,8 @@ struct InviteCommand: AsyncParsableCommand {
 
             On a terminal a progress bar shows rate and ETA; otherwise plain progress lines. Exit status 1 if any \
             recipient failed (each failure is listed on standard error).
-            """)
+            """
+    )
 
     @OptionGroup var identity: IdentityOptions
     @OptionGroup var kafka: KafkaOptions
@@ -36,7 +37,9 @@ struct InviteCommand: AsyncParsableCommand {
             var shared: [UInt8]?
             if let body { shared = Array(body.utf8) }
             if let bodyFile {
-                guard let file = FileManager.default.contents(atPath: bodyFile) else { throw CLIError("cannot read \(bodyFile)") }
+                guard let file = FileManager.default.contents(atPath: bodyFile) else {
+                    throw CLIError("cannot read \(bodyFile)")
+                }
                 shared = Array(file)
             }
             let messages = try RecipientsFile.parse(String(decoding: data, as: UTF8.self), sharedBody: shared)
@@ -44,7 +47,8 @@ struct InviteCommand: AsyncParsableCommand {
 
             let producer = try MailroomProducer(
                 .init(kafka: try kafka.configuration(), topics: kafka.topics, sendTimeout: .seconds(30)),
-                logger: CLILogging.logger("producer"))
+                logger: CLILogging.logger("producer")
+            )
             let progress = ProgressReporter(total: messages.count, label: "invites")
             let started = ContinuousClock.now
             let results = await producer.sendBulk(from: sender, messages: messages) { progress.update($0) }
@@ -61,10 +65,14 @@ struct InviteCommand: AsyncParsableCommand {
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             let sent = messages.count - failed
             if json {
-                CLIOutput.json(["sent": sent, "failed": failed, "seconds": seconds, "per_second": seconds > 0 ? Double(sent) / seconds : 0])
+                CLIOutput.json([
+                    "sent": sent, "failed": failed, "seconds": seconds,
+                    "per_second": seconds > 0 ? Double(sent) / seconds : 0,
+                ])
             } else {
                 CLIOutput.line(
-                    "sent \(sent), failed \(failed), in \(String(format: "%.1f", seconds)) s (\(Int(seconds > 0 ? Double(sent) / seconds : 0))/s)")
+                    "sent \(sent), failed \(failed), in \(String(format: "%.1f", seconds)) s (\(Int(seconds > 0 ? Double(sent) / seconds : 0))/s)"
+                )
             }
             if failed > 0 { throw ExitCode.failure }
         }
@@ -74,13 +82,17 @@ struct InviteCommand: AsyncParsableCommand {
 /// Reads `mailroom invite`'s recipients file.
 enum RecipientsFile {
     static func parse(_ text: String, sharedBody: [UInt8]?) throws -> [BulkMessage] {
-        let lines = text.split(whereSeparator: \.isNewline).map(String.init).filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+        let lines = text.split(whereSeparator: \.isNewline).map(String.init).filter {
+            !$0.trimmingCharacters(in: .whitespaces).isEmpty
+        }
         guard let first = lines.first else { return [] }
         let header = CSV.fields(first).map { $0.lowercased().trimmingCharacters(in: .whitespaces) }
         if header.contains("key") {
             guard let keyColumn = header.firstIndex(of: "key") else { return [] }
             let bodyColumn = header.firstIndex(of: "body")
-            if bodyColumn == nil && sharedBody == nil { throw CLIError("no body: the CSV has no body column; pass --body or --body-file") }
+            if bodyColumn == nil && sharedBody == nil {
+                throw CLIError("no body: the CSV has no body column; pass --body or --body-file")
+            }
             return try lines.dropFirst().enumerated().map { index, line in
                 let fields = CSV.fields(line)
                 guard keyColumn < fields.count else { throw CLIError("line \(index + 2): no key column") }
@@ -88,7 +100,9 @@ enum RecipientsFile {
                 return BulkMessage(recipient: fields[keyColumn], body: body)
             }
         }
-        guard let sharedBody else { throw CLIError("no body: pass --body or --body-file (or use a CSV with a body column)") }
+        guard let sharedBody else {
+            throw CLIError("no body: pass --body or --body-file (or use a CSV with a body column)")
+        }
         return lines.map { BulkMessage(recipient: $0.trimmingCharacters(in: .whitespaces), body: sharedBody) }
     }
 }
@@ -106,7 +120,12 @@ enum CSV {
             if quoted {
                 if character == "\"" {
                     if let next = iterator.next() {
-                        if next == "\"" { current.append("\"") } else { quoted = false; pending = next }
+                        if next == "\"" {
+                            current.append("\"")
+                        } else {
+                            quoted = false
+                            pending = next
+                        }
                     } else {
                         quoted = false
                     }

@@ -9,7 +9,8 @@ struct KeygenCommand: AsyncParsableCommand {
         discussion: """
             The file gets mode 600 and holds Textile's private key string (bbaareq…). The public key string \
             (bbaarei…), which others need to write to you, is printed. Exit status 1 if the file exists.
-            """)
+            """
+    )
 
     @Option(name: .shortAndLong, help: ArgumentHelp("File to write the private key to.", valueName: "file"))
     var out: String
@@ -22,7 +23,10 @@ struct KeygenCommand: AsyncParsableCommand {
             let identity = Identity.generate()
             try Self.createPrivately(out, contents: Array((identity.exportTextileString() + "\n").utf8))
             if json {
-                CLIOutput.json(["public_key": identity.publicKey.textileString, "public_key_hex": identity.publicKey.hexString, "file": out])
+                CLIOutput.json([
+                    "public_key": identity.publicKey.textileString, "public_key_hex": identity.publicKey.hexString,
+                    "file": out,
+                ])
             } else {
                 CLIOutput.line("identity saved to \(out) (mode 600)")
                 CLIOutput.line("public key: \(identity.publicKey.textileString)")

@@ -12,14 +12,17 @@ struct MigrateCommand: AsyncParsableCommand {
             after it was applied is refused: put schema changes in a new file.
 
             Exit status: 0 when the database is up to date, 1 on any failure.
-            """)
+            """
+    )
 
     @OptionGroup var database: DatabaseOptions
 
     @Option(
         help: ArgumentHelp(
             "Folder holding the NNNN_name.sql files (default: $MAILROOM_MIGRATIONS, else ./Migrations).",
-            valueName: "dir"))
+            valueName: "dir"
+        )
+    )
     var migrations: String?
 
     @Flag(help: "Print the result as one JSON object.")
@@ -46,7 +49,8 @@ struct MigrateCommand: AsyncParsableCommand {
             } else {
                 CLIOutput.line(
                     "applied \(report.applied.count) migration\(report.applied.count == 1 ? "" : "s"); "
-                        + "\(total) in all")
+                        + "\(total) in all"
+                )
             }
         }
     }

@@ -13,7 +13,8 @@ struct OpenCommand: AsyncParsableCommand {
             standard output as it is; the verified sender goes to standard error (`from KEY`), or is checked \
             against --expect-sender. Exit status 3 if the record does not verify or open, or comes from another \
             sender than expected (its reason is printed), 1 for other failures.
-            """)
+            """
+    )
 
     @OptionGroup var identity: IdentityOptions
 
@@ -22,7 +23,8 @@ struct OpenCommand: AsyncParsableCommand {
 
     @Option(
         name: .customLong("expect-sender"),
-        help: ArgumentHelp("Refuse the record unless this key signed it (Textile key string or hex).", valueName: "key"))
+        help: ArgumentHelp("Refuse the record unless this key signed it (Textile key string or hex).", valueName: "key")
+    )
     var expectSender: String?
 
     @Flag(help: "Print one JSON object with the record's fields and the body.") var json = false
@@ -47,7 +49,8 @@ struct OpenCommand: AsyncParsableCommand {
             }
             if let expected, expected != record.sender {
                 CLIOutput.error(
-                    "mailroom: the record verifies but was signed by \(record.sender.textileString), not the expected sender")
+                    "mailroom: the record verifies but was signed by \(record.sender.textileString), not the expected sender"
+                )
                 throw QueryCLI.verificationFailed
             }
             if json {

@@ -10,7 +10,8 @@ struct ReadCommand: AsyncParsableCommand {
         discussion: """
             The first read sets the message's read time; reading again shows the same time. \
             \(QueryCLI.exitStatusHelp)
-            """)
+            """
+    )
 
     @Argument(help: ArgumentHelp("The message id.", valueName: "id")) var id: String
     @OptionGroup var identity: IdentityOptions

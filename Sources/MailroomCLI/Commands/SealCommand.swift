@@ -12,19 +12,27 @@ struct SealCommand: AsyncParsableCommand {
             show it). The envelope (format v1, docs/ENVELOPE.md) is \
             what a device hands to `mailroom submit`, the API or a Kafka producer: the private key never leaves \
             this process. Prints the message id.
-            """)
+            """
+    )
 
     @OptionGroup var identity: IdentityOptions
 
     @Option(help: ArgumentHelp("Recipient's public key (Textile key string or 64 hex digits).", valueName: "key"))
     var to: String
 
-    @Option(name: .customLong("body-file"), help: ArgumentHelp("File holding the message (default: standard input).", valueName: "file"))
+    @Option(
+        name: .customLong("body-file"),
+        help: ArgumentHelp("File holding the message (default: standard input).", valueName: "file")
+    )
     var bodyFile: String?
 
-    @Option(name: .shortAndLong, help: ArgumentHelp(
+    @Option(
+        name: .shortAndLong,
+        help: ArgumentHelp(
             "Where to write the envelope bytes (- for standard output); an existing file is never replaced.",
-            valueName: "file"))
+            valueName: "file"
+        )
+    )
     var out: String
 
     @Option(name: .customLong("max-body-bytes"), help: ArgumentHelp("Largest body allowed.", valueName: "bytes"))
@@ -38,13 +46,18 @@ struct SealCommand: AsyncParsableCommand {
             let recipient = try MailroomProducer.parseRecipient(to)
             let body = try ByteInput.read(bodyFile)
             let envelope = try Envelope.seal(
-                from: sender, to: recipient, body: body, limits: EnvelopeLimits(maxBodyBytes: maxBodyBytes))
+                from: sender,
+                to: recipient,
+                body: body,
+                limits: EnvelopeLimits(maxBodyBytes: maxBodyBytes)
+            )
             let bytes = envelope.serialized()
             try ByteInput.writeNew(bytes, to: out)
             guard out != "-" else { return }
             if json {
                 CLIOutput.json([
-                    "id": envelope.id.description, "recipient": recipient.textileString, "bytes": bytes.count, "file": out,
+                    "id": envelope.id.description, "recipient": recipient.textileString, "bytes": bytes.count,
+                    "file": out,
                 ])
             } else {
                 CLIOutput.line("sealed \(envelope.id) to \(recipient.textileString) (\(bytes.count) bytes) in \(out)")

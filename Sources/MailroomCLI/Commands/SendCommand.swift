@@ -9,7 +9,8 @@ struct SendCommand: AsyncParsableCommand {
         abstract: "Send one message: sealed to the recipient, signed by you, acknowledged by the broker.",
         discussion: """
             The body comes from --body-file, or standard input (never from the command line, where `ps` would show it).
-            """)
+            """
+    )
 
     @OptionGroup var identity: IdentityOptions
     @OptionGroup var kafka: KafkaOptions
@@ -17,7 +18,10 @@ struct SendCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Recipient's public key (Textile key string or 64 hex digits).", valueName: "key"))
     var to: String
 
-    @Option(name: .customLong("body-file"), help: ArgumentHelp("File holding the message (default: standard input).", valueName: "file"))
+    @Option(
+        name: .customLong("body-file"),
+        help: ArgumentHelp("File holding the message (default: standard input).", valueName: "file")
+    )
     var bodyFile: String?
     @Flag(help: "Print the result as one JSON object.") var json = false
 
@@ -28,7 +32,8 @@ struct SendCommand: AsyncParsableCommand {
             let bytes = try ByteInput.read(bodyFile)
             let producer = try MailroomProducer(
                 .init(kafka: try kafka.configuration(), topics: kafka.topics, sendTimeout: .seconds(15)),
-                logger: CLILogging.logger("producer"))
+                logger: CLILogging.logger("producer")
+            )
             do {
                 let id = try await producer.send(from: sender, to: recipient, body: bytes)
                 await producer.close()

@@ -10,7 +10,8 @@ struct SentboxCommand: AsyncParsableCommand {
         discussion: """
             Paging works as for `mailroom inbox`. With --open each message is verified and the identity's own \
             copy decrypted. \(QueryCLI.exitStatusHelp)
-            """)
+            """
+    )
 
     @OptionGroup var identity: IdentityOptions
     @OptionGroup var database: DatabaseOptions
@@ -21,12 +22,15 @@ struct SentboxCommand: AsyncParsableCommand {
     @Flag(
         help: ArgumentHelp(
             "Print each message as a portable record (JSON form, one per line) that its owner's device verifies and opens alone."
-        ))
+        )
+    )
     var records = false
     @Option(
         help: ArgumentHelp(
             "List this public key's mailbox (Textile key string or hex) without loading a private key; not with --open.",
-            valueName: "key"))
+            valueName: "key"
+        )
+    )
     var owner: String?
 
     func run() async throws {
@@ -38,7 +42,11 @@ struct SentboxCommand: AsyncParsableCommand {
             let seek = try page.seek.map(QueryCLI.parseID)
             let messages = try await QueryCLI.withClient(database) { client in
                 try await client.listSentbox(
-                    owner: ownerKey ?? me!.publicKey, seek: seek, limit: page.limit, ascending: page.ascending)
+                    owner: ownerKey ?? me!.publicKey,
+                    seek: seek,
+                    limit: page.limit,
+                    ascending: page.ascending
+                )
             }
             if records {
                 for message in messages { CLIOutput.line(message.record.json()) }
@@ -54,8 +62,12 @@ struct SentboxCommand: AsyncParsableCommand {
                 listing.add(object: object, row: row, open: open ? { try message.open(with: me!) } : nil)
             }
             try listing.print(
-                headers: ["ID", "CREATED", "TO"], opened: open, limit: page.limit,
-                lastID: messages.last?.id.description, json: json)
+                headers: ["ID", "CREATED", "TO"],
+                opened: open,
+                limit: page.limit,
+                lastID: messages.last?.id.description,
+                json: json
+            )
         }
     }
 }

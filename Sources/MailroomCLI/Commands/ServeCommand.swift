@@ -14,7 +14,8 @@ struct ServeCommand: AsyncParsableCommand {
             Every request is signed by the key it acts for; the server holds no private key. Prints \
             `listening on HOST:PORT` once it accepts connections (--port 0 picks a free port). SIGTERM or SIGINT \
             stops accepting, lets requests in flight finish and exits 0.
-            """)
+            """
+    )
 
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var kafka: KafkaOptions
@@ -25,14 +26,24 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-body-bytes"), help: "Largest request body (default 262144).")
     var maxBodyBytes: Int = 256 * 1024
     @Option(name: .customLong("max-page-size"), help: "Largest page limit (default 500).") var maxPageSize: Int = 500
-    @Option(name: .customLong("key-rate"), help: "Requests per second per key, sustained (default 50; burst twice that).")
+    @Option(
+        name: .customLong("key-rate"),
+        help: "Requests per second per key, sustained (default 50; burst twice that)."
+    )
     var keyRate: Double = 50
-    @Option(name: .customLong("address-rate"), help: "Requests per second per client address (default 200; burst twice that).")
+    @Option(
+        name: .customLong("address-rate"),
+        help: "Requests per second per client address (default 200; burst twice that)."
+    )
     var addressRate: Double = 200
-    @Option(name: .customLong("cors-origin"), help: "An origin browsers may call from (repeatable; * for any; default none).")
+    @Option(
+        name: .customLong("cors-origin"),
+        help: "An origin browsers may call from (repeatable; * for any; default none)."
+    )
     var corsOrigins: [String] = []
     @Flag(name: .customLong("no-metrics"), help: "Do not serve GET /metrics.") var noMetrics = false
-    @Option(name: .customLong("pool-size"), help: "PostgreSQL connections for requests (default 4).") var poolSize: Int = 4
+    @Option(name: .customLong("pool-size"), help: "PostgreSQL connections for requests (default 4).") var poolSize:
+        Int = 4
 
     func run() async throws {
         try await reportingErrors {
@@ -48,21 +59,36 @@ struct ServeCommand: AsyncParsableCommand {
             configuration.corsOrigins = Set(corsOrigins)
             configuration.metricsEnabled = !noMetrics
             let logger = CLILogging.logger("api")
-            let client = MailroomClient(.init(databaseURL: try database.resolvedURL(), poolSize: poolSize), logger: logger)
+            let client = MailroomClient(
+                .init(databaseURL: try database.resolvedURL(), poolSize: poolSize),
+                logger: logger
+            )
             let producer = try MailroomProducer(
-                .init(kafka: try kafka.configuration(clientID: "mailroom-api"), topics: kafka.topics, sendTimeout: .seconds(15)),
-                logger: logger)
+                .init(
+                    kafka: try kafka.configuration(clientID: "mailroom-api"),
+                    topics: kafka.topics,
+                    sendTimeout: .seconds(15)
+                ),
+                logger: logger
+            )
             let host = configuration.host
             let server = APIServer(
-                configuration: configuration, client: client, producer: producer, logger: logger,
+                configuration: configuration,
+                client: client,
+                producer: producer,
+                logger: logger,
                 onListening: { port in
                     // One line on standard output, unbuffered: tests and scripts wait for it.
                     FileHandle.standardOutput.write(Data("listening on \(host):\(port)\n".utf8))
-                })
+                }
+            )
             let group = ServiceGroup(
                 configuration: .init(
                     services: [.init(service: server, successTerminationBehavior: .gracefullyShutdownGroup)],
-                    gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                    gracefulShutdownSignals: [.sigterm, .sigint],
+                    logger: logger
+                )
+            )
             do {
                 try await group.run()
             } catch {

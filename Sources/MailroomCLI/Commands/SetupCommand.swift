@@ -11,13 +11,16 @@ struct SetupCommand: AsyncParsableCommand {
             --owner sets up the mailbox of a public key whose private key stays on its owner's device: an operator \
             action, for whoever holds the database credentials (the API asks the key's owner for a signature \
             instead).
-            """)
+            """
+    )
 
     @OptionGroup var identity: IdentityOptions
     @Option(
         help: ArgumentHelp(
             "Set up this public key's mailbox (Textile key string or hex) without loading its private key.",
-            valueName: "key"))
+            valueName: "key"
+        )
+    )
     var owner: String?
     @OptionGroup var database: DatabaseOptions
     @Flag(help: "Print the result as one JSON object.") var json = false
@@ -29,9 +32,13 @@ struct SetupCommand: AsyncParsableCommand {
                 try await MailboxQueries.setup(owner: key.bytes, on: connection)
             }
             if json {
-                CLIOutput.json(["public_key": key.textileString, "created_at": ISO8601DateFormatter().string(from: created)])
+                CLIOutput.json([
+                    "public_key": key.textileString, "created_at": ISO8601DateFormatter().string(from: created),
+                ])
             } else {
-                CLIOutput.line("mailbox for \(key.textileString) is ready (since \(ISO8601DateFormatter().string(from: created)))")
+                CLIOutput.line(
+                    "mailbox for \(key.textileString) is ready (since \(ISO8601DateFormatter().string(from: created)))"
+                )
             }
         }
     }

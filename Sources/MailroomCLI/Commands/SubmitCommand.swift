@@ -13,7 +13,8 @@ struct SubmitCommand: AsyncParsableCommand {
             reaches Kafka; a refused envelope prints its reason (truncated, bad_signature, …) and is not sent. \
             No private key is needed. Prints one line per envelope (one JSON object per line with --json). Exit \
             status 1 if any envelope was refused or not acknowledged.
-            """)
+            """
+    )
 
     @OptionGroup var kafka: KafkaOptions
 
@@ -35,9 +36,13 @@ struct SubmitCommand: AsyncParsableCommand {
             let envelopes = try files.map { try decode(ByteInput.read($0), file: $0) }
             let producer = try MailroomProducer(
                 .init(
-                    kafka: try kafka.configuration(), topics: kafka.topics,
-                    limits: EnvelopeLimits(maxBodyBytes: maxBodyBytes), sendTimeout: .seconds(15)),
-                logger: CLILogging.logger("producer"))
+                    kafka: try kafka.configuration(),
+                    topics: kafka.topics,
+                    limits: EnvelopeLimits(maxBodyBytes: maxBodyBytes),
+                    sendTimeout: .seconds(15)
+                ),
+                logger: CLILogging.logger("producer")
+            )
             let results = await producer.submitBulk(envelopes)
             await producer.close()
             var failed = 0
@@ -52,7 +57,9 @@ struct SubmitCommand: AsyncParsableCommand {
                 case .failed(let error):
                     failed += 1
                     if json {
-                        CLIOutput.json(["file": file, "error": ["reason": error.code.rawValue, "detail": error.message]])
+                        CLIOutput.json([
+                            "file": file, "error": ["reason": error.code.rawValue, "detail": error.message],
+                        ])
                     } else {
                         CLIOutput.error("mailroom: \(file): refused: \(error.code.rawValue): \(error.message)")
                     }

@@ -7,7 +7,8 @@ struct UnreadCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "unread",
         abstract: "Print how many inbox messages the identity has not read.",
-        discussion: QueryCLI.exitStatusHelp)
+        discussion: QueryCLI.exitStatusHelp
+    )
 
     @OptionGroup var identity: IdentityOptions
     @OptionGroup var database: DatabaseOptions

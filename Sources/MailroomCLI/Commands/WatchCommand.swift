@@ -12,7 +12,8 @@ struct WatchCommand: AsyncParsableCommand {
             to standard error once the watch is live. Runs until interrupted (SIGINT or SIGTERM, exit status 0). \
             If the database connection drops, it reconnects and reports what happened meanwhile. \
             \(QueryCLI.exitStatusHelp)
-            """)
+            """
+    )
 
     @Flag(help: "Watch the sentbox instead of the inbox.") var sentbox = false
     @OptionGroup var identity: IdentityOptions
@@ -66,5 +67,5 @@ struct SignalWatch {
         return SignalWatch(sources: sources)
     }
 
-    func stop() { sources.forEach { $0.cancel() } }
+    func stop() { for source in sources { source.cancel() } }
 }

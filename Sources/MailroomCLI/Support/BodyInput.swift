@@ -17,7 +17,8 @@ enum ByteInput {
         }
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            let reason = errno == EEXIST ? "it exists (remove it or choose another path)" : String(cString: strerror(errno))
+            let reason =
+                errno == EEXIST ? "it exists (remove it or choose another path)" : String(cString: strerror(errno))
             throw CLIError("cannot write \(path): \(reason)")
         }
         let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)

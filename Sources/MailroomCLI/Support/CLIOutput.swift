@@ -17,7 +17,12 @@ enum CLIOutput {
 extension CLIOutput {
     /// Prints one JSON object on one line, keys sorted.
     static func json(_ object: [String: Any]) {
-        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
+        guard
+            let data = try? JSONSerialization.data(
+                withJSONObject: object,
+                options: [.sortedKeys, .withoutEscapingSlashes]
+            )
+        else { return }
         line(String(decoding: data, as: UTF8.self))
     }
 }

@@ -12,7 +12,9 @@ struct DatabaseOptions: ParsableArguments {
         help: ArgumentHelp(
             "libpq connection URL (default: $MAILROOM_DATABASE_URL).",
             discussion: "Prefer the environment variable: arguments are visible to other users in ps.",
-            valueName: "url"))
+            valueName: "url"
+        )
+    )
     var databaseURL: String?
 
     func resolvedURL() throws -> String {
@@ -36,6 +38,9 @@ struct DatabaseOptions: ParsableArguments {
     /// Connects, runs `body`, and closes the connection whether or not `body` throws.
     func withConnection<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         try await PostgresConnection.withConnection(
-            .init(url: try resolvedURL()), logger: CLILogging.logger("postgres"), body)
+            .init(url: try resolvedURL()),
+            logger: CLILogging.logger("postgres"),
+            body
+        )
     }
 }

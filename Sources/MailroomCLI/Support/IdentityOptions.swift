@@ -9,7 +9,9 @@ struct IdentityOptions: ParsableArguments {
         name: [.customLong("identity"), .customLong("from")],
         help: ArgumentHelp(
             "File holding the private key string (default: $MAILROOM_IDENTITY_FILE, or the key in $MAILROOM_IDENTITY).",
-            valueName: "file"))
+            valueName: "file"
+        )
+    )
     var identityFile: String?
 
     func load() throws -> Identity {
@@ -31,7 +33,8 @@ struct IdentityOptions: ParsableArguments {
             let mode = (attributes[.posixPermissions] as? NSNumber)?.uint16Value, mode & 0o077 != 0
         {
             CLIOutput.error(
-                "mailroom: warning: identity file \(path) is readable by others (mode \(String(mode, radix: 8))); chmod 600 it")
+                "mailroom: warning: identity file \(path) is readable by others (mode \(String(mode, radix: 8))); chmod 600 it"
+            )
         }
         return try parse(String(decoding: data, as: UTF8.self), source: path)
     }

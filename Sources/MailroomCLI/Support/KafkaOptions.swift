@@ -17,14 +17,18 @@ struct KafkaOptions: ParsableArguments {
         name: .customLong("kafka-property"),
         help: ArgumentHelp(
             "A librdkafka property applied over Mailroom's defaults (repeatable), e.g. fetch.wait.max.ms=50.",
-            valueName: "key=value"))
+            valueName: "key=value"
+        )
+    )
     var properties: [String] = []
 
     @Option(
         name: .customLong("kafka-properties-file"),
         help: ArgumentHelp(
             "A file of librdkafka key=value lines, e.g. SASL and TLS settings (default: $MAILROOM_KAFKA_PROPERTIES_FILE); --kafka-property wins over it.",
-            valueName: "path"))
+            valueName: "path"
+        )
+    )
     var propertiesFile: String?
 
     var topics: MailroomTopics { MailroomTopics(envelopes: topic, deadLetters: deadLetterTopic) }
@@ -35,7 +39,9 @@ struct KafkaOptions: ParsableArguments {
         // librdkafka logs broker connection trouble itself; keep it to errors on the terminal.
         var overrides = ["log_level": "3"]
         // Secrets (sasl.password, ssl.key.password, …) belong in the file, never in arguments.
-        if let file = propertiesFile ?? ProcessInfo.processInfo.environment["MAILROOM_KAFKA_PROPERTIES_FILE"].flatMap({ $0.isEmpty ? nil : $0 }) {
+        if let file = propertiesFile
+            ?? ProcessInfo.processInfo.environment["MAILROOM_KAFKA_PROPERTIES_FILE"].flatMap({ $0.isEmpty ? nil : $0 })
+        {
             for (key, value) in try Secrets.properties(file: file, for: "Kafka properties") { overrides[key] = value }
         }
         for property in properties {

@@ -6,7 +6,9 @@ struct PageOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
             "Start after this message id (exclusive: that message is not repeated). Use the `next_seek` of the previous page.",
-            valueName: "id"))
+            valueName: "id"
+        )
+    )
     var seek: String?
 
     @Option(help: ArgumentHelp("Messages per page, 1 to 10000.", valueName: "n"))

@@ -16,11 +16,16 @@ enum QueryCLI {
         """
 
     /// Runs `body` with a one-connection client, then shuts it down.
-    static func withClient<T: Sendable>(_ database: DatabaseOptions, _ body: (MailroomClient) async throws -> T)
+    static func withClient<T: Sendable>(
+        _ database: DatabaseOptions,
+        _ body: (MailroomClient) async throws -> T
+    )
         async throws -> T
     {
         let client = MailroomClient(
-            .init(databaseURL: try database.resolvedURL(), poolSize: 1), logger: CLILogging.logger("query"))
+            .init(databaseURL: try database.resolvedURL(), poolSize: 1),
+            logger: CLILogging.logger("query")
+        )
         do {
             let value = try await body(client)
             await client.shutdown()

@@ -26,14 +26,20 @@ enum Secrets {
     /// `key=value` lines (blank lines and `#` comments skipped), e.g. librdkafka's SASL and TLS settings.
     static func properties(file path: String, for what: String) throws -> [(key: String, value: String)] {
         var properties: [(String, String)] = []
-        for (index, raw) in try read(path, for: what).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (index, raw) in try read(path, for: what).split(separator: "\n", omittingEmptySubsequences: false)
+            .enumerated()
+        {
             let line = raw.trimmingCharacters(in: .whitespaces)
             if line.isEmpty || line.hasPrefix("#") { continue }
             guard let equals = line.firstIndex(of: "="), equals != line.startIndex else {
                 throw CLIError("\(what): \(path):\(index + 1) is not key=value")
             }
             properties.append(
-                (String(line[..<equals]).trimmingCharacters(in: .whitespaces), String(line[line.index(after: equals)...])))
+                (
+                    String(line[..<equals]).trimmingCharacters(in: .whitespaces),
+                    String(line[line.index(after: equals)...])
+                )
+            )
         }
         return properties
     }
@@ -45,6 +51,7 @@ enum Secrets {
         let password = URLComponents(string: url)?.password ?? ""
         guard password.hasSuffix("-dev-only") else { return }
         throw CLIError(
-            "the database URL uses a development password (…-dev-only): set a real one, or \(developmentFlag)=1 for a development stack")
+            "the database URL uses a development password (…-dev-only): set a real one, or \(developmentFlag)=1 for a development stack"
+        )
     }
 }

@@ -55,8 +55,12 @@ internal import Dispatch
         createdAtMilliseconds = (0..<count).map { start + Int64($0 / 10) }
 
         let keys = Keys(
-            senders: senders, recipients: recipients, senderPublic: senderPublic, senderSecret: senderSecret,
-            recipientPublic: recipientPublic)
+            senders: senders,
+            recipients: recipients,
+            senderPublic: senderPublic,
+            senderSecret: senderSecret,
+            recipientPublic: recipientPublic
+        )
         let slices = 64
         DispatchQueue.concurrentPerform(iterations: slices) { slice in
             for item in count * slice / slices..<count * (slice + 1) / slices { self.prepare(item, keys: keys) }
@@ -85,10 +89,12 @@ internal import Dispatch
         keys.senderPublic.withUnsafeBytes { senderPublic in
             keys.recipientPublic.withUnsafeBytes { recipientPublic in
                 EnvelopeLayout.writeHeader(
-                    to: prefix + EnvelopeLayout.domain.count, id: try! MessageID(bytes: id),
+                    to: prefix + EnvelopeLayout.domain.count,
+                    id: try! MessageID(bytes: id),
                     sender: Bytes32(copying: senderPublic.baseAddress! + sender * 32),
                     recipient: Bytes32(copying: recipientPublic.baseAddress! + recipient * 32),
-                    createdAt: createdAtMilliseconds[item])
+                    createdAt: createdAtMilliseconds[item]
+                )
             }
         }
         let pair = ciphertexts.baseAddress! + item * 2 * ciphertextBytes
@@ -98,11 +104,21 @@ internal import Dispatch
             message.baseAddress!.copyMemory(from: prefix, byteCount: prefixBytes)
             _ = crypto_generichash(message.u8 + prefixBytes, 32, pair.u8, UInt64(ciphertextBytes), nil, 0)
             _ = crypto_generichash(
-                message.u8 + prefixBytes + 32, 32, (pair + ciphertextBytes).u8, UInt64(ciphertextBytes), nil, 0)
+                message.u8 + prefixBytes + 32,
+                32,
+                (pair + ciphertextBytes).u8,
+                UInt64(ciphertextBytes),
+                nil,
+                0
+            )
             keys.senderSecret.withUnsafeBytes { secret in
                 _ = crypto_sign_detached(
-                    (signatures.baseAddress! + item * 64).u8, nil, message.u8, UInt64(message.count),
-                    (secret.baseAddress! + sender * 64).u8)
+                    (signatures.baseAddress! + item * 64).u8,
+                    nil,
+                    message.u8,
+                    UInt64(message.count),
+                    (secret.baseAddress! + sender * 64).u8
+                )
             }
         }
     }
@@ -120,11 +136,21 @@ internal import Dispatch
         message.copyMemory(from: prefixes.baseAddress! + index * prefixBytes, byteCount: prefixBytes)
         let pair = ciphertexts.baseAddress! + index * 2 * ciphertextBytes
         _ = crypto_generichash((message + prefixBytes).u8, 32, pair.u8, UInt64(ciphertextBytes), nil, 0)
-        _ = crypto_generichash((message + prefixBytes + 32).u8, 32, (pair + ciphertextBytes).u8, UInt64(ciphertextBytes), nil, 0)
+        _ = crypto_generichash(
+            (message + prefixBytes + 32).u8,
+            32,
+            (pair + ciphertextBytes).u8,
+            UInt64(ciphertextBytes),
+            nil,
+            0
+        )
         (hashes.baseAddress! + index * 64).copyMemory(from: message + prefixBytes, byteCount: 64)
         return crypto_sign_verify_detached(
-            (signatures.baseAddress! + index * 64).u8, message.u8, UInt64(messageBytes),
-            (message + EnvelopeLayout.domain.count + EnvelopeLayout.senderOffset).u8) == 0
+            (signatures.baseAddress! + index * 64).u8,
+            message.u8,
+            UInt64(messageBytes),
+            (message + EnvelopeLayout.domain.count + EnvelopeLayout.senderOffset).u8
+        ) == 0
     }
 
     /// Item `index`'s row fields, as the bare pipeline's writer copies them: recipient, id, sender (32, 16, 32
@@ -146,6 +172,7 @@ internal import Dispatch
             UnsafeRawBufferPointer(start: pair, count: ciphertextBytes),
             UnsafeRawBufferPointer(start: pair + ciphertextBytes, count: ciphertextBytes),
             UnsafeRawBufferPointer(start: hashes.baseAddress! + index * 64, count: 64),
-            UnsafeRawBufferPointer(start: signatures.baseAddress! + index * 64, count: 64))
+            UnsafeRawBufferPointer(start: signatures.baseAddress! + index * 64, count: 64)
+        )
     }
 }

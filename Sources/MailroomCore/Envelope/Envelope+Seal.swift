@@ -148,7 +148,11 @@ extension Envelope {
     /// body would need more cores than the machine has (the encryption is the sending app's work, on its own
     /// machines in production). Never for real mail: two messages would share their ciphertexts.
     @_spi(Benchmarks)
-    public static func resigning(_ template: Envelope, from sender: Identity, id: MessageID = .generate())
+    public static func resigning(
+        _ template: Envelope,
+        from sender: Identity,
+        id: MessageID = .generate()
+    )
         -> Envelope
     {
         typealias L = EnvelopeLayout
@@ -159,8 +163,12 @@ extension Envelope {
         storage.withUnsafeMutableBytes { out in
             let base = out.baseAddress!
             L.writeHeader(
-                to: base, id: id, sender: sender.publicKey.raw, recipient: template.recipient.raw,
-                createdAt: createdAt)
+                to: base,
+                id: id,
+                sender: sender.publicKey.raw,
+                recipient: template.recipient.raw,
+                createdAt: createdAt
+            )
             L.withSignedMessage(
                 id: id,
                 sender: sender.publicKey.raw,

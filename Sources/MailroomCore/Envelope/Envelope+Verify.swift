@@ -11,7 +11,10 @@ extension Envelope {
     ///   - limits: the body size limit; default 64 KiB.
     /// - Returns: the verified envelope.
     /// - Throws: ``EnvelopeError`` with one of ``EnvelopeError/Code/verificationCodes``.
-    public static func verify(_ bytes: [UInt8], limits: EnvelopeLimits = EnvelopeLimits()) throws(EnvelopeError)
+    public static func verify(
+        _ bytes: [UInt8],
+        limits: EnvelopeLimits = EnvelopeLimits()
+    ) throws(EnvelopeError)
         -> Envelope
     {
         let parsed = bytes.withUnsafeBytes { parseAndVerify($0, limits: limits) }

@@ -61,7 +61,10 @@ public struct InboxCopy: Sendable, Hashable {
     ///
     /// - Throws: ``EnvelopeError``: what ``verify(limits:)`` throws, ``EnvelopeError/Code/notAParty`` if
     ///   `identity` is not the recipient, or ``EnvelopeError/Code/decryptionFailed``.
-    public func open(with identity: Identity, limits: EnvelopeLimits = EnvelopeLimits()) throws(EnvelopeError)
+    public func open(
+        with identity: Identity,
+        limits: EnvelopeLimits = EnvelopeLimits()
+    ) throws(EnvelopeError)
         -> [UInt8]
     {
         guard identity.publicKey == recipient else {

@@ -66,7 +66,9 @@ extension MessageRecord {
         }
         guard bytes.count >= Binary.headerBytes + Binary.trailerBytes else {
             throw EnvelopeError(
-                .invalidRecord, "\(bytes.count) bytes; a record is at least \(Binary.headerBytes + Binary.trailerBytes)")
+                .invalidRecord,
+                "\(bytes.count) bytes; a record is at least \(Binary.headerBytes + Binary.trailerBytes)"
+            )
         }
         let kindByte = reader.byte()!
         guard let kind = Kind(rawValue: kindByte) else {
@@ -103,12 +105,23 @@ extension MessageRecord {
         }
         let (sender, recipient) = try Self.parties(senderBytes, recipientBytes)
         self.init(
-            kind: kind, id: id, sender: sender, recipient: recipient, createdAtMilliseconds: createdAt,
-            ciphertext: ciphertext, otherCiphertextHash: otherHash, signature: signature, readAtMilliseconds: readAt)
+            kind: kind,
+            id: id,
+            sender: sender,
+            recipient: recipient,
+            createdAtMilliseconds: createdAt,
+            ciphertext: ciphertext,
+            otherCiphertextHash: otherHash,
+            signature: signature,
+            readAtMilliseconds: readAt
+        )
     }
 
     /// Both keys, validated in the order the spec gives: sender, then recipient.
-    static func parties(_ sender: some Collection<UInt8>, _ recipient: some Collection<UInt8>) throws(EnvelopeError)
+    static func parties(
+        _ sender: some Collection<UInt8>,
+        _ recipient: some Collection<UInt8>
+    ) throws(EnvelopeError)
         -> (PublicKey, PublicKey)
     {
         guard let senderKey = try? PublicKey(bytes: sender) else {

@@ -19,7 +19,9 @@ extension MessageRecord {
         out.append(UInt8(ascii: "["))
         for (index, record) in records.enumerated() {
             if index > 0 { out.append(UInt8(ascii: ",")) }
-            if index == 0 { out.reserveCapacity(1 + 1_024 + (record.ciphertext.count * 4 / 3) * records.underestimatedCount) }
+            if index == 0 {
+                out.reserveCapacity(1 + 1_024 + (record.ciphertext.count * 4 / 3) * records.underestimatedCount)
+            }
             record.appendJSON(to: &out, keys: &keys)
         }
         out.append(UInt8(ascii: "]"))
@@ -112,8 +114,16 @@ extension MessageRecord {
             throw EnvelopeError(.invalidRecipientKey, "the recipient is not a valid public key")
         }
         self.init(
-            kind: kind, id: id, sender: sender, recipient: recipient, createdAtMilliseconds: createdAt,
-            ciphertext: ciphertext, otherCiphertextHash: otherHash, signature: signature, readAtMilliseconds: readAt)
+            kind: kind,
+            id: id,
+            sender: sender,
+            recipient: recipient,
+            createdAtMilliseconds: createdAt,
+            ciphertext: ciphertext,
+            otherCiphertextHash: otherHash,
+            signature: signature,
+            readAtMilliseconds: readAt
+        )
     }
 }
 
@@ -123,7 +133,8 @@ extension MessageRecord {
         let prefix = "mailroom.record.v"
         guard format.hasPrefix(prefix) else { return false }
         let digits = Array(format.utf8.dropFirst(prefix.utf8.count))
-        guard (1...9).contains(digits.count), digits.allSatisfy({ (0x30...0x39).contains($0) }), digits[0] != 0x30 else {
+        guard (1...9).contains(digits.count), digits.allSatisfy({ (0x30...0x39).contains($0) }), digits[0] != 0x30
+        else {
             return false
         }
         return digits != [0x31]
@@ -201,7 +212,9 @@ private struct JSONMembers {
     /// most 64 characters.
     static func printable(_ name: String) -> String {
         let kept = name.unicodeScalars.prefix(64).map { scalar -> Character in
-            scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || "_-.".unicodeScalars.contains(scalar))
+            scalar.isASCII
+                && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar)
+                    || "_-.".unicodeScalars.contains(scalar))
                 ? Character(scalar) : "?"
         }
         return String(kept) + (name.unicodeScalars.count > 64 ? "…" : "")

@@ -42,8 +42,15 @@ public struct MessageRecord: Sendable, Hashable {
 
     /// Assembles a record; nothing is checked until ``verify(limits:)``.
     public init(
-        kind: Kind, id: MessageID, sender: PublicKey, recipient: PublicKey, createdAtMilliseconds: Int64,
-        ciphertext: [UInt8], otherCiphertextHash: [UInt8], signature: [UInt8], readAtMilliseconds: Int64? = nil
+        kind: Kind,
+        id: MessageID,
+        sender: PublicKey,
+        recipient: PublicKey,
+        createdAtMilliseconds: Int64,
+        ciphertext: [UInt8],
+        otherCiphertextHash: [UInt8],
+        signature: [UInt8],
+        readAtMilliseconds: Int64? = nil
     ) {
         self.kind = kind
         self.id = id
@@ -65,16 +72,26 @@ public struct MessageRecord: Sendable, Hashable {
     ///   `body_too_large`, `invalid_field_length` or `bad_signature`, in that order.
     public func verify(limits: EnvelopeLimits = EnvelopeLimits()) throws(EnvelopeError) {
         try RowVerification.verify(
-            id: id, sender: sender, recipient: recipient, createdAt: createdAtMilliseconds,
-            ownCiphertext: ciphertext, otherHash: otherCiphertextHash, ownIsRecipient: kind == .inbox,
-            signature: signature, limits: limits)
+            id: id,
+            sender: sender,
+            recipient: recipient,
+            createdAt: createdAtMilliseconds,
+            ownCiphertext: ciphertext,
+            otherHash: otherCiphertextHash,
+            ownIsRecipient: kind == .inbox,
+            signature: signature,
+            limits: limits
+        )
     }
 
     /// Verifies the record, then decrypts the owner's copy.
     ///
     /// - Throws: ``EnvelopeError``: `not_a_party` if `identity` does not own the record (checked first), what
     ///   ``verify(limits:)`` throws, or `decryption_failed`.
-    public func open(with identity: Identity, limits: EnvelopeLimits = EnvelopeLimits()) throws(EnvelopeError)
+    public func open(
+        with identity: Identity,
+        limits: EnvelopeLimits = EnvelopeLimits()
+    ) throws(EnvelopeError)
         -> [UInt8]
     {
         guard identity.publicKey == owner else {
@@ -89,18 +106,30 @@ extension MessageRecord {
     /// A record of the inbox copy of `copy`, with the time it was read.
     public init(_ copy: InboxCopy, readAtMilliseconds: Int64? = nil) {
         self.init(
-            kind: .inbox, id: copy.id, sender: copy.sender, recipient: copy.recipient,
-            createdAtMilliseconds: copy.createdAtMilliseconds, ciphertext: copy.recipientCiphertext,
-            otherCiphertextHash: copy.senderCiphertextHash, signature: copy.signature,
-            readAtMilliseconds: readAtMilliseconds)
+            kind: .inbox,
+            id: copy.id,
+            sender: copy.sender,
+            recipient: copy.recipient,
+            createdAtMilliseconds: copy.createdAtMilliseconds,
+            ciphertext: copy.recipientCiphertext,
+            otherCiphertextHash: copy.senderCiphertextHash,
+            signature: copy.signature,
+            readAtMilliseconds: readAtMilliseconds
+        )
     }
 
     /// A record of the sentbox copy of `copy`.
     public init(_ copy: SentboxCopy) {
         self.init(
-            kind: .sentbox, id: copy.id, sender: copy.sender, recipient: copy.recipient,
-            createdAtMilliseconds: copy.createdAtMilliseconds, ciphertext: copy.senderCiphertext,
-            otherCiphertextHash: copy.recipientCiphertextHash, signature: copy.signature)
+            kind: .sentbox,
+            id: copy.id,
+            sender: copy.sender,
+            recipient: copy.recipient,
+            createdAtMilliseconds: copy.createdAtMilliseconds,
+            ciphertext: copy.senderCiphertext,
+            otherCiphertextHash: copy.recipientCiphertextHash,
+            signature: copy.signature
+        )
     }
 
     /// The record the worker stores for `envelope` in the mailbox of `kind`.

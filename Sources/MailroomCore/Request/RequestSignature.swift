@@ -79,20 +79,34 @@ public struct RequestSignature: Sendable, Hashable {
     ///   - body: the request body (empty for none).
     ///   - nonce: unpadded base64url of 16–64 random bytes; default 16 fresh random bytes.
     public static func sign(
-        method: String, target: String, body: [UInt8], timestampMilliseconds: Int64, nonce: String? = nil,
+        method: String,
+        target: String,
+        body: [UInt8],
+        timestampMilliseconds: Int64,
+        nonce: String? = nil,
         identity: Identity
     ) -> RequestSignature {
         let nonce = nonce ?? Base64URL.encode(SodiumRandom.bytes(16))
         let keyText = identity.publicKey.textileString
         let message = canonical(
-            method: method, target: target, body: body, timestamp: timestampMilliseconds, nonce: nonce, key: keyText)
+            method: method,
+            target: target,
+            body: body,
+            timestamp: timestampMilliseconds,
+            nonce: nonce,
+            key: keyText
+        )
         var signature = [UInt8](repeating: 0, count: 64)
         message.withUnsafeBytes { message in
             signature.withUnsafeMutableBytes { identity.sign(message, into: $0.baseAddress!) }
         }
         return RequestSignature(
-            key: identity.publicKey, keyText: keyText, timestampMilliseconds: timestampMilliseconds, nonce: nonce,
-            signature: signature)
+            key: identity.publicKey,
+            keyText: keyText,
+            timestampMilliseconds: timestampMilliseconds,
+            nonce: nonce,
+            signature: signature
+        )
     }
 
     private init(key: PublicKey, keyText: String, timestampMilliseconds: Int64, nonce: String, signature: [UInt8]) {
@@ -116,7 +130,13 @@ public struct RequestSignature: Sendable, Hashable {
     /// - Throws: ``Failure`` `bad_signature`.
     public func verify(method: String, target: String, body: [UInt8]) throws(Failure) {
         let message = Self.canonical(
-            method: method, target: target, body: body, timestamp: timestampMilliseconds, nonce: nonce, key: keyText)
+            method: method,
+            target: target,
+            body: body,
+            timestamp: timestampMilliseconds,
+            nonce: nonce,
+            key: keyText
+        )
         let verifies = signature.withUnsafeBytes { sig in
             message.withUnsafeBytes { message in
                 PrecomputedKeys.shared.verify(signature: sig.baseAddress!, message: message, publicKey: key.raw)
@@ -135,8 +155,12 @@ public struct RequestSignature: Sendable, Hashable {
     ///   - header: looks a header up by name (case-insensitively); nil when absent.
     /// - Throws: ``Failure`` `missing_auth`, `malformed_auth`, `expired` or `bad_signature`, the first that applies.
     public static func check(
-        method: String, target: String, body: () throws(Failure) -> [UInt8], header: (String) -> String?,
-        nowMilliseconds: Int64, maxClockSkewMilliseconds: Int64
+        method: String,
+        target: String,
+        body: () throws(Failure) -> [UInt8],
+        header: (String) -> String?,
+        nowMilliseconds: Int64,
+        maxClockSkewMilliseconds: Int64
     ) throws(Failure) -> RequestSignature {
         func value(_ name: String) throws(Failure) -> String {
             guard let value = header(name) else { throw .missing(name) }
@@ -149,7 +173,10 @@ public struct RequestSignature: Sendable, Hashable {
         let signature = try RequestSignature(key: key, timestamp: timestamp, nonce: nonce, signature: signatureText)
         let (difference, overflow) = nowMilliseconds.subtractingReportingOverflow(signature.timestampMilliseconds)
         guard !overflow, difference.magnitude <= maxClockSkewMilliseconds.magnitude else {
-            throw Failure("expired", "the timestamp is more than \(maxClockSkewMilliseconds / 1000) s from the server's clock")
+            throw Failure(
+                "expired",
+                "the timestamp is more than \(maxClockSkewMilliseconds / 1000) s from the server's clock"
+            )
         }
         try signature.verify(method: method, target: target, body: try body())
         return signature
@@ -157,7 +184,12 @@ public struct RequestSignature: Sendable, Hashable {
 
     /// The signed bytes: the domain, then the method, target, body hash, timestamp, nonce and key, one per line.
     public static func canonical(
-        method: String, target: String, body: [UInt8], timestamp: Int64, nonce: String, key: String
+        method: String,
+        target: String,
+        body: [UInt8],
+        timestamp: Int64,
+        nonce: String,
+        key: String
     ) -> [UInt8] {
         let hash = Hex.encode(SodiumHash.blake2b256(body).bytes)
         let text = [method.uppercased(), target, hash, String(timestamp), nonce, key].joined(separator: "\n")

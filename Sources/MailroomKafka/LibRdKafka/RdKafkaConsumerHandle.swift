@@ -24,7 +24,8 @@ final class RebalanceListener: @unchecked Sendable {
     /// Before an assignment takes effect: sets the offset of each partition whose sink-recorded next offset
     /// is before the group's committed one (``KafkaConsumer/Configuration/startingOffsets``). A partition
     /// without a committed offset keeps the reset policy (earliest), which skips nothing either.
-    func applyStartingOffsets(client: OpaquePointer, partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) {
+    func applyStartingOffsets(client: OpaquePointer, partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>)
+    {
         guard let startingOffsets, partitions.pointee.cnt > 0 else { return }
         let recorded = startingOffsets(RdKafkaPartitionList.entries(partitions))
         guard !recorded.isEmpty, let committed = rd_kafka_topic_partition_list_copy(partitions) else { return }
@@ -100,12 +101,17 @@ final class RdKafkaConsumerHandle: @unchecked Sendable {
     func poll(maxRecords: Int, timeoutMilliseconds: Int32) async -> (records: [KafkaRecord], errors: [KafkaError]) {
         await withCheckedContinuation { continuation in
             blockingQueue.async { [self] in
-                continuation.resume(returning: pollBlocking(maxRecords: maxRecords, timeoutMilliseconds: timeoutMilliseconds))
+                continuation.resume(
+                    returning: pollBlocking(maxRecords: maxRecords, timeoutMilliseconds: timeoutMilliseconds)
+                )
             }
         }
     }
 
-    private func pollBlocking(maxRecords: Int, timeoutMilliseconds: Int32) -> (records: [KafkaRecord], errors: [KafkaError]) {
+    private func pollBlocking(
+        maxRecords: Int,
+        timeoutMilliseconds: Int32
+    ) -> (records: [KafkaRecord], errors: [KafkaError]) {
         if closed.load(ordering: .acquiring) { return ([], []) }
         var buffer = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: maxRecords)
         let count = buffer.withUnsafeMutableBufferPointer { pointer in
@@ -131,7 +137,8 @@ final class RdKafkaConsumerHandle: @unchecked Sendable {
     }
 
     private static func copy(
-        _ message: UnsafeMutablePointer<rd_kafka_message_t>, topicNames: inout [OpaquePointer: String]
+        _ message: UnsafeMutablePointer<rd_kafka_message_t>,
+        topicNames: inout [OpaquePointer: String]
     ) -> KafkaRecord {
         let m = message.pointee
         var topic = ""
@@ -152,7 +159,8 @@ final class RdKafkaConsumerHandle: @unchecked Sendable {
             var name: UnsafePointer<CChar>?
             var valuePointer: UnsafeRawPointer?
             var size = 0
-            while rd_kafka_header_get_all(headerList, index, &name, &valuePointer, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
+            while rd_kafka_header_get_all(headerList, index, &name, &valuePointer, &size) == RD_KAFKA_RESP_ERR_NO_ERROR
+            {
                 let headerValue = valuePointer.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) }
                 headers.append(KafkaHeader(name.map { String(cString: $0) } ?? "", headerValue))
                 index += 1
@@ -161,8 +169,14 @@ final class RdKafkaConsumerHandle: @unchecked Sendable {
         var timestampType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
         let timestamp = rd_kafka_message_timestamp(message, &timestampType)
         return KafkaRecord(
-            topic: topic, partition: m.partition, offset: m.offset, key: key, value: value, headers: headers,
-            timestampMilliseconds: timestampType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : timestamp)
+            topic: topic,
+            partition: m.partition,
+            offset: m.offset,
+            key: key,
+            value: value,
+            headers: headers,
+            timestampMilliseconds: timestampType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : timestamp
+        )
     }
 
     /// Stores the next offsets to commit (`offset` = last processed + 1). Non-blocking.

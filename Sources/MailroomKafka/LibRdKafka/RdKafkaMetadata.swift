@@ -2,7 +2,11 @@ internal import CRdKafka
 
 /// Metadata requests (blocking; callers run them off the cooperative pool).
 enum RdKafkaMetadata {
-    static func partitionCount(client: OpaquePointer, topic: String, timeoutMilliseconds: Int32) -> Result<Int, KafkaError> {
+    static func partitionCount(
+        client: OpaquePointer,
+        topic: String,
+        timeoutMilliseconds: Int32
+    ) -> Result<Int, KafkaError> {
         guard let topicHandle = rd_kafka_topic_new(client, topic, nil) else {
             return .failure(KafkaError(.client, message: "cannot open topic \(topic)"))
         }
@@ -24,7 +28,11 @@ enum RdKafkaMetadata {
     }
 
     /// Each partition's high-water mark (the offset the next record will get), asked of the partition leaders.
-    static func endOffsets(client: OpaquePointer, topic: String, timeoutMilliseconds: Int32)
+    static func endOffsets(
+        client: OpaquePointer,
+        topic: String,
+        timeoutMilliseconds: Int32
+    )
         -> Result<[Int32: Int64], KafkaError>
     {
         let count: Int

@@ -35,10 +35,12 @@ final class RdKafkaProducerHandle: @unchecked Sendable {
             let err = message.pointee.err
             if err == RD_KAFKA_RESP_ERR_NO_ERROR {
                 box.completion(
-                    .success(KafkaDeliveryReport(partition: message.pointee.partition, offset: message.pointee.offset)))
+                    .success(KafkaDeliveryReport(partition: message.pointee.partition, offset: message.pointee.offset))
+                )
             } else {
                 let code: KafkaError.Code =
-                    err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT ? .timedOut
+                    err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT
+                    ? .timedOut
                     : err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ? .messageTooLarge : .delivery
                 box.completion(.failure(rdKafkaError(code, err, context: "delivery failed")))
             }
@@ -56,7 +58,10 @@ final class RdKafkaProducerHandle: @unchecked Sendable {
 
     /// Queues one record. Throws `.queueFull` when librdkafka's queue is full (the caller waits and retries).
     func produce(
-        topic: String, key: [UInt8], value: [UInt8], headers: [KafkaHeader],
+        topic: String,
+        key: [UInt8],
+        value: [UInt8],
+        headers: [KafkaHeader],
         completion: @escaping DeliveryCompletion
     ) -> ProduceOutcome {
         usable.withLock { usable in
@@ -67,7 +72,10 @@ final class RdKafkaProducerHandle: @unchecked Sendable {
 
     /// ``produce(topic:key:value:headers:completion:)`` on a client known to be alive.
     private func produceOpen(
-        topic: String, key: [UInt8], value: [UInt8], headers: [KafkaHeader],
+        topic: String,
+        key: [UInt8],
+        value: [UInt8],
+        headers: [KafkaHeader],
         completion: @escaping DeliveryCompletion
     ) -> ProduceOutcome {
         let box = Unmanaged.passRetained(DeliveryBox(completion))
@@ -143,8 +151,13 @@ final class RdKafkaProducerHandle: @unchecked Sendable {
         let result: Result<Int, KafkaError> = await withCheckedContinuation { continuation in
             blockingQueue.async { [self] in
                 guard usable.withLock({ $0 }) else { return continuation.resume(returning: .failure(Self.closedError)) }
-                continuation.resume(returning: RdKafkaMetadata.partitionCount(
-                    client: client, topic: topic, timeoutMilliseconds: timeoutMilliseconds))
+                continuation.resume(
+                    returning: RdKafkaMetadata.partitionCount(
+                        client: client,
+                        topic: topic,
+                        timeoutMilliseconds: timeoutMilliseconds
+                    )
+                )
             }
         }
         return try result.get()
@@ -155,8 +168,13 @@ final class RdKafkaProducerHandle: @unchecked Sendable {
         let result: Result<[Int32: Int64], KafkaError> = await withCheckedContinuation { continuation in
             blockingQueue.async { [self] in
                 guard usable.withLock({ $0 }) else { return continuation.resume(returning: .failure(Self.closedError)) }
-                continuation.resume(returning: RdKafkaMetadata.endOffsets(
-                    client: client, topic: topic, timeoutMilliseconds: timeoutMilliseconds))
+                continuation.resume(
+                    returning: RdKafkaMetadata.endOffsets(
+                        client: client,
+                        topic: topic,
+                        timeoutMilliseconds: timeoutMilliseconds
+                    )
+                )
             }
         }
         return try result.get()
@@ -181,7 +199,7 @@ final class RdKafkaProducerHandle: @unchecked Sendable {
 
 private func withHeaderNames<R>(_ headers: [KafkaHeader], _ body: ([UnsafePointer<CChar>]) -> R) -> R {
     let copies = headers.map { strdup($0.name)! }
-    defer { copies.forEach { free($0) } }
+    defer { for copy in copies { free(copy) } }
     return body(copies.map { UnsafePointer($0) })
 }
 
@@ -192,6 +210,6 @@ private func withHeaderValues<R>(_ headers: [KafkaHeader], _ body: ([UnsafeRawPo
         value.withUnsafeBytes { pointer.copyMemory(from: $0.baseAddress!, byteCount: value.count) }
         return pointer
     }
-    defer { copies.forEach { $0?.deallocate() } }
+    defer { for copy in copies { copy?.deallocate() } }
     return body(copies.map { $0.map { UnsafeRawPointer($0) } })
 }

@@ -126,7 +126,11 @@ final class PQConnectionDriver: PQSocketHandler, @unchecked Sendable {
 
     /// Reads every result available; finishes the operation (and starts the next) when its last one is in,
     /// otherwise waits for the socket again.
-    private func collectResults(_ state: inout State, _ operation: Operation, finished: inout [Operation])
+    private func collectResults(
+        _ state: inout State,
+        _ operation: Operation,
+        finished: inout [Operation]
+    )
         throws(PostgresError)
     {
         while !handle.isBusy {
@@ -228,7 +232,8 @@ final class PQConnectionDriver: PQSocketHandler, @unchecked Sendable {
     }
 
     /// A connection-level failure: whatever libpq still holds is drained, the operation fails.
-    private func fail(_ state: inout State, _ operation: Operation, _ error: PostgresError, finished: inout [Operation]) {
+    private func fail(_ state: inout State, _ operation: Operation, _ error: PostgresError, finished: inout [Operation])
+    {
         var drained = 0
         while drained < 16, !handle.isBusy, handle.nextResult() != nil { drained += 1 }
         if operation.preparing { handle.preparationFinished(succeeded: false) }

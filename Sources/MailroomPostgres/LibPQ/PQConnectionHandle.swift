@@ -1,9 +1,10 @@
 internal import CLibPQ
 internal import Foundation
+
 #if canImport(Glibc)
-    internal import Glibc
+internal import Glibc
 #elseif canImport(Darwin)
-    internal import Darwin
+internal import Darwin
 #endif
 
 /// Owns one `PGconn *`. Two ways to use it, never both on one connection:
@@ -30,7 +31,10 @@ final class PQConnectionHandle: @unchecked Sendable {
 
     /// Connects, blocking the calling thread for at most the connect timeout.
     static func connect(
-        url: String, connectTimeout: Int, applicationName: String, targetSessionAttributes: String? = nil
+        url: String,
+        connectTimeout: Int,
+        applicationName: String,
+        targetSessionAttributes: String? = nil
     ) throws(PostgresError) -> PQConnectionHandle {
         try validate(url: url)
         // Defaults first: values in the URL (expanded from `dbname`) override them.
@@ -130,7 +134,15 @@ final class PQConnectionHandle: @unchecked Sendable {
             let sent = types.withUnsafeBufferPointer { typePointer in
                 query.binds.withParameterPointers { values, lengths, formats in
                     PQsendQueryParams(
-                        conn, query.sql, Int32(query.binds.count), typePointer.baseAddress, values, lengths, formats, 1)
+                        conn,
+                        query.sql,
+                        Int32(query.binds.count),
+                        typePointer.baseAddress,
+                        values,
+                        lengths,
+                        formats,
+                        1
+                    )
                 }
             }
             guard sent == 1 else { throw connectionError(conn) }
@@ -280,7 +292,9 @@ final class PQConnectionHandle: @unchecked Sendable {
             throw PostgresError(.connectionClosed, message: "poll failed (errno \(errno))")
         }
         if ready > 0 {
-            guard PQconsumeInput(conn) == 1 else { throw PostgresError(.connectionClosed, message: Self.errorMessage(conn)) }
+            guard PQconsumeInput(conn) == 1 else {
+                throw PostgresError(.connectionClosed, message: Self.errorMessage(conn))
+            }
         }
         if PQstatus(conn) != CONNECTION_OK {
             throw PostgresError(.connectionClosed, message: Self.errorMessage(conn))
@@ -289,7 +303,9 @@ final class PQConnectionHandle: @unchecked Sendable {
         while let notify = PQnotifies(conn) {
             let channel = notify.pointee.relname.map { String(cString: $0) } ?? ""
             let payload = notify.pointee.extra.map { String(cString: $0) } ?? ""
-            notifications.append(PostgresNotification(channel: channel, payload: payload, backendPID: notify.pointee.be_pid))
+            notifications.append(
+                PostgresNotification(channel: channel, payload: payload, backendPID: notify.pointee.be_pid)
+            )
             PQfreemem(notify)
         }
         return notifications
@@ -301,7 +317,16 @@ final class PQConnectionHandle: @unchecked Sendable {
         let types = query.binds.types.map { Oid($0.rawValue) }
         let result = types.withUnsafeBufferPointer { typePointer in
             query.binds.withParameterPointers { values, lengths, formats in
-                PQexecParams(conn, query.sql, Int32(query.binds.count), typePointer.baseAddress, values, lengths, formats, 1)
+                PQexecParams(
+                    conn,
+                    query.sql,
+                    Int32(query.binds.count),
+                    typePointer.baseAddress,
+                    values,
+                    lengths,
+                    formats,
+                    1
+                )
             }
         }
         return try consume(result, conn: conn)
@@ -343,7 +368,9 @@ final class PQConnectionHandle: @unchecked Sendable {
             throw connectionError(conn)
         default:
             throw PostgresError(
-                .unexpectedResult, message: "unexpected result status \(PQresultStatus(result).rawValue)")
+                .unexpectedResult,
+                message: "unexpected result status \(PQresultStatus(result).rawValue)"
+            )
         }
     }
 
@@ -449,7 +476,7 @@ func redactedURL(_ url: String) -> String {
 /// Passes a NULL-terminated array of C strings.
 private func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
     let duplicates = strings.map { strdup($0) }
-    defer { duplicates.forEach { free($0) } }
+    defer { for pointer in duplicates { free(pointer) } }
     let pointers: [UnsafePointer<CChar>?] = duplicates.map { UnsafePointer($0) } + [nil]
     return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
 }

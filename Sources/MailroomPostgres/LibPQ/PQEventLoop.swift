@@ -1,8 +1,9 @@
 internal import CLibPQ
 internal import Foundation
 internal import Synchronization
+
 #if canImport(Glibc)
-    internal import Glibc
+internal import Glibc
 #endif
 
 /// Something waiting on a socket registered with ``PQEventLoop``.

@@ -24,7 +24,9 @@ internal import Foundation
         let result = PQexec(conn, "SELECT pid FROM pg_stat_activity")
         defer { PQclear(result) }
         guard PQresultStatus(result) == PGRES_TUPLES_OK else { throw failure("statement") }
-        return (0..<PQntuples(result)).compactMap { row in PQgetvalue(result, row, 0).flatMap { Int32(String(cString: $0)) } }
+        return (0..<PQntuples(result)).compactMap { row in
+            PQgetvalue(result, row, 0).flatMap { Int32(String(cString: $0)) }
+        }
     }
 
     /// Runs `sql` (no parameters; one or more statements).

@@ -27,8 +27,10 @@ public final class PostgresListener: Sendable {
         public var pollInterval: Duration = .milliseconds(100)
 
         public init(
-            connection: PostgresConnection.Configuration, channels: [String],
-            minimumBackoff: Duration = .milliseconds(50), maximumBackoff: Duration = .seconds(5)
+            connection: PostgresConnection.Configuration,
+            channels: [String],
+            minimumBackoff: Duration = .milliseconds(50),
+            maximumBackoff: Duration = .seconds(5)
         ) {
             self.connection = connection
             self.channels = channels
@@ -67,7 +69,8 @@ public final class PostgresListener: Sendable {
     ///   - logger: logs connection loss and reconnection (at info and below).
     ///   - onEvent: called on the listener's thread for every event; keep it short (hand work to a task).
     public init(
-        _ configuration: Configuration, logger: Logger = Logger(label: "mailroom.postgres.listener"),
+        _ configuration: Configuration,
+        logger: Logger = Logger(label: "mailroom.postgres.listener"),
         onEvent: @escaping @Sendable (Event) -> Void
     ) {
         self.configuration = configuration
@@ -133,14 +136,17 @@ public final class PostgresListener: Sendable {
         var reportedOutage = false
         let timeout = Int32(
             clamping: configuration.pollInterval.components.seconds * 1000
-                + configuration.pollInterval.components.attoseconds / 1_000_000_000_000_000)
+                + configuration.pollInterval.components.attoseconds / 1_000_000_000_000_000
+        )
         while !shouldStop {
             let handle: PQConnectionHandle
             do throws(PostgresError) {
                 handle = try PQConnectionHandle.connect(
-                    url: configuration.connection.url, connectTimeout: configuration.connection.connectTimeout,
+                    url: configuration.connection.url,
+                    connectTimeout: configuration.connection.connectTimeout,
                     applicationName: configuration.connection.applicationName,
-                    targetSessionAttributes: configuration.connection.targetSessionAttributes)
+                    targetSessionAttributes: configuration.connection.targetSessionAttributes
+                )
                 do {
                     try handle.listen(channels: configuration.channels)
                 } catch {
@@ -158,14 +164,19 @@ public final class PostgresListener: Sendable {
                         + .nanoseconds(
                             Int(
                                 backoff.components.seconds * 1_000_000_000
-                                    + backoff.components.attoseconds / 1_000_000_000)))
+                                    + backoff.components.attoseconds / 1_000_000_000
+                            )
+                        )
+                )
                 backoff = min(backoff * 2, configuration.maximumBackoff)
                 continue
             }
             backoff = configuration.minimumBackoff
             reportedOutage = false
             logger.debug(
-                "listening", metadata: ["channels": "\(configuration.channels)", "reconnect": "\(connectedBefore)"])
+                "listening",
+                metadata: ["channels": "\(configuration.channels)", "reconnect": "\(connectedBefore)"]
+            )
             onEvent(.connected(backendPID: handle.backendPID, isReconnect: connectedBefore))
             connectedBefore = true
             while !shouldStop {
@@ -187,7 +198,10 @@ public final class PostgresListener: Sendable {
                     + .nanoseconds(
                         Int(
                             configuration.minimumBackoff.components.seconds * 1_000_000_000
-                                + configuration.minimumBackoff.components.attoseconds / 1_000_000_000)))
+                                + configuration.minimumBackoff.components.attoseconds / 1_000_000_000
+                        )
+                    )
+            )
         }
     }
 }

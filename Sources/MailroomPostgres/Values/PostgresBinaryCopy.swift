@@ -15,7 +15,8 @@ public struct PostgresBinaryCopy: Sendable {
     /// - Parameter capacity: bytes to reserve for the whole stream, if known.
     public init(reservingCapacity capacity: Int = 0) {
         bytes.reserveCapacity(capacity + 21)
-        bytes.append(contentsOf: [0x50, 0x47, 0x43, 0x4F, 0x50, 0x59, 0x0A, 0xFF, 0x0D, 0x0A, 0x00])  // PGCOPY\n\377\r\n\0
+        // PGCOPY\n\377\r\n\0
+        bytes.append(contentsOf: [0x50, 0x47, 0x43, 0x4F, 0x50, 0x59, 0x0A, 0xFF, 0x0D, 0x0A, 0x00])
         bytes.appendBigEndian(Int32(0))  // flags: no OIDs
         bytes.appendBigEndian(Int32(0))  // header extension length
     }

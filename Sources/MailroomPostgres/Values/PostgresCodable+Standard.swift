@@ -72,7 +72,7 @@ extension String: PostgresCodable {
     public func encode(into buffer: inout [UInt8]) { buffer.append(contentsOf: utf8) }
     public init(postgresBytes bytes: UnsafeRawBufferPointer, type: PostgresDataType) throws(PostgresError) {
         switch type {
-        case .text, .varchar, .name, .bpchar, PostgresDataType(705) /* unknown */:
+        case .text, .varchar, .name, .bpchar, PostgresDataType(705):  // 705: unknown
             self = String(decoding: bytes, as: UTF8.self)
         case .uuid where bytes.count == 16:
             self = (try UUID(postgresBytes: bytes, type: type)).uuidString.lowercased()

@@ -62,7 +62,8 @@ extension PostgresDecodable {
     /// Rejects NULL for non-optional types.
     @inlinable
     public static func decodeColumn(
-        _ bytes: UnsafeRawBufferPointer?, type: PostgresDataType
+        _ bytes: UnsafeRawBufferPointer?,
+        type: PostgresDataType
     ) throws(PostgresError) -> Self {
         guard let bytes else {
             throw PostgresError(.decoding, message: "unexpected NULL for \(Self.self)")
@@ -79,7 +80,8 @@ extension Optional: PostgresDecodable where Wrapped: PostgresDecodable {
 
     @inlinable
     public static func decodeColumn(
-        _ bytes: UnsafeRawBufferPointer?, type: PostgresDataType
+        _ bytes: UnsafeRawBufferPointer?,
+        type: PostgresDataType
     ) throws(PostgresError) -> Self {
         guard let bytes else { return .none }
         return .some(try Wrapped(postgresBytes: bytes, type: type))

@@ -85,7 +85,8 @@ final class WatchHub: Sendable {
     func watch(box: MailboxEvent.Box, owner: PublicKey) async throws -> MailboxWatch {
         let key = GroupKey(box: box == .inbox ? .inbox : .sentbox, owner: owner.bytes)
         let (stream, events) = AsyncThrowingStream<MailboxEvent, any Error>.makeStream(
-            bufferingPolicy: .bufferingOldest(max(1, configuration.watchBufferSize)))
+            bufferingPolicy: .bufferingOldest(max(1, configuration.watchBufferSize))
+        )
         let id = state.withLock { state -> Int in
             state.nextID += 1
             return state.nextID
@@ -199,7 +200,9 @@ final class WatchHub: Sendable {
                 state.groups[key]?.watchers.remove(id)
                 if state.groups[key]?.watchers.isEmpty == true, let group = state.groups.removeValue(forKey: key) {
                     state.byToken[key.box]?[group.token]?.remove(key.owner)
-                    if state.byToken[key.box]?[group.token]?.isEmpty == true { state.byToken[key.box]?[group.token] = nil }
+                    if state.byToken[key.box]?[group.token]?.isEmpty == true {
+                        state.byToken[key.box]?[group.token] = nil
+                    }
                 }
                 return nil
             }
@@ -265,10 +268,16 @@ final class WatchHub: Sendable {
             // Tokens only for owners a group may start on (new watchers', or without a group yet): a group keeps
             // its token.
             let starting = Array(
-                Set(joining.map(\.key.owner)).union(zip(ownerList, frontiers).filter { $0.1 == nil }.map(\.0)))
+                Set(joining.map(\.key.owner)).union(zip(ownerList, frontiers).filter { $0.1 == nil }.map(\.0))
+            )
             let (changes, frontier, tokens) = try await pool.withConnection { connection in
                 try await WatchQueries.changes(
-                    box: box, owners: ownerList, frontiers: frontiers, tokensFor: starting, on: connection)
+                    box: box,
+                    owners: ownerList,
+                    frontiers: frontiers,
+                    tokensFor: starting,
+                    on: connection
+                )
             }
             var byOwner: [[UInt8]: [WatchQueries.Change]] = [:]
             for change in changes { byOwner[change.owner, default: []].append(change) }
@@ -302,15 +311,20 @@ final class WatchHub: Sendable {
                     }
                     if !read.isEmpty {
                         events.append(
-                            MailboxEvent(box: eventBox, kind: .read, messageIDs: read.sorted { $0.0 < $1.0 }.map(\.1)))
+                            MailboxEvent(box: eventBox, kind: .read, messageIDs: read.sorted { $0.0 < $1.0 }.map(\.1))
+                        )
                     }
                     if !deleted.isEmpty {
                         events.append(
                             MailboxEvent(
-                                box: eventBox, kind: .deleted, messageIDs: deleted.sorted { $0.0 < $1.0 }.map(\.1)))
+                                box: eventBox,
+                                kind: .deleted,
+                                messageIDs: deleted.sorted { $0.0 < $1.0 }.map(\.1)
+                            )
+                        )
                     }
                     // Resuming from the previous frontier repeats this catch-up; from the new one, nothing of it
-                        // is lost once the last event arrived.
+                    // is lost once the last event arrived.
                     for index in events.indices {
                         events[index].cursor = index == events.count - 1 ? UInt64(max(0, frontier)) : previous
                     }
@@ -344,7 +358,9 @@ final class WatchHub: Sendable {
                         events.finish(
                             throwing: MailroomQueryError(
                                 .watcherTooSlow,
-                                "the watcher fell more than \(configuration.watchBufferSize) events behind"))
+                                "the watcher fell more than \(configuration.watchBufferSize) events behind"
+                            )
+                        )
                         remove(id)
                         break
                     }

@@ -12,14 +12,18 @@ public enum BlockQueries {
     }
 
     /// Removes `sender` from `owner`'s block list; returns whether it was there.
-    public static func unblock(owner: [UInt8], sender: [UInt8], on connection: PostgresConnection) async throws -> Bool {
+    public static func unblock(owner: [UInt8], sender: [UInt8], on connection: PostgresConnection) async throws -> Bool
+    {
         try await connection.query(
             "DELETE FROM mailbox_blocks WHERE owner = \(owner) AND blocked = \(sender)"
         ).affectedRows > 0
     }
 
     /// `owner`'s block list, oldest first.
-    public static func blocks(owner: [UInt8], on connection: PostgresConnection) async throws
+    public static func blocks(
+        owner: [UInt8],
+        on connection: PostgresConnection
+    ) async throws
         -> [(sender: [UInt8], since: Date)]
     {
         try await connection.query(
@@ -28,12 +32,16 @@ public enum BlockQueries {
     }
 
     /// The (recipient, sender) pairs among `recipients`' block lists: what the worker refuses.
-    public static func blockedPairs(recipients: [[UInt8]], on connection: PostgresConnection) async throws
+    public static func blockedPairs(
+        recipients: [[UInt8]],
+        on connection: PostgresConnection
+    ) async throws
         -> Set<[UInt8]>
     {
         guard !recipients.isEmpty else { return [] }
         let rows = try await connection.query(
-            "SELECT owner || blocked FROM mailbox_blocks WHERE owner = ANY(\(PostgresArray(recipients)))")
+            "SELECT owner || blocked FROM mailbox_blocks WHERE owner = ANY(\(PostgresArray(recipients)))"
+        )
         return Set(try rows.map { try $0.decode([UInt8].self, column: 0) })
     }
 }

@@ -1,6 +1,6 @@
+internal import Foundation
 public import Logging
 public import MailroomPostgres
-internal import Foundation
 
 /// Applies numbered SQL migrations in order, each in its own transaction, recording each in
 /// `schema_migrations` with its checksum.
@@ -50,7 +50,8 @@ public struct Migrator: Sendable {
                 checksum    text        NOT NULL,
                 applied_at  timestamptz NOT NULL DEFAULT now()
             )
-            """)
+            """
+        )
         var applied: [Int: (name: String, checksum: String)] = [:]
         for row in try await connection.query("SELECT version, name, checksum FROM schema_migrations") {
             let (version, name, checksum) = try row.decode(Int32.self, String.self, String.self)
@@ -62,7 +63,8 @@ public struct Migrator: Sendable {
             throw MigrationError(
                 .unknownAppliedMigration,
                 "the database has migration \(entry.name), which is not in the migrations folder; "
-                    + "this mailroom is older than the schema")
+                    + "this mailroom is older than the schema"
+            )
         }
 
         var report = Report()
@@ -72,7 +74,8 @@ public struct Migrator: Sendable {
                     throw MigrationError(
                         .checksumMismatch,
                         "\(migration.name) was edited after it was applied (applied checksum \(existing.checksum.prefix(12))…, "
-                            + "file \(migration.checksum.prefix(12))…); put schema changes in a new migration")
+                            + "file \(migration.checksum.prefix(12))…); put schema changes in a new migration"
+                    )
                 }
                 report.alreadyApplied.append(migration.name)
                 continue
@@ -92,19 +95,22 @@ public struct Migrator: Sendable {
                     """
                     INSERT INTO schema_migrations (version, name, checksum)
                     VALUES (\(Int32(migration.version)), \(migration.name), \(migration.checksum))
-                    """)
+                    """
+                )
             }
         } catch let error as PostgresError where error.code == .server {
             throw MigrationError(
                 .migrationFailed,
-                "\(migration.name) failed and was rolled back: [\(error.sqlState ?? "?????")] \(error.message)")
+                "\(migration.name) failed and was rolled back: [\(error.sqlState ?? "?????")] \(error.message)"
+            )
         }
         logger.info(
             "applied migration",
             metadata: [
                 "migration": "\(migration.name)",
                 "duration_ms": "\((ContinuousClock.now - started).milliseconds)",
-            ])
+            ]
+        )
     }
 }
 

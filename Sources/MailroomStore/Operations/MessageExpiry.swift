@@ -117,7 +117,8 @@ public struct MessageExpiry: Sendable {
                 "inbox": "\(report.inboxDeleted)", "sentbox": "\(report.sentboxDeleted)",
                 "tombstoned": "\(report.tombstoned)", "tombstones_pruned": "\(report.tombstonesPruned)",
                 "batches": "\(report.batches)",
-            ])
+            ]
+        )
         return report
     }
 

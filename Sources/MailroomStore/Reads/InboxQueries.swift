@@ -14,35 +14,38 @@ public enum InboxQueries {
     ///   - page: cursor (exclusive), size and order; the caller checks ``PageRequest/isValid``.
     ///   - status: all, read or unread messages.
     public static func page(
-        owner: [UInt8], _ page: PageRequest, status: InboxStatus, on connection: PostgresConnection
+        owner: [UInt8],
+        _ page: PageRequest,
+        status: InboxStatus,
+        on connection: PostgresConnection
     ) async throws -> [InboxRow] {
         let limit = Int64(page.limit)
         let query: PostgresQuery =
             switch (status, page.ascending, page.seek) {
-        case (.all, false, .none):
-            "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) ORDER BY id DESC LIMIT \(limit)"
-        case (.all, false, let seek?):
-            "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) AND id < \(seek) ORDER BY id DESC LIMIT \(limit)"
-        case (.all, true, .none):
-            "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) ORDER BY id ASC LIMIT \(limit)"
-        case (.all, true, let seek?):
-            "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) AND id > \(seek) ORDER BY id ASC LIMIT \(limit)"
-        case (.read, false, .none):
-            "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) AND read_at IS NOT NULL ORDER BY id DESC LIMIT \(limit)"
-        case (.read, false, let seek?):
-            "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) AND id < \(seek) AND read_at IS NOT NULL ORDER BY id DESC LIMIT \(limit)"
-        case (.read, true, .none):
-            "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) AND read_at IS NOT NULL ORDER BY id ASC LIMIT \(limit)"
-        case (.read, true, let seek?):
-            "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) AND id > \(seek) AND read_at IS NOT NULL ORDER BY id ASC LIMIT \(limit)"
-        case (.unread, false, .none):
-            "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) AND read_at IS NULL ORDER BY id DESC LIMIT \(limit)"
-        case (.unread, false, let seek?):
-            "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) AND id < \(seek) AND read_at IS NULL ORDER BY id DESC LIMIT \(limit)"
-        case (.unread, true, .none):
-            "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) AND read_at IS NULL ORDER BY id ASC LIMIT \(limit)"
-        case (.unread, true, let seek?):
-            "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) AND id > \(seek) AND read_at IS NULL ORDER BY id ASC LIMIT \(limit)"
+            case (.all, false, .none):
+                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) ORDER BY id DESC LIMIT \(limit)"
+            case (.all, false, let seek?):
+                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) AND id < \(seek) ORDER BY id DESC LIMIT \(limit)"
+            case (.all, true, .none):
+                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) ORDER BY id ASC LIMIT \(limit)"
+            case (.all, true, let seek?):
+                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) AND id > \(seek) ORDER BY id ASC LIMIT \(limit)"
+            case (.read, false, .none):
+                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) AND read_at IS NOT NULL ORDER BY id DESC LIMIT \(limit)"
+            case (.read, false, let seek?):
+                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) AND id < \(seek) AND read_at IS NOT NULL ORDER BY id DESC LIMIT \(limit)"
+            case (.read, true, .none):
+                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) AND read_at IS NOT NULL ORDER BY id ASC LIMIT \(limit)"
+            case (.read, true, let seek?):
+                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) AND id > \(seek) AND read_at IS NOT NULL ORDER BY id ASC LIMIT \(limit)"
+            case (.unread, false, .none):
+                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) AND read_at IS NULL ORDER BY id DESC LIMIT \(limit)"
+            case (.unread, false, let seek?):
+                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) AND id < \(seek) AND read_at IS NULL ORDER BY id DESC LIMIT \(limit)"
+            case (.unread, true, .none):
+                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) AND read_at IS NULL ORDER BY id ASC LIMIT \(limit)"
+            case (.unread, true, let seek?):
+                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) AND id > \(seek) AND read_at IS NULL ORDER BY id ASC LIMIT \(limit)"
             }
         let rows = try await connection.query(query)
         var result: [InboxRow] = []
@@ -53,7 +56,8 @@ public enum InboxQueries {
 
     /// Marks the message read the first time (and then records a `read` event and notifies watchers, in the
     /// same statement); returns the row with its `read_at`, or `nil` if the owner has no such message.
-    public static func read(owner: [UInt8], id: MessageID, on connection: PostgresConnection) async throws -> InboxRow? {
+    public static func read(owner: [UInt8], id: MessageID, on connection: PostgresConnection) async throws -> InboxRow?
+    {
         let rows = try await connection.query(
             """
             WITH marked AS (
@@ -70,7 +74,8 @@ public enum InboxQueries {
             SELECT id, sender, created_at, body, sentbox_body_hash, signature,
                    coalesce(read_at, (SELECT now() FROM marked)), (SELECT count(*) FROM notified)
             FROM inbox_messages WHERE owner = \(owner) AND id = \(id)
-            """)
+            """
+        )
         return try rows.first.map { row throws(PostgresError) in try InboxRow(row) }
     }
 

@@ -16,7 +16,12 @@ public struct InboxRow: Sendable, Hashable {
     public var readAt: Date?
 
     public init(
-        id: MessageID, sender: [UInt8], createdAt: Date, body: [UInt8], sentboxBodyHash: [UInt8], signature: [UInt8],
+        id: MessageID,
+        sender: [UInt8],
+        createdAt: Date,
+        body: [UInt8],
+        sentboxBodyHash: [UInt8],
+        signature: [UInt8],
         readAt: Date?
     ) {
         self.id = id
@@ -33,9 +38,13 @@ public struct InboxRow: Sendable, Hashable {
         // Column by column with concrete types, so that each decode is specialised (``PostgresRow/decode(_:column:)``
         // is inlinable).
         self.init(
-            id: try row.decode(MessageID.self, column: 0), sender: try row.decode([UInt8].self, column: 1),
-            createdAt: try row.decode(Date.self, column: 2), body: try row.decode([UInt8].self, column: 3),
-            sentboxBodyHash: try row.decode([UInt8].self, column: 4), signature: try row.decode([UInt8].self, column: 5),
-            readAt: try row.decode(Date?.self, column: 6))
+            id: try row.decode(MessageID.self, column: 0),
+            sender: try row.decode([UInt8].self, column: 1),
+            createdAt: try row.decode(Date.self, column: 2),
+            body: try row.decode([UInt8].self, column: 3),
+            sentboxBodyHash: try row.decode([UInt8].self, column: 4),
+            signature: try row.decode([UInt8].self, column: 5),
+            readAt: try row.decode(Date?.self, column: 6)
+        )
     }
 }

@@ -4,7 +4,10 @@ import MailroomPostgres
 /// The one delete statement both boxes use: the row, its `deleted` event and the watchers' NOTIFY together.
 enum MessageDeletion {
     static func delete(
-        box: MailboxNotification.Box, owner: [UInt8], id: MessageID, on connection: PostgresConnection
+        box: MailboxNotification.Box,
+        owner: [UInt8],
+        id: MessageID,
+        on connection: PostgresConnection
     ) async throws -> Bool {
         let header = MailboxNotification(box: box, event: .deleted, ownerTokens: []).payload
         let row = try await connection.query(

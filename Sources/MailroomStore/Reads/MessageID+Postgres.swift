@@ -12,7 +12,10 @@ extension MessageID: PostgresEncodable, PostgresDecodable {
             throw PostgresError(.decoding, message: "cannot decode \(type) (\(bytes.count) bytes) as a message id")
         }
         // A typed buffer, so that MessageID takes its contiguous fast path.
-        let typed = UnsafeBufferPointer(start: bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), count: bytes.count)
+        let typed = UnsafeBufferPointer(
+            start: bytes.baseAddress?.assumingMemoryBound(to: UInt8.self),
+            count: bytes.count
+        )
         do {
             try self.init(bytes: typed)
         } catch {

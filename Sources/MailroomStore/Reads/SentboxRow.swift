@@ -15,7 +15,12 @@ public struct SentboxRow: Sendable, Hashable {
     public var signature: [UInt8]
 
     public init(
-        id: MessageID, recipient: [UInt8], createdAt: Date, body: [UInt8], inboxBodyHash: [UInt8], signature: [UInt8]
+        id: MessageID,
+        recipient: [UInt8],
+        createdAt: Date,
+        body: [UInt8],
+        inboxBodyHash: [UInt8],
+        signature: [UInt8]
     ) {
         self.id = id
         self.recipient = recipient
@@ -29,8 +34,12 @@ public struct SentboxRow: Sendable, Hashable {
     init(_ row: PostgresRow) throws(PostgresError) {
         // Column by column with concrete types, so that each decode is specialised.
         self.init(
-            id: try row.decode(MessageID.self, column: 0), recipient: try row.decode([UInt8].self, column: 1),
-            createdAt: try row.decode(Date.self, column: 2), body: try row.decode([UInt8].self, column: 3),
-            inboxBodyHash: try row.decode([UInt8].self, column: 4), signature: try row.decode([UInt8].self, column: 5))
+            id: try row.decode(MessageID.self, column: 0),
+            recipient: try row.decode([UInt8].self, column: 1),
+            createdAt: try row.decode(Date.self, column: 2),
+            body: try row.decode([UInt8].self, column: 3),
+            inboxBodyHash: try row.decode([UInt8].self, column: 4),
+            signature: try row.decode([UInt8].self, column: 5)
+        )
     }
 }

@@ -16,7 +16,11 @@ public import MailroomPostgres
 public enum WatchQueries {
     /// What a catch-up found.
     public struct Change: Sendable, Hashable {
-        public enum Kind: Int16, Sendable { case created = 0, read = 1, deleted = 2 }
+        public enum Kind: Int16, Sendable {
+            case created = 0
+            case read = 1
+            case deleted = 2
+        }
         public var kind: Kind
         public var owner: [UInt8]
         public var id: MessageID
@@ -30,7 +34,10 @@ public enum WatchQueries {
     /// flight), the new frontier to use next time for all of them, and the notification tokens
     /// (``MailboxNotification/ownerTokens``) of `tokensFor` (the owners a watcher starts on), in the same round trip.
     public static func changes(
-        box: MailboxNotification.Box, owners: [[UInt8]], frontiers: [Int64?], tokensFor: [[UInt8]] = [],
+        box: MailboxNotification.Box,
+        owners: [[UInt8]],
+        frontiers: [Int64?],
+        tokensFor: [[UInt8]] = [],
         on connection: PostgresConnection
     ) async throws -> (changes: [Change], frontier: Int64, tokens: [[UInt8]: UInt64]) {
         let query: PostgresQuery = """
@@ -65,19 +72,27 @@ public enum WatchQueries {
             }
             changes.append(
                 Change(
-                    kind: known, owner: try row.decode([UInt8].self, column: 1),
-                    id: try row.decode(MessageID.self, column: 2), xid: xid,
-                    sequence: try row.decode(Int64.self, column: 4)))
+                    kind: known,
+                    owner: try row.decode([UInt8].self, column: 1),
+                    id: try row.decode(MessageID.self, column: 2),
+                    xid: xid,
+                    sequence: try row.decode(Int64.self, column: 4)
+                )
+            )
         }
         return (changes, frontier, tokens)
     }
 
     /// Deletes read and delete events older than `seconds`; returns how many.
-    public static func pruneEvents(olderThanSeconds seconds: Double, on connection: PostgresConnection) async throws
+    public static func pruneEvents(
+        olderThanSeconds seconds: Double,
+        on connection: PostgresConnection
+    ) async throws
         -> Int
     {
         let result = try await connection.query(
-            "DELETE FROM mailbox_events WHERE at < now() - make_interval(secs => \(seconds))")
+            "DELETE FROM mailbox_events WHERE at < now() - make_interval(secs => \(seconds))"
+        )
         return result.affectedRows
     }
 }

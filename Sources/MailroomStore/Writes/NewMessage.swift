@@ -30,8 +30,16 @@ public struct NewMessage: Sendable {
     public var source: RecordSource
 
     public init(
-        id: UUID, sender: [UInt8], recipient: [UInt8], createdAt: Date, inboxBody: [UInt8], sentboxBodyHash: [UInt8],
-        sentboxBody: [UInt8], inboxBodyHash: [UInt8], signature: [UInt8], source: RecordSource
+        id: UUID,
+        sender: [UInt8],
+        recipient: [UInt8],
+        createdAt: Date,
+        inboxBody: [UInt8],
+        sentboxBodyHash: [UInt8],
+        sentboxBody: [UInt8],
+        inboxBodyHash: [UInt8],
+        signature: [UInt8],
+        source: RecordSource
     ) {
         self.id = id
         self.sender = sender
@@ -60,8 +68,14 @@ public struct Rejection: Sendable, Hashable {
     public var worker: String
 
     public init(
-        source: RecordSource, reason: String, detail: String? = nil, messageID: UUID? = nil, sender: [UInt8]? = nil,
-        recipient: [UInt8]? = nil, envelopeBytes: Int, worker: String
+        source: RecordSource,
+        reason: String,
+        detail: String? = nil,
+        messageID: UUID? = nil,
+        sender: [UInt8]? = nil,
+        recipient: [UInt8]? = nil,
+        envelopeBytes: Int,
+        worker: String
     ) {
         self.source = source
         self.reason = reason
@@ -76,7 +90,14 @@ public struct Rejection: Sendable, Hashable {
     /// The rejection of a verified message (its id and parties; no body).
     public init(refusing message: NewMessage, reason: String, detail: String, envelopeBytes: Int = 0, worker: String) {
         self.init(
-            source: message.source, reason: reason, detail: detail, messageID: message.id, sender: message.sender,
-            recipient: message.recipient, envelopeBytes: envelopeBytes, worker: worker)
+            source: message.source,
+            reason: reason,
+            detail: detail,
+            messageID: message.id,
+            sender: message.sender,
+            recipient: message.recipient,
+            envelopeBytes: envelopeBytes,
+            worker: worker
+        )
     }
 }

@@ -46,7 +46,8 @@ public struct PreparedBatch: Sendable {
         createdAt = sorted.map(\.createdAt)
         // Per row: 2 + 9 × 4 bytes of counts and lengths, 252 bytes of keys, id, time, hashes and signature.
         var copy = PostgresBinaryCopy(
-            reservingCapacity: sorted.reduce(0) { $0 + 290 + $1.inboxBody.count + $1.sentboxBody.count })
+            reservingCapacity: sorted.reduce(0) { $0 + 290 + $1.inboxBody.count + $1.sentboxBody.count }
+        )
         for message in sorted {
             copy.startRow(fields: 9)
             copy.append(message.recipient)

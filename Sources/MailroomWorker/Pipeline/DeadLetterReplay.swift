@@ -89,8 +89,13 @@ public struct DeadLetterReplay: Sendable {
         let consumer: KafkaConsumer
         do {
             consumer = try KafkaConsumer(
-                .init(kafka: configuration.kafka, groupID: configuration.groupID, topics: [configuration.topics.deadLetters]),
-                logger: logger)
+                .init(
+                    kafka: configuration.kafka,
+                    groupID: configuration.groupID,
+                    topics: [configuration.topics.deadLetters]
+                ),
+                logger: logger
+            )
         } catch {
             await producer.close()
             throw error
@@ -112,7 +117,10 @@ public struct DeadLetterReplay: Sendable {
         let topic = configuration.topics.deadLetters
         let ends = try await producer.endOffsets(topic: topic)
         let startMilliseconds = Int64(Date().timeIntervalSince1970 * 1000)
-        logger.info("replaying dead letters", metadata: ["topic": "\(topic)", "end_offsets": "\(ends.values.reduce(0, +))"])
+        logger.info(
+            "replaying dead letters",
+            metadata: ["topic": "\(topic)", "end_offsets": "\(ends.values.reduce(0, +))"]
+        )
         var report = Report()
         var finished = Set<Int32>()  // partitions that reached a record newer than this run
         // The idle clock starts once the group has given this member its partitions (joining takes seconds).
@@ -128,13 +136,18 @@ public struct DeadLetterReplay: Sendable {
                 if !consumer.assignment.isEmpty || !batch.records.isEmpty {
                     lastHandled = .now
                 } else if ContinuousClock.now > joinDeadline {
-                    throw KafkaError(.timedOut, message: "no partitions of \(topic) were assigned to group \(configuration.groupID) within \(Self.joinTimeout)")
+                    throw KafkaError(
+                        .timedOut,
+                        message:
+                            "no partitions of \(topic) were assigned to group \(configuration.groupID) within \(Self.joinTimeout)"
+                    )
                 }
             }
             var handled: [KafkaRecord] = []
             for record in batch.records where !finished.contains(record.partition) {
                 let partition = record.partition
-                let isOld = record.offset < (ends[partition] ?? 0) || (record.timestampMilliseconds ?? .max) < startMilliseconds
+                let isOld =
+                    record.offset < (ends[partition] ?? 0) || (record.timestampMilliseconds ?? .max) < startMilliseconds
                 guard isOld else {
                     finished.insert(partition)
                     continue
@@ -153,7 +166,8 @@ public struct DeadLetterReplay: Sendable {
             metadata: [
                 "replayed": "\(report.replayed)", "skipped_permanent": "\(report.skippedPermanent)",
                 "skipped_exhausted": "\(report.skippedExhausted)",
-            ])
+            ]
+        )
         return report
     }
 
@@ -177,8 +191,11 @@ public struct DeadLetterReplay: Sendable {
             return
         }
         _ = try await producer.send(
-            topic: configuration.topics.envelopes, key: record.key ?? [], value: record.value ?? [],
-            headers: [KafkaHeader(Self.replayCountHeader, "\(count + 1)")])
+            topic: configuration.topics.envelopes,
+            key: record.key ?? [],
+            value: record.value ?? [],
+            headers: [KafkaHeader(Self.replayCountHeader, "\(count + 1)")]
+        )
         report.replayed += 1
     }
 

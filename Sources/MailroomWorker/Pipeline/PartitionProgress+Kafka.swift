@@ -12,20 +12,30 @@ extension PartitionProgress {
         }
         return next.map { partition, offset in
             PartitionProgress(
-                consumerGroup: group, topic: partition.topic, partition: partition.partition, nextOffset: offset,
-                highWatermark: consumer.cachedHighWatermark(partition).map { max($0, offset) })
+                consumerGroup: group,
+                topic: partition.topic,
+                partition: partition.partition,
+                nextOffset: offset,
+                highWatermark: consumer.cachedHighWatermark(partition).map { max($0, offset) }
+            )
         }
     }
 
     /// The high-water marks of `partitions` alone (the recorded offsets stay as they are).
     static func highWatermarks(
-        of partitions: [KafkaTopicPartition], group: String, consumer: KafkaConsumer
+        of partitions: [KafkaTopicPartition],
+        group: String,
+        consumer: KafkaConsumer
     ) -> [PartitionProgress] {
         partitions.compactMap { partition in
             consumer.cachedHighWatermark(partition).map {
                 PartitionProgress(
-                    consumerGroup: group, topic: partition.topic, partition: partition.partition, nextOffset: nil,
-                    highWatermark: $0)
+                    consumerGroup: group,
+                    topic: partition.topic,
+                    partition: partition.partition,
+                    nextOffset: nil,
+                    highWatermark: $0
+                )
             }
         }
     }

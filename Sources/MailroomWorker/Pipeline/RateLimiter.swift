@@ -83,7 +83,8 @@ final class RateLimiter: Sendable {
     func admit(sender: [UInt8], recipient: [UInt8], milliseconds: Int64) -> Refusal? {
         state.withLock { state in
             if let pairLimit {
-                guard state.pairs.take(sender + recipient, limit: pairLimit, now: milliseconds, trackedKeys: trackedKeys)
+                guard
+                    state.pairs.take(sender + recipient, limit: pairLimit, now: milliseconds, trackedKeys: trackedKeys)
                 else { return .pair }
             }
             if let senderLimit {

@@ -21,8 +21,10 @@ public struct RecordHandler: Sendable {
     public var workerName: String
 
     public init(
-        limits: EnvelopeLimits = EnvelopeLimits(), maxClockSkew: Duration = .seconds(300),
-        maxEnvelopeAge: Duration = WorkerConfiguration.defaultMaxEnvelopeAge, workerName: String
+        limits: EnvelopeLimits = EnvelopeLimits(),
+        maxClockSkew: Duration = .seconds(300),
+        maxEnvelopeAge: Duration = WorkerConfiguration.defaultMaxEnvelopeAge,
+        workerName: String
     ) {
         self.limits = limits
         self.maxClockSkew = maxClockSkew
@@ -36,8 +38,13 @@ public struct RecordHandler: Sendable {
         guard let value = record.value else {
             return .rejected(
                 Rejection(
-                    source: source, reason: RejectionReason.emptyRecord, detail: "the record has no value (tombstone)",
-                    envelopeBytes: 0, worker: workerName))
+                    source: source,
+                    reason: RejectionReason.emptyRecord,
+                    detail: "the record has no value (tombstone)",
+                    envelopeBytes: 0,
+                    worker: workerName
+                )
+            )
         }
         let envelope: Envelope
         do {
@@ -45,39 +52,67 @@ public struct RecordHandler: Sendable {
         } catch {
             return .rejected(
                 Rejection(
-                    source: source, reason: error.reason, detail: error.detail, envelopeBytes: value.count,
-                    worker: workerName))
+                    source: source,
+                    reason: error.reason,
+                    detail: error.detail,
+                    envelopeBytes: value.count,
+                    worker: workerName
+                )
+            )
         }
         if record.key.map({ $0 != envelope.recipient.bytes }) ?? true {
             return .rejected(
                 rejection(
-                    envelope, source: source, bytes: value.count, reason: RejectionReason.keyMismatch,
-                    detail: "the record key must be the recipient's 32-byte public key"))
+                    envelope,
+                    source: source,
+                    bytes: value.count,
+                    reason: RejectionReason.keyMismatch,
+                    detail: "the record key must be the recipient's 32-byte public key"
+                )
+            )
         }
         let skewMilliseconds = maxClockSkew.components.seconds * 1000
         let nowMilliseconds = Int64(now.timeIntervalSince1970 * 1000)
         if envelope.createdAtMilliseconds > nowMilliseconds + skewMilliseconds {
             return .rejected(
                 rejection(
-                    envelope, source: source, bytes: value.count, reason: RejectionReason.createdInFuture,
-                    detail: "created \(envelope.createdAtMilliseconds - nowMilliseconds) ms in the future"))
+                    envelope,
+                    source: source,
+                    bytes: value.count,
+                    reason: RejectionReason.createdInFuture,
+                    detail: "created \(envelope.createdAtMilliseconds - nowMilliseconds) ms in the future"
+                )
+            )
         }
         let ageMilliseconds = maxEnvelopeAge.nanoseconds / 1_000_000
         if envelope.createdAtMilliseconds < nowMilliseconds - ageMilliseconds {
             return .rejected(
                 rejection(
-                    envelope, source: source, bytes: value.count, reason: RejectionReason.envelopeTooOld,
-                    detail: "created \((nowMilliseconds - envelope.createdAtMilliseconds) / 1000) s ago; the most is \(ageMilliseconds / 1000) s"))
+                    envelope,
+                    source: source,
+                    bytes: value.count,
+                    reason: RejectionReason.envelopeTooOld,
+                    detail:
+                        "created \((nowMilliseconds - envelope.createdAtMilliseconds) / 1000) s ago; the most is \(ageMilliseconds / 1000) s"
+                )
+            )
         }
         return .accepted(envelope)
     }
 
     /// A rejection for an envelope that parsed (so its id and parties are known).
-    func rejection(_ envelope: Envelope, source: RecordSource, bytes: Int, reason: String, detail: String) -> Rejection {
+    func rejection(_ envelope: Envelope, source: RecordSource, bytes: Int, reason: String, detail: String) -> Rejection
+    {
         Rejection(
-            source: source, reason: reason, detail: detail, messageID: envelope.id.uuid,
-            sender: envelope.sender.bytes, recipient: envelope.recipient.bytes, envelopeBytes: bytes,
-            worker: workerName)
+            source: source,
+            reason: reason,
+            detail: detail,
+            messageID: envelope.id.uuid,
+            sender: envelope.sender.bytes,
+            recipient: envelope.recipient.bytes,
+            envelopeBytes: bytes,
+            worker: workerName
+        )
     }
 }
 
@@ -85,7 +120,9 @@ extension MessageID {
     /// The ULID's 16 bytes as a UUID, as the database stores ids (uuid order is ULID order).
     public var uuid: UUID {
         let b = bytes
-        return UUID(uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]))
+        return UUID(
+            uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15])
+        )
     }
 }
 
@@ -93,9 +130,16 @@ extension NewMessage {
     /// The rows of a verified envelope.
     public init(_ envelope: Envelope, source: RecordSource) {
         self.init(
-            id: envelope.id.uuid, sender: envelope.sender.bytes, recipient: envelope.recipient.bytes,
-            createdAt: envelope.createdAt, inboxBody: envelope.recipientCiphertext,
-            sentboxBodyHash: envelope.senderCiphertextHash, sentboxBody: envelope.senderCiphertext,
-            inboxBodyHash: envelope.recipientCiphertextHash, signature: envelope.signature, source: source)
+            id: envelope.id.uuid,
+            sender: envelope.sender.bytes,
+            recipient: envelope.recipient.bytes,
+            createdAt: envelope.createdAt,
+            inboxBody: envelope.recipientCiphertext,
+            sentboxBodyHash: envelope.senderCiphertextHash,
+            sentboxBody: envelope.senderCiphertext,
+            inboxBodyHash: envelope.recipientCiphertextHash,
+            signature: envelope.signature,
+            source: source
+        )
     }
 }

@@ -71,7 +71,13 @@ enum EnvelopeVectorGenerator {
             )
         }
 
-        func valid(_ name: String, _ from: Identity, _ to: Identity, _ envelope: Envelope, _ body: [UInt8])
+        func valid(
+            _ name: String,
+            _ from: Identity,
+            _ to: Identity,
+            _ envelope: Envelope,
+            _ body: [UInt8]
+        )
             -> EnvelopeVectorFile.Valid
         {
             let signed = EnvelopeLayout.withSignedMessage(

@@ -37,14 +37,17 @@ struct FieldElement {
     /// The little-endian 255-bit number in 32 bytes (the top bit, a point's x sign, is ignored). Values from p to
     /// 2^255 - 1 are accepted as they are (callers that need canonical input compare ``encoded()`` with it).
     init(bytes: UnsafeRawPointer) {
-        func load(_ offset: Int) -> UInt64 { UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) }
+        func load(_ offset: Int) -> UInt64 {
+            UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+        }
         // Limb i starts at bit 51 i: bytes 0, 6 (+3 bits), 12 (+6), 19 (+1), 24 (+12).
         self.init(
             load(0) & Self.mask,
             (load(6) &>> 3) & Self.mask,
             (load(12) &>> 6) & Self.mask,
             (load(19) &>> 1) & Self.mask,
-            (load(24) &>> 12) & Self.mask)
+            (load(24) &>> 12) & Self.mask
+        )
     }
 
     /// The canonical little-endian encoding (fully reduced below p).
@@ -125,7 +128,11 @@ struct FieldElement {
     /// Carries five 128-bit column sums into limbs. With inputs below 2^54 each column is below 2^115 and the
     /// last below 2^111, so its carry times 19 fits in 64 bits; the result's limbs are below 2^52.
     @inline(__always) private static func reduce(
-        _ t0: UInt128, _ t1: UInt128, _ t2: UInt128, _ t3: UInt128, _ t4: UInt128
+        _ t0: UInt128,
+        _ t1: UInt128,
+        _ t2: UInt128,
+        _ t3: UInt128,
+        _ t4: UInt128
     ) -> FieldElement {
         let t1 = t1 &+ (t0 &>> 51)
         let t2 = t2 &+ (t1 &>> 51)
@@ -144,20 +151,37 @@ struct FieldElement {
 
     @inline(__always) static func * (a: FieldElement, b: FieldElement) -> FieldElement {
         // 2^255 = 19 (mod p): a column past the fourth wraps to the start times 19.
-        let b1 = b.l1 &* 19, b2 = b.l2 &* 19, b3 = b.l3 &* 19, b4 = b.l4 &* 19
+        let b1 = b.l1 &* 19
+        let b2 = b.l2 &* 19
+        let b3 = b.l3 &* 19
+        let b4 = b.l4 &* 19
         let t0 = product(a.l0, b.l0) &+ product(a.l1, b4) &+ product(a.l2, b3) &+ product(a.l3, b2) &+ product(a.l4, b1)
-        let t1 = product(a.l0, b.l1) &+ product(a.l1, b.l0) &+ product(a.l2, b4) &+ product(a.l3, b3) &+ product(a.l4, b2)
-        let t2 = product(a.l0, b.l2) &+ product(a.l1, b.l1) &+ product(a.l2, b.l0) &+ product(a.l3, b4) &+ product(a.l4, b3)
-        let t3 = product(a.l0, b.l3) &+ product(a.l1, b.l2) &+ product(a.l2, b.l1) &+ product(a.l3, b.l0) &+ product(a.l4, b4)
-        let t4 = product(a.l0, b.l4) &+ product(a.l1, b.l3) &+ product(a.l2, b.l2) &+ product(a.l3, b.l1) &+ product(a.l4, b.l0)
+        let t1 =
+            product(a.l0, b.l1) &+ product(a.l1, b.l0) &+ product(a.l2, b4) &+ product(a.l3, b3) &+ product(a.l4, b2)
+        let t2 =
+            product(a.l0, b.l2) &+ product(a.l1, b.l1) &+ product(a.l2, b.l0) &+ product(a.l3, b4) &+ product(a.l4, b3)
+        let t3 =
+            product(a.l0, b.l3) &+ product(a.l1, b.l2) &+ product(a.l2, b.l1) &+ product(a.l3, b.l0)
+            &+ product(a.l4, b4)
+        let t4 =
+            product(a.l0, b.l4) &+ product(a.l1, b.l3) &+ product(a.l2, b.l2) &+ product(a.l3, b.l1)
+            &+ product(a.l4, b.l0)
         return reduce(t0, t1, t2, t3, t4)
     }
 
     @inline(__always) func squared() -> FieldElement {
-        let a0 = l0, a1 = l1, a2 = l2, a3 = l3, a4 = l4
-        let a0x2 = a0 &* 2, a1x2 = a1 &* 2
-        let a1x38 = a1 &* 38, a2x38 = a2 &* 38, a3x38 = a3 &* 38
-        let a3x19 = a3 &* 19, a4x19 = a4 &* 19
+        let a0 = l0
+        let a1 = l1
+        let a2 = l2
+        let a3 = l3
+        let a4 = l4
+        let a0x2 = a0 &* 2
+        let a1x2 = a1 &* 2
+        let a1x38 = a1 &* 38
+        let a2x38 = a2 &* 38
+        let a3x38 = a3 &* 38
+        let a3x19 = a3 &* 19
+        let a4x19 = a4 &* 19
         let t0 = Self.product(a0, a0) &+ Self.product(a1x38, a4) &+ Self.product(a2x38, a3)
         let t1 = Self.product(a0x2, a1) &+ Self.product(a2x38, a4) &+ Self.product(a3x19, a3)
         let t2 = Self.product(a0x2, a2) &+ Self.product(a1, a1) &+ Self.product(a3x38, a4)

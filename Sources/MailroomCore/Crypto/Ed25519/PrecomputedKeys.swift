@@ -111,7 +111,10 @@ final class PrecomputedKeys: Sendable {
     }
 
     private func addTable(
-        for key: Bytes32, confirming signature: UnsafeRawPointer, message: UnsafeRawBufferPointer, now: Int
+        for key: Bytes32,
+        confirming signature: UnsafeRawPointer,
+        message: UnsafeRawBufferPointer,
+        now: Int
     ) {
         // libsodium accepted this signature: a key that does not decode, or a table that refuses the signature, is
         // wrong, and no table is trusted again. (A table cannot confirm an S at or above L: try the next one.)

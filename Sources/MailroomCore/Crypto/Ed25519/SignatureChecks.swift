@@ -36,6 +36,10 @@ public enum SignatureChecks {
     public static var statistics: Statistics {
         let s = PrecomputedKeys.shared.statistics
         return Statistics(
-            fromTables: s.tableChecks, byLibsodium: s.sodiumChecks, tablesBuilt: s.tablesBuilt, switchedOff: s.switchedOff)
+            fromTables: s.tableChecks,
+            byLibsodium: s.sodiumChecks,
+            tablesBuilt: s.tablesBuilt,
+            switchedOff: s.switchedOff
+        )
     }
 }
