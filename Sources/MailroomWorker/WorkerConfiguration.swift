@@ -2,7 +2,6 @@ public import MailroomCore
 public import MailroomKafka
 import MailroomPostgres
 
-
 /// Everything a worker needs; every property but the broker list and database URL has a default.
 public struct WorkerConfiguration: Sendable {
     public var kafka: KafkaConfiguration
@@ -48,6 +47,9 @@ public struct WorkerConfiguration: Sendable {
     /// The most bytes of sealed bodies an inbox may hold unless its `mailbox_usage.max_bytes` says otherwise; an
     /// envelope that would pass it is rejected as `mailbox_bytes_full`. `nil`: no default.
     public var mailboxByteQuota: Int64? = WorkerConfiguration.defaultMailboxByteQuota
+    /// The most of an inbox's message quota one sender may hold, in percent; past it `sender_share_full`, so that
+    /// no stranger can fill a mailbox (a sender's mail to itself is not capped). `nil`: no cap.
+    public var senderSharePercent: Int64? = WorkerConfiguration.defaultSenderSharePercent
     /// New messages from one sender to one recipient: a burst and a sustained rate (by the records' Kafka
     /// timestamps); past it `rate_limited`. `nil`: no limit. The recipient's worker holds this state.
     public var pairRateLimit: RateLimit? = RateLimit(burst: 500, perSecond: 1)
@@ -76,6 +78,9 @@ public struct WorkerConfiguration: Sendable {
     /// The default inbox byte quota: 1 GiB of sealed bodies.
     public static let defaultMailboxByteQuota: Int64 = 1 << 30
 
+    /// The default sender share: one sender may hold a quarter of an inbox's message quota.
+    public static let defaultSenderSharePercent: Int64 = 25
+
     public static var defaultWorkerName: String { "\(System.hostName)-\(System.processID)" }
 }
 
@@ -84,6 +89,9 @@ extension WorkerConfiguration {
     /// (`target_session_attrs=read-write`, so that after a failover it finds the new primary among the URL's hosts).
     var postgresConnection: PostgresConnection.Configuration {
         PostgresConnection.Configuration(
-            url: databaseURL, applicationName: "mailroom-worker", targetSessionAttributes: "read-write")
+            url: databaseURL,
+            applicationName: "mailroom-worker",
+            targetSessionAttributes: "read-write"
+        )
     }
 }

@@ -11,7 +11,8 @@ struct OperationsTests {
 
     static func addMailboxes(_ seeds: [UInt8], _ connection: PostgresConnection) async throws {
         try await connection.query(
-            "INSERT INTO mailboxes (owner) SELECT unnest(\(PostgresArray(seeds.map { W.key($0) })))")
+            "INSERT INTO mailboxes (owner) SELECT unnest(\(PostgresArray(seeds.map { W.key($0) })))"
+        )
     }
 
     static func message(from sender: UInt8, to recipient: UInt8, offset: Int64, age: TimeInterval = 0) -> NewMessage {
@@ -36,8 +37,11 @@ struct OperationsTests {
             for index in 10..<15 { messages.append(Self.message(from: 1, to: 3, offset: Int64(index))) }
             messages.append(Self.message(from: 2, to: 4, offset: 15))
             let rejection = Rejection(
-                source: RecordSource(topic: "envelopes", partition: 0, offset: 16), reason: "bad_signature",
-                envelopeBytes: 10, worker: "w")
+                source: RecordSource(topic: "envelopes", partition: 0, offset: 16),
+                reason: "bad_signature",
+                envelopeBytes: 10,
+                worker: "w"
+            )
             let outcome = try await writer.write(messages, rejections: [rejection], worker: "w", on: connection)
             #expect(outcome.stored == 16)
             // A redelivery changes no count.
@@ -45,12 +49,17 @@ struct OperationsTests {
 
             #expect(
                 try await Self.int(
-                    "SELECT sum(messages)::bigint FROM mailroom_ops.messages_stored_per_minute", connection) == 16)
+                    "SELECT sum(messages)::bigint FROM mailroom_ops.messages_stored_per_minute",
+                    connection
+                ) == 16
+            )
             #expect(
                 try await Self.int(
                     "SELECT envelopes FROM mailroom_ops.rejections_per_minute WHERE reason = 'bad_signature'",
-                    connection)
-                    == 1)
+                    connection
+                )
+                    == 1
+            )
             let latency = try await connection.query(
                 "SELECT messages, p50_ms::float8, p99_ms::float8, max_ms::float8 FROM mailroom_ops.latency_per_minute"
             ).single()
@@ -95,8 +104,11 @@ struct OperationsTests {
             // The counters agree with the rows themselves.
             #expect(
                 try await Self.int(
-                    "SELECT count(*) FROM inbox_messages WHERE owner = \(W.key(2)) AND read_at IS NULL", connection)
-                    == 5)
+                    "SELECT count(*) FROM inbox_messages WHERE owner = \(W.key(2)) AND read_at IS NULL",
+                    connection
+                )
+                    == 5
+            )
         }
     }
 
@@ -104,7 +116,8 @@ struct OperationsTests {
         try await TestDatabase.with { database in
             try await database.withConnection { connection in
                 let migrations = try Migration.load(
-                    from: TestEnvironment.packageRoot.appendingPathComponent("Migrations"))
+                    from: TestEnvironment.packageRoot.appendingPathComponent("Migrations")
+                )
                 _ = try await Migrator().migrate(migrations, on: connection)
                 try await Self.addMailboxes([1, 2], connection)
                 #expect(try await Self.int("SELECT count(*) FROM mailbox_usage", connection) == 2)
@@ -115,13 +128,20 @@ struct OperationsTests {
                 // … while 1 sends: the write goes through (statement_timeout would fail it if it waited).
                 try await connection.query("SET statement_timeout = '5s'")
                 let outcome = try await MessageWriter().write(
-                    [W.message(from: 1, to: 2, offset: 0)], rejections: [], worker: "w", on: connection)
+                    [W.message(from: 1, to: 2, offset: 0)],
+                    rejections: [],
+                    worker: "w",
+                    on: connection
+                )
                 #expect(outcome.stored == 1)
                 try await other.query("ROLLBACK")
                 await other.close()
                 #expect(
                     try await Self.int(
-                        "SELECT count(*) FROM mailbox_usage WHERE last_active_at IS NOT NULL", connection) == 1)
+                        "SELECT count(*) FROM mailbox_usage WHERE last_active_at IS NOT NULL",
+                        connection
+                    ) == 1
+                )
             }
         }
     }
@@ -131,17 +151,38 @@ struct OperationsTests {
             let writer = MessageWriter()
             func progress(_ partition: Int32, _ next: Int64?, _ high: Int64?) -> PartitionProgress {
                 PartitionProgress(
-                    consumerGroup: "g", topic: "envelopes", partition: partition, nextOffset: next, highWatermark: high)
+                    consumerGroup: "g",
+                    topic: "envelopes",
+                    partition: partition,
+                    nextOffset: next,
+                    highWatermark: high
+                )
             }
             _ = try await writer.write(
-                [], rejections: [], worker: "w1", progress: [progress(0, 100, 150), progress(1, 7, 7)], on: connection)
+                [],
+                rejections: [],
+                worker: "w1",
+                progress: [progress(0, 100, 150), progress(1, 7, 7)],
+                on: connection
+            )
             // A late write from a worker that lost partition 0 in a rebalance; then an idle refresh of the mark.
             _ = try await writer.write(
-                [], rejections: [], worker: "w2", progress: [progress(0, 90, 120)], on: connection)
+                [],
+                rejections: [],
+                worker: "w2",
+                progress: [progress(0, 90, 120)],
+                on: connection
+            )
             _ = try await writer.write(
-                [], rejections: [], worker: "w2", progress: [progress(1, nil, 20)], on: connection)
+                [],
+                rejections: [],
+                worker: "w2",
+                progress: [progress(1, nil, 20)],
+                on: connection
+            )
             let rows = try await connection.query(
-                "SELECT kafka_partition, next_offset, high_watermark, lag FROM mailroom_ops.worker_progress ORDER BY 1")
+                "SELECT kafka_partition, next_offset, high_watermark, lag FROM mailroom_ops.worker_progress ORDER BY 1"
+            )
             let decoded = try rows.map { try $0.decode(Int32.self, Int64.self, Int64.self, Int64.self) }
             #expect(decoded.count == 2)
             #expect(decoded[0] == (0, 100, 150, 50))
@@ -158,14 +199,20 @@ struct OperationsTests {
             let messages = (0..<5).map { Self.message(from: 1, to: 2, offset: Int64($0)) }
             let first = try await writer.write(messages, rejections: [], worker: "w", on: connection)
             #expect(first.stored == 3)
-            #expect(first.conflicts.map(\.reason) == [MessageWriter.mailboxBytesFullReason, MessageWriter.mailboxBytesFullReason])
+            #expect(
+                first.conflicts.map(\.reason) == [
+                    MessageWriter.mailboxBytesFullReason, MessageWriter.mailboxBytesFullReason,
+                ]
+            )
             #expect(try await Self.int("SELECT bytes FROM mailbox_usage WHERE owner = \(W.key(2))", connection) == 300)
             // The whole batch again: the stored three are redeliveries, the others still refused.
             let again = try await writer.write(messages, rejections: [], worker: "w", on: connection)
             #expect(again.stored == 0 && again.redelivered == 3)
             #expect(again.conflicts.count == 2)
             // A delete frees its bytes; the fast path (one new message with room) counts them too.
-            try await connection.query("DELETE FROM inbox_messages WHERE owner = \(W.key(2)) AND id = \(messages[0].id)")
+            try await connection.query(
+                "DELETE FROM inbox_messages WHERE owner = \(W.key(2)) AND id = \(messages[0].id)"
+            )
             #expect(try await Self.int("SELECT bytes FROM mailbox_usage WHERE owner = \(W.key(2))", connection) == 200)
             let freed = try await writer.write([messages[3]], rejections: [], worker: "w", on: connection)
             #expect(freed.stored == 1 && freed.conflicts.isEmpty)
@@ -176,7 +223,77 @@ struct OperationsTests {
             #expect(raised.stored == 1)
             #expect(
                 try await Self.int("SELECT bytes FROM mailbox_usage WHERE owner = \(W.key(2))", connection)
-                    == Self.int("SELECT sum(octet_length(body))::bigint FROM inbox_messages WHERE owner = \(W.key(2))", connection))
+                    == Self.int(
+                        "SELECT sum(octet_length(body))::bigint FROM inbox_messages WHERE owner = \(W.key(2))",
+                        connection
+                    )
+            )
+        }
+    }
+
+    /// The sender cap: one sender holds at most its share of an inbox's quota (refused past it as
+    /// sender_share_full, in the batch's order), others and the owner's own mail are not held back by it,
+    /// redeliveries are never refused, a delete frees a place, and a mailbox's own quota sets the cap.
+    @Test func aSenderHoldsAtMostItsShareOfAnInbox() async throws {
+        try await W.migrated { connection in
+            try await Self.addMailboxes([1, 2, 3], connection)
+            let writer = MessageWriter(mailboxQuota: 8, senderSharePercent: 25)  // 2 of 8 per sender
+            let fromOne = (0..<4).map { Self.message(from: 1, to: 2, offset: Int64($0)) }
+            let fromThree = (4..<6).map { Self.message(from: 3, to: 2, offset: Int64($0)) }
+            let ownNotes = (6..<9).map { Self.message(from: 2, to: 2, offset: Int64($0)) }
+            let first = try await writer.write(
+                fromOne + fromThree + ownNotes,
+                rejections: [],
+                worker: "w",
+                on: connection
+            )
+            #expect(first.stored == 7)
+            #expect(first.conflicts.map(\.reason) == Array(repeating: MessageWriter.senderShareFullReason, count: 2))
+            #expect(first.conflicts.map(\.messageID) == fromOne[2...].map(\.id))
+            #expect(
+                try await Self.int(
+                    "SELECT count(*) FROM rejected_envelopes WHERE reason = \(MessageWriter.senderShareFullReason)",
+                    connection
+                ) == 2
+            )
+            // The whole batch again: the stored seven are redeliveries, the two still refused.
+            let again = try await writer.write(
+                fromOne + fromThree + ownNotes,
+                rejections: [],
+                worker: "w",
+                on: connection
+            )
+            #expect(again.stored == 0 && again.redelivered == 7)
+            #expect(again.conflicts.map(\.reason) == Array(repeating: MessageWriter.senderShareFullReason, count: 2))
+            // On the fast path too: one more from 1 alone is refused; deleting one of 1's frees its place.
+            let more = Self.message(from: 1, to: 2, offset: 9)
+            let refused = try await writer.write([more], rejections: [], worker: "w", on: connection)
+            #expect(refused.stored == 0 && refused.conflicts.map(\.reason) == [MessageWriter.senderShareFullReason])
+            try await connection.query(
+                "DELETE FROM inbox_messages WHERE owner = \(W.key(2)) AND id = \(fromOne[0].id)"
+            )
+            let freed = try await writer.write([more], rejections: [], worker: "w", on: connection)
+            #expect(freed.stored == 1 && freed.conflicts.isEmpty)
+            // A mailbox's own quota sets its cap: 40 → 10 per sender.
+            try await connection.query("UPDATE mailbox_usage SET max_messages = 40 WHERE owner = \(W.key(2))")
+            let raised = try await writer.write(
+                (10..<14).map { Self.message(from: 1, to: 2, offset: Int64($0)) },
+                rejections: [],
+                worker: "w",
+                on: connection
+            )
+            #expect(raised.stored == 4 && raised.conflicts.isEmpty)
+            #expect(
+                try await Self.int(
+                    "SELECT count(*) FROM inbox_messages WHERE owner = \(W.key(2)) AND sender = \(W.key(1))",
+                    connection
+                ) == 6
+            )
+            // Without a cap, nothing is refused for it.
+            let uncapped = MessageWriter(mailboxQuota: 8)
+            try await connection.query("UPDATE mailbox_usage SET max_messages = NULL WHERE owner = \(W.key(2))")
+            let flood = (20..<23).map { Self.message(from: 3, to: 1, offset: Int64($0)) }
+            #expect(try await uncapped.write(flood, rejections: [], worker: "w", on: connection).stored == 3)
         }
     }
 
@@ -189,16 +306,20 @@ struct OperationsTests {
             let first = try await writer.write(toTwo + toThree, rejections: [], worker: "w", on: connection)
             #expect(first.stored == 5)
             #expect(
-                first.conflicts.map(\.reason) == [MessageWriter.mailboxFullReason, MessageWriter.mailboxFullReason])
+                first.conflicts.map(\.reason) == [MessageWriter.mailboxFullReason, MessageWriter.mailboxFullReason]
+            )
             #expect(Set(first.conflicts.map(\.messageID)) == Set(toTwo[3...].map(\.id)))
             #expect(first.rejectionsRecorded == 2)
             #expect(
                 try await Self.int(
                     "SELECT count(*) FROM rejected_envelopes WHERE reason = \(MessageWriter.mailboxFullReason)",
-                    connection)
-                    == 2)
+                    connection
+                )
+                    == 2
+            )
             #expect(
-                try await Self.int("SELECT count(*) FROM inbox_messages WHERE owner = \(W.key(2))", connection) == 3)
+                try await Self.int("SELECT count(*) FROM inbox_messages WHERE owner = \(W.key(2))", connection) == 3
+            )
             // The sentbox copy of a refused message is not written either.
             #expect(try await Self.int("SELECT count(*) FROM sentbox_messages", connection) == 5)
 
@@ -220,8 +341,11 @@ struct OperationsTests {
             // With no default quota, a mailbox's own limit still holds.
             try await connection.query("UPDATE mailbox_usage SET max_messages = 1 WHERE owner = \(W.key(3))")
             let unlimited = try await MessageWriter(mailboxQuota: nil).write(
-                [Self.message(from: 1, to: 3, offset: 20), Self.message(from: 1, to: 2, offset: 21)], rejections: [],
-                worker: "w", on: connection)
+                [Self.message(from: 1, to: 3, offset: 20), Self.message(from: 1, to: 2, offset: 21)],
+                rejections: [],
+                worker: "w",
+                on: connection
+            )
             #expect(unlimited.stored == 1)
             #expect(unlimited.conflicts.map(\.recipient) == [W.key(3)])
         }
@@ -240,7 +364,8 @@ struct OperationsTests {
                 "UPDATE sentbox_messages SET stored_at = now() - interval '40 days' WHERE id = ANY(\(PostgresArray(old)))"
             )
             try await connection.query(
-                "UPDATE sentbox_messages SET stored_at = now() - interval '20 days' WHERE id = \(messages[7].id)")
+                "UPDATE sentbox_messages SET stored_at = now() - interval '20 days' WHERE id = \(messages[7].id)"
+            )
 
             var configuration = MessageExpiry.Configuration()
             configuration.timeToLive = .seconds(30 * 86_400)
@@ -272,7 +397,9 @@ struct OperationsTests {
             let inboxOnly = Self.message(from: 1, to: 2, offset: 1)
             _ = try await writer.write([both, inboxOnly], rejections: [], worker: "w", on: connection)
             for message in [both, inboxOnly] {
-                try await connection.query("DELETE FROM inbox_messages WHERE owner = \(W.key(2)) AND id = \(message.id)")
+                try await connection.query(
+                    "DELETE FROM inbox_messages WHERE owner = \(W.key(2)) AND id = \(message.id)"
+                )
             }
             try await connection.query("DELETE FROM sentbox_messages WHERE owner = \(W.key(1)) AND id = \(both.id)")
             #expect(try await Self.int("SELECT messages FROM mailbox_usage WHERE owner = \(W.key(2))", connection) == 0)
@@ -291,7 +418,9 @@ struct OperationsTests {
             #expect(
                 try await Self.int(
                     "SELECT count(*) FROM messages WHERE id = \(both.id) AND inbox_body IS NULL AND sentbox_body IS NULL",
-                    connection) == 1)
+                    connection
+                ) == 1
+            )
 
             // Another envelope with the tombstone's id and a different signature is a clash, as before.
             var impostor = Self.message(from: 1, to: 2, offset: 3)
@@ -315,7 +444,8 @@ struct OperationsTests {
             let kept = Self.message(from: 1, to: 2, offset: 3)
             _ = try await writer.write([recent, old, deleted, kept], rejections: [], worker: "w", on: connection)
             try await connection.query(
-                "UPDATE messages SET stored_at = now() - interval '400 days' WHERE id = ANY(\(PostgresArray([recent.id, old.id])))")
+                "UPDATE messages SET stored_at = now() - interval '400 days' WHERE id = ANY(\(PostgresArray([recent.id, old.id])))"
+            )
             try await connection.query("DELETE FROM inbox_messages WHERE owner = \(W.key(2)) AND id = \(deleted.id)")
             try await connection.query("DELETE FROM sentbox_messages WHERE owner = \(W.key(1)) AND id = \(deleted.id)")
 
@@ -325,7 +455,8 @@ struct OperationsTests {
             #expect(report.inboxDeleted == 2 && report.sentboxDeleted == 2)
             #expect(report.tombstoned == 1)
             #expect(report.tombstonesPruned == 0)
-            #expect(try await Self.int("SELECT count(*) FROM messages", connection) == 3)  // recent, deleted: tombstones
+            // recent, deleted: tombstones
+            #expect(try await Self.int("SELECT count(*) FROM messages", connection) == 3)
             #expect(try await W.count("inbox", connection) == 1)
             #expect(try await Self.int("SELECT messages FROM mailbox_usage WHERE owner = \(W.key(2))", connection) == 1)
             // The expired recent message is refused on redelivery; the old one is gone (the worker's age limit
@@ -335,7 +466,9 @@ struct OperationsTests {
 
             // Nine days on, both tombstones are outside the window and go; the live message stays.
             let later = try await MessageExpiry(configuration: configuration).run(
-                now: Date().addingTimeInterval(9 * 86_400), on: connection)
+                now: Date().addingTimeInterval(9 * 86_400),
+                on: connection
+            )
             #expect(later.tombstonesPruned == 2)
             #expect(later.inboxDeleted == 0 && later.tombstoned == 0)
             let left = try await connection.query("SELECT id FROM messages").map { try $0.decode(UUID.self, column: 0) }

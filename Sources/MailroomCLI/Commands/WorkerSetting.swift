@@ -18,6 +18,7 @@ enum WorkerSetting: String, CaseIterable {
     case maxEnvelopeAgeDays = "MAILROOM_MAX_ENVELOPE_AGE_DAYS"
     case mailboxQuota = "MAILROOM_MAILBOX_QUOTA"
     case mailboxBytesQuotaMegabytes = "MAILROOM_MAILBOX_BYTES_QUOTA_MB"
+    case senderSharePercent = "MAILROOM_SENDER_SHARE_PERCENT"
     case pairRateBurst = "MAILROOM_PAIR_RATE_BURST"
     case pairRatePerSecond = "MAILROOM_PAIR_RATE_PER_S"
     case senderRateBurst = "MAILROOM_SENDER_RATE_BURST"

@@ -44,6 +44,10 @@ public struct MessageWriter: Sendable {
     /// The reason code for an envelope that would take its recipient's inbox past its quota of bytes.
     public static let mailboxBytesFullReason = "mailbox_bytes_full"
 
+    /// The reason code for an envelope whose sender already holds its share of the recipient's quota
+    /// (``senderSharePercent``).
+    public static let senderShareFullReason = "sender_share_full"
+
     /// The default most messages an inbox may hold (a mailbox's own `mailbox_usage.max_messages` overrides
     /// it); `nil` means no default limit (a mailbox's own limit still applies).
     public var mailboxQuota: Int64?
@@ -52,28 +56,44 @@ public struct MessageWriter: Sendable {
     /// overrides it); `nil` means no default limit.
     public var mailboxByteQuota: Int64?
 
+    /// The most one sender's messages may take of a recipient's message quota, in percent (1–100): an inbox holds
+    /// at most `max(1, ⌊quota × percent / 100⌋)` messages from any one other sender, so that no stranger can fill
+    /// it. A sender's mail to itself is not capped. `nil`: no cap.
+    public var senderSharePercent: Int64?
+
     /// - Parameters:
     ///   - mailboxQuota: the default most messages an inbox may hold; `nil` for no limit.
     ///   - mailboxByteQuota: the default most bytes of bodies an inbox may hold; `nil` for no limit.
-    public init(mailboxQuota: Int64? = nil, mailboxByteQuota: Int64? = nil) {
+    ///   - senderSharePercent: the most of an inbox's message quota one sender may hold, in percent (clamped to
+    ///     1–100); `nil` for no cap.
+    public init(mailboxQuota: Int64? = nil, mailboxByteQuota: Int64? = nil, senderSharePercent: Int64? = nil) {
         self.mailboxQuota = mailboxQuota
         self.mailboxByteQuota = mailboxByteQuota
+        self.senderSharePercent = senderSharePercent.map { min(max($0, 1), 100) }
     }
 
     /// Which of these public keys have a mailbox.
-    public func existingMailboxes(_ owners: some Collection<[UInt8]>, on connection: PostgresConnection) async throws
+    public func existingMailboxes(
+        _ owners: some Collection<[UInt8]>,
+        on connection: PostgresConnection
+    ) async throws
         -> Set<[UInt8]>
     {
         let unique = Array(Set(owners))
         guard !unique.isEmpty else { return [] }
         let rows = try await connection.query(
-            "SELECT owner FROM mailboxes WHERE owner = ANY(\(PostgresArray(unique)))")
+            "SELECT owner FROM mailboxes WHERE owner = ANY(\(PostgresArray(unique)))"
+        )
         return Set(try rows.map { try $0.decode([UInt8].self, column: 0) })
     }
 
     /// Which of these (recipient, id) messages are stored already (a redelivery of one of them
     /// is never refused, whatever the limits say; the keys are recipient ++ id bytes).
-    public func storedAlready(recipients: [[UInt8]], ids: [UUID], on connection: PostgresConnection) async throws
+    public func storedAlready(
+        recipients: [[UInt8]],
+        ids: [UUID],
+        on connection: PostgresConnection
+    ) async throws
         -> Set<[UInt8]>
     {
         guard !recipients.isEmpty else { return [] }
@@ -81,7 +101,8 @@ public struct MessageWriter: Sendable {
             """
             SELECT m.recipient || uuid_send(m.id) FROM unnest(\(PostgresArray(recipients)), \(PostgresArray(ids))) AS b(r, i)
             JOIN messages m ON m.recipient = b.r AND m.id = b.i
-            """)
+            """
+        )
         return Set(try rows.map { try $0.decode([UInt8].self, column: 0) })
     }
 
@@ -94,36 +115,68 @@ public struct MessageWriter: Sendable {
     ///   - progress: the partitions' progress to record in the same transaction (`worker_progress`), so that
     ///     what it says is exactly as durable as the rows.
     public func write(
-        _ messages: [NewMessage], rejections: [Rejection], worker: String, progress: [PartitionProgress] = [],
+        _ messages: [NewMessage],
+        rejections: [Rejection],
+        worker: String,
+        progress: [PartitionProgress] = [],
         on connection: PostgresConnection
     ) async throws -> Outcome {
-        try await write(PreparedBatch(messages), rejections: rejections, worker: worker, progress: progress, on: connection)
+        try await write(
+            PreparedBatch(messages),
+            rejections: rejections,
+            worker: worker,
+            progress: progress,
+            on: connection
+        )
     }
 
     /// Writes a prepared batch (see ``PreparedBatch``): as the `[NewMessage]` variant does, with the batch's sorting
     /// and encoding already done.
     public func write(
-        _ batch: PreparedBatch, rejections: [Rejection], worker: String, progress: [PartitionProgress] = [],
+        _ batch: PreparedBatch,
+        rejections: [Rejection],
+        worker: String,
+        progress: [PartitionProgress] = [],
         on connection: PostgresConnection
     ) async throws -> Outcome {
         do {
             return try await connection.withTransaction { connection -> Outcome in
-                let over = try await insertNew(batch, on: connection)
-                guard over.isEmpty else { throw TakeCarefulPath() }
+                let usage = try await insertNew(batch, on: connection)
+                guard !usage.overQuota else { throw TakeCarefulPath() }
+                if !usage.nearSenderCap.isEmpty,
+                    try await passesSenderCap(batch, recipients: usage.nearSenderCap, on: connection)
+                {
+                    throw TakeCarefulPath()
+                }
                 let recorded = try await record(rejections, on: connection)
                 try await finish(
-                    recipients: batch.recipients, senders: batch.senders, worker: worker, progress: progress,
-                    on: connection)
-                return Outcome(stored: batch.messages.count, redelivered: 0, conflicts: [], rejectionsRecorded: recorded)
+                    recipients: batch.recipients,
+                    senders: batch.senders,
+                    worker: worker,
+                    progress: progress,
+                    on: connection
+                )
+                return Outcome(
+                    stored: batch.messages.count,
+                    redelivered: 0,
+                    conflicts: [],
+                    rejectionsRecorded: recorded
+                )
             }
         } catch let error as PostgresError where error.sqlState == "23505" {
             // A redelivery or an id clash: some (owner, id) is taken. Rolled back; take the careful path.
         } catch is TakeCarefulPath {
-            // A mailbox passed its quota: rolled back; the careful path refuses exactly the messages past it.
+            // A mailbox passed its quota, or a sender its share: rolled back; the careful path refuses exactly
+            // the messages past them.
         }
         // In the batch's own (Kafka) order: a full mailbox refuses the last messages sent to it.
         return try await writeCarefully(
-            batch.messages, rejections: rejections, worker: worker, progress: progress, on: connection)
+            batch.messages,
+            rejections: rejections,
+            worker: worker,
+            progress: progress,
+            on: connection
+        )
     }
 
     /// The messages in PostgreSQL's order of the primary key (recipient, id): bytewise, then bytewise. Sorts
@@ -144,21 +197,31 @@ public struct MessageWriter: Sendable {
     /// The 32-byte recipient and the 16-byte id as six big-endian words, so that tuple order is the primary key's
     /// bytewise order (also the bench's bare pipeline's write order).
     @_spi(Benchmarks) public static func primaryKeyOrder(
-        recipient: UnsafeRawBufferPointer, id: UnsafeRawBufferPointer
+        recipient: UnsafeRawBufferPointer,
+        id: UnsafeRawBufferPointer
     ) -> (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) {
         func word(_ buffer: UnsafeRawBufferPointer, _ offset: Int) -> UInt64 {
-            buffer.count >= offset + 8 ? UInt64(bigEndian: buffer.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) : 0
+            buffer.count >= offset + 8
+                ? UInt64(bigEndian: buffer.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) : 0
         }
-        return (word(recipient, 0), word(recipient, 8), word(recipient, 16), word(recipient, 24), word(id, 0), word(id, 8))
+        return (
+            word(recipient, 0), word(recipient, 8), word(recipient, 16), word(recipient, 24), word(id, 0), word(id, 8)
+        )
     }
 
     /// The fast path, for a batch of new messages to mailboxes with room (every batch but those after a crash,
     /// a rebalance or a re-send): one binary COPY of the whole batch (no `ON CONFLICT`, whose speculative
     /// insertion costs a third more), then the insert rollups in one statement. Fails with unique_violation
-    /// (23505) when any (owner, id) is already taken; returns the recipients now over their quota (the caller
-    /// then rolls back).
-    private func insertNew(_ batch: PreparedBatch, on connection: PostgresConnection) async throws -> [[UInt8]] {
-        guard !batch.isEmpty else { return [] }
+    /// (23505) when any (owner, id) is already taken. Returns whether a recipient is now over its quota (the
+    /// caller then rolls back) and the recipients now holding more messages than the sender cap, where one of
+    /// the batch's senders may have passed it.
+    private func insertNew(
+        _ batch: PreparedBatch,
+        on connection: PostgresConnection
+    ) async throws
+        -> (overQuota: Bool, nearSenderCap: Set<[UInt8]>)
+    {
+        guard !batch.isEmpty else { return (false, []) }
         // The rows: one binary COPY (no ON CONFLICT: a taken (owner, id) fails it with 23505, and the caller
         // takes the careful path). Measured against an INSERT … SELECT of unnested arrays: ~21 against ~30 µs of
         // server time per message, and no arrays to build (docs/BENCHMARKS.md, "Write path").
@@ -166,10 +229,13 @@ public struct MessageWriter: Sendable {
             """
             COPY messages (recipient, id, sender, created_at, inbox_body, sentbox_body, inbox_body_hash,
                            sentbox_body_hash, signature) FROM STDIN (FORMAT binary)
-            """, data: batch.copy)
+            """,
+            data: batch.copy
+        )
         // The insert rollups, from the batch in hand.
         let quota = mailboxQuota ?? .max
         let byteQuota = mailboxByteQuota ?? .max
+        let share = senderSharePercent ?? 100
         let rows = try await connection.query(
             """
             WITH usage AS (
@@ -188,10 +254,53 @@ public struct MessageWriter: Sendable {
                 FROM unnest(\(PostgresArray(batch.createdAt))) AS c(created_at)) r GROUP BY 1, 3 ORDER BY 3
                 ON CONFLICT (minute, backend, bucket) DO UPDATE SET messages = l.messages + excluded.messages
             )
-            SELECT owner FROM usage
+            SELECT owner, messages > coalesce(max_messages, \(quota)) OR bytes > coalesce(max_bytes, \(byteQuota))
+            FROM usage
             WHERE messages > coalesce(max_messages, \(quota)) OR bytes > coalesce(max_bytes, \(byteQuota))
-            """)
-        return try rows.map { try $0.decode([UInt8].self, column: 0) }
+               OR messages > greatest(floor(coalesce(max_messages, \(quota))::numeric * \(share) / 100), 1)
+            """
+        )
+        var overQuota = false
+        var nearSenderCap: Set<[UInt8]> = []
+        for row in rows {
+            let (owner, over) = try row.decode([UInt8].self, Bool.self)
+            overQuota = overQuota || over
+            if senderSharePercent != nil { nearSenderCap.insert(owner) }
+        }
+        return (overQuota, nearSenderCap)
+    }
+
+    /// Whether one of the batch's senders to these recipients (which hold more messages than the sender cap, so
+    /// the cap may bind) now holds more of a recipient's inbox than the cap allows: one count over the recipient's
+    /// rows per such (recipient, sender) pair.
+    private func passesSenderCap(
+        _ batch: PreparedBatch,
+        recipients: Set<[UInt8]>,
+        on connection: PostgresConnection
+    ) async throws -> Bool {
+        guard let share = senderSharePercent else { return false }
+        var pairs: Set<[UInt8]> = []
+        var pairRecipients: [[UInt8]] = []
+        var pairSenders: [[UInt8]] = []
+        for message in batch.messages
+        where message.sender != message.recipient && recipients.contains(message.recipient) {
+            guard pairs.insert(message.recipient + message.sender).inserted else { continue }
+            pairRecipients.append(message.recipient)
+            pairSenders.append(message.sender)
+        }
+        guard !pairRecipients.isEmpty else { return false }
+        let quota = mailboxQuota ?? .max
+        let rows = try await connection.query(
+            """
+            SELECT 1 FROM unnest(\(PostgresArray(pairRecipients)), \(PostgresArray(pairSenders))) AS p(recipient, sender)
+            JOIN mailbox_usage u ON u.owner = p.recipient
+            WHERE (SELECT count(*) FROM messages m
+                   WHERE m.recipient = p.recipient AND m.sender = p.sender AND m.inbox_body IS NOT NULL)
+                  > greatest(floor(coalesce(u.max_messages, \(quota))::numeric * \(share) / 100), 1)
+            LIMIT 1
+            """
+        )
+        return rows.count > 0
     }
 
     /// The insert rollup of the recipients' counters: every new message is unread. Each statement feeds it
@@ -221,7 +330,10 @@ public struct MessageWriter: Sendable {
     /// every batch's transaction, in one statement (one round trip instead of one per step and per notification
     /// payload). The payloads (``MailboxNotification``) carry owner tokens, which only the database can compute.
     private func finish(
-        recipients: [[UInt8]], senders: [[UInt8]], worker: String, progress: [PartitionProgress],
+        recipients: [[UInt8]],
+        senders: [[UInt8]],
+        worker: String,
+        progress: [PartitionProgress],
         on connection: PostgresConnection
     ) async throws {
         guard !senders.isEmpty || !progress.isEmpty || !recipients.isEmpty else { return }
@@ -262,13 +374,17 @@ public struct MessageWriter: Sendable {
             )
             SELECT pg_notify(\(MailboxNotification.channel), box || ':created:' || string_agg(token, ','))
             FROM chunks GROUP BY box, chunk
-            """)
+            """
+        )
     }
 
     /// The careful path: quota checked message by message, ON CONFLICT DO NOTHING, clashes told apart from
     /// redeliveries (a clashing envelope is left out and the batch written again without it).
     private func writeCarefully(
-        _ messages: [NewMessage], rejections: [Rejection], worker: String, progress: [PartitionProgress],
+        _ messages: [NewMessage],
+        rejections: [Rejection],
+        worker: String,
+        progress: [PartitionProgress],
         on connection: PostgresConnection
     ) async throws -> Outcome {
         var toWrite = messages
@@ -277,14 +393,8 @@ public struct MessageWriter: Sendable {
             do {
                 return try await connection.withTransaction { connection -> Outcome in
                     let over = try await overQuota(toWrite, on: connection)
-                    let refused = over.map { index, bytes in
-                        bytes
-                            ? Rejection(
-                                refusing: toWrite[index], reason: Self.mailboxBytesFullReason,
-                                detail: "the recipient's mailbox would pass its quota of bytes", worker: worker)
-                            : Rejection(
-                                refusing: toWrite[index], reason: Self.mailboxFullReason,
-                                detail: "the recipient's mailbox holds its quota of messages", worker: worker)
+                    let refused = over.map { index, limit in
+                        Rejection(refusing: toWrite[index], reason: limit.reason, detail: limit.detail, worker: worker)
                     }
                     let full = over.map(\.index)
                     let toWrite = full.isEmpty ? toWrite : Self.removing(full, from: toWrite)
@@ -295,21 +405,30 @@ public struct MessageWriter: Sendable {
                             // Roll back and write the batch again without the clashing envelopes.
                             conflicts += clashing.map { index in
                                 Rejection(
-                                    refusing: toWrite[index], reason: Self.duplicateMessageIDReason,
-                                    detail: "another message with this id is already stored for the sender or recipient",
-                                    worker: worker)
+                                    refusing: toWrite[index],
+                                    reason: Self.duplicateMessageIDReason,
+                                    detail:
+                                        "another message with this id is already stored for the sender or recipient",
+                                    worker: worker
+                                )
                             }
                             throw RetryWithoutClashes(ids: Set(clashing.map { toWrite[$0].source }))
                         }
                     }
                     let recorded = try await record(rejections + conflicts + refused, on: connection)
                     try await finish(
-                        recipients: Array(Set(toWrite.map(\.recipient))), senders: PreparedBatch.distinctSenders(toWrite),
-                        worker: worker, progress: progress,
-                        on: connection)
+                        recipients: Array(Set(toWrite.map(\.recipient))),
+                        senders: PreparedBatch.distinctSenders(toWrite),
+                        worker: worker,
+                        progress: progress,
+                        on: connection
+                    )
                     return Outcome(
-                        stored: stored, redelivered: toWrite.count - stored, conflicts: conflicts + refused,
-                        rejectionsRecorded: recorded)
+                        stored: stored,
+                        redelivered: toWrite.count - stored,
+                        conflicts: conflicts + refused,
+                        rejectionsRecorded: recorded
+                    )
                 }
             } catch let retry as RetryWithoutClashes {
                 toWrite.removeAll { retry.ids.contains($0.source) }
@@ -320,7 +439,10 @@ public struct MessageWriter: Sendable {
 
     /// Inserts the messages whose (recipient, id) and (sender, id) are both free, with the insert rollups
     /// computed from the rows actually inserted; returns how many.
-    private func insertSkippingExisting(_ messages: [NewMessage], on connection: PostgresConnection) async throws
+    private func insertSkippingExisting(
+        _ messages: [NewMessage],
+        on connection: PostgresConnection
+    ) async throws
         -> Int
     {
         guard !messages.isEmpty else { return 0 }
@@ -374,41 +496,121 @@ public struct MessageWriter: Sendable {
                           WHERE m.recipient = b.recipient AND m.id = b.id AND m.signature <> b.signature)
                OR EXISTS (SELECT 1 FROM messages s
                           WHERE s.sender = b.sender AND s.id = b.id AND s.signature <> b.signature)
-            """)
+            """
+        )
         return try rows.map { Int(try $0.decode(Int64.self, column: 0)) }
     }
 
-    /// Indexes of messages that would take their recipient's inbox past its quota, counting, in batch order,
-    /// only messages not stored already (a redelivery is never refused).
+    /// A limit a new message would pass.
+    enum PassedLimit {
+        case messages
+        case bytes
+        case senderShare
+
+        var reason: String {
+            switch self {
+            case .messages: MessageWriter.mailboxFullReason
+            case .bytes: MessageWriter.mailboxBytesFullReason
+            case .senderShare: MessageWriter.senderShareFullReason
+            }
+        }
+
+        var detail: String {
+            switch self {
+            case .messages: "the recipient's mailbox holds its quota of messages"
+            case .bytes: "the recipient's mailbox would pass its quota of bytes"
+            case .senderShare: "the sender holds its share of the recipient's mailbox quota"
+            }
+        }
+    }
+
+    /// The messages that would take their recipient's inbox past its quota of messages or bytes, or their sender
+    /// past its share of it, with the limit each passes: decided in batch order, counting only messages not
+    /// stored already (a redelivery is never refused) and not refused themselves.
     ///
-    /// The count it compares with is `mailbox_usage.messages`, kept in the same transaction as the rows (by
-    /// the batch statement for inserts, by triggers for reads and deletes). One worker owns a recipient's partition, so the check and the insert see the same count; during a
-    /// rebalance two workers may both pass the last free place, and the inbox ends a batch over its quota.
-    private func overQuota(_ messages: [NewMessage], on connection: PostgresConnection) async throws
-        -> [(index: Int, bytes: Bool)]
+    /// The counts it starts from are `mailbox_usage`'s, kept in the same transaction as the rows (by the batch
+    /// statement for inserts, by triggers for reads and deletes), and, where the sender cap may bind (the inbox
+    /// would hold more messages than the cap), the sender's messages in the inbox. One worker owns a
+    /// recipient's partition, so the check and the insert see the same counts; during a rebalance two workers may
+    /// both pass the last free place, and the inbox ends a batch over its quota.
+    private func overQuota(
+        _ messages: [NewMessage],
+        on connection: PostgresConnection
+    ) async throws
+        -> [(index: Int, limit: PassedLimit)]
     {
         guard !messages.isEmpty else { return [] }
-        // Without a default, a mailbox's own `max_messages` and `max_bytes` still apply. A message past either
-        // is refused; the message quota is named when both are passed.
+        // Without a default, a mailbox's own `max_messages` and `max_bytes` still apply.
         let quota = mailboxQuota ?? .max
         let byteQuota = mailboxByteQuota ?? .max
+        let share = senderSharePercent ?? 100
         let rows = try await connection.query(
             """
-            SELECT b.ord - 1, coalesce(u.messages, 0) + b.n <= coalesce(u.max_messages, \(quota)) FROM (
-                SELECT b.recipient, b.ord, row_number() OVER w AS n, sum(b.size) OVER w AS total
+            WITH b AS (
+                SELECT b.ord, b.recipient, b.sender, b.size
                 FROM unnest(
                     \(PostgresArray(messages.map(\.id))), \(PostgresArray(messages.map(\.recipient))),
-                    \(PostgresArray(messages.map { Int64($0.inboxBody.count) }))
-                ) WITH ORDINALITY AS b(id, recipient, size, ord)
+                    \(PostgresArray(messages.map(\.sender))), \(PostgresArray(messages.map { Int64($0.inboxBody.count) }))
+                ) WITH ORDINALITY AS b(id, recipient, sender, size, ord)
                 WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.recipient = b.recipient AND m.id = b.id)
-                WINDOW w AS (PARTITION BY b.recipient ORDER BY b.ord)
-            ) b
-            LEFT JOIN mailbox_usage u ON u.owner = b.recipient
-            WHERE coalesce(u.messages, 0) + b.n > coalesce(u.max_messages, \(quota))
-               OR coalesce(u.bytes, 0) + b.total > coalesce(u.max_bytes, \(byteQuota))
+            ), r AS (
+                SELECT c.recipient, coalesce(u.messages, 0) AS messages, coalesce(u.bytes, 0) AS bytes,
+                       coalesce(u.max_messages, \(quota)) AS max_messages, coalesce(u.max_bytes, \(byteQuota)) AS max_bytes,
+                       greatest(floor(coalesce(u.max_messages, \(quota))::numeric * \(share) / 100), 1)::bigint AS cap,
+                       c.incoming
+                FROM (SELECT recipient, count(*) AS incoming FROM b GROUP BY recipient) c
+                LEFT JOIN mailbox_usage u ON u.owner = c.recipient
+            ), held AS (
+                SELECT p.recipient, p.sender,
+                       (SELECT count(*) FROM messages m
+                        WHERE m.recipient = p.recipient AND m.sender = p.sender AND m.inbox_body IS NOT NULL) AS n
+                FROM (SELECT DISTINCT b.recipient, b.sender FROM b JOIN r USING (recipient)
+                      WHERE \(senderSharePercent != nil) AND b.sender <> b.recipient
+                        AND r.messages + r.incoming > r.cap) p
+            )
+            SELECT b.ord - 1, b.size, r.messages, r.bytes, r.max_messages, r.max_bytes, r.cap, held.n
+            FROM b JOIN r USING (recipient) LEFT JOIN held USING (recipient, sender)
             ORDER BY b.ord
-            """)
-        return try rows.map { (Int(try $0.decode(Int64.self, column: 0)), try $0.decode(Bool.self, column: 1)) }
+            """
+        )
+        struct Inbox {
+            var messages: Int64
+            var bytes: Int64
+        }
+        var inboxes: [[UInt8]: Inbox] = [:]
+        var held: [[UInt8]: Int64] = [:]
+        var passed: [(index: Int, limit: PassedLimit)] = []
+        for row in rows {
+            let (ord, size, messageCount, byteCount, maxMessages, maxBytes, cap) = try row.decode(
+                Int64.self,
+                Int64.self,
+                Int64.self,
+                Int64.self,
+                Int64.self,
+                Int64.self,
+                Int64.self
+            )
+            let index = Int(ord)
+            let message = messages[index]
+            var inbox = inboxes[message.recipient] ?? Inbox(messages: messageCount, bytes: byteCount)
+            let pair = message.recipient + message.sender
+            // NULL: the cap cannot bind for this pair (or there is none).
+            let senderHeld = try held[pair] ?? row.decode(Int64?.self, column: 7)
+            if inbox.messages + 1 > maxMessages {
+                passed.append((index, .messages))
+            } else if inbox.bytes + size > maxBytes {
+                passed.append((index, .bytes))
+            } else if let senderHeld, senderHeld + 1 > cap {
+                passed.append((index, .senderShare))
+            } else {
+                inbox.messages += 1
+                inbox.bytes += size
+                if let senderHeld { held[pair] = senderHeld + 1 }
+            }
+            inboxes[message.recipient] = inbox
+            if let senderHeld, held[pair] == nil { held[pair] = senderHeld }
+        }
+        return passed
     }
 
     private static func removing(_ indexes: [Int], from messages: [NewMessage]) -> [NewMessage] {
@@ -435,7 +637,8 @@ public struct MessageWriter: Sendable {
                 \(PostgresArray(rejections.map(\.worker)))
             )
             ON CONFLICT (topic, kafka_partition, kafka_offset) DO NOTHING
-            """)
+            """
+        )
         return result.affectedRows
     }
 }

@@ -38,8 +38,13 @@ final class BatchSession: @unchecked Sendable {
     struct Abandoned: Error {}
 
     init(
-        configuration: WorkerConfiguration, consumer: KafkaConsumer, deadLetters: DeadLetterPublisher,
-        metrics: WorkerMetrics, statistics: WorkerStatistics, logger: Logger, stop: StopFlag
+        configuration: WorkerConfiguration,
+        consumer: KafkaConsumer,
+        deadLetters: DeadLetterPublisher,
+        metrics: WorkerMetrics,
+        statistics: WorkerStatistics,
+        logger: Logger,
+        stop: StopFlag
     ) {
         self.configuration = configuration
         self.consumer = consumer
@@ -50,15 +55,23 @@ final class BatchSession: @unchecked Sendable {
         self.stop = stop
         self.verifier = BatchVerifier(
             handler: RecordHandler(
-                limits: configuration.limits, maxClockSkew: configuration.maxClockSkew,
+                limits: configuration.limits,
+                maxClockSkew: configuration.maxClockSkew,
                 maxEnvelopeAge: configuration.maxEnvelopeAge,
-                workerName: configuration.workerName))
+                workerName: configuration.workerName
+            )
+        )
         self.mailboxes = MailboxCache(capacity: configuration.mailboxCacheSize)
         self.limiter = RateLimiter(
-            pair: configuration.pairRateLimit, sender: configuration.senderRateLimit,
-            trackedKeys: configuration.rateLimitTrackedKeys)
+            pair: configuration.pairRateLimit,
+            sender: configuration.senderRateLimit,
+            trackedKeys: configuration.rateLimitTrackedKeys
+        )
         self.writer = MessageWriter(
-            mailboxQuota: configuration.mailboxQuota, mailboxByteQuota: configuration.mailboxByteQuota)
+            mailboxQuota: configuration.mailboxQuota,
+            mailboxByteQuota: configuration.mailboxByteQuota,
+            senderSharePercent: configuration.senderSharePercent
+        )
     }
 
     /// Polls, verifies and commits batches until asked to stop; then finishes the batches in hand.
@@ -101,9 +114,11 @@ final class BatchSession: @unchecked Sendable {
                         "records": "\(records.count)", "poll_ms": "\((polled - polling).nanoseconds / 1_000_000)",
                         "verify_ms": "\(verifying.nanoseconds / 1_000_000)",
                         "wait_for_write_ms": "\((ContinuousClock.now - verified).nanoseconds / 1_000_000)",
-                    ])
+                    ]
+                )
                 writes.append(
-                    startWrite(VerifiedBatch(records: records, verdicts: verdicts), bytes: incoming, after: writes.last))
+                    startWrite(VerifiedBatch(records: records, verdicts: verdicts), bytes: incoming, after: writes.last)
+                )
             }
             updateLag()
             if writes.isEmpty { await refreshProgressIfDue() }
@@ -184,7 +199,9 @@ final class BatchSession: @unchecked Sendable {
     /// Starts the next poll now, on the consumer's own thread, so that it runs while this batch is verified.
     private func prefetch() {
         guard prefetched == nil else { return }
-        let consumer = consumer, size = configuration.batchSize, linger = configuration.batchLinger
+        let consumer = consumer
+        let size = configuration.batchSize
+        let linger = configuration.batchLinger
         prefetched = Task { await consumer.poll(maxRecords: size, timeout: linger) }
     }
 
@@ -266,11 +283,29 @@ final class BatchSession: @unchecked Sendable {
                 let source = message.source
                 let size = record.value?.count ?? 0
                 if !mailboxes.contains(envelope.recipient) {
-                    rejected.append((handler.rejection(envelope, source: source, bytes: size,
-                        reason: RejectionReason.noRecipientMailbox, detail: "the recipient has no mailbox"), record))
+                    rejected.append(
+                        (
+                            handler.rejection(
+                                envelope,
+                                source: source,
+                                bytes: size,
+                                reason: RejectionReason.noRecipientMailbox,
+                                detail: "the recipient has no mailbox"
+                            ), record
+                        )
+                    )
                 } else if !mailboxes.contains(envelope.sender) {
-                    rejected.append((handler.rejection(envelope, source: source, bytes: size,
-                        reason: RejectionReason.noSenderMailbox, detail: "the sender has no mailbox"), record))
+                    rejected.append(
+                        (
+                            handler.rejection(
+                                envelope,
+                                source: source,
+                                bytes: size,
+                                reason: RejectionReason.noSenderMailbox,
+                                detail: "the sender has no mailbox"
+                            ), record
+                        )
+                    )
                 } else {
                     messages.append(message)
                 }
@@ -305,7 +340,11 @@ final class BatchSession: @unchecked Sendable {
         var byReason: [String: Int] = [:]
         for (rejection, _) in rejected + conflicts { byReason[rejection.reason, default: 0] += 1 }
         statistics.record(
-            consumed: batch.records.count, stored: outcome.stored, redelivered: outcome.redelivered, rejected: byReason)
+            consumed: batch.records.count,
+            stored: outcome.stored,
+            redelivered: outcome.redelivered,
+            rejected: byReason
+        )
         metrics.consumed.increment(by: batch.records.count)
         metrics.stored.increment(by: outcome.stored)
         metrics.redelivered.increment(by: outcome.redelivered)
@@ -323,16 +362,21 @@ final class BatchSession: @unchecked Sendable {
             metadata: [
                 "records": "\(batch.records.count)", "stored": "\(outcome.stored)",
                 "redelivered": "\(outcome.redelivered)", "rejected": "\(rejected.count + conflicts.count)",
-                "prepare_ms": "\((writeStarted - started).nanoseconds / 1_000_000)", "mailboxes_looked_up": "\(unknown.count)",
+                "prepare_ms": "\((writeStarted - started).nanoseconds / 1_000_000)",
+                "mailboxes_looked_up": "\(unknown.count)",
                 "write_ms": "\(writeDuration.nanoseconds / 1_000_000)",
                 "commit_ms": "\((ContinuousClock.now - started).nanoseconds / 1_000_000)",
-            ])
+            ]
+        )
     }
 
     /// Refuses new mail from blocked senders (`blocked_sender`) and past the rate limits (`rate_limited`), in
     /// the batch's Kafka order, taking it out of `rows`. A message already stored (a redelivery) is never
     /// refused: it stays in the batch, whose write counts it as redelivered.
-    private func applyBlocksAndLimits(_ rows: inout PreparedBatch, records: [KafkaRecord]) async throws
+    private func applyBlocksAndLimits(
+        _ rows: inout PreparedBatch,
+        records: [KafkaRecord]
+    ) async throws
         -> [(Rejection, KafkaRecord)]
     {
         let messages = rows.messages
@@ -363,7 +407,10 @@ final class BatchSession: @unchecked Sendable {
         let candidates = refusals.map { messages[$0.index] }
         let stored = try await retrying("redelivery check") { connection in
             try await self.writer.storedAlready(
-                recipients: candidates.map(\.recipient), ids: candidates.map(\.id), on: connection)
+                recipients: candidates.map(\.recipient),
+                ids: candidates.map(\.id),
+                on: connection
+            )
         }
         var drop = Set<Int>()
         var refused: [(Rejection, KafkaRecord)] = []
@@ -375,9 +422,14 @@ final class BatchSession: @unchecked Sendable {
             refused.append(
                 (
                     Rejection(
-                        refusing: message, reason: refusal.reason, detail: refusal.detail,
-                        envelopeBytes: record.value?.count ?? 0, worker: configuration.workerName), record
-                ))
+                        refusing: message,
+                        reason: refusal.reason,
+                        detail: refusal.detail,
+                        envelopeBytes: record.value?.count ?? 0,
+                        worker: configuration.workerName
+                    ), record
+                )
+            )
         }
         if !drop.isEmpty {
             rows = PreparedBatch(messages.enumerated().filter { !drop.contains($0.offset) }.map(\.element))
@@ -388,7 +440,8 @@ final class BatchSession: @unchecked Sendable {
     /// The batch's records by where they came from.
     private static func bySource(_ records: [KafkaRecord]) -> [RecordSource: KafkaRecord] {
         Dictionary(records.map { (RecordSource(topic: $0.topic, partition: $0.partition, offset: $0.offset), $0) }) {
-            first, _ in first
+            first,
+            _ in first
         }
     }
 
@@ -402,7 +455,9 @@ final class BatchSession: @unchecked Sendable {
         metrics.signatureChecks("libsodium").increment(by: max(0, now.byLibsodium - signatureChecks.byLibsodium))
         metrics.signatureTablesBuilt.increment(by: max(0, now.tablesBuilt - signatureChecks.tablesBuilt))
         if now.switchedOff && !signatureChecks.switchedOff {
-            logger.error("a precomputed signature table disagreed with libsodium; every signature is now checked by libsodium alone")
+            logger.error(
+                "a precomputed signature table disagreed with libsodium; every signature is now checked by libsodium alone"
+            )
         }
         signatureChecks = now
     }
@@ -411,17 +466,27 @@ final class BatchSession: @unchecked Sendable {
     /// ``PostgresError/Persistence/inputSpecific``) is written one message at a time, so that one poison
     /// message cannot block its partition. Every other failure is waited out, however long it lasts.
     private func writeBatch(
-        _ rows: PreparedBatch, rejections: [Rejection], progress: [PartitionProgress]
+        _ rows: PreparedBatch,
+        rejections: [Rejection],
+        progress: [PartitionProgress]
     ) async throws -> MessageWriter.Outcome {
         let worker = configuration.workerName
         let messages = rows.messages
         do {
             return try await retrying("batch write", maxServerErrors: 3) { connection in
                 try await self.writer.write(
-                    rows, rejections: rejections, worker: worker, progress: progress, on: connection)
+                    rows,
+                    rejections: rejections,
+                    worker: worker,
+                    progress: progress,
+                    on: connection
+                )
             }
         } catch let error as PoisonBatch {
-            logger.error("batch keeps failing; writing it one message at a time", metadata: ["error": "\(error.underlying)"])
+            logger.error(
+                "batch keeps failing; writing it one message at a time",
+                metadata: ["error": "\(error.underlying)"]
+            )
         }
         var total = MessageWriter.Outcome()
         var extra: [Rejection] = []
@@ -436,14 +501,26 @@ final class BatchSession: @unchecked Sendable {
             } catch let error as PoisonBatch {
                 extra.append(
                     Rejection(
-                        source: message.source, reason: "store_failed", detail: Self.refusal(error.underlying),
-                        messageID: message.id, sender: message.sender, recipient: message.recipient, envelopeBytes: 0,
-                        worker: worker))
+                        source: message.source,
+                        reason: "store_failed",
+                        detail: Self.refusal(error.underlying),
+                        messageID: message.id,
+                        sender: message.sender,
+                        recipient: message.recipient,
+                        envelopeBytes: 0,
+                        worker: worker
+                    )
+                )
             }
         }
         let recorded = try await retrying("rejection write") { connection in
             try await self.writer.write(
-                [], rejections: rejections + extra, worker: worker, progress: progress, on: connection)
+                [],
+                rejections: rejections + extra,
+                worker: worker,
+                progress: progress,
+                on: connection
+            )
         }
         total.conflicts += extra
         total.rejectionsRecorded = recorded.rejectionsRecorded
@@ -458,7 +535,10 @@ final class BatchSession: @unchecked Sendable {
             let failures = await deadLetters.publish(left)
             if failures.isEmpty { return }
             metrics.deadLetterRetries.increment()
-            logger.warning("dead-letter publish failed; retrying", metadata: ["error": "\(failures[0])", "records": "\(failures.count)"])
+            logger.warning(
+                "dead-letter publish failed; retrying",
+                metadata: ["error": "\(failures[0])", "records": "\(failures.count)"]
+            )
             // Publishing again may duplicate some dead letters: the dead-letter topic is at-least-once.
             try checkGrace()
             await waitOut(delay)
@@ -483,7 +563,9 @@ final class BatchSession: @unchecked Sendable {
     /// Runs `body` on a live connection, reconnecting and retrying with back-off on failure. Partitions are
     /// paused while it waits and resumed once it succeeds.
     private func retrying<T: Sendable>(
-        _ what: String, maxServerErrors: Int = .max, _ body: (PostgresConnection) async throws -> T
+        _ what: String,
+        maxServerErrors: Int = .max,
+        _ body: (PostgresConnection) async throws -> T
     ) async throws -> T {
         var delay = configuration.retryInitialDelay
         var serverErrors = 0
@@ -522,7 +604,8 @@ final class BatchSession: @unchecked Sendable {
                     metadata: [
                         "condition": "\(condition)", "error": "\(error)",
                         "retry_in_ms": "\(delay.nanoseconds / 1_000_000)",
-                    ])
+                    ]
+                )
                 if !paused {
                     consumer.setPaused(true)
                     paused = true
@@ -587,9 +670,18 @@ final class BatchSession: @unchecked Sendable {
         if let lastProgress, ContinuousClock.now - lastProgress < configuration.progressInterval { return }
         lastProgress = .now
         let progress = PartitionProgress.highWatermarks(
-            of: consumer.assignment, group: configuration.groupID, consumer: consumer)
+            of: consumer.assignment,
+            group: configuration.groupID,
+            consumer: consumer
+        )
         guard !progress.isEmpty, let connection = try? await liveConnection() else { return }
-        _ = try? await writer.write([], rejections: [], worker: configuration.workerName, progress: progress, on: connection)
+        _ = try? await writer.write(
+            [],
+            rejections: [],
+            worker: configuration.workerName,
+            progress: progress,
+            on: connection
+        )
     }
 
     private func updateLag() {
