@@ -42,7 +42,8 @@ public final class KafkaProducer: Sendable {
     private let inFlight: AsyncSemaphore
     private let logger: Logger
 
-    private var handle: RdKafkaProducerHandle { clients.withLock { $0.current } }
+    /// The client records go to now.
+    var handle: RdKafkaProducerHandle { clients.withLock { $0.current } }
 
     /// Creates the producer (connecting lazily, in the background).
     /// - Throws: ``KafkaError`` with ``KafkaError/Code/configuration`` for a property librdkafka rejects.

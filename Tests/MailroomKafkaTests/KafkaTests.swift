@@ -1,8 +1,9 @@
 import Foundation
-import MailroomKafka
 import MailroomTestSupport
 import Synchronization
 import Testing
+
+@testable import MailroomKafka
 
 @Suite("Java-compatible partitioning")
 struct Murmur2Tests {
@@ -202,6 +203,22 @@ struct KafkaFailureTests {
         }
         #expect(metadata?.code == .client)
         await producer.close(timeoutMilliseconds: 100)
+    }
+
+    /// A producer dropped without `close()` is released: its poll thread ends and its librdkafka client is
+    /// destroyed (the thread holding the handle kept both alive for ever).
+    @Test func aProducerDroppedWithoutCloseEndsItsPollThread() throws {
+        let configuration = KafkaConfiguration(brokers: "127.0.0.1:1", overrides: ["log_level": "0"])
+        weak var released: RdKafkaProducerHandle?
+        var thread: RdKafkaPollThread?
+        do {
+            let producer = try KafkaProducer(.init(kafka: configuration))
+            released = producer.handle
+            thread = producer.handle.pollThread
+            #expect(thread?.running.load(ordering: .acquiring) == true)
+        }
+        #expect(released == nil)
+        #expect(thread?.finished.load(ordering: .acquiring) == true)
     }
 
     @Test func badPropertyIsAConfigurationError() {

@@ -11,14 +11,50 @@ private final class DeliveryBox {
     init(_ completion: @escaping DeliveryCompletion) { self.completion = completion }
 }
 
+/// The poll thread's side of a producer: it holds this, never the handle, so that a handle dropped without
+/// ``RdKafkaProducerHandle/shutdown()`` is released (its `deinit` stops the thread and destroys the client).
+final class RdKafkaPollThread: Sendable {
+    /// Cleared to ask the thread to end.
+    let running = Atomic<Bool>(true)
+    /// Set by the thread as its last step.
+    let finished = Atomic<Bool>(false)
+    private let done = DispatchSemaphore(value: 0)
+
+    /// Starts a thread that serves `client`'s callbacks until ``stop()``.
+    init(client: OpaquePointer, name: String) {
+        // An OpaquePointer is not Sendable; the thread only polls the client, which librdkafka allows from any
+        // thread, and the client outlives the thread (it is destroyed after ``stop()`` returns).
+        nonisolated(unsafe) let client = client
+        let thread = Thread { [self] in
+            while running.load(ordering: .acquiring) {
+                rd_kafka_poll(client, 50)
+            }
+            finished.store(true, ordering: .releasing)
+            done.signal()
+        }
+        thread.name = name
+        thread.start()
+    }
+
+    /// Asks the thread to end and waits for it (at most one poll interval, 50 ms); once only.
+    func stop() {
+        guard running.exchange(false, ordering: .acquiringAndReleasing) else { return }
+        done.wait()
+    }
+}
+
 /// Owns an `rd_kafka_t` producer and the thread that serves its delivery reports (`rd_kafka_poll`).
 ///
 /// `produce` never blocks: librdkafka queues the record and returns; the completion runs on the poll thread
-/// once the broker acknowledged (or finally refused) it.
+/// once the broker acknowledged (or finally refused) it. The client is destroyed exactly once: by
+/// ``shutdown()``, or by `deinit` for a handle dropped without it.
+///
+/// `@unchecked Sendable`: `client` is a C pointer the compiler cannot reason about. Every use of it holds
+/// `usable`'s lock or runs on `blockingQueue` after checking it, and it is destroyed only once `usable` is false.
 final class RdKafkaProducerHandle: @unchecked Sendable {
     private let client: OpaquePointer
-    private let running = Atomic<Bool>(true)
-    private let pollThreadDone = DispatchSemaphore(value: 0)
+    /// The thread that serves the client's delivery reports.
+    let pollThread: RdKafkaPollThread
     private let blockingQueue = DispatchQueue(label: "mailroom.kafka.producer.blocking")
     /// Whether `client` may be used: set false under the lock, before the client is destroyed, so a produce
     /// racing a shutdown either finishes first or fails with ``closedError`` (never touches a freed client).
@@ -46,14 +82,27 @@ final class RdKafkaProducerHandle: @unchecked Sendable {
             }
         }
         client = try makeRdKafkaClient(type: RD_KAFKA_PRODUCER, conf: conf)
-        let thread = Thread { [self] in
-            while running.load(ordering: .acquiring) {
-                rd_kafka_poll(client, 50)
-            }
-            pollThreadDone.signal()
-        }
-        thread.name = "mailroom-kafka-producer-poll"
-        thread.start()
+        pollThread = RdKafkaPollThread(client: client, name: "mailroom-kafka-producer-poll")
+    }
+
+    /// A handle dropped without ``shutdown()``: stop the poll thread, fail what is queued, release the client.
+    deinit {
+        guard
+            usable.withLock({ usable in
+                defer { usable = false }
+                return usable
+            })
+        else { return }
+        Self.destroy(client, pollThread)
+    }
+
+    /// Stops the poll thread, fails every record still queued or in flight (their completions run), destroys
+    /// the client.
+    private static func destroy(_ client: OpaquePointer, _ pollThread: RdKafkaPollThread) {
+        pollThread.stop()
+        _ = rd_kafka_purge(client, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT)
+        rd_kafka_poll(client, 0)
+        rd_kafka_destroy(client)
     }
 
     /// Queues one record. Throws `.queueFull` when librdkafka's queue is full (the caller waits and retries).
@@ -180,17 +229,18 @@ final class RdKafkaProducerHandle: @unchecked Sendable {
         return try result.get()
     }
 
-    /// Stops the poll thread and destroys the client. Call ``flush(timeoutMilliseconds:)`` first.
+    /// Stops the poll thread and destroys the client; later calls return at once. Call
+    /// ``flush(timeoutMilliseconds:)`` first: undelivered records fail their completions here.
     func shutdown() async {
-        guard running.exchange(false, ordering: .acquiringAndReleasing) else { return }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             blockingQueue.async { [self] in
-                pollThreadDone.wait()
-                // Undelivered records fail their completions during destroy (purge), so nothing waits forever.
-                _ = rd_kafka_purge(client, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT)
-                rd_kafka_poll(client, 0)
-                usable.withLock { $0 = false }  // no produce is inside the client from here on
-                rd_kafka_destroy(client)
+                // No produce is inside the client once `usable` is false; only the first caller destroys it.
+                if usable.withLock({ usable in
+                    defer { usable = false }
+                    return usable
+                }) {
+                    Self.destroy(client, pollThread)
+                }
                 continuation.resume()
             }
         }
