@@ -154,6 +154,9 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     /// Runs `body` inside `BEGIN` … `COMMIT`, rolling back if it throws (and rethrowing its error).
+    ///
+    /// The rollback runs even when the task is cancelled; a `COMMIT` that a cancellation kept from being sent is
+    /// rolled back too, so the session never stays inside the transaction.
     public func withTransaction<T: Sendable>(
         _ body: (PostgresConnection) async throws -> T
     ) async throws -> T {
@@ -162,13 +165,24 @@ public final class PostgresConnection: @unchecked Sendable {
         do {
             value = try await body(self)
         } catch {
-            if isConnected {
-                do { try await query("ROLLBACK") } catch { logger.debug("rollback failed: \(error)") }
-            }
+            await rollback()
             throw error
         }
-        try await query("COMMIT")
+        do {
+            try await query("COMMIT")
+        } catch {
+            if error.code == .cancelled { await rollback() }
+            throw error
+        }
         return value
+    }
+
+    /// Ends the open transaction, whatever happens to the calling task.
+    private func rollback() async {
+        guard isConnected else { return }
+        if case .failure(let error) = await driver.run(.query("ROLLBACK"), honoursCancellation: false) {
+            logger.debug("rollback failed: \(error)")
+        }
     }
 
     /// Whether the session is still usable.
@@ -182,6 +196,6 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Closes the session (after the statements already submitted). Later calls fail with
     /// ``PostgresError/Code/connectionClosed``.
     public func close() async {
-        _ = await driver.run(.close)
+        _ = await driver.run(.close, honoursCancellation: false)
     }
 }

@@ -12,6 +12,7 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
             case server = "server"
             case decoding = "decoding"
             case unexpectedResult = "unexpected_result"
+            case cancelled = "cancelled"
         }
 
         fileprivate let base: Base
@@ -28,6 +29,9 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
         public static let decoding = Code(base: .decoding)
         /// The server answered with something the caller did not expect (e.g. no rows where one was required).
         public static let unexpectedResult = Code(base: .unexpectedResult)
+        /// The calling task was cancelled before its statement was sent: the statement never ran. (A statement
+        /// cancelled while it runs fails with ``server`` and SQLSTATE 57014 instead.)
+        public static let cancelled = Code(base: .cancelled)
 
         public var description: String { base.rawValue }
     }

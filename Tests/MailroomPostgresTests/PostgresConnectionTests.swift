@@ -287,6 +287,59 @@ struct PostgresConnectionFailureTests {
         #expect(keyValue?.code == .invalidURL)
     }
 
+    /// A task cancelled while its statement waits behind another never sends it: it fails at once with
+    /// `.cancelled` (not once the statement ahead finishes), the statement never runs, and the session goes on.
+    @Test func aStatementQueuedBehindAnotherIsNotSentOnceItsTaskIsCancelled() async throws {
+        try await TestDatabase.with { database in
+            try await database.withConnection { holder in
+                try await database.withConnection { connection in
+                    try await connection.query("CREATE TABLE marks (n int)")
+                    try await holder.query("SELECT pg_advisory_lock(42)")
+                    // The statement ahead waits on the server for the lock the other session holds.
+                    let ahead = Task { try await connection.query("SELECT pg_advisory_lock(42)") }
+                    let deadline = ContinuousClock.now + .seconds(30)
+                    while try await holder.query(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'"
+                    ).single().decode(Int64.self, column: 0) == 0 {
+                        #expect(ContinuousClock.now < deadline, "the statement ahead never started")
+                        if ContinuousClock.now >= deadline { break }
+                        try await Task.sleep(for: .milliseconds(10))
+                    }
+                    let queued = Task { try await connection.query("INSERT INTO marks VALUES (1)") }
+                    queued.cancel()
+                    let error = await #expect(throws: PostgresError.self) { _ = try await queued.value }
+                    #expect(error?.code == .cancelled)
+                    try await holder.query("SELECT pg_advisory_unlock(42)")
+                    _ = try await ahead.value
+                    try await connection.query("INSERT INTO marks VALUES (2)")
+                    let marks = try await connection.query("SELECT n FROM marks").map {
+                        try $0.decode(Int32.self, column: 0)
+                    }
+                    #expect(marks == [2])
+                }
+            }
+        }
+    }
+
+    /// A transaction whose task is cancelled before its COMMIT is sent is rolled back, not left open on the
+    /// session (the rollback runs whatever happens to the task).
+    @Test func aTransactionCancelledBeforeItsCommitIsRolledBack() async throws {
+        try await TestDatabase.withConnection { connection in
+            try await connection.query("CREATE TABLE marks (n int)")
+            let task = Task {
+                try await connection.withTransaction { connection in
+                    try await connection.query("INSERT INTO marks VALUES (1)")
+                    withUnsafeCurrentTask { $0?.cancel() }
+                }
+            }
+            let error = await #expect(throws: PostgresError.self) { try await task.value }
+            #expect(error?.code == .cancelled)
+            let open = try await connection.query("SELECT txid_current_if_assigned() IS NOT NULL").single()
+            #expect(try open.decode(Bool.self, column: 0) == false)
+            #expect(try await connection.query("SELECT n FROM marks").count == 0)
+        }
+    }
+
     @Test func serverThatIsDownFailsFast() async throws {
         // A loopback port with nothing listening: connection refused, no hang.
         let port = try FreePort.reserve()

@@ -21,12 +21,20 @@ final class PQConnectionDriver: PQSocketHandler, @unchecked Sendable {
         }
 
         let work: Work
+        /// Whether its task's cancellation skips it when it has not started yet (a rollback and the close
+        /// run whatever happens to the task).
+        let honoursCancellation: Bool
         // Touched only under the driver's lock.
         fileprivate var completion: Completion?
         fileprivate var preparing = false
         fileprivate var outcome: Result<PostgresRows, PostgresError>?
+        /// Its task was cancelled before it started.
+        fileprivate var cancelled = false
 
-        init(_ work: Work) { self.work = work }
+        init(_ work: Work, honoursCancellation: Bool) {
+            self.work = work
+            self.honoursCancellation = honoursCancellation
+        }
     }
 
     private struct State {
@@ -74,15 +82,23 @@ final class PQConnectionDriver: PQSocketHandler, @unchecked Sendable {
     #endif
 
     /// Runs `work` after everything submitted before it and returns its outcome; the calling task waits
-    /// (suspended) meanwhile. Cancelling the task while its statement runs asks the server to cancel it.
-    func run(_ work: Operation.Work) async -> Result<PostgresRows, PostgresError> {
-        let operation = Operation(work)
+    /// (suspended) meanwhile.
+    ///
+    /// Cancelling the task while its statement runs asks the server to cancel it (SQLSTATE 57014). Cancelling
+    /// it before the statement started (already cancelled, or queued behind another) never sends the statement
+    /// and fails at once with ``PostgresError/Code/cancelled`` — unless `honoursCancellation` is false, for
+    /// statements that must run whatever happens to the task (a rollback, the close).
+    func run(_ work: Operation.Work, honoursCancellation: Bool = true) async -> Result<PostgresRows, PostgresError> {
+        let operation = Operation(work, honoursCancellation: honoursCancellation)
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: Completion) in
                 var finished: [Operation] = []
                 state.withLock { state in
                     operation.completion = continuation
-                    if state.inFlight == nil {
+                    if operation.cancelled {
+                        operation.outcome = .failure(Self.cancelledError)
+                        finished.append(operation)
+                    } else if state.inFlight == nil {
                         state.inFlight = operation
                         startInFlight(&state, finished: &finished)
                     } else {
@@ -92,12 +108,31 @@ final class PQConnectionDriver: PQSocketHandler, @unchecked Sendable {
                 Self.resume(finished)
             }
         } onCancel: {
-            let isRunning = state.withLock { $0.inFlight === operation }
+            var finished: [Operation] = []
+            let isRunning = state.withLock { state -> Bool in
+                if state.inFlight === operation { return true }
+                guard operation.honoursCancellation, operation.outcome == nil else { return false }
+                // Not started: recorded for a `run` whose body has not queued it yet, or taken out of the queue.
+                operation.cancelled = true
+                let queued = state.waiting.indices.dropFirst(state.waitingStart)
+                if let index = queued.first(where: { state.waiting[$0] === operation }) {
+                    state.waiting.remove(at: index)
+                    operation.outcome = .failure(Self.cancelledError)
+                    finished.append(operation)
+                }
+                return false
+            }
+            Self.resume(finished)
             // PQcancel connects to the server and waits for it: never on the cooperative pool.
             if isRunning, let cancelToken {
                 DispatchQueue.global().async { cancelToken.requestCancel() }
             }
         }
+    }
+
+    /// What a statement whose task was cancelled before it started fails with.
+    static var cancelledError: PostgresError {
+        PostgresError(.cancelled, message: "the task was cancelled before its statement was sent; it did not run")
     }
 
     /// Called by the event loop: the socket is ready.
