@@ -3,6 +3,7 @@ import MailroomCore
 import MailroomPostgres
 import MailroomStore
 import MailroomTestSupport
+import Synchronization
 import Testing
 
 @testable import MailroomQuery
@@ -48,6 +49,51 @@ struct WatchTests {
             #expect(try await Self.listenSessions(fixture) == 1)
             await inbox.cancel()
             await sentbox.cancel()
+        }
+    }
+
+    /// A shutdown while a watcher's registration is inside a catch-up (held here by a lock on the messages table)
+    /// fails that registration with shut_down, exactly once, and it never becomes a watcher; shutdown returns.
+    @Test func aShutdownDuringARegistrationsCatchUpFailsItInsteadOfLeavingItWaiting() async throws {
+        try await QueryFixture.with { fixture in
+            let people = try await fixture.people()
+            try await fixture.database.withConnection { holder in
+                try await holder.query("BEGIN")
+                try await holder.query("LOCK TABLE messages IN ACCESS EXCLUSIVE MODE")
+                let outcome = Mutex<Result<UInt64, any Error>?>(nil)
+                let watch = Task {
+                    do {
+                        let watch = try await fixture.client.watchInbox(owner: people[1].publicKey)
+                        outcome.withLock { $0 = .success(watch.cursor) }
+                    } catch {
+                        outcome.withLock { $0 = .failure(error) }
+                    }
+                }
+                // The registration's catch-up waits for the lock.
+                let deadline = ContinuousClock.now + .seconds(30)
+                while try await holder.query(
+                    """
+                    SELECT count(*) FROM pg_stat_activity
+                    WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()
+                    """
+                ).single().decode(Int64.self, column: 0) == 0 {
+                    try #require(ContinuousClock.now < deadline, "the catch-up never waited for the lock")
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+                await fixture.client.shutdown()
+                // Resolved by the time shutdown returns (it waits for the loop), with shut_down.
+                let resolved = outcome.withLock { $0 }
+                #expect(resolved != nil, "the registration still waits after shutdown")
+                if case .failure(let error as MailroomQueryError) = resolved {
+                    #expect(error.code == .shutDown)
+                } else {
+                    Issue.record("the registration did not fail with shut_down: \(String(describing: resolved))")
+                }
+                #expect(fixture.client.hub.watcherCount == 0)
+                watch.cancel()
+                await watch.value
+                try await holder.query("ROLLBACK")
+            }
         }
     }
 

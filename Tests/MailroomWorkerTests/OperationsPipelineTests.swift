@@ -38,6 +38,7 @@ struct OperationsPipelineTests {
         // Default quota 5; `roomy` has its own quota of 100.
         var configuration = harness.workerConfiguration
         configuration.mailboxQuota = 5
+        configuration.senderSharePercent = nil  // one sender: its share of 5 would bind before the quota
         var logger = Logger(label: "mailroom.test.worker")
         logger.logLevel = .warning
         let worker = Worker(configuration: configuration, logger: logger)
