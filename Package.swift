@@ -10,14 +10,14 @@ let swiftSettings: [SwiftSetting] = [
 
 let package = Package(
     name: "Mailroom",
-    platforms: [.macOS(.v15)],
+    // Linux only: the C libraries come from Debian's packages (the system library targets' apt providers), and
+    // the libpq shim is Linux's.
     products: [
         /// Identities, envelopes and body encryption: what producers, workers and readers share.
         .library(name: "MailroomCore", targets: ["MailroomCore"]),
-        /// The libpq layer and the mailbox schema; what the query library and the worker build on.
-        .library(name: "MailroomStore", targets: ["MailroomStore"]),
-        /// Sending: seal, sign and put envelopes on Kafka, one at a time or in bulk.
-        .library(name: "MailroomProducer", targets: ["MailroomProducer"]),
+        /// Sending: seal, sign and put envelopes on Kafka, one at a time or in bulk; with MailroomKafka, whose
+        /// configuration and errors appear in its API.
+        .library(name: "MailroomProducer", targets: ["MailroomProducer", "MailroomKafka"]),
         /// Reading mailboxes: pages, reads, deletes, unread counts, live watches. Does not link librdkafka.
         .library(name: "MailroomQuery", targets: ["MailroomQuery"]),
         .executable(name: "mailroom", targets: ["MailroomCLI"]),
@@ -69,7 +69,6 @@ let package = Package(
         .target(
             name: "MailroomStore",
             dependencies: [
-                "CSodium",
                 "MailroomCore",
                 "MailroomPostgres",
                 .product(name: "Logging", package: "swift-log"),

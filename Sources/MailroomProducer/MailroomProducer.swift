@@ -6,10 +6,13 @@ import Synchronization
 
 /// Sends messages: seals and signs envelopes, and puts them on the envelope topic keyed by the recipient.
 ///
+/// Use it inside ``withProducer(_:logger:_:)``, which waits for what is in flight and closes the Kafka client
+/// however the body ends, or call ``close()`` when done.
+///
 /// ```swift
-/// let producer = try MailroomProducer(.init(kafka: KafkaConfiguration(brokers: "127.0.0.1:9092")))
-/// let id = try await producer.send(from: alice, to: bob.publicKey, body: Array("hello".utf8))
-/// await producer.close()
+/// try await MailroomProducer.withProducer(.init(kafka: KafkaConfiguration(brokers: "127.0.0.1:9092"))) { producer in
+///     let id = try await producer.send(from: alice, to: bob.publicKey, body: Array("hello".utf8))
+/// }
 /// ```
 public final class MailroomProducer: Sendable {
     /// Producer settings.
@@ -293,7 +296,26 @@ public final class MailroomProducer: Sendable {
 
     static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
-    /// Waits for every envelope in flight, then closes the Kafka client.
+    /// Runs `body` with a new producer and closes it (waiting for every envelope in flight) when `body` returns
+    /// or throws, so that no Kafka client or thread outlives it.
+    /// - Throws: ``KafkaError`` when a Kafka property is refused, or what `body` throws.
+    public static func withProducer<T: Sendable>(
+        _ configuration: Configuration,
+        logger: Logger = Logger(label: "mailroom.producer"),
+        _ body: (MailroomProducer) async throws -> T
+    ) async throws -> T {
+        let producer = try MailroomProducer(configuration, logger: logger)
+        do {
+            let value = try await body(producer)
+            await producer.close()
+            return value
+        } catch {
+            await producer.close()
+            throw error
+        }
+    }
+
+    /// Waits for every envelope in flight, then closes the Kafka client. Later calls do nothing.
     public func close() async {
         await producer.close()
     }

@@ -2,21 +2,22 @@ public import Foundation
 public import Logging
 public import MailroomCore
 internal import MailroomPostgres
-public import MailroomStore
+internal import MailroomStore
 
 /// What app backends use to serve their users' mailboxes: listings, reads, deletes, unread counts and live
 /// watches, every call scoped to one owner's key.
 ///
 /// The client holds a pool of libpq connections (``Configuration/poolSize``), driven without blocking (results
-/// are read by one event thread per process, never on Swift's cooperative thread pool), and — once something is
-/// watched — one
-/// `LISTEN` session shared by every watcher in the process. Call ``shutdown()`` when done.
+/// are read by the process's event loops, one thread per core, never on Swift's cooperative thread pool), and —
+/// once something is watched — one `LISTEN` session shared by every watcher of the client. Use it inside
+/// ``withClient(_:logger:_:)``, which shuts it down however the body ends, or call ``shutdown()`` when done.
 ///
 /// ```swift
-/// let client = MailroomClient(.init(databaseURL: url))
-/// let page = try await client.listInbox(owner: me.publicKey, limit: 50)
-/// let body = try page.first?.open(with: me)       // verifies the sender's signature, then decrypts
-/// for try await event in try await client.watchInbox(owner: me.publicKey) { print(event) }
+/// try await MailroomClient.withClient(.init(databaseURL: url)) { client in
+///     let page = try await client.listInbox(owner: me.publicKey, limit: 50)
+///     let body = try page.first?.open(with: me)       // verifies the sender's signature, then decrypts
+///     for try await event in try await client.watchInbox(owner: me.publicKey) { print(event) }
+/// }
 /// ```
 public final class MailroomClient: Sendable {
     /// The settings the client was made with.
@@ -43,7 +44,25 @@ public final class MailroomClient: Sendable {
     /// loops (one per core) in turn. Such a task must not block: its thread also reads other connections.
     public func nextExecutor() -> any TaskExecutor { pool.nextExecutor() }
 
-    /// Ends every watch, stops the LISTEN session and closes the pool's connections.
+    /// Runs `body` with a new client and shuts the client down when `body` returns or throws, so that no
+    /// connection, watch or thread outlives it.
+    public static func withClient<T: Sendable>(
+        _ configuration: Configuration,
+        logger: Logger = Logger(label: "mailroom.query"),
+        _ body: (MailroomClient) async throws -> T
+    ) async throws -> T {
+        let client = MailroomClient(configuration, logger: logger)
+        do {
+            let value = try await body(client)
+            await client.shutdown()
+            return value
+        } catch {
+            await client.shutdown()
+            throw error
+        }
+    }
+
+    /// Ends every watch, stops the LISTEN session and closes the pool's connections. Later calls do nothing.
     public func shutdown() async {
         await hub.shutdown()
         await pool.close()
@@ -53,7 +72,7 @@ public final class MailroomClient: Sendable {
 
     /// Creates the owner's mailbox if it does not exist (idempotent) and returns it.
     public func setupMailbox(_ owner: PublicKey) async throws -> Mailbox {
-        let created = try await pool.withConnection { try await MailboxQueries.setup(owner: owner.bytes, on: $0) }
+        let created = try await withDatabase { try await MailboxQueries.setup(owner: owner.bytes, on: $0) }
         return Mailbox(owner: owner, createdAt: created)
     }
 
@@ -61,7 +80,7 @@ public final class MailroomClient: Sendable {
     /// - Throws: ``MailroomQueryError`` with code ``MailroomQueryError/Code/mailboxNotFound``.
     public func mailbox(_ owner: PublicKey) async throws -> Mailbox {
         guard
-            let created = try await pool.withConnection({
+            let created = try await withDatabase({
                 try await MailboxQueries.createdAt(owner: owner.bytes, on: $0)
             })
         else { throw Self.mailboxNotFound(owner) }
@@ -70,7 +89,7 @@ public final class MailroomClient: Sendable {
 
     /// Whether the owner has a mailbox.
     public func mailboxExists(_ owner: PublicKey) async throws -> Bool {
-        try await pool.withConnection { try await MailboxQueries.createdAt(owner: owner.bytes, on: $0) } != nil
+        try await withDatabase { try await MailboxQueries.createdAt(owner: owner.bytes, on: $0) } != nil
     }
 
     // MARK: Listings
@@ -91,13 +110,13 @@ public final class MailroomClient: Sendable {
     public func listInbox(
         owner: PublicKey,
         seek: MessageID? = nil,
-        limit: Int = PageRequest.defaultLimit,
+        limit: Int = PageLimits.default,
         ascending: Bool = false,
         status: InboxStatus = .all
     ) async throws -> [InboxMessage] {
         let page = try Self.page(seek: seek, limit: limit, ascending: ascending)
         let ownerBytes = owner.bytes
-        let rows = try await pool.withConnection { connection in
+        let rows = try await withDatabase { connection in
             let rows = try await InboxQueries.page(owner: ownerBytes, page, status: status, on: connection)
             if rows.isEmpty, try await MailboxQueries.createdAt(owner: ownerBytes, on: connection) == nil {
                 throw Self.mailboxNotFound(owner)
@@ -117,12 +136,12 @@ public final class MailroomClient: Sendable {
     public func listSentbox(
         owner: PublicKey,
         seek: MessageID? = nil,
-        limit: Int = PageRequest.defaultLimit,
+        limit: Int = PageLimits.default,
         ascending: Bool = false
     ) async throws -> [SentboxMessage] {
         let page = try Self.page(seek: seek, limit: limit, ascending: ascending)
         let ownerBytes = owner.bytes
-        let rows = try await pool.withConnection { connection in
+        let rows = try await withDatabase { connection in
             let rows = try await SentboxQueries.page(owner: ownerBytes, page, on: connection)
             if rows.isEmpty, try await MailboxQueries.createdAt(owner: ownerBytes, on: connection) == nil {
                 throw Self.mailboxNotFound(owner)
@@ -143,7 +162,7 @@ public final class MailroomClient: Sendable {
     ///   owner's message) or ``MailroomQueryError/Code/mailboxNotFound``; ``PostgresError``.
     public func readInboxMessage(owner: PublicKey, id: MessageID) async throws -> InboxMessage {
         let ownerBytes = owner.bytes
-        let row = try await pool.withConnection { connection -> InboxRow in
+        let row = try await withDatabase { connection -> InboxRow in
             guard var row = try await InboxQueries.read(owner: ownerBytes, id: id, on: connection) else {
                 throw try await Self.notFound(owner: owner, id: id, box: "inbox", on: connection)
             }
@@ -164,7 +183,7 @@ public final class MailroomClient: Sendable {
     ///   owner's message, which is left alone — or ``MailroomQueryError/Code/mailboxNotFound``.
     public func deleteInboxMessage(owner: PublicKey, id: MessageID) async throws {
         let ownerBytes = owner.bytes
-        try await pool.withConnection { connection in
+        try await withDatabase { connection in
             guard try await InboxQueries.delete(owner: ownerBytes, id: id, on: connection) else {
                 throw try await Self.notFound(owner: owner, id: id, box: "inbox", on: connection)
             }
@@ -176,7 +195,7 @@ public final class MailroomClient: Sendable {
     ///   ``MailroomQueryError/Code/mailboxNotFound``.
     public func deleteSentboxMessage(owner: PublicKey, id: MessageID) async throws {
         let ownerBytes = owner.bytes
-        try await pool.withConnection { connection in
+        try await withDatabase { connection in
             guard try await SentboxQueries.delete(owner: ownerBytes, id: id, on: connection) else {
                 throw try await Self.notFound(owner: owner, id: id, box: "sentbox", on: connection)
             }
@@ -225,7 +244,7 @@ public final class MailroomClient: Sendable {
     )
         async throws -> T
     {
-        try await pool.withConnection { connection in
+        try await withDatabase { connection in
             guard try await MailboxQueries.createdAt(owner: owner.bytes, on: connection) != nil else {
                 throw Self.mailboxNotFound(owner)
             }
@@ -237,7 +256,7 @@ public final class MailroomClient: Sendable {
     /// - Throws: ``MailroomQueryError`` with ``MailroomQueryError/Code/mailboxNotFound``.
     public func unreadCount(owner: PublicKey) async throws -> Int {
         let ownerBytes = owner.bytes
-        return try await pool.withConnection { connection in
+        return try await withDatabase { connection in
             let count = try await InboxQueries.unreadCount(owner: ownerBytes, on: connection)
             if count == 0, try await MailboxQueries.createdAt(owner: ownerBytes, on: connection) == nil {
                 throw Self.mailboxNotFound(owner)
@@ -251,7 +270,7 @@ public final class MailroomClient: Sendable {
     @discardableResult
     public func pruneWatchEvents(olderThan age: Duration = .seconds(86_400)) async throws -> Int {
         let seconds = Double(age.components.seconds) + Double(age.components.attoseconds) / 1e18
-        return try await pool.withConnection { try await WatchQueries.pruneEvents(olderThanSeconds: seconds, on: $0) }
+        return try await withDatabase { try await WatchQueries.pruneEvents(olderThanSeconds: seconds, on: $0) }
     }
 
     // MARK: Watching
@@ -289,7 +308,7 @@ public final class MailroomClient: Sendable {
     {
         guard try await mailboxExists(owner) else { throw Self.mailboxNotFound(owner) }
         let storeBox: MailboxNotification.Box = box == .inbox ? .inbox : .sentbox
-        let (changes, frontier, _) = try await pool.withConnection { connection in
+        let (changes, frontier, _) = try await withDatabase { connection in
             try await WatchQueries.changes(
                 box: storeBox,
                 owners: [owner.bytes],
@@ -327,12 +346,28 @@ public final class MailroomClient: Sendable {
 
     // MARK: Helpers
 
+    /// Runs `body` on a pooled connection. A database failure comes out as a ``MailroomQueryError``
+    /// (``MailroomQueryError/Code/databaseUnavailable`` or ``MailroomQueryError/Code/database``), and a statement
+    /// a cancellation kept from running as `CancellationError`, so callers need no database module's types.
+    func withDatabase<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        do {
+            return try await pool.withConnection(body)
+        } catch let error as PostgresError {
+            if error.code == .cancelled { throw CancellationError() }
+            throw MailroomQueryError(
+                error.isConnectionLoss ? .databaseUnavailable : .database,
+                error.message,
+                sqlState: error.sqlState
+            )
+        }
+    }
+
     static func page(seek: MessageID?, limit: Int, ascending: Bool) throws(MailroomQueryError) -> PageRequest {
         let page = PageRequest(seek: seek, limit: limit, ascending: ascending)
         guard page.isValid else {
             throw MailroomQueryError(
                 .invalidLimit,
-                "a page holds 1 to \(PageRequest.maximumLimit) messages; \(limit) was asked for"
+                "a page holds 1 to \(PageLimits.maximum) messages; \(limit) was asked for"
             )
         }
         return page

@@ -19,6 +19,10 @@ public struct MailroomQueryError: Error, Sendable, CustomStringConvertible {
         public static let corruptRow = Code("corrupt_row")
         /// The client was shut down.
         public static let shutDown = Code("shut_down")
+        /// The database could not be reached or the connection was lost; trying again later may succeed.
+        public static let databaseUnavailable = Code("database_unavailable")
+        /// The database refused the operation; ``MailroomQueryError/sqlState`` says why.
+        public static let database = Code("database_error")
 
         public var description: String { name }
     }
@@ -27,16 +31,22 @@ public struct MailroomQueryError: Error, Sendable, CustomStringConvertible {
     public var code: Code
     /// A human-readable explanation.
     public var message: String
+    /// The database's five-character SQLSTATE, for ``Code/database`` and some ``Code/databaseUnavailable`` errors.
+    public var sqlState: String?
     /// Where the error was raised.
     public var file: String
     public var line: Int
 
-    public init(_ code: Code, _ message: String, file: String = #fileID, line: Int = #line) {
+    public init(_ code: Code, _ message: String, sqlState: String? = nil, file: String = #fileID, line: Int = #line) {
         self.code = code
         self.message = message
+        self.sqlState = sqlState
         self.file = file
         self.line = line
     }
 
-    public var description: String { "MailroomQueryError.\(code): \(message)" }
+    public var description: String {
+        if let sqlState { return "MailroomQueryError.\(code) [\(sqlState)]: \(message)" }
+        return "MailroomQueryError.\(code): \(message)"
+    }
 }

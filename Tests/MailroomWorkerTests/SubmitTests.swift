@@ -3,6 +3,7 @@ import MailroomCore
 import MailroomKafka
 import MailroomProducer
 import MailroomTestSupport
+import Synchronization
 import Testing
 
 /// Envelopes sealed elsewhere: `MailroomProducer.submit` checks them as the worker will, and nothing invalid
@@ -125,5 +126,32 @@ struct SubmitTests {
             #expect(record.key == envelope.recipient.bytes)
         }
         #expect(try seen.prefix(valid.count).map { try Envelope.verify($0.value ?? []).id } == ids)
+    }
+}
+
+/// `withProducer` closes the producer however its body ends.
+@Suite("Producer lifecycle")
+struct ProducerLifecycleTests {
+    private struct Planned: Error {}
+
+    @Test func withProducerClosesTheProducerWhenTheBodyThrows() async throws {
+        let configuration = MailroomProducer.Configuration(
+            kafka: KafkaConfiguration(brokers: "127.0.0.1:1", overrides: ["log_level": "0"]),
+            sendTimeout: .seconds(1)
+        )
+        let escaped = Mutex<MailroomProducer?>(nil)
+        await #expect(throws: Planned.self) {
+            try await MailroomProducer.withProducer(configuration) { producer in
+                escaped.withLock { $0 = producer }
+                throw Planned()
+            }
+        }
+        let producer = try #require(escaped.withLock { $0 })
+        // Closed: a send fails at once with the client's "closed" error instead of waiting for a broker.
+        let identity = Identity.generate()
+        let error = await #expect(throws: ProducerError.self) {
+            _ = try await producer.send(from: identity, to: identity.publicKey, body: Array("after close".utf8))
+        }
+        #expect(error.map { "\($0)".contains("closed") } == true)
     }
 }

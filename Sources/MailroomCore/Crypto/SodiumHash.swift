@@ -15,3 +15,17 @@ enum SodiumHash {
         input.withUnsafeBytes { blake2b256($0) }
     }
 }
+
+/// SHA-256 (libsodium's `crypto_hash_sha256`), for modules that need a digest and no libsodium of their own (the
+/// migrations' checksums).
+public enum SHA256 {
+    /// The 32-byte SHA-256 digest of `bytes`.
+    public static func hash(_ bytes: [UInt8]) -> [UInt8] {
+        Sodium.ensureInitialized()
+        var digest = [UInt8](repeating: 0, count: Int(crypto_hash_sha256_BYTES))
+        bytes.withUnsafeBufferPointer { input in
+            _ = crypto_hash_sha256(&digest, input.baseAddress, UInt64(input.count))
+        }
+        return digest
+    }
+}

@@ -1,13 +1,9 @@
-internal import CSodium
+internal import MailroomCore
 
 /// SHA-256 of a migration file's bytes, as lowercase hex: what `schema_migrations.checksum` records.
 enum MigrationChecksum {
     static func sha256Hex(_ bytes: [UInt8]) -> String {
-        _ = sodium_init()
-        var digest = [UInt8](repeating: 0, count: Int(crypto_hash_sha256_BYTES))
-        bytes.withUnsafeBufferPointer { input in
-            _ = crypto_hash_sha256(&digest, input.baseAddress, UInt64(input.count))
-        }
+        let digest = SHA256.hash(bytes)
         let hex: [Character] = Array("0123456789abcdef")
         var text = ""
         text.reserveCapacity(digest.count * 2)

@@ -6,9 +6,9 @@ public import MailroomCore
 /// docs/QUERY.md). Newest first unless ``ascending``.
 public struct PageRequest: Sendable, Hashable {
     /// The default page size.
-    public static let defaultLimit = 100
+    public static let defaultLimit = PageLimits.default
     /// The largest page; larger requests are refused, not cut.
-    public static let maximumLimit = 10_000
+    public static let maximumLimit = PageLimits.maximum
 
     /// Start after this id (exclusive); `nil` starts at the newest (or, ascending, the oldest) message.
     public var seek: MessageID?
