@@ -91,14 +91,32 @@ public final class Worker: Service, Sendable {
             logger: logger
         )
         SignatureChecks.precomputedKeyLimit = configuration.precomputedKeys
-        let session = BatchSession(
+        let verifier = BatchVerifier(
+            handler: RecordHandler(
+                limits: configuration.limits,
+                maxClockSkew: configuration.maxClockSkew,
+                maxEnvelopeAge: configuration.maxEnvelopeAge,
+                workerName: configuration.workerName
+            )
+        )
+        let writer = BatchWriter(
             configuration: configuration,
             consumer: consumer,
             deadLetters: DeadLetterPublisher(producer: deadLetterProducer, topic: configuration.topics.deadLetters),
             metrics: metrics,
             statistics: statistics,
             logger: logger,
-            stop: stopFlag
+            stop: stopFlag,
+            handler: verifier.handler
+        )
+        let loop = BatchLoop(
+            configuration: configuration,
+            consumer: consumer,
+            metrics: metrics,
+            logger: logger,
+            stop: stopFlag,
+            verifier: verifier,
+            writer: writer
         )
         logger.info(
             "worker starting",
@@ -114,11 +132,12 @@ public final class Worker: Service, Sendable {
                 metadata: ["librdkafka": "\(librdkafkaVersion)"]
             )
         }
-        // A graceful shutdown (SIGTERM) and a cancellation (the service group cancels its services when one fails,
-        // e.g. the metrics port cannot be bound) both stop the loop the same way: the batch in hand is finished.
+        // A graceful shutdown (SIGTERM) stops the loop and finishes the batches in hand. A cancellation (the service
+        // group cancels its services when one fails, e.g. the metrics port cannot be bound) stops the loop too, and
+        // gives up the writes still in hand: their offsets are not stored, so those batches are redelivered.
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
-                await session.runLoop()
+                await loop.run()
             } onGracefulShutdown: { [stopFlag] in
                 stopFlag.set()
             }
@@ -135,7 +154,7 @@ public final class Worker: Service, Sendable {
         }
         await consumer.close()
         await deadLetterProducer.close(timeoutMilliseconds: 5_000)
-        await session.closeDatabase()
+        await writer.closeDatabase()
         logger.info("worker stopped", metadata: ["consumed": "\(statistics.snapshot.consumed)"])
     }
 }

@@ -6,10 +6,14 @@ import MailroomPostgres
 import MailroomStore
 import Metrics
 
-/// The worker's loop and its state: the consumer, the database connection, and the batch in hand.
+/// The worker's write side: a verified batch's mailbox checks, blocks and limits, its one transaction, its dead
+/// letters and its offsets, and the database connection they use.
 ///
-/// `@unchecked Sendable`: its mutable state is touched only by ``runLoop()``, which runs once, on one task.
-final class BatchSession: @unchecked Sendable {
+/// An actor, so the compiler checks that its state (the connection, the paused flag, the grace clock, the
+/// signature-check counters) is touched by one task at a time; batches are committed one at a time, in order
+/// (``BatchLoop``). Cancelling the task that commits gives the batch up (``Abandoned``): its offsets are not
+/// stored, so it is redelivered.
+actor BatchWriter {
     private let configuration: WorkerConfiguration
     private let consumer: KafkaConsumer
     private let deadLetters: DeadLetterPublisher
@@ -17,16 +21,12 @@ final class BatchSession: @unchecked Sendable {
     private let statistics: WorkerStatistics
     private let logger: Logger
     private let stop: StopFlag
-    private let verifier: BatchVerifier
+    private let handler: RecordHandler
     private let writer: MessageWriter
     private let mailboxes: MailboxCache
     private let limiter: RateLimiter
     private var connection: PostgresConnection?
-    /// Records polled while the loop waited out a failure (partitions paused); processed next.
-    private var carried: [KafkaRecord] = []
     private var paused = false
-    /// Last offset handed over per partition, for the lag gauge.
-    private var positions: [KafkaTopicPartition: Int64] = [:]
 
     /// A polled and verified batch, waiting to be written.
     struct VerifiedBatch: Sendable {
@@ -44,7 +44,8 @@ final class BatchSession: @unchecked Sendable {
         metrics: WorkerMetrics,
         statistics: WorkerStatistics,
         logger: Logger,
-        stop: StopFlag
+        stop: StopFlag,
+        handler: RecordHandler
     ) {
         self.configuration = configuration
         self.consumer = consumer
@@ -53,14 +54,7 @@ final class BatchSession: @unchecked Sendable {
         self.statistics = statistics
         self.logger = logger
         self.stop = stop
-        self.verifier = BatchVerifier(
-            handler: RecordHandler(
-                limits: configuration.limits,
-                maxClockSkew: configuration.maxClockSkew,
-                maxEnvelopeAge: configuration.maxEnvelopeAge,
-                workerName: configuration.workerName
-            )
-        )
+        self.handler = handler
         self.mailboxes = MailboxCache(capacity: configuration.mailboxCacheSize)
         self.limiter = RateLimiter(
             pair: configuration.pairRateLimit,
@@ -74,158 +68,23 @@ final class BatchSession: @unchecked Sendable {
         )
     }
 
-    /// Polls, verifies and commits batches until asked to stop; then finishes the batches in hand.
-    ///
-    /// Batches are written (``commit(_:)``, each on its own task) while the next ones are polled and verified:
-    /// up to ``WorkerConfiguration/writeQueueDepth`` batches (and ``WorkerConfiguration/writeQueueBytes`` of
-    /// envelopes) are being written or wait to be. A batch's write starts only once the previous one has stored
-    /// its offsets, so offsets still move in order and only past messages that are durable. The next poll is
-    /// started before a batch is verified, so that the records are copied out of librdkafka while the cores
-    /// verify. This loop is the consumer's only poller (see ``WriteInFlight``).
-    func runLoop() async {
-        var writes: [WriteInFlight] = []
-        let limit = WriteQueueLimit(depth: configuration.writeQueueDepth, bytes: configuration.writeQueueBytes)
-        loop: while !stop.isSet {
-            let polling = ContinuousClock.now
-            let records = await nextRecords()
-            let polled = ContinuousClock.now
-            if !records.isEmpty { prefetch() }
-            let (verdicts, verifying) = await timed { await verifier.verify(records) }
-            let verified = ContinuousClock.now
-            // Make room for this batch. An empty poll waits for nothing: the next poll waits (for records) instead,
-            // and the writes in hand go on meanwhile.
-            let incoming = records.reduce(0) { $0 + ($1.value?.count ?? 0) }
-            while !records.isEmpty,
-                limit.isFull(writes: writes.count, queuedBytes: writes.reduce(0) { $0 + $1.bytes }, incoming: incoming)
-            {
-                guard await finish(writes.removeFirst()) else { break loop }
-            }
-            while let first = writes.first, let succeeded = first.outcome {
-                writes.removeFirst()
-                guard succeeded else {
-                    logger.warning("stopping with a batch not written; it will be redelivered")
-                    break loop
-                }
-            }
-            if !records.isEmpty {
-                logger.trace(
-                    "iteration",
-                    metadata: [
-                        "records": "\(records.count)", "poll_ms": "\((polled - polling).nanoseconds / 1_000_000)",
-                        "verify_ms": "\(verifying.nanoseconds / 1_000_000)",
-                        "wait_for_write_ms": "\((ContinuousClock.now - verified).nanoseconds / 1_000_000)",
-                    ]
-                )
-                writes.append(
-                    startWrite(VerifiedBatch(records: records, verdicts: verdicts), bytes: incoming, after: writes.last)
-                )
-            }
-            updateLag()
-            if writes.isEmpty { await refreshProgressIfDue() }
-        }
-        // Finish in order; once one fails, the ones after it fail without writing.
-        for write in writes { _ = await finish(write) }
-        await dropPrefetch()
-    }
-
-    /// Starts writing `batch` beside the loop, once `previous` (if any) is written; if `previous` fails, so does
-    /// this one, without writing (neither stores offsets; both are redelivered).
-    private func startWrite(_ batch: VerifiedBatch, bytes: Int, after previous: WriteInFlight?) -> WriteInFlight {
-        let write = WriteInFlight(bytes: bytes)
-        Task {
-            // The batch's client-side work (sorting, encoding) runs while the previous batch is being written; one
-            // batch ahead at most, so that queued batches hold only their records.
-            if let previous { await previous.begun() }
-            write.begin()
-            let prepared = self.prepare(batch)
-            if let previous, await !previous.completion() {
-                write.enter(.done(succeeded: false))
-                return
-            }
-            // Read only by this write's task (its retries report their waits through it); writes run one at a
-            // time, so it is replaced only after the previous one is done.
-            self.currentWrite = write
-            do {
-                try await self.commit(batch, prepared)
-                write.enter(.done(succeeded: true))
-            } catch {
-                write.enter(.done(succeeded: false))
-            }
-        }
-        return write
-    }
-
-    /// Waits for a write, polling the paused consumer while it waits out a failure. Returns whether it succeeded.
-    private func finish(_ write: WriteInFlight) async -> Bool {
-        while true {
-            switch await write.settled() {
-            case .done(let succeeded):
-                if !succeeded { logger.warning("stopping with a batch not written; it will be redelivered") }
-                return succeeded
-            case .waitingOutFailure:
-                await keepGroupWhileWaiting(.milliseconds(100))
-            case .writing:
-                continue
-            }
-        }
-    }
-
-    /// `body`'s result and how long it took.
-    private func timed<T>(_ body: () async -> T) async -> (T, Duration) {
-        let started = ContinuousClock.now
-        let value = await body()
-        return (value, ContinuousClock.now - started)
-    }
-
+    /// Closes the database connection (the worker's last step).
     func closeDatabase() async {
         if let connection { await connection.close() }
         connection = nil
     }
 
-    // MARK: - One batch
-
-    /// The next records in poll order: those carried over from a wait, else the next poll's.
-    private func nextRecords() async -> [KafkaRecord] {
-        if !carried.isEmpty {
-            defer { carried.removeAll() }
-            return carried
+    /// Writes `batch` (prepared by ``prepare(_:)``), reporting waits through `write`; returns whether its
+    /// offsets were stored.
+    func commit(_ batch: VerifiedBatch, _ prepared: PreparedCommit, reportingTo write: WriteInFlight) async -> Bool {
+        currentWrite = write
+        defer { currentWrite = nil }
+        do {
+            try await commit(batch, prepared)
+            return true
+        } catch {
+            return false
         }
-        return await poll(timeout: configuration.batchLinger)
-    }
-
-    /// A poll started ahead of time (``prefetch()``), taken by the next ``poll(timeout:)``.
-    private var prefetched: Task<KafkaConsumer.Batch, Never>?
-
-    /// Starts the next poll now, on the consumer's own thread, so that it runs while this batch is verified.
-    private func prefetch() {
-        guard prefetched == nil else { return }
-        let consumer = consumer
-        let size = configuration.batchSize
-        let linger = configuration.batchLinger
-        prefetched = Task { await consumer.poll(maxRecords: size, timeout: linger) }
-    }
-
-    /// Waits for a prefetched poll and drops its records (on shutdown: their offsets are not stored, so they
-    /// are redelivered).
-    private func dropPrefetch() async {
-        if let prefetched { _ = await prefetched.value }
-        prefetched = nil
-    }
-
-    /// Polls: a prefetched poll's records first, so that records stay in partition order.
-    private func poll(timeout: Duration) async -> [KafkaRecord] {
-        let batch: KafkaConsumer.Batch
-        if let prefetched {
-            self.prefetched = nil
-            batch = await prefetched.value
-        } else {
-            batch = await consumer.poll(maxRecords: configuration.batchSize, timeout: timeout)
-        }
-        noteConsumerErrors(batch.errors)
-        for record in batch.records {
-            positions[KafkaTopicPartition(topic: record.topic, partition: record.partition)] = record.offset
-        }
-        return batch.records
     }
 
     /// A verified batch sorted into what will be stored and what was refused, with its rows prepared on the
@@ -240,7 +99,7 @@ final class BatchSession: @unchecked Sendable {
     }
 
     /// The CPU side of a batch's write; needs no connection and touches no session state.
-    private func prepare(_ batch: VerifiedBatch) -> PreparedCommit {
+    static func prepare(_ batch: VerifiedBatch) -> PreparedCommit {
         var accepted: [(Envelope, KafkaRecord)] = []
         var rejected: [(Rejection, KafkaRecord)] = []
         var messages: [NewMessage] = []
@@ -278,7 +137,6 @@ final class BatchSession: @unchecked Sendable {
         var rows = prepared.rows
         if !owners.allSatisfy({ mailboxes.contains($0) }) {
             var messages: [NewMessage] = []
-            let handler = verifier.handler
             for ((envelope, record), message) in zip(prepared.accepted, prepared.rows.messages) {
                 let source = message.source
                 let size = record.value?.count ?? 0
@@ -580,6 +438,8 @@ final class BatchSession: @unchecked Sendable {
                 }
                 return value
             } catch {
+                // A cancelled task gives the batch up at once (it is redelivered): no retry runs for it.
+                if Task.isCancelled { throw Abandoned() }
                 // Only an error the input itself causes may end in giving the input up; anything else is a
                 // condition of the server, waited out on a fresh connection (which also finds a new primary
                 // after a failover and picks up changed settings).
@@ -617,20 +477,14 @@ final class BatchSession: @unchecked Sendable {
         }
     }
 
-    /// The write in flight, for its retries to report their waits (set by ``startWrite(_:bytes:after:)``'s task).
+    /// The write in flight, for its retries to report their waits (set for the duration of ``commit(_:_:reportingTo:)``).
     private var currentWrite: WriteInFlight?
 
-    /// A write's pause before its next try; the loop polls the paused consumer meanwhile (``finish(_:)``).
+    /// A write's pause before its next try; the loop polls the paused consumer meanwhile (``BatchLoop``).
     private func waitOut(_ delay: Duration) async {
         currentWrite?.enter(.waitingOutFailure)
         try? await Task.sleep(for: delay)
         currentWrite?.enter(.writing)
-    }
-
-    /// Waits, polling the (paused) consumer meanwhile so the group keeps this member; anything it still
-    /// returns is kept for later. Called by the loop only.
-    private func keepGroupWhileWaiting(_ delay: Duration) async {
-        carried += await poll(timeout: delay)
     }
 
     /// After a stop request, gives up once the grace period is over.
@@ -648,25 +502,13 @@ final class BatchSession: @unchecked Sendable {
         return fresh
     }
 
-    // MARK: - Observability
-
-    private var lastConsumerErrorLog: ContinuousClock.Instant?
-
-    private func noteConsumerErrors(_ errors: [KafkaError]) {
-        guard let first = errors.first else { return }
-        // The broker going away produces a stream of these; one line every few seconds is enough.
-        if let last = lastConsumerErrorLog, ContinuousClock.now - last < .seconds(5) { return }
-        lastConsumerErrorLog = .now
-        logger.warning("Kafka consumer error", metadata: ["error": "\(first)", "count": "\(errors.count)"])
-    }
-
     // MARK: - Progress in PostgreSQL (docs/OPERATIONS.md, worker_progress)
 
     private var lastProgress: ContinuousClock.Instant?
 
     /// While idle, refreshes the assigned partitions' high-water marks now and then (one try; a failure waits for
     /// the next batch's retries), so that a `worker_progress` row only goes stale when its worker stops.
-    private func refreshProgressIfDue() async {
+    func refreshProgressIfDue() async {
         if let lastProgress, ContinuousClock.now - lastProgress < configuration.progressInterval { return }
         lastProgress = .now
         let progress = PartitionProgress.highWatermarks(
@@ -682,14 +524,6 @@ final class BatchSession: @unchecked Sendable {
             progress: progress,
             on: connection
         )
-    }
-
-    private func updateLag() {
-        for partition in consumer.assignment {
-            guard let high = consumer.cachedHighWatermark(partition) else { continue }
-            let position = positions[partition].map { $0 + 1 } ?? high
-            metrics.lag(partition.topic, partition.partition).record(max(0, high - position))
-        }
     }
 }
 
