@@ -9,7 +9,7 @@ public import Logging
 /// Swift's cooperative thread pool. (Connecting blocks, so it runs on a dispatch queue.) Statements on one
 /// connection run one at a time, in call order. A connection is one session: use it from one task at a time
 /// when a transaction is open (``withTransaction(_:)``), or borrow connections from a pool.
-public final class PostgresConnection: @unchecked Sendable {
+public final class PostgresConnection: Sendable {
     /// How to connect. Every property has a sensible default but the URL.
     public struct Configuration: Sendable {
         /// A libpq connection URI (`postgres://user@host:port/db?…`) or `key=value` string.

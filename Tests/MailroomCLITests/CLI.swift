@@ -53,6 +53,9 @@ enum CLI {
 }
 
 /// A `mailroom` process left running (a worker), with its output going to files.
+///
+/// `@unchecked Sendable`: Foundation's `Process` is not marked Sendable; after `run()` this type only reads its
+/// pid and running state and sends signals, which are safe from any thread.
 final class RunningCLI: @unchecked Sendable {
     let process = Process()
     let logURL: URL

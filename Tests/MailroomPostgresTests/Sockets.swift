@@ -1,7 +1,7 @@
 import Foundation
 
 /// A TCP socket on 127.0.0.1 that accepts connections (the kernel completes the handshake) and never answers.
-final class SilentListener: @unchecked Sendable {
+final class SilentListener: Sendable {
     let descriptor: Int32
     let port: Int
 

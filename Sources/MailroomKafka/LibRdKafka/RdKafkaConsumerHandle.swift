@@ -3,7 +3,7 @@ internal import Foundation
 import Synchronization
 
 /// Receives group rebalances, on whichever thread librdkafka serves them (the polling one).
-final class RebalanceListener: @unchecked Sendable {
+final class RebalanceListener: Sendable {
     let onAssign: @Sendable ([KafkaTopicPartition]) -> Void
     let onRevoke: @Sendable ([KafkaTopicPartition]) -> Void
     let startingOffsets: (@Sendable ([KafkaTopicPartition]) -> [KafkaTopicPartition: Int64])?
@@ -45,6 +45,8 @@ final class RebalanceListener: @unchecked Sendable {
 
 /// Owns an `rd_kafka_t` consumer-group member. Blocking calls (`consume_batch_queue`, `commit`,
 /// `consumer_close`) run on its own serial queue, never on Swift's cooperative pool.
+/// (`@unchecked Sendable`: `client` and `queue` are C pointers; librdkafka's consumer API is thread-safe, the
+/// blocking calls are serialised on `blockingQueue`, and both are destroyed once, after `closed` is set.)
 final class RdKafkaConsumerHandle: @unchecked Sendable {
     private let client: OpaquePointer
     private let queue: OpaquePointer
@@ -231,6 +233,14 @@ final class RdKafkaConsumerHandle: @unchecked Sendable {
 
     /// Commits, leaves the group (so partitions move at once rather than after the session timeout), and
     /// destroys the client.
+    /// A handle dropped without ``close()``: the client is destroyed here (librdkafka leaves the group as it
+    /// does), exactly once.
+    deinit {
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        rd_kafka_queue_destroy(queue)
+        rd_kafka_destroy(client)
+    }
+
     func close() async {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in

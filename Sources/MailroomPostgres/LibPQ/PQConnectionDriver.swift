@@ -7,10 +7,13 @@ internal import Synchronization
 /// in flight is sent by the thread that finishes the one before it.
 ///
 /// Every libpq call on the connection happens under this driver's lock, from whichever thread holds it.
+/// (`@unchecked Sendable`: `handle` wraps a C pointer and `registration` is cleared when the connection closes;
+/// both are touched only under `state`'s lock, or in `init` and `deinit`.)
 final class PQConnectionDriver: PQSocketHandler, @unchecked Sendable {
     typealias Completion = CheckedContinuation<Result<PostgresRows, PostgresError>, Never>
 
-    /// One statement (or script, or the close) and the task waiting for it.
+    /// One statement (or script, or the close) and the task waiting for it. (`@unchecked Sendable`: its mutable
+    /// fields are touched only under the driver's lock.)
     final class Operation: @unchecked Sendable {
         enum Work {
             case query(PostgresQuery)

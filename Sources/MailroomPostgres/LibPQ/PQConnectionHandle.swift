@@ -397,6 +397,7 @@ final class PQConnectionHandle: @unchecked Sendable {
 }
 
 /// Cancels the statement in progress on a connection; safe to call from any thread (libpq's `PQcancel`).
+/// (`@unchecked Sendable`: it holds a C pointer, which libpq documents as usable from any thread.)
 final class PQCancelToken: @unchecked Sendable {
     private let cancel: OpaquePointer
 

@@ -26,7 +26,7 @@ protocol PQSocketHandler: AnyObject, Sendable {
 ///
 /// Sockets are registered once per connection and armed one-shot for each wait (``arm(_:writable:)``), so a
 /// ready socket is reported once per arming and an idle connection is never reported.
-final class PQEventLoop: TaskExecutor, @unchecked Sendable {
+final class PQEventLoop: TaskExecutor, Sendable {
     /// The process's loops, one per core; their threads start on first use and live as long as the process.
     static let group: [PQEventLoop] = (0..<max(1, ProcessInfo.processInfo.activeProcessorCount)).map {
         PQEventLoop(index: $0)

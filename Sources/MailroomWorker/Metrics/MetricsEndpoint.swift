@@ -6,12 +6,11 @@ public import ServiceLifecycle
 ///
 /// Deliberately tiny — one request per connection, no keep-alive — because a scrape every few seconds is all
 /// it ever sees. It binds 127.0.0.1 only unless told otherwise.
-public final class MetricsEndpoint: Service, @unchecked Sendable {
+public final class MetricsEndpoint: Service, Sendable {
     private let host: String
     private let port: Int
     private let render: @Sendable () -> String
     private let logger: Logger
-    private var listener: Int32 = -1
     /// Seconds a client has to send its request, and to take the response.
     static let clientTimeoutSeconds = 2
 
@@ -42,7 +41,6 @@ public final class MetricsEndpoint: Service, @unchecked Sendable {
             close(descriptor)
             throw MetricsEndpointError("cannot listen on \(host):\(port)")
         }
-        listener = descriptor
         logger.info("metrics endpoint listening", metadata: ["address": "http://\(host):\(port)/metrics"])
         let done = DispatchSemaphore(value: 0)
         let thread = Thread { [self] in
