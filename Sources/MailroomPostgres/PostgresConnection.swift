@@ -4,8 +4,9 @@ public import Logging
 
 /// One PostgreSQL session over libpq.
 ///
-/// libpq runs in non-blocking mode: the calling task sends its statement and waits suspended, and one event
-/// thread per process (`epoll` on the connections' sockets) reads the result and resumes it; no call blocks
+/// libpq runs in non-blocking mode: the calling task sends its statement and waits suspended, and the event loop
+/// the connection belongs to (one thread per core, `epoll` on its connections' sockets) reads the result and
+/// resumes it; no call blocks
 /// Swift's cooperative thread pool. (Connecting blocks, so it runs on a dispatch queue.) Statements on one
 /// connection run one at a time, in call order. A connection is one session: use it from one task at a time
 /// when a transaction is open (``withTransaction(_:)``), or borrow connections from a pool.

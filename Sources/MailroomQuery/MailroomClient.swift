@@ -295,7 +295,7 @@ public final class MailroomClient: Sendable {
     /// ``MailboxWatch/cursor``) up to now, as the events a watch would have reported: `created` (ids in id
     /// order), `read` and `deleted` (in the order they happened). Used to resume after a disconnect: open the
     /// new watch first, then ask for the changes since the old cursor; together they lose nothing, and may
-    /// repeat some events. Read and delete events are kept for ``pruneEvents(olderThan:)``'s age, which bounds
+    /// repeat some events. Read and delete events are kept for ``pruneWatchEvents(olderThan:)``'s age, which bounds
     /// how far back a resume can reach.
     /// - Returns: the events (each with its cursor) and the cursor after the last of them.
     /// - Throws: ``MailroomQueryError`` (``MailroomQueryError/Code/mailboxNotFound``, …).

@@ -22,7 +22,7 @@ protocol PQSocketHandler: AnyObject, Sendable {
 /// thread that read its result, with no hand-over to another thread: the task, that thread and the server's
 /// backend then take turns on one core, as a blocking client's thread and its backend do. On a virtual machine
 /// each hand-over to a sleeping thread on another core costs tens of microseconds (docs/BENCHMARKS.md, "Query",
-/// "Results: tasks on the client's executors").
+/// "Results").
 ///
 /// Sockets are registered once per connection and armed one-shot for each wait (``arm(_:writable:)``), so a
 /// ready socket is reported once per arming and an idle connection is never reported.
