@@ -6,9 +6,8 @@ public import Logging
 ///
 /// libpq runs in non-blocking mode: the calling task sends its statement and waits suspended, and the event loop
 /// the connection belongs to (one thread per core, `epoll` on its connections' sockets) reads the result and
-/// resumes it; no call blocks
-/// Swift's cooperative thread pool. (Connecting blocks, so it runs on a dispatch queue.) Statements on one
-/// connection run one at a time, in call order. A connection is one session: use it from one task at a time
+/// resumes it; no call blocks Swift's cooperative thread pool. (Connecting blocks, so it runs on a dispatch
+/// queue.) Statements on one connection run one at a time, in call order. A connection is one session: use it from one task at a time
 /// when a transaction is open (``withTransaction(_:)``), or borrow connections from a pool.
 public final class PostgresConnection: Sendable {
     /// How to connect. Every property has a sensible default but the URL.
