@@ -21,6 +21,8 @@ let package = Package(
         /// Reading mailboxes: pages, reads, deletes, unread counts, live watches. Does not link librdkafka.
         .library(name: "MailroomQuery", targets: ["MailroomQuery"]),
         .executable(name: "mailroom", targets: ["MailroomCLI"]),
+        /// Benchmarks that print figures beside the ceilings measured in the same run (docs/BENCHMARKS.md).
+        .executable(name: "mailroom-bench", targets: ["MailroomBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -142,10 +144,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        // MARK: The `mailroom` command-line tool.
+        // MARK: The `mailroom` command-line tool ...
         .executableTarget(
             name: "MailroomCLI",
             dependencies: [
+                "MailroomCLISupport",
                 "MailroomCore",
                 "MailroomPostgres",
                 "MailroomStore",
@@ -159,6 +162,40 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // ... and what it shares with `mailroom-bench`: errors, output, logging, database and Kafka options.
+        .target(
+            name: "MailroomCLISupport",
+            dependencies: [
+                "MailroomPostgres",
+                "MailroomKafka",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Benchmarks, out of the product: `mailroom-bench`, with the bare libsodium and libpq ceilings each
+        // figure is compared with.
+        .executableTarget(
+            name: "MailroomBench",
+            dependencies: [
+                "CSodium",
+                "CLibPQ",
+                "MailroomCLISupport",
+                "MailroomCore",
+                "MailroomPostgres",
+                "MailroomStore",
+                "MailroomKafka",
+                "MailroomProducer",
+                "MailroomQuery",
+                "MailroomWorker",
+                "MailroomAPI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

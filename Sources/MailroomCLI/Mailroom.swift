@@ -10,7 +10,7 @@ struct Mailroom: AsyncParsableCommand {
             DeleteCommand.self, BlockCommand.self, UnblockCommand.self, BlocksCommand.self, WatchCommand.self,
             UnreadCommand.self, SendCommand.self, SealCommand.self, SubmitCommand.self, OpenCommand.self,
             InviteCommand.self, WorkerCommand.self, ServeCommand.self,
-            TopicsCommand.self, DeadLetterCommand.self, MigrateCommand.self, ExpireCommand.self, BenchCommand.self,
+            TopicsCommand.self, DeadLetterCommand.self, MigrateCommand.self, ExpireCommand.self,
         ]
     )
 }

@@ -2,22 +2,23 @@ import Foundation
 import MailroomTestSupport
 import Testing
 
-/// `mailroom bench api` at a small size, so that the benchmark behind docs/BENCHMARKS.md ("HTTP API") keeps
+/// `mailroom-bench api` at a small size, so that the benchmark behind docs/BENCHMARKS.md ("HTTP API") keeps
 /// working: signed requests over real HTTP answer full pages. It asserts what was served, never a time.
-@Suite("mailroom bench api, small", .enabled(if: TestEnvironment.hasDatabase && TestEnvironment.hasBroker))
+@Suite("mailroom-bench api, small", .enabled(if: TestEnvironment.hasDatabase && TestEnvironment.hasBroker))
 struct APIBenchCommandTests {
     @Test func servesSignedPagesBesideTheLibrary() async throws {
         let database = try await TestDatabase.create(prefix: "mailroom_bench_api_test")
         let result = try CLI.run(
             [
-                "bench", "api", "--mailboxes", "20", "--messages", "2000", "--page", "50", "--clients", "2",
+                "api", "--mailboxes", "20", "--messages", "2000", "--page", "50", "--clients", "2",
                 "--seconds", "0.4", "--rounds", "2", "--bench-database", database.name, "--json",
                 "--migrations", TestEnvironment.packageRoot.appendingPathComponent("Migrations").path,
             ],
             environment: [
                 "MAILROOM_DATABASE_URL": try TestEnvironment.requireDatabaseURL(),
                 "MAILROOM_BROKERS": try TestEnvironment.requireBrokers(),
-            ]
+            ],
+            executable: CLI.benchExecutable
         )
         try await database.drop()
         #expect(result.status == 0, "\(result.stderr)")

@@ -11,6 +11,9 @@ enum CLI {
 
     static var executable: URL { TestEnvironment.productsDirectory.appendingPathComponent("mailroom") }
 
+    /// The built `mailroom-bench` executable (the benchmarks, out of the `mailroom` tool).
+    static var benchExecutable: URL { TestEnvironment.productsDirectory.appendingPathComponent("mailroom-bench") }
+
     static func run(
         _ arguments: [String],
         environment: [String: String],

@@ -2,18 +2,19 @@ import Foundation
 import MailroomTestSupport
 import Testing
 
-/// `mailroom bench views` at a small size, so that the benchmark behind docs/BENCHMARKS.md ("Views") keeps
+/// `mailroom-bench views` at a small size, so that the benchmark behind docs/BENCHMARKS.md ("Views") keeps
 /// working; it asserts what the fill produced, never a time.
-@Suite("mailroom bench views, small", .enabled(if: TestEnvironment.hasDatabase))
+@Suite("mailroom-bench views, small", .enabled(if: TestEnvironment.hasDatabase))
 struct ViewsBenchCommandTests {
     @Test func fillsAScratchDatabaseAndTimesEveryView() throws {
         let name = "mailroom_bench_test_\(UInt32.random(in: 0...UInt32.max))"
         let result = try CLI.run(
             [
-                "bench", "views", "--messages", "20000", "--mailboxes", "500", "--days", "1", "--chunk", "7000",
+                "views", "--messages", "20000", "--mailboxes", "500", "--days", "1", "--chunk", "7000",
                 "--runs", "1", "--bench-database", name, "--json",
             ],
-            environment: ["MAILROOM_DATABASE_URL": try TestEnvironment.requireDatabaseURL()]
+            environment: ["MAILROOM_DATABASE_URL": try TestEnvironment.requireDatabaseURL()],
+            executable: CLI.benchExecutable
         )
         #expect(result.status == 0, "\(result.stderr)")
         let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]

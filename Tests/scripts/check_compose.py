@@ -27,9 +27,9 @@ REPO = os.environ.get("MAILROOM_SOURCE_ROOT") or os.path.dirname(os.path.dirname
 WORKER_SETTINGS = "Sources/MailroomCLI/Commands/WorkerSetting.swift"
 WORKER_READERS = [
     "Sources/MailroomCLI/Commands/WorkerCommand.swift",
-    "Sources/MailroomCLI/Support/DatabaseOptions.swift",
-    "Sources/MailroomCLI/Support/KafkaOptions.swift",
-    "Sources/MailroomCLI/Support/Secrets.swift",
+    "Sources/MailroomCLISupport/DatabaseOptions.swift",
+    "Sources/MailroomCLISupport/KafkaOptions.swift",
+    "Sources/MailroomCLISupport/Secrets.swift",
 ]
 # Read by the options and checks every command shares (DatabaseOptions, KafkaOptions, Secrets), by literal.
 SHARED_SETTINGS = ("MAILROOM_DATABASE_URL", "MAILROOM_DATABASE_URL_FILE", "MAILROOM_BROKERS",

@@ -29,11 +29,11 @@ check "broken compose file: the missing bind-mount folder is named" grep -q "no-
 # reads one more variable fails the real compose file, naming that variable.
 SRC_COPY="$(mktemp -d /tmp/mailroom-src.XXXXXX)"
 trap 'rm -rf "$TEST_OUT" "$BAD_OUT" "$SRC_COPY"' EXIT
-mkdir -p "$SRC_COPY/Sources/MailroomCLI/Commands" "$SRC_COPY/Sources/MailroomCLI/Support"
+mkdir -p "$SRC_COPY/Sources/MailroomCLI/Commands" "$SRC_COPY/Sources/MailroomCLISupport"
 cp Sources/MailroomCLI/Commands/WorkerSetting.swift Sources/MailroomCLI/Commands/WorkerCommand.swift \
     "$SRC_COPY/Sources/MailroomCLI/Commands/"
-cp Sources/MailroomCLI/Support/DatabaseOptions.swift Sources/MailroomCLI/Support/KafkaOptions.swift \
-    "$SRC_COPY/Sources/MailroomCLI/Support/"
+cp Sources/MailroomCLISupport/DatabaseOptions.swift Sources/MailroomCLISupport/KafkaOptions.swift \
+    Sources/MailroomCLISupport/Secrets.swift "$SRC_COPY/Sources/MailroomCLISupport/"
 echo 'let unlisted = ProcessInfo.processInfo.environment["MAILROOM_WORKER_SECRET_KNOB"]' \
     >>"$SRC_COPY/Sources/MailroomCLI/Commands/WorkerCommand.swift"
 MAILROOM_SOURCE_ROOT="$SRC_COPY" "$PY" "$CHECK" docker-compose.yml >"$BAD_OUT" 2>&1

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MailroomCLISupport
 import MailroomCore
 import MailroomQuery
 import MailroomStore

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MailroomCLISupport
 import MailroomStore
 
 struct MigrateCommand: AsyncParsableCommand {

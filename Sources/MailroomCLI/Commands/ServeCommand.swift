@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MailroomAPI
+import MailroomCLISupport
 import MailroomProducer
 import MailroomQuery
 import ServiceLifecycle

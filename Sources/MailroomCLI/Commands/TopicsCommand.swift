@@ -1,4 +1,5 @@
 import ArgumentParser
+import MailroomCLISupport
 import MailroomKafka
 
 struct TopicsCommand: AsyncParsableCommand {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import MailroomCLISupport
 import MailroomCore
 import MailroomKafka
 import MailroomWorker

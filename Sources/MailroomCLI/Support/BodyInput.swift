@@ -1,4 +1,5 @@
 import Foundation
+import MailroomCLISupport
 
 /// Where a command reads bytes: a file, or standard input for `-` or no file.
 enum ByteInput {

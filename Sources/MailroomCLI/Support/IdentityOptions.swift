@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MailroomCLISupport
 import MailroomCore
 
 /// Where the CLI reads a private identity: a file (`--identity`), or `$MAILROOM_IDENTITY_FILE`, or the key

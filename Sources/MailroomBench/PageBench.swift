@@ -1,4 +1,5 @@
 import Foundation
+import MailroomCLISupport
 import MailroomCore
 import MailroomPostgres
 import MailroomQuery

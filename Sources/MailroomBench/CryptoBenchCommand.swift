@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 
-/// `mailroom bench crypto`: envelopes sealed, verified and opened per second, beside the raw libsodium ceiling.
+/// `mailroom-bench crypto`: envelopes sealed, verified and opened per second, beside the raw libsodium ceiling.
 struct CryptoBenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "crypto",
@@ -52,7 +52,7 @@ struct CryptoBenchCommand: ParsableCommand {
             return
         }
         let counts = threads.map { [$0] } ?? [1, 2]
-        print("mailroom bench crypto: \(bodyBytes)-byte bodies, fixed set of 16 keys and 64 envelopes (caches warm,")
+        print("mailroom-bench crypto: \(bodyBytes)-byte bodies, fixed set of 16 keys and 64 envelopes (caches warm,")
         print(
             "as in production), \(duration) s per figure in \(rounds) alternating slices, "
                 + "\(ProcessInfo.processInfo.activeProcessorCount) cores"

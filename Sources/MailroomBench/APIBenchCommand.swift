@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import MailroomAPI
+import MailroomCLISupport
 import MailroomCore
 import MailroomPostgres
 import MailroomProducer
@@ -9,7 +10,7 @@ import MailroomQuery
 import ServiceLifecycle
 import Synchronization
 
-/// `mailroom bench api`: inbox pages over HTTP with signed requests, beside the query library in process.
+/// `mailroom-bench api`: inbox pages over HTTP with signed requests, beside the query library in process.
 struct APIBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "api",

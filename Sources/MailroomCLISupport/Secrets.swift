@@ -2,12 +2,12 @@ import Foundation
 
 /// Settings that may hold secrets, read from the environment or a file, never only from the command line (an
 /// argument shows in `ps`). Error text names the file and line, never a value.
-enum Secrets {
+public enum Secrets {
     /// The variable that allows the development passwords of docker-compose.yml (`…-dev-only`).
-    static let developmentFlag = "MAILROOM_DEVELOPMENT"
+    public static let developmentFlag = "MAILROOM_DEVELOPMENT"
 
     /// Reads a secret file: its contents, trimmed. Refuses a file every user may read.
-    static func read(_ path: String, for what: String) throws -> String {
+    public static func read(_ path: String, for what: String) throws -> String {
         let attributes: [FileAttributeKey: Any]
         do {
             attributes = try FileManager.default.attributesOfItem(atPath: path)
@@ -24,7 +24,7 @@ enum Secrets {
     }
 
     /// `key=value` lines (blank lines and `#` comments skipped), e.g. librdkafka's SASL and TLS settings.
-    static func properties(file path: String, for what: String) throws -> [(key: String, value: String)] {
+    public static func properties(file path: String, for what: String) throws -> [(key: String, value: String)] {
         var properties: [(String, String)] = []
         for (index, raw) in try read(path, for: what).split(separator: "\n", omittingEmptySubsequences: false)
             .enumerated()
@@ -46,7 +46,7 @@ enum Secrets {
 
     /// Refuses a database URL with one of docker-compose.yml's development passwords (`…-dev-only`) unless
     /// ``developmentFlag`` is 1: a deployment that kept them is refused at start, not found out later.
-    static func refuseDevelopmentPassword(in url: String) throws {
+    public static func refuseDevelopmentPassword(in url: String) throws {
         guard ProcessInfo.processInfo.environment[developmentFlag] != "1" else { return }
         let password = URLComponents(string: url)?.password ?? ""
         guard password.hasSuffix("-dev-only") else { return }

@@ -1,14 +1,14 @@
 internal import CSodium
 
-/// The bare libsodium work behind each Mailroom operation, for `mailroom bench crypto` to measure as a ceiling.
+/// The bare libsodium work behind each Mailroom operation, for `mailroom-bench crypto` to measure as a ceiling.
 ///
-/// Not API: exposed as SPI so the CLI can benchmark without importing the C module. One instance per thread
+/// One instance per thread
 /// (it owns its buffers and is not thread-safe).
-@_spi(Benchmarks) public final class RawSodiumCeiling {
+final class RawSodiumCeiling {
     private let body: [UInt8]
     private var boxOut: [UInt8]
     private var openOut: [UInt8]
-    private var message = [UInt8](repeating: 0x5a, count: EnvelopeLayout.signedMessageBytes)
+    private var message = [UInt8](repeating: 0x5a, count: EnvelopeV1Layout.signedMessageBytes)
     private var signature = [UInt8](repeating: 0, count: 64)
     private var ephemeralPublic = [UInt8](repeating: 0, count: 32)
     private var ephemeralSecret = [UInt8](repeating: 0, count: 32)
@@ -21,8 +21,8 @@ internal import CSodium
 
     /// Prepares fixed keys, a signed message of the envelope's signed-message length, and one sealed body.
     /// - Parameter bodyCount: the plaintext size in bytes.
-    public init(bodyCount: Int) {
-        Sodium.ensureInitialized()
+    init(bodyCount: Int) {
+        _ = sodium_init()
         body = [UInt8](repeating: 0x61, count: bodyCount)
         boxOut = [UInt8](repeating: 0, count: bodyCount + 16)
         openOut = [UInt8](repeating: 0, count: bodyCount)
@@ -37,7 +37,7 @@ internal import CSodium
 
     /// What sealing one envelope needs, bare: for each of the two copies a random nonce, a fresh
     /// `crypto_box_keypair` and `crypto_box_easy`; then one `crypto_sign_detached`.
-    public func sealOnce() {
+    func sealOnce() {
         for _ in 0..<2 {
             randombytes_buf(&nonce, 24)
             _ = crypto_box_keypair(&ephemeralPublic, &ephemeralSecret)
@@ -48,13 +48,13 @@ internal import CSodium
 
     /// One `crypto_sign_verify_detached` over a message of the envelope's signed-message length.
     @discardableResult
-    public func verifyOnce() -> Bool {
+    func verifyOnce() -> Bool {
         crypto_sign_verify_detached(signature, message, UInt64(message.count), signPublic) == 0
     }
 
     /// One `crypto_box_open_easy` of a sealed body.
     @discardableResult
-    public func openOnce() -> Bool {
+    func openOnce() -> Bool {
         crypto_box_open_easy(
             &openOut,
             sealed,

@@ -1,16 +1,17 @@
 internal import CLibPQ
 internal import Foundation
+internal import MailroomPostgres
 
-/// Bare libpq's bulk load, for `mailroom bench pipeline`'s bare pipeline: plain statements and binary `COPY … FROM
+/// Bare libpq's bulk load, for `mailroom-bench pipeline`'s bare pipeline: plain statements and binary `COPY … FROM
 /// STDIN` on one blocking connection, nothing else.
 ///
-/// Not API: exposed as SPI so the CLI can benchmark without importing the C module. Blocking; used from one
-/// thread at a time.
-@_spi(Benchmarks) public final class RawCopyLoader: @unchecked Sendable {
+/// Blocking: used from one thread at a time, never from Swift's cooperative pool. (`@unchecked Sendable`: it
+/// owns a libpq connection, handed between threads but used by one at a time.)
+final class RawCopyLoader: @unchecked Sendable {
     private let conn: OpaquePointer
 
     /// Connects (blocking).
-    public init(url: String) throws {
+    init(url: String) throws {
         guard let conn = PQconnectdb(url), PQstatus(conn) == CONNECTION_OK else {
             throw PostgresError(.connectionFailed, message: "bench: cannot connect")
         }
@@ -20,7 +21,7 @@ internal import Foundation
     deinit { PQfinish(conn) }
 
     /// The server's processes (`pg_stat_activity`): backends, this one included, and background processes.
-    public func serverProcesses() throws -> [Int32] {
+    func serverProcesses() throws -> [Int32] {
         let result = PQexec(conn, "SELECT pid FROM pg_stat_activity")
         defer { PQclear(result) }
         guard PQresultStatus(result) == PGRES_TUPLES_OK else { throw failure("statement") }
@@ -30,7 +31,7 @@ internal import Foundation
     }
 
     /// Runs `sql` (no parameters; one or more statements).
-    public func execute(_ sql: String) throws {
+    func execute(_ sql: String) throws {
         let result = PQexec(conn, sql)
         defer { PQclear(result) }
         let status = PQresultStatus(result)
@@ -38,7 +39,7 @@ internal import Foundation
     }
 
     /// Runs `copy` (a `COPY … FROM STDIN (FORMAT binary)`) with `payload` as its whole input.
-    public func copy(_ copy: String, payload: UnsafeRawBufferPointer) throws {
+    func copy(_ copy: String, payload: UnsafeRawBufferPointer) throws {
         let started = PQexec(conn, copy)
         let status = PQresultStatus(started)
         PQclear(started)

@@ -1,4 +1,5 @@
 import Foundation
+import MailroomCLISupport
 @_spi(Benchmarks) import MailroomCore
 @_spi(Benchmarks) import MailroomPostgres
 @_spi(Benchmarks) import MailroomStore

@@ -1,12 +1,13 @@
 import ArgumentParser
 import Foundation
+import MailroomCLISupport
 import MailroomCore
 @_spi(Benchmarks) import MailroomPostgres
 import MailroomQuery
 import MailroomStore
 import Synchronization
 
-/// `mailroom bench query`: inbox pages through the query library beside the same SQL through bare libpq.
+/// `mailroom-bench query`: inbox pages through the query library beside the same SQL through bare libpq.
 struct QueryBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "query",
@@ -118,7 +119,18 @@ struct QueryBenchCommand: AsyncParsableCommand {
                         )
                     )
                 case 2 where only == .all || only == .bare:
-                    bare.add(try bareSlice(url: url, owners: owners, seconds: slice, seed: UInt64(round)))
+                    let owners = owners
+                    let samples = try await BenchHarness.onThread {
+                        try Self.bareSlice(
+                            url: url,
+                            owners: owners,
+                            seconds: slice,
+                            seed: UInt64(round),
+                            threads: tasks,
+                            page: page
+                        )
+                    }
+                    bare.add(samples)
                 default:
                     break
                 }
@@ -141,14 +153,21 @@ struct QueryBenchCommand: AsyncParsableCommand {
         ]
     }
 
-    private func bareSlice(url: String, owners: [[UInt8]], seconds: Double, seed: UInt64) throws -> PageBench.Samples {
+    /// Bare libpq pages from `threads` threads of their own (blocking; run it with ``BenchHarness/onThread(_:)``).
+    private static func bareSlice(
+        url: String,
+        owners: [[UInt8]],
+        seconds: Double,
+        seed: UInt64,
+        threads: Int,
+        page: Int
+    ) throws -> PageBench.Samples {
         let results = Mutex<[[Double]]>([])
         let failure = Mutex<String?>(nil)
         let ready = DispatchSemaphore(value: 0)
         let go = DispatchSemaphore(value: 0)
         let done = DispatchGroup()
         let limit = Int64(page)
-        let threads = tasks
         let wall = Mutex<Double>(0)
         for thread in 0..<threads {
             done.enter()

@@ -1,12 +1,14 @@
-import ArgumentParser
+public import ArgumentParser
 import Foundation
-import MailroomPostgres
+public import MailroomPostgres
 
 /// `--database-url`, defaulting to `MAILROOM_DATABASE_URL`, then to the contents of the file
 /// `MAILROOM_DATABASE_URL_FILE` (e.g. a container secret). Prefer either: a password in a command-line argument
 /// shows in `ps`. libpq's own variables (`PGPASSWORD`, `PGPASSFILE`, `PGSSLROOTCERT`, …) apply as well. A
 /// development password (docker-compose.yml's `…-dev-only`) is refused unless `MAILROOM_DEVELOPMENT=1`.
-struct DatabaseOptions: ParsableArguments {
+public struct DatabaseOptions: ParsableArguments, Sendable {
+    public init() {}
+
     @Option(
         name: .customLong("database-url"),
         help: ArgumentHelp(
@@ -15,9 +17,9 @@ struct DatabaseOptions: ParsableArguments {
             valueName: "url"
         )
     )
-    var databaseURL: String?
+    public var databaseURL: String?
 
-    func resolvedURL() throws -> String {
+    public func resolvedURL() throws -> String {
         let url = try unchecked()
         try Secrets.refuseDevelopmentPassword(in: url)
         return url
@@ -36,7 +38,7 @@ struct DatabaseOptions: ParsableArguments {
     }
 
     /// Connects, runs `body`, and closes the connection whether or not `body` throws.
-    func withConnection<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+    public func withConnection<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         try await PostgresConnection.withConnection(
             .init(url: try resolvedURL()),
             logger: CLILogging.logger("postgres"),

@@ -1,6 +1,6 @@
 @_spi(Benchmarks) import MailroomCore
 
-/// The three crypto workloads of `mailroom bench crypto`, each as Mailroom does it and as bare libsodium does it.
+/// The three crypto workloads of `mailroom-bench crypto`, each as Mailroom does it and as bare libsodium does it.
 struct CryptoBenchmarks: Sendable {
     enum Workload: String, CaseIterable, Sendable {
         case sealed, verified, opened

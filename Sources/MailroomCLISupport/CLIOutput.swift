@@ -1,22 +1,22 @@
 import Foundation
 
 /// Where the CLI writes: results to standard output, diagnostics to standard error.
-enum CLIOutput {
-    static func line(_ text: String) {
+public enum CLIOutput {
+    public static func line(_ text: String) {
         print(text)
     }
 
-    static func error(_ text: String) {
+    public static func error(_ text: String) {
         FileHandle.standardError.write(Data((text + "\n").utf8))
     }
 
     /// Whether standard output is a terminal (progress bars and colour only then).
-    static var isTerminal: Bool { isatty(STDOUT_FILENO) == 1 }
+    public static var isTerminal: Bool { isatty(STDOUT_FILENO) == 1 }
 }
 
 extension CLIOutput {
     /// Prints one JSON object on one line, keys sorted.
-    static func json(_ object: [String: Any]) {
+    public static func json(_ object: [String: Any]) {
         guard
             let data = try? JSONSerialization.data(
                 withJSONObject: object,

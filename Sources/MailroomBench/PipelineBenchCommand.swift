@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MailroomCLISupport
 @_spi(Benchmarks) import MailroomCore
 import MailroomKafka
 import MailroomPostgres
@@ -8,7 +9,7 @@ import MailroomStore
 import MailroomWorker
 import Synchronization
 
-/// `mailroom bench pipeline`: produce a backlog, time a worker draining it, then measure end-to-end latency at
+/// `mailroom-bench pipeline`: produce a backlog, time a worker draining it, then measure end-to-end latency at
 /// a fixed offered rate — beside the raw libsodium 2-thread verification ceiling measured in the same run.
 struct PipelineBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -75,7 +76,7 @@ struct PipelineBenchCommand: AsyncParsableCommand {
         // 1. The ceiling, on an otherwise idle process: bare crypto_sign_verify_detached on 2 threads. Measured
         // again after the drain; the two are averaged (this VM's speed drifts by ±15% over minutes).
         note("measuring raw libsodium verify ceiling (2 threads, \(ceilingSeconds) s)…")
-        let ceilingBefore = measureCeiling()
+        let ceilingBefore = try await measureCeiling()
 
         // 2. Fresh topics and mailboxes for this run.
         let suffix = Int(Date().timeIntervalSince1970)
@@ -164,7 +165,7 @@ struct PipelineBenchCommand: AsyncParsableCommand {
         let drainPeakRSS = Self.peakRSSMegabytes(pid: worker.processIdentifier)
         let signatureChecks = (try? Self.scrapeSignatureChecks(port: metricsPort)) ?? [:]
         worker.terminate()
-        worker.waitUntilExit()
+        await BenchHarness.waitForExit(worker)
 
         // The drain was a bulk load: let the database digest it, as an operator would after one, so that the
         // latency phase measures the steady state rather than autovacuum's first pass over the new rows
@@ -182,7 +183,7 @@ struct PipelineBenchCommand: AsyncParsableCommand {
         // The ceiling again, then the bare pipeline: raw libsodium and raw libpq on the same cores (after the
         // vacuum, so that autovacuum does not take its share; its table is dropped and checkpointed after it).
         note("measuring raw libsodium verify ceiling again…")
-        let ceilingAfter = measureCeiling()
+        let ceilingAfter = try await measureCeiling()
         let ceiling = (ceilingBefore + ceilingAfter) / 2
         var bare: BarePipeline.Result?
         if bareEnvelopes > 0 {
@@ -190,7 +191,7 @@ struct PipelineBenchCommand: AsyncParsableCommand {
             let (url, count, body, batch, senders, recipients) = (
                 try database.resolvedURL(), bareEnvelopes, bodyBytes, batchSize, min(50, mailboxes), mailboxes
             )
-            bare = try await Self.onThread {
+            bare = try await BenchHarness.onThread {
                 try BarePipeline.run(
                     url: url,
                     count: count,
@@ -260,7 +261,7 @@ struct PipelineBenchCommand: AsyncParsableCommand {
         }
         let peakRSS = max(drainPeakRSS, Self.peakRSSMegabytes(pid: latencyWorker.processIdentifier))
         latencyWorker.terminate()
-        latencyWorker.waitUntilExit()
+        await BenchHarness.waitForExit(latencyWorker)
 
         let (p50, p99, measured) = try await database.withConnection { connection in
             let row = try await connection.query(
@@ -329,18 +330,15 @@ struct PipelineBenchCommand: AsyncParsableCommand {
         }
     }
 
-    /// Bare `crypto_sign_verify_detached` on 2 threads, per second.
-    private func measureCeiling() -> Double {
-        BenchHarness.rate(threads: 2, seconds: ceilingSeconds) {
-            let raw = RawSodiumCeiling(bodyCount: 256)
-            return { _ = raw.verifyOnce() }
-        }.perSecond
-    }
-
-    /// Runs blocking `work` on a thread of its own (not one of the cooperative pool's).
-    private static func onThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread { continuation.resume(with: Result { try work() }) }.start()
+    /// Bare `crypto_sign_verify_detached` on 2 threads, per second (measured from threads of its own, which the
+    /// calling task waits for without blocking the cooperative pool).
+    private func measureCeiling() async throws -> Double {
+        let seconds = ceilingSeconds
+        return try await BenchHarness.onThread {
+            BenchHarness.rate(threads: 2, seconds: seconds) {
+                let raw = RawSodiumCeiling(bodyCount: 256)
+                return { _ = raw.verifyOnce() }
+            }.perSecond
         }
     }
 
@@ -482,7 +480,9 @@ struct PipelineBenchCommand: AsyncParsableCommand {
     /// Starts a worker process; with `MAILROOM_BENCH_WORKER_LOG=path` its log goes to `path.<phase>`.
     private func startWorker(topics: MailroomTopics, metricsPort: Int, phase: String) throws -> Process {
         let process = Process()
+        // The `mailroom` built beside this executable (`swift build` puts every product in one folder).
         process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
+            .deletingLastPathComponent().appendingPathComponent("mailroom")
         process.arguments =
             [
                 "worker", "--topic", topics.envelopes, "--dlq-topic", topics.deadLetters,

@@ -1,4 +1,5 @@
 import Foundation
+import MailroomCLISupport
 import Synchronization
 
 #if canImport(Glibc)
@@ -37,6 +38,19 @@ enum BenchHarness {
         static func / (lhs: Rate, rhs: Double) -> Rate {
             Rate(perSecond: lhs.perSecond / rhs, perCPUSecond: lhs.perCPUSecond / rhs)
         }
+    }
+
+    /// Runs blocking `work` on a thread of its own (not one of the cooperative pool's) and waits for it without
+    /// blocking the calling task's thread.
+    static func onThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try work() }) }.start()
+        }
+    }
+
+    /// Waits for `process` to exit, on a thread of its own.
+    static func waitForExit(_ process: Process) async {
+        _ = try? await onThread { process.waitUntilExit() }
     }
 
     /// - Parameters:

@@ -1,7 +1,7 @@
 internal import CSodium
 internal import Dispatch
 
-/// Envelope-shaped work for bare libsodium, for `mailroom bench pipeline`'s bare pipeline: what a hand-written
+/// Envelope-shaped work for bare libsodium, for `mailroom-bench pipeline`'s bare pipeline: what a hand-written
 /// worker must do per envelope, and nothing else.
 ///
 /// Each item has an envelope v1's parts in flat buffers: the signed message's fixed part (domain and header),
@@ -9,28 +9,27 @@ internal import Dispatch
 /// hashes both ciphertexts with BLAKE2b-256 into the signed message and checks the signature with
 /// `crypto_sign_verify_detached`, as the worker must; the hashes are kept for the item's row.
 ///
-/// Not API: exposed as SPI so the CLI can benchmark without importing the C module. Immutable once built but
-/// for the hash slots, which ``verify(_:scratch:)`` writes one item at a time (each item from one thread only).
-@_spi(Benchmarks) public final class RawEnvelopeRows: @unchecked Sendable {
-    public let count: Int
+/// `@unchecked Sendable`: it owns raw buffers; immutable once built but for the hash slots, which ``verify(_:scratch:)`` writes one item at a time (each item from one thread only).
+final class RawEnvelopeRows: @unchecked Sendable {
+    let count: Int
     /// Bytes of each ciphertext (the body plus the sealed box's overhead).
-    public let ciphertextBytes: Int
+    let ciphertextBytes: Int
     /// Bytes of the signed message (``verify(_:scratch:)``'s scratch must hold this many).
-    public let messageBytes = EnvelopeLayout.signedMessageBytes
-    private let prefixBytes = EnvelopeLayout.signedMessageBytes - 64
+    let messageBytes = EnvelopeV1Layout.signedMessageBytes
+    private let prefixBytes = EnvelopeV1Layout.signedMessageBytes - 64
     private let prefixes: UnsafeMutableRawBufferPointer
     private let ciphertexts: UnsafeMutableRawBufferPointer
     private let signatures: UnsafeMutableRawBufferPointer
     private let hashes: UnsafeMutableRawBufferPointer
     /// Milliseconds since the Unix epoch, per item (the id's time).
-    public let createdAtMilliseconds: [Int64]
+    let createdAtMilliseconds: [Int64]
 
     /// Builds `count` items: ids in time order, recipients and senders drawn at random from fixed key sets.
     /// Signing runs on all cores (about 25 µs per item per core).
-    public init(count: Int, bodyBytes: Int, senders: Int, recipients: Int) {
-        Sodium.ensureInitialized()
+    init(count: Int, bodyBytes: Int, senders: Int, recipients: Int) {
+        _ = sodium_init()
         self.count = count
-        ciphertextBytes = bodyBytes + SodiumBox.overhead
+        ciphertextBytes = bodyBytes + EnvelopeV1Layout.sealedOverhead
         prefixes = .allocate(byteCount: count * prefixBytes, alignment: 16)
         ciphertexts = .allocate(byteCount: count * 2 * ciphertextBytes, alignment: 16)
         signatures = .allocate(byteCount: count * 64, alignment: 16)
@@ -85,14 +84,14 @@ internal import Dispatch
         for byte in 0..<6 { id[byte] = UInt8(truncatingIfNeeded: milliseconds >> (40 - 8 * UInt64(byte))) }
         id.withUnsafeMutableBytes { randombytes_buf($0.baseAddress! + 6, 10) }
         let prefix = prefixes.baseAddress! + item * prefixBytes
-        EnvelopeLayout.domain.withUnsafeBytes { prefix.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        EnvelopeV1Layout.domain.withUnsafeBytes { prefix.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
         keys.senderPublic.withUnsafeBytes { senderPublic in
             keys.recipientPublic.withUnsafeBytes { recipientPublic in
-                EnvelopeLayout.writeHeader(
-                    to: prefix + EnvelopeLayout.domain.count,
-                    id: try! MessageID(bytes: id),
-                    sender: Bytes32(copying: senderPublic.baseAddress! + sender * 32),
-                    recipient: Bytes32(copying: recipientPublic.baseAddress! + recipient * 32),
+                EnvelopeV1Layout.writeHeader(
+                    to: prefix + EnvelopeV1Layout.domain.count,
+                    id: id,
+                    sender: senderPublic.baseAddress! + sender * 32,
+                    recipient: recipientPublic.baseAddress! + recipient * 32,
                     createdAt: createdAtMilliseconds[item]
                 )
             }
@@ -131,7 +130,7 @@ internal import Dispatch
     }
 
     /// Hashes item `index`'s two ciphertexts into its signed message (built in `scratch`) and checks the signature.
-    public func verify(_ index: Int, scratch: UnsafeMutableRawBufferPointer) -> Bool {
+    func verify(_ index: Int, scratch: UnsafeMutableRawBufferPointer) -> Bool {
         let message = scratch.baseAddress!
         message.copyMemory(from: prefixes.baseAddress! + index * prefixBytes, byteCount: prefixBytes)
         let pair = ciphertexts.baseAddress! + index * 2 * ciphertextBytes
@@ -149,13 +148,13 @@ internal import Dispatch
             (signatures.baseAddress! + index * 64).u8,
             message.u8,
             UInt64(messageBytes),
-            (message + EnvelopeLayout.domain.count + EnvelopeLayout.senderOffset).u8
+            (message + EnvelopeV1Layout.domain.count + EnvelopeV1Layout.senderOffset).u8
         ) == 0
     }
 
     /// Item `index`'s row fields, as the bare pipeline's writer copies them: recipient, id, sender (32, 16, 32
     /// bytes), the two ciphertexts, their hashes (written by ``verify(_:scratch:)``) and the signature.
-    public func withRow<R>(
+    func withRow<R>(
         _ index: Int,
         _ body: (
             _ recipient: UnsafeRawBufferPointer, _ id: UnsafeRawBufferPointer, _ sender: UnsafeRawBufferPointer,
@@ -163,12 +162,12 @@ internal import Dispatch
             _ hashes: UnsafeRawBufferPointer, _ signature: UnsafeRawBufferPointer
         ) -> R
     ) -> R {
-        let header = UnsafeRawPointer(prefixes.baseAddress! + index * prefixBytes + EnvelopeLayout.domain.count)
+        let header = UnsafeRawPointer(prefixes.baseAddress! + index * prefixBytes + EnvelopeV1Layout.domain.count)
         let pair = UnsafeRawPointer(ciphertexts.baseAddress! + index * 2 * ciphertextBytes)
         return body(
-            UnsafeRawBufferPointer(start: header + EnvelopeLayout.recipientOffset, count: 32),
-            UnsafeRawBufferPointer(start: header + EnvelopeLayout.idOffset, count: 16),
-            UnsafeRawBufferPointer(start: header + EnvelopeLayout.senderOffset, count: 32),
+            UnsafeRawBufferPointer(start: header + EnvelopeV1Layout.recipientOffset, count: 32),
+            UnsafeRawBufferPointer(start: header + EnvelopeV1Layout.idOffset, count: 16),
+            UnsafeRawBufferPointer(start: header + EnvelopeV1Layout.senderOffset, count: 32),
             UnsafeRawBufferPointer(start: pair, count: ciphertextBytes),
             UnsafeRawBufferPointer(start: pair + ciphertextBytes, count: ciphertextBytes),
             UnsafeRawBufferPointer(start: hashes.baseAddress! + index * 64, count: 64),

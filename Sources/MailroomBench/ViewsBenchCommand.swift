@@ -1,9 +1,10 @@
 import ArgumentParser
 import Foundation
+import MailroomCLISupport
 import MailroomPostgres
 import MailroomStore
 
-/// `mailroom bench views`: fills a scratch database with millions of messages and times each dashboard view.
+/// `mailroom-bench views`: fills a scratch database with millions of messages and times each dashboard view.
 struct ViewsBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "views",

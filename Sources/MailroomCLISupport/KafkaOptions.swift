@@ -1,17 +1,19 @@
-import ArgumentParser
+public import ArgumentParser
 import Foundation
-import MailroomKafka
+public import MailroomKafka
 
 /// `--brokers` (default `$MAILROOM_BROKERS`) and the topic names.
-struct KafkaOptions: ParsableArguments {
+public struct KafkaOptions: ParsableArguments, Sendable {
+    public init() {}
+
     @Option(help: ArgumentHelp("Kafka bootstrap servers (default: $MAILROOM_BROKERS).", valueName: "host:port,…"))
-    var brokers: String?
+    public var brokers: String?
 
     @Option(help: ArgumentHelp("Envelope topic.", valueName: "name"))
-    var topic: String = MailroomTopics().envelopes
+    public var topic: String = MailroomTopics().envelopes
 
     @Option(name: .customLong("dlq-topic"), help: ArgumentHelp("Dead-letter topic.", valueName: "name"))
-    var deadLetterTopic: String = MailroomTopics().deadLetters
+    public var deadLetterTopic: String = MailroomTopics().deadLetters
 
     @Option(
         name: .customLong("kafka-property"),
@@ -20,7 +22,7 @@ struct KafkaOptions: ParsableArguments {
             valueName: "key=value"
         )
     )
-    var properties: [String] = []
+    public var properties: [String] = []
 
     @Option(
         name: .customLong("kafka-properties-file"),
@@ -29,11 +31,11 @@ struct KafkaOptions: ParsableArguments {
             valueName: "path"
         )
     )
-    var propertiesFile: String?
+    public var propertiesFile: String?
 
-    var topics: MailroomTopics { MailroomTopics(envelopes: topic, deadLetters: deadLetterTopic) }
+    public var topics: MailroomTopics { MailroomTopics(envelopes: topic, deadLetters: deadLetterTopic) }
 
-    func configuration(clientID: String = "mailroom-cli") throws -> KafkaConfiguration {
+    public func configuration(clientID: String = "mailroom-cli") throws -> KafkaConfiguration {
         let brokers = self.brokers ?? ProcessInfo.processInfo.environment["MAILROOM_BROKERS"] ?? ""
         guard !brokers.isEmpty else { throw CLIError("no broker: set MAILROOM_BROKERS or pass --brokers") }
         // librdkafka logs broker connection trouble itself; keep it to errors on the terminal.

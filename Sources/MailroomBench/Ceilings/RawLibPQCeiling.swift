@@ -1,16 +1,17 @@
 internal import CLibPQ
 internal import Foundation
+internal import MailroomPostgres
 
-/// Bare libpq, for `mailroom bench query` to measure as the ceiling of a page read: one prepared statement run
+/// Bare libpq, for `mailroom-bench query` to measure as the ceiling of a page read: one prepared statement run
 /// with `PQexecPrepared` (binary parameters and results), every cell touched, the result cleared.
 ///
-/// Not API: exposed as SPI so the CLI can benchmark without importing the C module. Blocking; one instance per
+/// Blocking; one instance per
 /// thread, used only from that thread.
-@_spi(Benchmarks) public final class RawLibPQCeiling {
+final class RawLibPQCeiling {
     private let conn: OpaquePointer
 
     /// Connects (blocking) and prepares `sql`, whose parameters are a `bytea` and an `int8`.
-    public init(url: String, sql: String) throws {
+    init(url: String, sql: String) throws {
         guard let conn = PQconnectdb(url), PQstatus(conn) == CONNECTION_OK else {
             throw PostgresError(.connectionFailed, message: "bench: cannot connect")
         }
@@ -26,7 +27,7 @@ internal import Foundation
     deinit { PQfinish(conn) }
 
     /// Runs the statement once for `owner` and `limit`; returns the number of rows (and the bytes touched).
-    public func run(owner: [UInt8], limit: Int64) -> (rows: Int, bytes: Int) {
+    func run(owner: [UInt8], limit: Int64) -> (rows: Int, bytes: Int) {
         var limitBytes = [UInt8](repeating: 0, count: 8)
         withUnsafeBytes(of: limit.bigEndian) { limitBytes = Array($0) }
         let lengths: [Int32] = [Int32(owner.count), 8]

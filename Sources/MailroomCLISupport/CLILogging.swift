@@ -1,9 +1,9 @@
 import Foundation
-import Logging
+public import Logging
 
 /// Logging for the executable: the only place that bootstraps swift-log. Logs go to standard error at the
 /// level named by `MAILROOM_LOG_LEVEL` (default `info`).
-enum CLILogging {
+public enum CLILogging {
     private static let bootstrapped: Void = {
         let level = ProcessInfo.processInfo.environment["MAILROOM_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
         LoggingSystem.bootstrap { label in
@@ -13,7 +13,7 @@ enum CLILogging {
         }
     }()
 
-    static func logger(_ component: String) -> Logger {
+    public static func logger(_ component: String) -> Logger {
         _ = bootstrapped
         return Logger(label: "mailroom.\(component)")
     }
