@@ -14,6 +14,9 @@ let package = Package(
     products: [
         /// Identities, envelopes and body encryption: what producers, workers and readers share.
         .library(name: "MailroomCore", targets: ["MailroomCore"]),
+        /// Ed25519 signature checks with libsodium's verdicts: precomputed tables for repeat keys, re-checked by
+        /// libsodium (``Ed25519Verifier``).
+        .library(name: "MailroomEd25519", targets: ["MailroomEd25519"]),
         /// The libpq layer and the mailbox schema; what the query library and the worker build on.
         .library(name: "MailroomStore", targets: ["MailroomStore"]),
         /// Sending: seal, sign and put envelopes on Kafka, one at a time or in bulk.
@@ -49,10 +52,23 @@ let package = Package(
             providers: [.apt(["libpq-dev"])]
         ),
 
-        // MARK: Core: identities, envelopes, crypto (libsodium only).
+        // MARK: Ed25519 signature checks: precomputed tables for repeat keys, libsodium's verdicts.
+        .target(
+            name: "MailroomEd25519",
+            dependencies: [
+                "CSodium",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Core: identities, envelopes, crypto (libsodium; signature checks through MailroomEd25519).
         .target(
             name: "MailroomCore",
-            dependencies: ["CSodium"],
+            dependencies: [
+                "CSodium", "MailroomEd25519",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
 
@@ -82,6 +98,7 @@ let package = Package(
             name: "MailroomQuery",
             dependencies: [
                 "MailroomCore",
+                "MailroomEd25519",
                 "MailroomPostgres",
                 "MailroomStore",
                 .product(name: "Logging", package: "swift-log"),
@@ -104,6 +121,7 @@ let package = Package(
             name: "MailroomProducer",
             dependencies: [
                 "MailroomCore",
+                "MailroomEd25519",
                 "MailroomKafka",
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -115,6 +133,7 @@ let package = Package(
             name: "MailroomWorker",
             dependencies: [
                 "MailroomCore",
+                "MailroomEd25519",
                 "MailroomKafka",
                 "MailroomPostgres",
                 "MailroomStore",
@@ -130,6 +149,7 @@ let package = Package(
             name: "MailroomAPI",
             dependencies: [
                 "MailroomCore",
+                "MailroomEd25519",
                 "MailroomPostgres",
                 "MailroomProducer",
                 "MailroomQuery",
@@ -148,6 +168,7 @@ let package = Package(
             name: "MailroomCLI",
             dependencies: [
                 "MailroomCore",
+                "MailroomEd25519",
                 "MailroomPostgres",
                 "MailroomStore",
                 "MailroomKafka",
@@ -173,8 +194,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "MailroomEd25519Tests",
+            dependencies: [
+                "MailroomEd25519", "CSodium",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "MailroomCoreTests",
-            dependencies: ["MailroomCore", "CSodium"],
+            dependencies: ["MailroomCore", "MailroomEd25519", "CSodium"],
             resources: [.copy("Vectors")],
             swiftSettings: swiftSettings
         ),
