@@ -199,6 +199,7 @@ let package = Package(
                 "MailroomEd25519", "CSodium",
                 .product(name: "Logging", package: "swift-log"),
             ],
+            resources: [.copy("Vectors")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
