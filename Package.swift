@@ -24,6 +24,8 @@ let package = Package(
         /// Reading mailboxes: pages, reads, deletes, unread counts, live watches. Does not link librdkafka.
         .library(name: "MailroomQuery", targets: ["MailroomQuery"]),
         .executable(name: "mailroom", targets: ["MailroomCLI"]),
+        /// The release-mode differential test of the signature tables against libsodium (run by scripts/test).
+        .executable(name: "ed25519-differential", targets: ["Ed25519Differential"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -57,6 +59,15 @@ let package = Package(
             name: "MailroomEd25519",
             dependencies: [
                 "CSodium",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The tables against libsodium on a million inputs; a release build (debug arithmetic is ~45x slower).
+        .executableTarget(
+            name: "Ed25519Differential",
+            dependencies: [
+                "CSodium", "MailroomEd25519",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
