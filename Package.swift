@@ -13,8 +13,9 @@ let package = Package(
     // Linux only: the C libraries come from Debian's packages (the system library targets' apt providers), and
     // the libpq shim is Linux's.
     products: [
-        /// Identities, envelopes and body encryption: what producers, workers and readers share.
-        .library(name: "MailroomCore", targets: ["MailroomCore"]),
+        /// Identities, envelopes and body encryption: what producers, workers and readers share; with
+        /// MailroomEd25519, whose verifier appears in its API.
+        .library(name: "MailroomCore", targets: ["MailroomCore", "MailroomEd25519"]),
         /// Sending: seal, sign and put envelopes on Kafka, one at a time or in bulk; with MailroomKafka, whose
         /// configuration and errors appear in its API.
         .library(name: "MailroomProducer", targets: ["MailroomProducer", "MailroomKafka"]),
@@ -23,6 +24,8 @@ let package = Package(
         .executable(name: "mailroom", targets: ["MailroomCLI"]),
         /// Benchmarks that print figures beside the ceilings measured in the same run (docs/BENCHMARKS.md).
         .executable(name: "mailroom-bench", targets: ["MailroomBench"]),
+        /// The release-mode differential test of the signature tables against libsodium (run by scripts/test).
+        .executable(name: "ed25519-differential", targets: ["Ed25519Differential"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -51,10 +54,32 @@ let package = Package(
             providers: [.apt(["libpq-dev"])]
         ),
 
-        // MARK: Core: identities, envelopes, crypto (libsodium only).
+        // MARK: Ed25519 signature checks: precomputed tables for repeat keys, libsodium's verdicts.
+        .target(
+            name: "MailroomEd25519",
+            dependencies: [
+                "CSodium",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The tables against libsodium on a million inputs; a release build (debug arithmetic is ~45x slower).
+        .executableTarget(
+            name: "Ed25519Differential",
+            dependencies: [
+                "CSodium", "MailroomEd25519",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Core: identities, envelopes, crypto (libsodium; signature checks through MailroomEd25519).
         .target(
             name: "MailroomCore",
-            dependencies: ["CSodium"],
+            dependencies: [
+                "CSodium", "MailroomEd25519",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
 
@@ -83,6 +108,7 @@ let package = Package(
             name: "MailroomQuery",
             dependencies: [
                 "MailroomCore",
+                "MailroomEd25519",
                 "MailroomPostgres",
                 "MailroomStore",
                 .product(name: "Logging", package: "swift-log"),
@@ -105,6 +131,7 @@ let package = Package(
             name: "MailroomProducer",
             dependencies: [
                 "MailroomCore",
+                "MailroomEd25519",
                 "MailroomKafka",
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -116,6 +143,7 @@ let package = Package(
             name: "MailroomWorker",
             dependencies: [
                 "MailroomCore",
+                "MailroomEd25519",
                 "MailroomKafka",
                 "MailroomPostgres",
                 "MailroomStore",
@@ -131,6 +159,7 @@ let package = Package(
             name: "MailroomAPI",
             dependencies: [
                 "MailroomCore",
+                "MailroomEd25519",
                 "MailroomPostgres",
                 "MailroomProducer",
                 "MailroomQuery",
@@ -150,6 +179,7 @@ let package = Package(
             dependencies: [
                 "MailroomCLISupport",
                 "MailroomCore",
+                "MailroomEd25519",
                 "MailroomPostgres",
                 "MailroomStore",
                 "MailroomKafka",
@@ -188,6 +218,7 @@ let package = Package(
                 "CLibPQ",
                 "MailroomCLISupport",
                 "MailroomCore",
+                "MailroomEd25519",
                 "MailroomPostgres",
                 "MailroomStore",
                 "MailroomKafka",
@@ -209,8 +240,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "MailroomEd25519Tests",
+            dependencies: [
+                "MailroomEd25519", "CSodium",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("Vectors")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "MailroomCoreTests",
-            dependencies: ["MailroomCore", "CSodium"],
+            dependencies: ["MailroomCore", "MailroomEd25519", "CSodium"],
             resources: [.copy("Vectors")],
             swiftSettings: swiftSettings
         ),

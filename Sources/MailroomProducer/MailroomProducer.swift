@@ -1,6 +1,7 @@
 internal import Foundation
 public import Logging
 public import MailroomCore
+import MailroomEd25519
 public import MailroomKafka
 import Synchronization
 
@@ -52,6 +53,9 @@ public final class MailroomProducer: Sendable {
     private let producer: KafkaProducer
     private let configuration: Configuration
     private let logger: Logger
+    /// Checks submitted envelopes' signatures, with tables for repeat senders (the default configuration: 1024
+    /// keys in a release build), re-checked by libsodium.
+    private let signatureVerifier: Ed25519Verifier
 
     /// Creates the producer; it connects in the background.
     public init(_ configuration: Configuration, logger: Logger = Logger(label: "mailroom.producer")) throws(KafkaError)
@@ -64,6 +68,7 @@ public final class MailroomProducer: Sendable {
         producer = try KafkaProducer(.init(kafka: kafka, maxInFlight: configuration.maxInFlight), logger: logger)
         self.configuration = configuration
         self.logger = logger
+        signatureVerifier = Ed25519Verifier(logger: logger)
     }
 
     /// Seals `body` to `recipient`, signs it as `sender`, and returns once the broker acknowledged it.
@@ -122,7 +127,8 @@ public final class MailroomProducer: Sendable {
             envelope,
             limits: configuration.limits,
             maxClockSkew: configuration.maxClockSkew,
-            maxEnvelopeAge: configuration.maxEnvelopeAge
+            maxEnvelopeAge: configuration.maxEnvelopeAge,
+            verifier: signatureVerifier
         )
         do {
             _ = try await producer.send(
@@ -147,9 +153,10 @@ public final class MailroomProducer: Sendable {
         let limits = configuration.limits
         let skew = configuration.maxClockSkew
         let age = configuration.maxEnvelopeAge
+        let verifier = signatureVerifier
         return await pipeline(envelopes, progress: progress) { bytes in
             Result { () throws(ProducerError) in
-                try Self.check(bytes, limits: limits, maxClockSkew: skew, maxEnvelopeAge: age)
+                try Self.check(bytes, limits: limits, maxClockSkew: skew, maxEnvelopeAge: age, verifier: verifier)
             }
         }
     }
@@ -159,11 +166,12 @@ public final class MailroomProducer: Sendable {
         _ bytes: [UInt8],
         limits: EnvelopeLimits,
         maxClockSkew: Duration,
-        maxEnvelopeAge: Duration = .seconds(7 * 24 * 3600)
+        maxEnvelopeAge: Duration = .seconds(7 * 24 * 3600),
+        verifier: Ed25519Verifier = .libsodiumOnly
     ) throws(ProducerError) -> Envelope {
         let envelope: Envelope
         do {
-            envelope = try Envelope.verify(bytes, limits: limits)
+            envelope = try Envelope.verify(bytes, limits: limits, using: verifier)
         } catch {
             throw ProducerError(refused: error)
         }

@@ -1,14 +1,15 @@
 public import Foundation
 public import MailroomCore
+public import MailroomEd25519
 internal import MailroomStore
 
-/// A message in its recipient's inbox, still sealed. ``open(with:limits:)`` verifies and decrypts it.
+/// A message in its recipient's inbox, still sealed. ``open(with:limits:using:)`` verifies and decrypts it.
 public struct InboxMessage: Sendable, Hashable {
     /// The message id (a ULID: time-ordered).
     public var id: MessageID
     /// The inbox owner.
     public var recipient: PublicKey
-    /// Who sent it (as stored; the signature over it is checked by ``verify(limits:)`` and ``open(with:limits:)``).
+    /// Who sent it (as stored; the signature over it is checked by ``verify(limits:using:)`` and ``open(with:limits:using:)``).
     public var sender: PublicKey
     /// When the sender created it (the id's time).
     public var createdAt: Date
@@ -55,8 +56,13 @@ public struct InboxMessage: Sendable, Hashable {
 
     /// Checks the sender's signature over this row alone (no other row or the envelope is needed).
     /// - Throws: ``EnvelopeError`` (`bad_signature` and friends) for a tampered row.
-    public func verify(limits: EnvelopeLimits = EnvelopeLimits()) throws(EnvelopeError) {
-        try copy.verify(limits: limits)
+    /// - Parameter verifier: checks the signature: libsodium alone by default; an app backend that verifies many
+    ///   rows passes one ``Ed25519Verifier`` with tables, made once, for all of them.
+    public func verify(
+        limits: EnvelopeLimits = EnvelopeLimits(),
+        using verifier: Ed25519Verifier = .libsodiumOnly
+    ) throws(EnvelopeError) {
+        try copy.verify(limits: limits, using: verifier)
     }
 
     /// Verifies the sender's signature over this row, then decrypts the body with the recipient's identity.
@@ -64,10 +70,11 @@ public struct InboxMessage: Sendable, Hashable {
     ///   tampered row, `not_a_party` if `identity` is not the recipient, `decryption_failed`.
     public func open(
         with identity: Identity,
-        limits: EnvelopeLimits = EnvelopeLimits()
+        limits: EnvelopeLimits = EnvelopeLimits(),
+        using verifier: Ed25519Verifier = .libsodiumOnly
     ) throws(EnvelopeError)
         -> [UInt8]
     {
-        try copy.open(with: identity, limits: limits)
+        try copy.open(with: identity, limits: limits, using: verifier)
     }
 }

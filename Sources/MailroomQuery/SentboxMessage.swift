@@ -1,8 +1,9 @@
 public import Foundation
 public import MailroomCore
+public import MailroomEd25519
 internal import MailroomStore
 
-/// A message in its sender's sentbox: the sender's own sealed copy. ``open(with:limits:)`` verifies and decrypts.
+/// A message in its sender's sentbox: the sender's own sealed copy. ``open(with:limits:using:)`` verifies and decrypts.
 public struct SentboxMessage: Sendable, Hashable {
     /// The message id (a ULID: time-ordered).
     public var id: MessageID
@@ -43,8 +44,13 @@ public struct SentboxMessage: Sendable, Hashable {
 
     /// Checks the sender's signature over this row alone.
     /// - Throws: ``EnvelopeError`` (`bad_signature` and friends) for a tampered row.
-    public func verify(limits: EnvelopeLimits = EnvelopeLimits()) throws(EnvelopeError) {
-        try copy.verify(limits: limits)
+    /// - Parameter verifier: checks the signature: libsodium alone by default; an app backend that verifies many
+    ///   rows passes one ``Ed25519Verifier`` with tables, made once, for all of them.
+    public func verify(
+        limits: EnvelopeLimits = EnvelopeLimits(),
+        using verifier: Ed25519Verifier = .libsodiumOnly
+    ) throws(EnvelopeError) {
+        try copy.verify(limits: limits, using: verifier)
     }
 
     /// Verifies the signature over this row, then decrypts the body with the sender's identity.
@@ -52,10 +58,11 @@ public struct SentboxMessage: Sendable, Hashable {
     ///   `identity` is not the sender, `decryption_failed`.
     public func open(
         with identity: Identity,
-        limits: EnvelopeLimits = EnvelopeLimits()
+        limits: EnvelopeLimits = EnvelopeLimits(),
+        using verifier: Ed25519Verifier = .libsodiumOnly
     ) throws(EnvelopeError)
         -> [UInt8]
     {
-        try copy.open(with: identity, limits: limits)
+        try copy.open(with: identity, limits: limits, using: verifier)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 public import Logging
 import MailroomCore
+public import MailroomEd25519
 import MailroomKafka
 import MailroomPostgres
 import MailroomStore
@@ -24,13 +25,25 @@ public final class Worker: Service, Sendable {
     private let metrics = WorkerMetrics()
     /// What this worker has done so far.
     public let statistics = WorkerStatistics()
+    /// Checks the envelopes' signatures: this worker's own tables (``WorkerConfiguration/precomputedKeys``),
+    /// re-checked by libsodium (``WorkerConfiguration/signatureRecheckSampleRate``). Its statistics are exported as
+    /// the `mailroom_worker_signature_*` metrics.
+    public let signatureVerifier: Ed25519Verifier
     private let stopFlag = StopFlag()
 
+    /// A worker; with tables on, creating it runs the signature tables' self-test (logged).
     public init(configuration: WorkerConfiguration, logger: Logger = Logger(label: "mailroom.worker")) {
         self.configuration = configuration
         var logger = logger
         logger[metadataKey: "worker"] = "\(configuration.workerName)"
         self.logger = logger
+        self.signatureVerifier = Ed25519Verifier(
+            configuration: .init(
+                precomputedKeyLimit: configuration.precomputedKeys,
+                recheckSampleRate: configuration.signatureRecheckSampleRate
+            ),
+            logger: logger
+        )
     }
 
     /// Asks the worker to finish its batch and stop (as a graceful shutdown does).
@@ -90,17 +103,18 @@ public final class Worker: Service, Sendable {
             .init(kafka: configuration.kafka, maxInFlight: 10_000),
             logger: logger
         )
-        SignatureChecks.precomputedKeyLimit = configuration.precomputedKeys
         let verifier = BatchVerifier(
             handler: RecordHandler(
                 limits: configuration.limits,
                 maxClockSkew: configuration.maxClockSkew,
                 maxEnvelopeAge: configuration.maxEnvelopeAge,
-                workerName: configuration.workerName
+                workerName: configuration.workerName,
+                signatureVerifier: signatureVerifier
             )
         )
         let writer = BatchWriter(
             configuration: configuration,
+            signatureVerifier: signatureVerifier,
             consumer: consumer,
             deadLetters: DeadLetterPublisher(producer: deadLetterProducer, topic: configuration.topics.deadLetters),
             metrics: metrics,
@@ -123,7 +137,8 @@ public final class Worker: Service, Sendable {
             metadata: [
                 "group": "\(configuration.groupID)", "topic": "\(configuration.topics.envelopes)",
                 "batch_size": "\(configuration.batchSize)", "librdkafka": "\(librdkafkaVersion)",
-                "precomputed_keys": "\(configuration.precomputedKeys)",
+                "precomputed_keys": "\(signatureVerifier.configuration.precomputedKeyLimit)",
+                "signature_recheck_sample_rate": "\(signatureVerifier.configuration.recheckSampleRate)",
             ]
         )
         if !KafkaConfiguration.consumerRefetchesPromptly {

@@ -1,4 +1,5 @@
 public import MailroomCore
+import MailroomEd25519
 public import MailroomKafka
 import MailroomPostgres
 
@@ -57,9 +58,13 @@ public struct WorkerConfiguration: Sendable {
     public var senderRateLimit: RateLimit? = RateLimit(burst: 100_000, perSecond: 2_000)
     /// Token buckets kept per kind at most (about 150 bytes each); past it idle ones are dropped.
     public var rateLimitTrackedKeys: Int = 200_000
-    /// The most sender keys given a precomputed signature-check table (``SignatureChecks``, 15 KiB each): a repeat
-    /// sender's signatures then cost about 40% of a libsodium verification. 0: libsodium alone.
-    public var precomputedKeys: Int = SignatureChecks.defaultPrecomputedKeyLimit
+    /// The most sender keys given a precomputed signature-check table (``Ed25519Verifier``, 15 KiB each): a
+    /// repeat sender's signatures then cost about 40% of a libsodium verification. 0: libsodium alone. Default
+    /// 1024; 0 in a debug build, where the tables' arithmetic is unoptimised.
+    public var precomputedKeys: Int = Ed25519Verifier.Configuration.defaultPrecomputedKeyLimit
+    /// The share of table acceptances libsodium checks again (``Ed25519Verifier/Configuration/recheckSampleRate``;
+    /// every table refusal is checked again regardless). Default 0.001.
+    public var signatureRecheckSampleRate: Double = Ed25519Verifier.Configuration.defaultRecheckSampleRate
     /// How often an idle worker refreshes the high-water marks in `worker_progress`, so that a stale row there
     /// means a stopped worker, not a quiet partition.
     public var progressInterval: Duration = .seconds(10)

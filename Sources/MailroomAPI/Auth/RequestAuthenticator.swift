@@ -1,7 +1,9 @@
 import Foundation
 import HTTPTypes
 public import Hummingbird
+import Logging
 import MailroomCore
+import MailroomEd25519
 
 /// Checks every request's signature (docs/API.md, "Authentication") and sets ``APIRequestContext/caller``.
 ///
@@ -17,6 +19,9 @@ public struct RequestAuthenticator: RouterMiddleware {
     let keyLimiter: RateLimiter
     let metrics: APIMetrics
     let clock: @Sendable () -> Int64
+    /// Checks the requests' signatures, with tables for keys that send many (the default configuration: 1024 keys
+    /// in a release build), re-checked by libsodium.
+    let signatureVerifier: Ed25519Verifier
 
     init(
         configuration: APIConfiguration,
@@ -29,6 +34,7 @@ public struct RequestAuthenticator: RouterMiddleware {
         keyLimiter = RateLimiter(perSecond: configuration.keyRequestsPerSecond, burst: configuration.keyBurst)
         self.metrics = metrics
         self.clock = clock
+        signatureVerifier = Ed25519Verifier(logger: Logger(label: "mailroom.api.signatures"))
     }
 
     public func handle(
@@ -66,7 +72,8 @@ public struct RequestAuthenticator: RouterMiddleware {
                 },
                 header: { name in Self.single(name, in: headers) },
                 nowMilliseconds: now,
-                maxClockSkewMilliseconds: skew
+                maxClockSkewMilliseconds: skew,
+                using: signatureVerifier
             )
         } catch {
             if error.code == "body_too_large" { throw APIError(.contentTooLarge, error.code, error.detail) }

@@ -1,6 +1,7 @@
 internal import CSodium
 
 /// Ed25519 through libsodium: key pairs from seeds, detached signatures, point validation, conversion to X25519.
+/// Signatures are checked in MailroomEd25519 (``Ed25519Verifier``), the one place Mailroom checks one.
 enum SodiumSign {
     static let seedBytes = 32
     static let publicKeyBytes = 32
@@ -28,30 +29,6 @@ enum SodiumSign {
     ) {
         precondition(secretKey.count == secretKeyBytes)
         _ = crypto_sign_detached(signature.u8, nil, message.u8, UInt64(message.count), secretKey.u8)
-    }
-
-    /// Verifies a detached signature (64 bytes at `signature`) over `message` with the public key.
-    static func verify(signature: UnsafeRawPointer, message: UnsafeRawBufferPointer, publicKey: Bytes32) -> Bool {
-        withUnsafeBytes(of: publicKey) { pk in
-            crypto_sign_verify_detached(signature.u8, message.u8, UInt64(message.count), pk.u8) == 0
-        }
-    }
-
-    /// Ed25519's challenge h = SHA-512(R || A || M) mod L for a signature's R (32 bytes at `r`), as
-    /// `crypto_sign_verify_detached` computes it.
-    static func challenge(r: UnsafeRawPointer, publicKey: Bytes32, message: UnsafeRawBufferPointer) -> Bytes32 {
-        var digest = (Bytes32(), Bytes32())
-        var h = Bytes32()
-        withUnsafeMutableBytes(of: &digest) { digest in
-            var state = crypto_hash_sha512_state()
-            crypto_hash_sha512_init(&state)
-            crypto_hash_sha512_update(&state, r.u8, 32)
-            withUnsafeBytes(of: publicKey) { _ = crypto_hash_sha512_update(&state, $0.u8, 32) }
-            crypto_hash_sha512_update(&state, message.u8, UInt64(message.count))
-            crypto_hash_sha512_final(&state, digest.u8)
-            withUnsafeMutableBytes(of: &h) { crypto_core_ed25519_scalar_reduce($0.u8, digest.u8) }
-        }
-        return h
     }
 
     /// `crypto_core_ed25519_is_valid_point`: on the curve, in the main subgroup, not of small order, canonical.

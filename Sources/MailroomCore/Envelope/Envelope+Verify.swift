@@ -1,3 +1,5 @@
+public import MailroomEd25519
+
 extension Envelope {
     /// Parses an envelope strictly and verifies its signature: the worker's one call per Kafka record.
     ///
@@ -9,15 +11,18 @@ extension Envelope {
     /// - Parameters:
     ///   - bytes: the Kafka message value.
     ///   - limits: the body size limit; default 64 KiB.
+    ///   - verifier: checks the signature: libsodium alone by default; the worker passes its own
+    ///     ``Ed25519Verifier``, with tables for repeat senders.
     /// - Returns: the verified envelope.
     /// - Throws: ``EnvelopeError`` with one of ``EnvelopeError/Code/verificationCodes``.
     public static func verify(
         _ bytes: [UInt8],
-        limits: EnvelopeLimits = EnvelopeLimits()
+        limits: EnvelopeLimits = EnvelopeLimits(),
+        using verifier: Ed25519Verifier = .libsodiumOnly
     ) throws(EnvelopeError)
         -> Envelope
     {
-        let parsed = bytes.withUnsafeBytes { parseAndVerify($0, limits: limits) }
+        let parsed = bytes.withUnsafeBytes { parseAndVerify($0, limits: limits, verifier: verifier) }
         return try Envelope(storage: bytes, parsed.get())
     }
 
@@ -27,9 +32,10 @@ extension Envelope {
     /// - Throws: ``EnvelopeError`` with one of ``EnvelopeError/Code/verificationCodes``.
     public static func verify(
         _ bytes: UnsafeRawBufferPointer,
-        limits: EnvelopeLimits = EnvelopeLimits()
+        limits: EnvelopeLimits = EnvelopeLimits(),
+        using verifier: Ed25519Verifier = .libsodiumOnly
     ) throws(EnvelopeError) -> Envelope {
-        let fields = try parseAndVerify(bytes, limits: limits).get()
+        let fields = try parseAndVerify(bytes, limits: limits, verifier: verifier).get()
         return Envelope(storage: Array(bytes), fields)
     }
 
@@ -58,7 +64,11 @@ extension Envelope {
         )
     }
 
-    static func parseAndVerify(_ raw: UnsafeRawBufferPointer, limits: EnvelopeLimits) -> Result<Fields, EnvelopeError> {
+    static func parseAndVerify(
+        _ raw: UnsafeRawBufferPointer,
+        limits: EnvelopeLimits,
+        verifier: Ed25519Verifier
+    ) -> Result<Fields, EnvelopeError> {
         typealias L = EnvelopeLayout
         let count = raw.count
         guard count >= 1 else {
@@ -148,7 +158,8 @@ extension Envelope {
             createdAt: createdAt,
             recipientCiphertextHash: recipientDigest,
             senderCiphertextHash: senderDigest,
-            signature: base + offset
+            signature: base + offset,
+            verifier: verifier
         )
         guard verifies else {
             return .failure(EnvelopeError(.badSignature, "the signature does not verify against the sender key"))

@@ -1,3 +1,5 @@
+import MailroomEd25519
+
 /// Byte offsets of envelope v1 and the construction of the message its signature covers (see docs/ENVELOPE.md).
 ///
 ///     version u8 | id 16 | sender 32 | recipient 32 | created_at i64 BE
@@ -79,7 +81,7 @@ enum EnvelopeLayout {
         return nil
     }
 
-    /// The signature check shared by envelopes and rows.
+    /// The signature check shared by envelopes and rows (64 bytes at `signature`), by `verifier`.
     static func signatureVerifies(
         id: MessageID,
         sender: Bytes32,
@@ -87,7 +89,8 @@ enum EnvelopeLayout {
         createdAt: Int64,
         recipientCiphertextHash: Bytes32,
         senderCiphertextHash: Bytes32,
-        signature: UnsafeRawPointer
+        signature: UnsafeRawPointer,
+        verifier: Ed25519Verifier
     ) -> Bool {
         withSignedMessage(
             id: id,
@@ -96,6 +99,14 @@ enum EnvelopeLayout {
             createdAt: createdAt,
             recipientCiphertextHash: recipientCiphertextHash,
             senderCiphertextHash: senderCiphertextHash
-        ) { PrecomputedKeys.shared.verify(signature: signature, message: $0, publicKey: sender) }
+        ) { message in
+            withUnsafeBytes(of: sender) { key in
+                verifier.verify(
+                    signature: UnsafeRawBufferPointer(start: signature, count: 64),
+                    message: message,
+                    publicKey: key
+                )
+            }
+        }
     }
 }

@@ -1,5 +1,7 @@
 /// The signature check for a single mailbox row (``InboxCopy`` or ``SentboxCopy``): the row's own ciphertext is
 /// hashed, the other copy's hash is taken from the row, and the envelope's signed message is rebuilt from both.
+import MailroomEd25519
+
 enum RowVerification {
     static func verify(
         id: MessageID,
@@ -10,7 +12,8 @@ enum RowVerification {
         otherHash: [UInt8],
         ownIsRecipient: Bool,
         signature: [UInt8],
-        limits: EnvelopeLimits
+        limits: EnvelopeLimits,
+        verifier: Ed25519Verifier
     ) throws(EnvelopeError) {
         guard createdAt == id.milliseconds else {
             throw EnvelopeError(
@@ -40,7 +43,8 @@ enum RowVerification {
                 createdAt: createdAt,
                 recipientCiphertextHash: ownIsRecipient ? own : other,
                 senderCiphertextHash: ownIsRecipient ? other : own,
-                signature: sig.baseAddress!
+                signature: sig.baseAddress!,
+                verifier: verifier
             )
         }
         guard verifies else {

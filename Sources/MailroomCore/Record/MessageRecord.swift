@@ -1,3 +1,5 @@
+public import MailroomEd25519
+
 /// A mailbox row in portable form (record format v1): its owner's sealed copy, what it takes to verify the
 /// sender's signature over that copy alone, and the row's mutable metadata.
 ///
@@ -6,8 +8,8 @@
 /// byte for byte in docs/ENVELOPE.md ("Portable message records"), with vectors in
 /// `Tests/MailroomCoreTests/Vectors/records.json`.
 ///
-/// Parsing (``init(binary:)``, ``init(json:)``) checks the structure and both keys; ``verify(limits:)``
-/// checks the signature; ``open(with:limits:)`` does both and decrypts. ``readAtMilliseconds`` is not signed:
+/// Parsing (``init(binary:)``, ``init(json:)``) checks the structure and both keys; ``verify(limits:using:)``
+/// checks the signature; ``open(with:limits:using:)`` does both and decrypts. ``readAtMilliseconds`` is not signed:
 /// it is the server's say, never the sender's.
 public struct MessageRecord: Sendable, Hashable {
     /// Which mailbox the record comes from, and so whose copy it carries.
@@ -40,7 +42,7 @@ public struct MessageRecord: Sendable, Hashable {
     /// When the recipient first read the message (inbox records), Unix milliseconds; not signed.
     public var readAtMilliseconds: Int64?
 
-    /// Assembles a record; nothing is checked until ``verify(limits:)``.
+    /// Assembles a record; nothing is checked until ``verify(limits:using:)``.
     public init(
         kind: Kind,
         id: MessageID,
@@ -70,7 +72,12 @@ public struct MessageRecord: Sendable, Hashable {
     ///
     /// - Throws: ``EnvelopeError`` with code `invalid_message_id`, `invalid_ciphertext_length`,
     ///   `body_too_large`, `invalid_field_length` or `bad_signature`, in that order.
-    public func verify(limits: EnvelopeLimits = EnvelopeLimits()) throws(EnvelopeError) {
+    /// - Parameter verifier: checks the signature: libsodium alone by default; a verifier with tables
+    ///   (``Ed25519Verifier``) for many rows by the same senders.
+    public func verify(
+        limits: EnvelopeLimits = EnvelopeLimits(),
+        using verifier: Ed25519Verifier = .libsodiumOnly
+    ) throws(EnvelopeError) {
         try RowVerification.verify(
             id: id,
             sender: sender,
@@ -80,24 +87,28 @@ public struct MessageRecord: Sendable, Hashable {
             otherHash: otherCiphertextHash,
             ownIsRecipient: kind == .inbox,
             signature: signature,
-            limits: limits
+            limits: limits,
+            verifier: verifier
         )
     }
 
     /// Verifies the record, then decrypts the owner's copy.
     ///
     /// - Throws: ``EnvelopeError``: `not_a_party` if `identity` does not own the record (checked first), what
-    ///   ``verify(limits:)`` throws, or `decryption_failed`.
+    ///   ``verify(limits:using:)`` throws, or `decryption_failed`.
+    /// - Parameter verifier: checks the signature: libsodium alone by default; a verifier with tables
+    ///   (``Ed25519Verifier``) for many rows by the same senders.
     public func open(
         with identity: Identity,
-        limits: EnvelopeLimits = EnvelopeLimits()
+        limits: EnvelopeLimits = EnvelopeLimits(),
+        using verifier: Ed25519Verifier = .libsodiumOnly
     ) throws(EnvelopeError)
         -> [UInt8]
     {
         guard identity.publicKey == owner else {
             throw EnvelopeError(.notAParty, "the identity does not own this \(kind.name) record")
         }
-        try verify(limits: limits)
+        try verify(limits: limits, using: verifier)
         return try TextileBox.open(ciphertext, with: identity)
     }
 }

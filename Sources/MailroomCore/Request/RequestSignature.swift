@@ -1,9 +1,11 @@
+public import MailroomEd25519
+
 /// Proof that an HTTP request to Mailroom's API comes from the holder of a key: an Ed25519 signature over a
 /// canonical form of the request, under its own domain prefix (docs/API.md, "Authentication").
 ///
 /// A device signs with ``sign(method:target:body:timestampMilliseconds:nonce:identity:)`` and sends the four
 /// ``headers``; the server parses them with ``init(key:timestamp:nonce:signature:)`` and checks
-/// ``verify(method:target:body:)``. The clock window and the nonce cache against replay are the server's.
+/// ``verify(method:target:body:using:)``. The clock window and the nonce cache against replay are the server's.
 public struct RequestSignature: Sendable, Hashable {
     /// `mailroom/api/v1` and a zero byte: no envelope signature (`mailroom/envelope/v1\0…`) can pass as one.
     public static let domain: [UInt8] = Array("mailroom/api/v1".utf8) + [0]
@@ -127,8 +129,15 @@ public struct RequestSignature: Sendable, Hashable {
 
     /// Whether the signature covers this request (libsodium's verdict).
     ///
+    /// - Parameter verifier: checks the signature: libsodium alone by default; a server passes its own
+    ///   ``Ed25519Verifier``, with tables for keys that send many requests.
     /// - Throws: ``Failure`` `bad_signature`.
-    public func verify(method: String, target: String, body: [UInt8]) throws(Failure) {
+    public func verify(
+        method: String,
+        target: String,
+        body: [UInt8],
+        using verifier: Ed25519Verifier = .libsodiumOnly
+    ) throws(Failure) {
         let message = Self.canonical(
             method: method,
             target: target,
@@ -139,7 +148,7 @@ public struct RequestSignature: Sendable, Hashable {
         )
         let verifies = signature.withUnsafeBytes { sig in
             message.withUnsafeBytes { message in
-                PrecomputedKeys.shared.verify(signature: sig.baseAddress!, message: message, publicKey: key.raw)
+                key.raw.withBytes { verifier.verify(signature: sig, message: message, publicKey: $0) }
             }
         }
         guard verifies else {
@@ -153,6 +162,7 @@ public struct RequestSignature: Sendable, Hashable {
     ///
     /// - Parameters:
     ///   - header: looks a header up by name (case-insensitively); nil when absent.
+    ///   - verifier: checks the signature (``verify(method:target:body:using:)``).
     /// - Throws: ``Failure`` `missing_auth`, `malformed_auth`, `expired` or `bad_signature`, the first that applies.
     public static func check(
         method: String,
@@ -160,7 +170,8 @@ public struct RequestSignature: Sendable, Hashable {
         body: () throws(Failure) -> [UInt8],
         header: (String) -> String?,
         nowMilliseconds: Int64,
-        maxClockSkewMilliseconds: Int64
+        maxClockSkewMilliseconds: Int64,
+        using verifier: Ed25519Verifier = .libsodiumOnly
     ) throws(Failure) -> RequestSignature {
         func value(_ name: String) throws(Failure) -> String {
             guard let value = header(name) else { throw .missing(name) }
@@ -178,7 +189,7 @@ public struct RequestSignature: Sendable, Hashable {
                 "the timestamp is more than \(maxClockSkewMilliseconds / 1000) s from the server's clock"
             )
         }
-        try signature.verify(method: method, target: target, body: try body())
+        try signature.verify(method: method, target: target, body: try body(), using: verifier)
         return signature
     }
 

@@ -26,6 +26,19 @@ struct WorkerMetrics: Sendable {
     /// Precomputed signature tables built (new senders, or new senders taking a quiet one's place).
     let signatureTablesBuilt = Counter(label: "mailroom_worker_signature_tables_built_total")
 
+    /// Table verdicts checked again by libsodium, by the table's verdict: `accepted` (a random sample) or
+    /// `refused` (every one).
+    func signatureRechecks(_ verdict: String) -> Counter {
+        Counter(label: "mailroom_worker_signature_rechecks_total", dimensions: [("verdict", verdict)])
+    }
+
+    /// Times a table and libsodium disagreed (the self-test included). Never expected: the first switches the
+    /// worker's tables off.
+    let signatureDisagreements = Counter(label: "mailroom_worker_signature_disagreements_total")
+
+    /// 1 once a disagreement switched the worker's tables off (libsodium checks every signature), else 0.
+    let signatureTablesOff = Gauge(label: "mailroom_worker_signature_tables_switched_off")
+
     func lag(_ topic: String, _ partition: Int32) -> Gauge {
         Gauge(label: "mailroom_worker_consumer_lag", dimensions: [("topic", topic), ("partition", "\(partition)")])
     }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import MailroomCore
+import MailroomEd25519
 import MailroomKafka
 import MailroomPostgres
 import MailroomStore
@@ -22,6 +23,7 @@ actor BatchWriter {
     private let logger: Logger
     private let stop: StopFlag
     private let handler: RecordHandler
+    private let signatureVerifier: Ed25519Verifier
     private let writer: MessageWriter
     private let mailboxes: MailboxCache
     private let limiter: RateLimiter
@@ -39,6 +41,7 @@ actor BatchWriter {
 
     init(
         configuration: WorkerConfiguration,
+        signatureVerifier: Ed25519Verifier,
         consumer: KafkaConsumer,
         deadLetters: DeadLetterPublisher,
         metrics: WorkerMetrics,
@@ -55,6 +58,7 @@ actor BatchWriter {
         self.logger = logger
         self.stop = stop
         self.handler = handler
+        self.signatureVerifier = signatureVerifier
         self.mailboxes = MailboxCache(capacity: configuration.mailboxCacheSize)
         self.limiter = RateLimiter(
             pair: configuration.pairRateLimit,
@@ -303,20 +307,24 @@ actor BatchWriter {
         }
     }
 
-    /// Signature checks counted at the last batch (process-wide counters; batches are committed one at a time).
-    private var signatureChecks = SignatureChecks.statistics
+    /// The signature verifier's counters at the last batch (batches are committed one at a time); zero before
+    /// the first, so that it reports everything since the verifier was made, its self-test included.
+    private var signatureChecks = Ed25519Verifier.Statistics()
 
-    /// Adds the signature checks since the last batch to the metrics; logs once if tables were switched off.
+    /// Adds the signature checks since the last batch to the metrics. (A disagreement with libsodium is logged by
+    /// the verifier itself, at critical level, when it happens.)
     private func recordSignatureChecks() {
-        let now = SignatureChecks.statistics
-        metrics.signatureChecks("table").increment(by: max(0, now.fromTables - signatureChecks.fromTables))
-        metrics.signatureChecks("libsodium").increment(by: max(0, now.byLibsodium - signatureChecks.byLibsodium))
-        metrics.signatureTablesBuilt.increment(by: max(0, now.tablesBuilt - signatureChecks.tablesBuilt))
-        if now.switchedOff && !signatureChecks.switchedOff {
-            logger.error(
-                "a precomputed signature table disagreed with libsodium; every signature is now checked by libsodium alone"
-            )
-        }
+        let now = signatureVerifier.statistics
+        let before = signatureChecks
+        metrics.signatureChecks("table").increment(by: max(0, now.fromTables - before.fromTables))
+        metrics.signatureChecks("libsodium").increment(by: max(0, now.byLibsodium - before.byLibsodium))
+        metrics.signatureTablesBuilt.increment(by: max(0, now.tablesBuilt - before.tablesBuilt))
+        metrics.signatureRechecks("accepted").increment(
+            by: max(0, now.acceptancesRechecked - before.acceptancesRechecked)
+        )
+        metrics.signatureRechecks("refused").increment(by: max(0, now.refusalsRechecked - before.refusalsRechecked))
+        metrics.signatureDisagreements.increment(by: max(0, now.disagreements - before.disagreements))
+        metrics.signatureTablesOff.record(now.switchedOff ? 1 : 0)
         signatureChecks = now
     }
 

@@ -1,5 +1,6 @@
 public import Foundation
 public import MailroomCore
+public import MailroomEd25519
 public import MailroomKafka
 public import MailroomStore
 
@@ -19,17 +20,21 @@ public struct RecordHandler: Sendable {
     /// Envelopes created longer ago than this are rejected (`envelope_too_old`).
     public var maxEnvelopeAge: Duration
     public var workerName: String
+    /// Checks the envelopes' signatures: the worker's own (``Worker/signatureVerifier``), with its tables.
+    public var signatureVerifier: Ed25519Verifier
 
     public init(
         limits: EnvelopeLimits = EnvelopeLimits(),
         maxClockSkew: Duration = .seconds(300),
         maxEnvelopeAge: Duration = WorkerConfiguration.defaultMaxEnvelopeAge,
-        workerName: String
+        workerName: String,
+        signatureVerifier: Ed25519Verifier = .libsodiumOnly
     ) {
         self.limits = limits
         self.maxClockSkew = maxClockSkew
         self.maxEnvelopeAge = maxEnvelopeAge
         self.workerName = workerName
+        self.signatureVerifier = signatureVerifier
     }
 
     /// Parses, verifies and checks one record.
@@ -48,7 +53,7 @@ public struct RecordHandler: Sendable {
         }
         let envelope: Envelope
         do {
-            envelope = try Envelope.verify(value, limits: limits)
+            envelope = try Envelope.verify(value, limits: limits, using: signatureVerifier)
         } catch {
             return .rejected(
                 Rejection(

@@ -9,10 +9,17 @@ internal import Synchronization
 /// table entries and 12 doublings, and A is decoded once per key. The same point comes out either way, so the
 /// verdict is libsodium's: ``check(signature:message:)`` answers only for the signatures whose checks it repeats
 /// exactly (S below the group order, R not of small order, the key already accepted by libsodium) and returns
-/// nil for the rest, which the caller gives to libsodium.
+/// nil for the rest, which the caller gives to libsodium. ``Ed25519Verifier`` re-checks its refusals and a sample
+/// of its acceptances with libsodium all the same.
 ///
 /// Variable time: it handles public data only.
-final class PrecomputedKey: @unchecked Sendable {
+///
+/// `package`, not internal, so that the differential test (`ed25519-differential`, a release build, where
+/// `@testable` is not available) can compare its raw verdicts with libsodium's.
+///
+/// `@unchecked Sendable`: `entries` is a raw pointer the compiler cannot see through; the memory is written only
+/// by `init` and read-only afterwards (freed in `deinit`), and `lastUsed` is an atomic.
+package final class PrecomputedKey: @unchecked Sendable {
     /// Digit positions per row: the table holds, for row p, k 16^(digitStride p) P for k in 1...8.
     static let digitStride = 4
     static let rows = 64 / digitStride
@@ -22,7 +29,7 @@ final class PrecomputedKey: @unchecked Sendable {
     /// Bytes one table holds (15 KiB).
     static let tableBytes = elements * MemoryLayout<FieldElement>.stride
 
-    let publicKey: Bytes32
+    package let publicKey: Encoded32
     /// ``PrecomputedKeys``'s check count when this table last answered (or was built): how idle it is.
     let lastUsed: Atomic<Int>
     /// rows x 8 entries, each (y + x, y - x, 2 d x y). Immutable after init: shared by all threads.
@@ -30,7 +37,7 @@ final class PrecomputedKey: @unchecked Sendable {
 
     /// The base point B's table, built once.
     static let base: PrecomputedKey = {
-        var encoding = Bytes32()
+        var encoding = Encoded32()
         withUnsafeMutableBytes(of: &encoding) { raw in
             raw[0] = 0x58
             for index in 1..<32 { raw[index] = 0x66 }  // y = 4/5, x even
@@ -40,8 +47,8 @@ final class PrecomputedKey: @unchecked Sendable {
 
     /// Builds the table for a key (about as much work as one libsodium verification), or nil if the bytes do
     /// not decode to a point. The caller must have seen libsodium accept a signature by this key (which checks
-    /// the key's encoding and order); ``PrecomputedKeys`` does.
-    init?(uncheckedKey key: Bytes32, now: Int = 0) {
+    /// the key's encoding and order); ``Ed25519Verifier`` does.
+    package init?(uncheckedKey key: Encoded32, now: Int = 0) {
         guard let point = ExtendedPoint(decoding: key) else { return nil }
         publicKey = key
         lastUsed = Atomic(now)
@@ -94,13 +101,13 @@ final class PrecomputedKey: @unchecked Sendable {
     }
 
     /// The group order L = 2^252 + 27742317777372353535851937790883648493, little-endian.
-    static let groupOrder: [UInt8] = [
+    package static let groupOrder: [UInt8] = [
         0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
         0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
     ]
 
     /// Whether the 32 little-endian bytes are below L.
-    static func isBelowGroupOrder(_ scalar: UnsafeRawPointer) -> Bool {
+    package static func isBelowGroupOrder(_ scalar: UnsafeRawPointer) -> Bool {
         for index in stride(from: 31, through: 0, by: -1) {
             let byte = scalar.load(fromByteOffset: index, as: UInt8.self)
             if byte != groupOrder[index] { return byte < groupOrder[index] }
@@ -110,16 +117,14 @@ final class PrecomputedKey: @unchecked Sendable {
 
     /// Checks a detached signature (64 bytes) over `message` by this key: true or false where the answer is
     /// certainly libsodium's, nil where libsodium must decide (S not below L).
-    func check(signature: UnsafeRawPointer, message: UnsafeRawBufferPointer) -> Bool? {
+    package func check(signature: UnsafeRawPointer, message: UnsafeRawBufferPointer) -> Bool? {
         let r = signature
         let s = signature + 32
         guard Self.isBelowGroupOrder(s) else { return nil }
-        let h = SodiumSign.challenge(r: r, publicKey: publicKey, message: message)
+        let h = Libsodium.challenge(r: r, publicKey: publicKey, message: message)
         let point = withUnsafeBytes(of: h) { combination(s: s, h: $0.baseAddress!) }
         let encoded = ProjectivePoint(point).encoded()
-        let matches = withUnsafeBytes(of: encoded) {
-            SodiumSign.constantTimeEquals($0, UnsafeRawBufferPointer(start: r, count: 32))
-        }
+        let matches = withUnsafeBytes(of: encoded) { Libsodium.equal32($0.baseAddress!, r) }
         guard matches else { return false }
         // libsodium refuses an R of small order even when it matches; R' = R is canonical here, so R is of small
         // order exactly when 8 R' is the identity.

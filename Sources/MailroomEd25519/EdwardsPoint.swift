@@ -19,7 +19,7 @@ struct ExtendedPoint {
     static let sqrtMinusOne: FieldElement = FieldElement(2).powP58().squared() * FieldElement(2)
 
     /// Decodes a point's 32-byte encoding, or nil if it is not on the curve or not canonical.
-    init?(decoding bytes: Bytes32) {
+    init?(decoding bytes: Encoded32) {
         let y = withUnsafeBytes(of: bytes) { FieldElement(bytes: $0.baseAddress!) }
         let sign = withUnsafeBytes(of: bytes) { $0[31] &>> 7 }
         // x^2 = u / v with u = y^2 - 1, v = d y^2 + 1; x = u v^3 (u v^7)^((p - 5) / 8) is a root of u / v or of -u / v.
@@ -131,7 +131,7 @@ struct ProjectivePoint {
     }
 
     /// The 32-byte encoding: y, with x's parity in the top bit.
-    func encoded() -> Bytes32 {
+    func encoded() -> Encoded32 {
         let inverse = z.inverse()
         var bytes = (y * inverse).encoded()
         if (x * inverse).isNegative {

@@ -51,7 +51,7 @@ struct FieldElement {
     }
 
     /// The canonical little-endian encoding (fully reduced below p).
-    func encoded() -> Bytes32 {
+    func encoded() -> Encoded32 {
         var h = self.carried().carried()
         // Now every limb is below 2^51, so the value is below 2^255 < 2p: subtract p once if h >= p, which is
         // exactly when h + 19 carries out of bit 255.
@@ -62,7 +62,7 @@ struct FieldElement {
         q = (h.l4 &+ q) &>> 51
         h.l0 &+= 19 &* q
         h = h.propagated().value  // drops the carry out, the 2^255 of h + 19 - 2^255 = h - p
-        var out = Bytes32()
+        var out = Encoded32()
         withUnsafeMutableBytes(of: &out) { raw in
             raw.storeBytes(of: (h.l0 | h.l1 &<< 51).littleEndian, toByteOffset: 0, as: UInt64.self)
             raw.storeBytes(of: (h.l1 &>> 13 | h.l2 &<< 38).littleEndian, toByteOffset: 8, as: UInt64.self)
@@ -73,7 +73,7 @@ struct FieldElement {
     }
 
     /// Whether the value is 0 mod p.
-    var isZero: Bool { encoded() == Bytes32() }
+    var isZero: Bool { encoded() == Encoded32() }
 
     /// Whether the canonical value is odd (the "negative" x of an encoded point).
     var isNegative: Bool { withUnsafeBytes(of: encoded()) { $0[0] & 1 == 1 } }
