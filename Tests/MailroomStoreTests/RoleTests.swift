@@ -165,6 +165,27 @@ struct RoleTests {
             #expect(outcome.stored == 1)
             #expect(outcome.redelivered == 3)
             #expect(outcome.conflicts.map(\.reason) == [MessageWriter.duplicateMessageIDReason])
+            // The sender cap too (1 message of 100 per sender): counted through mailroom_inbox_held(), since the
+            // role may not read bodies, on the fast path and on the careful path (a redelivery in the batch).
+            let capped = MessageWriter(mailboxQuota: 100, senderSharePercent: 1)
+            let refused = try await Self.asRole(role, on: connection) {
+                let fast = try await capped.write(
+                    [W.message(from: 1, to: 2, offset: 20)],
+                    rejections: [],
+                    worker: "w",
+                    on: connection
+                )
+                let careful = try await capped.write(
+                    [W.message(from: 1, to: 2, offset: 21), stored[0]],
+                    rejections: [],
+                    worker: "w",
+                    on: connection
+                )
+                return fast.conflicts + careful.conflicts
+            }
+            #expect(
+                refused.map(\.reason) == [MessageWriter.senderShareFullReason, MessageWriter.senderShareFullReason]
+            )
 
             for statement: PostgresQuery in [
                 "SELECT body FROM inbox_messages", "SELECT body FROM sentbox_messages",

@@ -292,11 +292,9 @@ public struct MessageWriter: Sendable {
         let quota = mailboxQuota ?? .max
         let rows = try await connection.query(
             """
-            SELECT 1 FROM unnest(\(PostgresArray(pairRecipients)), \(PostgresArray(pairSenders))) AS p(recipient, sender)
-            JOIN mailbox_usage u ON u.owner = p.recipient
-            WHERE (SELECT count(*) FROM messages m
-                   WHERE m.recipient = p.recipient AND m.sender = p.sender AND m.inbox_body IS NOT NULL)
-                  > greatest(floor(coalesce(u.max_messages, \(quota))::numeric * \(share) / 100), 1)
+            SELECT 1 FROM mailroom_inbox_held(\(PostgresArray(pairRecipients)), \(PostgresArray(pairSenders))) h
+            JOIN mailbox_usage u ON u.owner = h.recipient
+            WHERE h.held > greatest(floor(coalesce(u.max_messages, \(quota))::numeric * \(share) / 100), 1)
             LIMIT 1
             """
         )
@@ -560,13 +558,13 @@ public struct MessageWriter: Sendable {
                        c.incoming
                 FROM (SELECT recipient, count(*) AS incoming FROM b GROUP BY recipient) c
                 LEFT JOIN mailbox_usage u ON u.owner = c.recipient
+            ), pairs AS (
+                SELECT DISTINCT b.recipient, b.sender FROM b JOIN r USING (recipient)
+                WHERE \(senderSharePercent != nil) AND b.sender <> b.recipient AND r.messages + r.incoming > r.cap
             ), held AS (
-                SELECT p.recipient, p.sender,
-                       (SELECT count(*) FROM messages m
-                        WHERE m.recipient = p.recipient AND m.sender = p.sender AND m.inbox_body IS NOT NULL) AS n
-                FROM (SELECT DISTINCT b.recipient, b.sender FROM b JOIN r USING (recipient)
-                      WHERE \(senderSharePercent != nil) AND b.sender <> b.recipient
-                        AND r.messages + r.incoming > r.cap) p
+                SELECT h.recipient, h.sender, h.held AS n FROM mailroom_inbox_held(
+                    ARRAY(SELECT recipient FROM pairs ORDER BY recipient, sender),
+                    ARRAY(SELECT sender FROM pairs ORDER BY recipient, sender)) h
             )
             SELECT b.ord - 1, b.size, r.messages, r.bytes, r.max_messages, r.max_bytes, r.cap, held.n
             FROM b JOIN r USING (recipient) LEFT JOIN held USING (recipient, sender)
