@@ -120,6 +120,9 @@ final class BatchSession: @unchecked Sendable {
                     startWrite(VerifiedBatch(records: records, verdicts: verdicts), bytes: incoming, after: writes.last)
                 )
             }
+            #if DEBUG
+            statistics.noteWritesHeld(writes.count)
+            #endif
             updateLag()
             if writes.isEmpty { await refreshProgressIfDue() }
         }
