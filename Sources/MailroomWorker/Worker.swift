@@ -127,6 +127,7 @@ public final class Worker: Service, Sendable {
             configuration: configuration,
             consumer: consumer,
             metrics: metrics,
+            statistics: statistics,
             logger: logger,
             stop: stopFlag,
             verifier: verifier,

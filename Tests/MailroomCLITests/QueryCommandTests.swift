@@ -12,6 +12,16 @@ import Testing
     .enabled(if: TestEnvironment.hasDatabase)
 )
 struct QueryCommandTests {
+    /// Polls `condition` until it holds or 30 s pass (the watch is another process, on two busy cores).
+    static func eventually(_ condition: () -> Bool) async throws -> Bool {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !condition() {
+            guard ContinuousClock.now < deadline else { return false }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return true
+    }
+
     static func json(_ text: String) -> [String: Any] {
         (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]) ?? [:]
     }
@@ -177,28 +187,13 @@ struct QueryCommandTests {
 
         // Watch: events as JSON lines; SIGTERM ends it with status 0.
         let watch = try RunningCLI(["watch", "--identity", bobFile, "--json"], environment: env)
-        var live = false
-        for _ in 0..<100 where !live {
-            try await Task.sleep(for: .milliseconds(100))
-            live = watch.output.contains("watching the inbox")
-        }
-        #expect(live, "\(watch.output)")
+        #expect(try await Self.eventually { watch.output.contains("watching the inbox") }, "\(watch.output)")
         let late = try Envelope.seal(from: alice, to: bob.publicKey, body: Array("late".utf8))
         try await Self.store([late], in: database)
         let expected = #"{"box":"inbox","event":"created","ids":["\#(late.id)"]}"#
-        var seen = false
-        for _ in 0..<50 where !seen {
-            try await Task.sleep(for: .milliseconds(50))
-            seen = watch.output.contains(expected)
-        }
-        #expect(seen, "\(watch.output)")
+        #expect(try await Self.eventually { watch.output.contains(expected) }, "\(watch.output)")
         #expect(try CLI.run(["delete", late.id.description, "--identity", bobFile], environment: env).status == 0)
-        var deleted = false
-        for _ in 0..<50 where !deleted {
-            try await Task.sleep(for: .milliseconds(50))
-            deleted = watch.output.contains(#""event":"deleted""#)
-        }
-        #expect(deleted, "\(watch.output)")
+        #expect(try await Self.eventually { watch.output.contains(#""event":"deleted""#) }, "\(watch.output)")
         watch.signal(SIGTERM)
         #expect(try await watch.exitStatus(within: .seconds(10)) == 0, "\(watch.output)")
 

@@ -1,8 +1,9 @@
 import Foundation
-import MailroomPostgres
 import MailroomTestSupport
 import Synchronization
 import Testing
+
+@testable import MailroomPostgres
 
 @Suite("Connection pool and LISTEN against the real PostgreSQL", .enabled(if: TestEnvironment.hasDatabase))
 struct PostgresConnectionPoolTests {
@@ -45,9 +46,7 @@ struct PostgresConnectionPoolTests {
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pool-test'"
                 )
             }
-            for _ in 0..<200 where try await Self.sessions(database, "pool-test") > 0 {
-                try await Task.sleep(for: .milliseconds(10))
-            }
+            #expect(try await Self.eventually { try await Self.sessions(database, "pool-test") == 0 })
             var losses = 0
             for _ in 0..<6 {
                 do {
@@ -64,20 +63,49 @@ struct PostgresConnectionPoolTests {
                 } == 42
             )
 
-            // A borrower waiting for a connection can be cancelled.
-            let held = Task { try await pool.withConnection { _ in try await Task.sleep(for: .seconds(1)) } }
-            let held2 = Task { try await pool.withConnection { _ in try await Task.sleep(for: .seconds(1)) } }
-            let held3 = Task { try await pool.withConnection { _ in try await Task.sleep(for: .seconds(1)) } }
-            try await Task.sleep(for: .milliseconds(100))
+            // A borrower waiting for a connection can be cancelled. Three borrowers hold every connection until
+            // told to let go; each says when it has one.
+            let (borrowed, borrowing) = AsyncStream.makeStream(of: Void.self)
+            let letGo = (0..<3).map { _ in AsyncStream.makeStream(of: Void.self) }
+            let holders = letGo.map { (release, _) in
+                Task {
+                    try await pool.withConnection { _ in
+                        borrowing.yield()
+                        for await _ in release {}
+                    }
+                }
+            }
+            var holding = 0
+            for await _ in borrowed {
+                holding += 1
+                if holding == 3 { break }
+            }
             let waiter = Task { try await pool.withConnection { _ in "got one" } }
-            try await Task.sleep(for: .milliseconds(50))
+            #expect(try await Self.eventually { pool.waitingBorrowers == 1 }, "the fourth borrower never waited")
+            // Cancelling takes it out of the queue at once; had it stayed there, the connections let go next
+            // would reach it and it would return "got one".
             waiter.cancel()
+            #expect(pool.waitingBorrowers == 0)
+            for (_, releasing) in letGo { releasing.finish() }
             await #expect(throws: CancellationError.self) { try await waiter.value }
-            for task in [held, held2, held3] { try await task.value }
+            for holder in holders { try await holder.value }
 
             await pool.close()
             await #expect(throws: PostgresError.self) { try await pool.withConnection { _ in 1 } }
         }
+    }
+
+    /// Polls `condition` until it holds or `timeout` passes; returns whether it held.
+    static func eventually(
+        timeout: Duration = .seconds(30),
+        _ condition: () async throws -> Bool
+    ) async throws -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try await condition() { return true }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return try await condition()
     }
 
     /// The running thread's name, as the kernel knows it.

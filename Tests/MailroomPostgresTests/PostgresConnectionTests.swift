@@ -255,18 +255,42 @@ struct PostgresConnectionTests {
     }
 
     @Test func cancellingTheTaskCancelsTheStatement() async throws {
-        try await TestDatabase.withConnection { connection in
-            let task = Task { try await connection.query("SELECT pg_sleep(30)") }
-            try await Task.sleep(for: .milliseconds(300))
-            task.cancel()
-            let result = await task.result
-            guard case .failure(let error as PostgresError) = result else {
-                Issue.record("a cancelled pg_sleep should fail, got \(result)")
-                return
+        try await TestDatabase.with { database in
+            try await database.withConnection { connection in
+                try await Self.cancelsTheRunningStatement(connection, observer: database)
             }
-            #expect(error.sqlState == "57014")  // query_canceled
-            #expect(connection.isConnected)
         }
+    }
+
+    /// Cancels a `pg_sleep(30)` once the server runs it (a statement cancelled before it is sent fails otherwise,
+    /// without reaching the server): the server cancels it (57014) and the session stays usable.
+    private static func cancelsTheRunningStatement(
+        _ connection: PostgresConnection,
+        observer database: TestDatabase
+    ) async throws {
+        let pid = try await connection.query("SELECT pg_backend_pid()").single().decode(Int32.self, column: 0)
+        let task = Task { try await connection.query("SELECT pg_sleep(30)") }
+        try await database.withConnection { observer in
+            let deadline = ContinuousClock.now + .seconds(20)
+            while try await observer.query(
+                """
+                SELECT count(*) FROM pg_stat_activity
+                WHERE pid = \(pid) AND state = 'active' AND query = 'SELECT pg_sleep(30)'
+                """
+            ).single().decode(Int64.self, column: 0) == 0 {
+                try #require(ContinuousClock.now < deadline, "the statement never ran")
+                try await Task.sleep(for: .milliseconds(10))
+            }
+        }
+        task.cancel()
+        let result = await task.result
+        guard case .failure(let error as PostgresError) = result else {
+            Issue.record("a cancelled pg_sleep should fail, got \(result)")
+            return
+        }
+        #expect(error.sqlState == "57014")  // query_canceled
+        #expect(connection.isConnected)
+        #expect(try await connection.query("SELECT 1").single().decode(Int64.self, column: 0) == 1)
     }
 }
 

@@ -265,12 +265,12 @@ struct MessageWriterTests {
             var senderToken: Int64 = 0
             try await database.withConnection { connection in
                 // The listener subscribes on its own thread; wait until it is in pg_stat_activity's LISTEN state.
-                for _ in 0..<100 {
-                    let listening = try await connection.query(
-                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'"
-                    ).single().decode(Int64.self, column: 0)
-                    if listening > 0 { break }
-                    try await Task.sleep(for: .milliseconds(50))
+                let deadline = ContinuousClock.now + .seconds(30)
+                while try await connection.query(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+                ).single().decode(Int64.self, column: 0) == 0 {
+                    try #require(ContinuousClock.now < deadline, "the listener never subscribed")
+                    try await Task.sleep(for: .milliseconds(20))
                 }
                 let outcome = try await MessageWriter().write(
                     messages,
@@ -292,7 +292,10 @@ struct MessageWriterTests {
                     "SELECT token FROM mailroom_owner_tokens(ARRAY[\(Self.key(7))])"
                 ).single().decode(Int64.self, column: 0)
             }
-            for _ in 0..<100 where received.withLock({ $0.count }) < 3 { try await Task.sleep(for: .milliseconds(50)) }
+            let deadline = ContinuousClock.now + .seconds(30)
+            while received.withLock({ $0.count }) < 3, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
             let notifications = received.withLock { $0 }.compactMap(MailboxNotification.init(payload:))
             let inbox = notifications.filter { $0.box == .inbox && $0.event == .created }
             let sentbox = notifications.filter { $0.box == .sentbox && $0.event == .created }

@@ -76,7 +76,11 @@ struct BrokerOutageTests {
             var results: [(BulkResult, Bool)] = []
             for round in 0..<rounds {
                 if round == 1 {
-                    while workerStores.snapshot.stored == 0 { try? await Task.sleep(for: .milliseconds(50)) }
+                    // Bounded: a worker that never stores fails the wait below instead of leaving this task hanging.
+                    let deadline = ContinuousClock.now + .seconds(120)
+                    while workerStores.snapshot.stored == 0, ContinuousClock.now < deadline {
+                        try? await Task.sleep(for: .milliseconds(50))
+                    }
                 } else if round > 1 {
                     try? await Task.sleep(for: .milliseconds(100))  // pacing, not synchronisation
                 }

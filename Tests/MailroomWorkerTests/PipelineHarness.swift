@@ -66,6 +66,16 @@ struct PipelineHarness: Sendable {
     func sentboxCount() async throws -> Int { try await count("SELECT count(*) FROM sentbox_messages") }
     func rejectedCount() async throws -> Int { try await count("SELECT count(*) FROM rejected_envelopes") }
 
+    /// The id of every inbox row, sorted, duplicates kept: compared with the ids a test produced, it shows each
+    /// message stored exactly once (a redelivery stored under another id, or to another recipient, shows twice).
+    func storedIDs() async throws -> [MessageID] {
+        try await database.withConnection { connection in
+            try await connection.query("SELECT id FROM inbox_messages").map {
+                try $0.decode(MessageID.self, column: 0)
+            }.sorted()
+        }
+    }
+
     /// Runs a worker in this process until `stop()`.
     func startWorker(
         name: String = "worker-\(UInt16.random(in: 0...UInt16.max))",

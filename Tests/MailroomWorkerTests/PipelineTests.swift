@@ -86,6 +86,11 @@ struct PipelineTests {
         await harness.drop()
     }
 
+    /// A mailbox owner and a message id, as one comparable value.
+    static func key(_ owner: [UInt8], _ id: MessageID) -> String {
+        owner.map { String(format: "%02x", $0) }.joined() + "/\(id)"
+    }
+
     @Test func bulkInvitesReachEveryMailbox() async throws {
         let harness = try await PipelineHarness.make()
         let sender = Identity.generate()
@@ -113,7 +118,20 @@ struct PipelineTests {
             $0.writeQueueBytes = 1
         }
         #expect(try await harness.eventually { try await harness.inboxCount() == recipients.count })
-        #expect(try await harness.count("SELECT count(DISTINCT owner) FROM inbox_messages") == recipients.count)
+        // Each invitation in its recipient's inbox, once, under the id it was sent with.
+        var produced: [String] = []
+        for (recipient, result) in zip(recipients, results) {
+            guard case .sent(let id, _, _) = result else { continue }
+            produced.append(Self.key(recipient.publicKey.bytes, id))
+        }
+        let stored = try await harness.database.withConnection { connection in
+            try await connection.query("SELECT owner, id FROM inbox_messages").map {
+                let (owner, id) = try $0.decode([UInt8].self, MessageID.self)
+                return Self.key(owner, id)
+            }
+        }
+        #expect(produced.count == recipients.count)
+        #expect(stored.sorted() == produced.sorted())
         #expect(try await harness.sentboxCount() == recipients.count)
         try await running.stop()
         await harness.drop()
@@ -251,14 +269,13 @@ struct PipelineTests {
         }
         // Five senders' bulk sends run while the workers consume.
         let share = total / senders.count
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        let results = try await withThrowingTaskGroup(of: [BulkResult].self) { group in
             for (index, sender) in senders.enumerated() {
                 group.addTask {
-                    let results = await producer.sendBulk(
+                    await producer.sendBulk(
                         from: sender,
                         messages: Array(messages[index * share..<(index + 1) * share])
                     )
-                    #expect(results.allSatisfy { $0.isSent })
                 }
             }
             // Stop the first worker once it is busy; the second takes over its partitions.
@@ -269,19 +286,48 @@ struct PipelineTests {
                 }
             )
             try await first.stop()
-            try await group.waitForAll()
+            var all: [BulkResult] = []
+            for try await results in group { all += results }
+            return all
         }
         await producer.close()
+        #expect(results.allSatisfy { $0.isSent })
+        var sent: [(id: MessageID, partition: Int32, offset: Int64)] = []
+        for case .sent(let id, let partition, let offset) in results { sent.append((id, partition, offset)) }
+        #expect(sent.count == total)
         #expect(try await harness.eventually(timeout: .seconds(90)) { try await harness.inboxCount() == total })
-        // Give any straggling redelivery time to land, then check nothing was doubled.
-        try await Task.sleep(for: .seconds(1))
-        #expect(try await harness.inboxCount() == total)
+        // Wait until every partition's recorded progress has reached the last record produced to it: each batch
+        // records it in its own transaction and batches are written in offset order, so by then every record,
+        // redeliveries included, has been through a write. Stopping the second worker then finishes what it holds.
+        var ends: [Int32: Int64] = [:]
+        for record in sent { ends[record.partition] = max(ends[record.partition] ?? 0, record.offset + 1) }
+        #expect(
+            try await harness.eventually(timeout: .seconds(60)) {
+                try await harness.database.withConnection { connection in
+                    let rows = try await connection.query(
+                        """
+                        SELECT kafka_partition, next_offset FROM worker_progress
+                        WHERE consumer_group = \(harness.group) AND topic = \(harness.topics.envelopes)
+                        """
+                    )
+                    var recorded: [Int32: Int64] = [:]
+                    for row in rows {
+                        let (partition, next) = try row.decode(Int32.self, Int64?.self)
+                        recorded[partition] = next
+                    }
+                    return recorded == ends
+                }
+            }
+        )
+        try await second.stop()
+        // Nothing doubled: each produced message once (rows), and counted once as stored by one worker.
+        #expect(try await harness.storedIDs() == sent.map(\.id).sorted())
         #expect(try await harness.sentboxCount() == total)
         let firstStats = first.worker.statistics.snapshot
         let secondStats = second.worker.statistics.snapshot
         #expect(firstStats.stored + secondStats.stored == total)
+        #expect(try await harness.count("SELECT coalesce(sum(messages), 0)::bigint FROM mailbox_usage") == total)
         #expect(secondStats.stored > 0)
-        try await second.stop()
         await harness.drop()
     }
 }

@@ -3,8 +3,9 @@ import MailroomCore
 import MailroomPostgres
 import MailroomProducer
 import MailroomTestSupport
-import MailroomWorker
 import Testing
+
+@testable import MailroomWorker
 
 /// Stops and restarts the shared PostgreSQL, so it runs in a pass of its own (`MAILROOM_TEST_FAULTS=1`).
 @Suite("Worker through a PostgreSQL outage", .enabled(if: TestEnvironment.faultInjection), .serialized)
@@ -17,7 +18,7 @@ struct PostgresOutageTests {
         _ harness: PipelineHarness,
         name: String,
         _ configure: (inout WorkerConfiguration) -> Void = { _ in }
-    ) async throws -> (Worker, Task<Void, any Error>) {
+    ) async throws -> (Worker, Task<Void, any Error>, produced: [MessageID]) {
         let sender = Identity.generate()
         let recipients = (0..<30).map { _ in Identity.generate() }
         try await harness.setUpMailboxes([sender] + recipients)
@@ -35,27 +36,51 @@ struct PostgresOutageTests {
         let worker = Worker(configuration: configuration)
         let task = Task { try await worker.run() }
         let results = await producer.sendBulk(from: sender, messages: messages)
-        #expect(results.allSatisfy { $0.isSent })
+        let produced = results.compactMap { result -> MessageID? in
+            guard case .sent(let id, _, _) = result else { return nil }
+            return id
+        }
+        #expect(produced.count == Self.total)
         await producer.close()
-        return (worker, task)
+        return (worker, task, produced)
+    }
+
+    /// Every write the worker tried again so far.
+    static func retries(_ worker: Worker) -> Int {
+        worker.statistics.snapshot.postgresRetries.values.reduce(0, +)
+    }
+
+    /// Waits until the write in hand has failed against the stopped database (a retry is counted), then returns
+    /// what the worker counted as stored. Writes run one at a time and count what they stored before the next
+    /// one starts, so the count is final: nothing can be stored until the database is back.
+    static func storedOnceTheWriteInHandFails(_ worker: Worker, retriesBefore: Int) async throws -> Int {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while retries(worker) == retriesBefore {
+            try #require(ContinuousClock.now < deadline, "the worker never noticed that PostgreSQL stopped")
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return worker.statistics.snapshot.stored
     }
 
     @Test func workerWaitsOutAStoppedDatabaseThenCompletesLosingNothing() async throws {
         let harness = try await PipelineHarness.make(partitions: 3)
         let total = Self.total
-        let (worker, task) = try await startWorkerAndSend(harness, name: "outage-worker")
+        let (worker, task, produced) = try await startWorkerAndSend(harness, name: "outage-worker")
 
         // Stop PostgreSQL while the worker is writing.
         #expect(try await harness.eventually { worker.statistics.snapshot.stored > 0 })
+        let retriesBefore = Self.retries(worker)
         try TestEnvironment.devStack("pg-stop")
-        let storedAtStop = worker.statistics.snapshot.stored
-        try await Task.sleep(for: .seconds(3))
-        // While the database is down nothing is acknowledged as stored.
+        let storedAtStop = try await Self.storedOnceTheWriteInHandFails(worker, retriesBefore: retriesBefore)
+        // While the database is down nothing is acknowledged as stored, however often the worker tries again.
+        let retriesAtStop = Self.retries(worker)
+        #expect(try await harness.eventually { Self.retries(worker) >= retriesAtStop + 3 })
         #expect(worker.statistics.snapshot.stored == storedAtStop)
         try TestEnvironment.devStack("pg-start")
 
         #expect(try await harness.eventually(timeout: .seconds(120)) { try await harness.inboxCount() == total })
         #expect(try await harness.sentboxCount() == total)
+        #expect(try await harness.storedIDs() == produced.sorted(), "each produced message once, and nothing else")
         #expect(try await harness.rejectedCount() == 0)
         #expect(storedAtStop < total, "the outage must hit mid-run for this test to mean anything")
         worker.stop()
@@ -69,15 +94,19 @@ struct PostgresOutageTests {
     @Test func aWorkerStoppedDuringAnOutageGivesUpItsQueuedBatchesAndANewOneDeliversEachOnce() async throws {
         let harness = try await PipelineHarness.make(partitions: 3)
         let total = Self.total
-        let (first, firstRun) = try await startWorkerAndSend(harness, name: "outage-stopped") {
+        let (first, firstRun, produced) = try await startWorkerAndSend(harness, name: "outage-stopped") {
             $0.shutdownGracePeriod = .seconds(2)
         }
 
         #expect(try await harness.eventually { first.statistics.snapshot.stored > 0 })
+        let retriesBefore = Self.retries(first)
         try TestEnvironment.devStack("pg-stop")
-        let storedAtStop = first.statistics.snapshot.stored
-        // Long enough for the loop to verify and queue batches behind the failing write.
-        try await Task.sleep(for: .seconds(1))
+        let storedAtStop = try await Self.storedOnceTheWriteInHandFails(first, retriesBefore: retriesBefore)
+        // The loop holds verified batches queued behind the failing write, which the stop must give up too.
+        #expect(
+            try await harness.eventually { first.statistics.writesHeld >= 2 },
+            "no batch was queued behind the failing write: \(first.statistics.writesHeld)"
+        )
         let stopping = ContinuousClock.now
         first.stop()
         try await firstRun.value
@@ -92,6 +121,7 @@ struct PostgresOutageTests {
         let secondRun = Task { try await second.run() }
         #expect(try await harness.eventually(timeout: .seconds(120)) { try await harness.inboxCount() == total })
         #expect(try await harness.sentboxCount() == total)
+        #expect(try await harness.storedIDs() == produced.sorted(), "each produced message once, and nothing else")
         #expect(try await harness.rejectedCount() == 0)
         // Counters too: a batch given up on and redelivered is counted once.
         #expect(try await harness.count("SELECT coalesce(sum(messages), 0)::bigint FROM mailbox_usage") == total)

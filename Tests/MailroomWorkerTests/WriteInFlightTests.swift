@@ -3,13 +3,23 @@ import Testing
 @testable import MailroomWorker
 
 /// The hand-shake between the worker's loop and the batch write running beside it (no services).
-@Suite("Write in flight (no services)")
+@Suite("Write in flight (no services)", .timeLimit(.minutes(1)))
 struct WriteInFlightTests {
+    /// Polls `condition` (here: a waiter is registered) until it holds or 10 s pass; returns whether it held.
+    static func eventually(_ condition: () -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !condition() {
+            guard ContinuousClock.now < deadline else { return false }
+            try? await Task.sleep(for: .milliseconds(1))
+        }
+        return true
+    }
+
     @Test func theLoopWakesWhenTheWriteWaitsOutAFailureAndWhenItIsDone() async {
         let write = WriteInFlight()
         // The write is still writing: the loop waits until something happens.
         async let first = write.settled()
-        try? await Task.sleep(for: .milliseconds(50))
+        #expect(await Self.eventually { write.waiting.settled })
         write.enter(.waitingOutFailure)
         #expect(await first == .waitingOutFailure)
 
@@ -19,7 +29,7 @@ struct WriteInFlightTests {
         // The retry runs again, then succeeds: the loop, waiting meanwhile, learns the outcome.
         write.enter(.writing)
         async let second = write.settled()
-        try? await Task.sleep(for: .milliseconds(50))
+        #expect(await Self.eventually { write.waiting.settled })
         write.enter(.done(succeeded: true))
         #expect(await second == .done(succeeded: true))
     }
@@ -39,12 +49,13 @@ struct WriteInFlightTests {
         // Two waiters at once: the next batch's write (completion) and the loop (settled).
         async let next = write.completion()
         async let loop = write.settled()
-        try? await Task.sleep(for: .milliseconds(50))
+        #expect(await Self.eventually { write.waiting == (settled: true, completions: 1) })
         write.enter(.waitingOutFailure)
         #expect(await loop == .waitingOutFailure)
         #expect(write.outcome == nil)
+        // The wait woke the loop only: the next write still waits for the outcome.
+        #expect(write.waiting == (settled: false, completions: 1))
         write.enter(.writing)
-        try? await Task.sleep(for: .milliseconds(50))
         write.enter(.done(succeeded: false))
         #expect(await next == false)
         #expect(write.outcome == false)
@@ -56,7 +67,7 @@ struct WriteInFlightTests {
         let write = WriteInFlight()
         async let first = write.completion()
         async let second = write.completion()
-        try? await Task.sleep(for: .milliseconds(50))
+        #expect(await Self.eventually { write.waiting.completions == 2 })
         write.enter(.done(succeeded: true))
         #expect(await first == true)
         #expect(await second == true)

@@ -57,6 +57,11 @@ public final class PostgresConnectionPool: Sendable {
     /// The pool's size.
     public var size: Int { configuration.size }
 
+    #if DEBUG
+    /// Tests only: how many borrowers wait for a connection right now.
+    var waitingBorrowers: Int { state.withLock { $0.waiters.count } }
+    #endif
+
     /// Lends a connection to `body` and takes it back afterwards, whether or not `body` throws.
     ///
     /// Do not keep the connection beyond `body`. A transaction opened in `body` must be closed in it

@@ -41,4 +41,14 @@ public final class WorkerStatistics: Sendable {
     func recordRetry(_ condition: String) {
         state.withLock { $0.postgresRetries[condition, default: 0] += 1 }
     }
+
+    #if DEBUG
+    private let heldWrites = Atomic<Int>(0)
+
+    /// Tests only: the batch writes the loop holds (the one in hand and those queued behind it), as the loop last
+    /// counted them.
+    var writesHeld: Int { heldWrites.load(ordering: .relaxed) }
+
+    func noteWritesHeld(_ count: Int) { heldWrites.store(count, ordering: .relaxed) }
+    #endif
 }

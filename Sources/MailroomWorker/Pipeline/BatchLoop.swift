@@ -14,6 +14,7 @@ final class BatchLoop {
     private let configuration: WorkerConfiguration
     private let consumer: KafkaConsumer
     private let metrics: WorkerMetrics
+    private let statistics: WorkerStatistics
     private let logger: Logger
     private let stop: StopFlag
     private let verifier: BatchVerifier
@@ -29,6 +30,7 @@ final class BatchLoop {
         configuration: WorkerConfiguration,
         consumer: KafkaConsumer,
         metrics: WorkerMetrics,
+        statistics: WorkerStatistics,
         logger: Logger,
         stop: StopFlag,
         verifier: BatchVerifier,
@@ -37,6 +39,7 @@ final class BatchLoop {
         self.configuration = configuration
         self.consumer = consumer
         self.metrics = metrics
+        self.statistics = statistics
         self.logger = logger
         self.stop = stop
         self.verifier = verifier
@@ -100,6 +103,9 @@ final class BatchLoop {
                     )
                 )
             }
+            #if DEBUG
+            statistics.noteWritesHeld(writes.count)
+            #endif
             updateLag()
             if writes.isEmpty { await writer.refreshProgressIfDue() }
         }

@@ -89,6 +89,13 @@ final class WriteInFlight: Sendable {
         }
     }
 
+    #if DEBUG
+    /// Tests only: whether the loop waits in ``settled()``, and how many wait in ``completion()``.
+    var waiting: (settled: Bool, completions: Int) {
+        state.withLock { ($0.waiter != nil, $0.completionWaiters.count) }
+    }
+    #endif
+
     /// Whether the write succeeded, once it is done; `nil` while it is not.
     var outcome: Bool? {
         state.withLock { state in
