@@ -292,6 +292,37 @@ struct BatchEnvelopeTests {
         #expect(cache.count == 1)
     }
 
+    @Test("Every proper prefix and every changed byte of a record or a sender copy is refused")
+    func everyByteMatters() throws {
+        let recipients = Self.people(5).map(\.publicKey)
+        let shared = try BatchEnvelope.sealShared(from: TestKeys.alice, to: recipients, body: Array("hi".utf8))
+        let personal = try BatchEnvelope.sealPersonalised(
+            from: TestKeys.alice,
+            to: recipients.map { ($0, [1, 2]) },
+            senderBody: [3]
+        )
+        for batch in [shared, personal] {
+            let record = batch.recipientEnvelope(at: 4).serialized()
+            let copy = batch.senderCopy.serialized()
+            for (value, isCopy) in [(record, false), (copy, true)] {
+                func refused(_ bytes: [UInt8]) -> Bool {
+                    envelopeError {
+                        isCopy
+                            ? try BatchSenderCopy.verify(bytes).header : try BatchRecipientEnvelope.verify(bytes).header
+                    } != nil
+                }
+                for length in 0..<value.count {
+                    #expect(refused(Array(value[0..<length])), "prefix of \(length) bytes")
+                }
+                for offset in value.indices {
+                    var changed = value
+                    changed[offset] ^= 0x01
+                    #expect(refused(changed), "byte \(offset) changed")
+                }
+            }
+        }
+    }
+
     @Test("Secrets stay out of descriptions")
     func descriptions() throws {
         let batch = try BatchEnvelope.sealShared(from: TestKeys.alice, to: [TestKeys.bob.publicKey], body: [1])
