@@ -38,7 +38,7 @@ public struct BatchEnvelope: Sendable {
     /// The head every record shares: header, root, signature.
     var head: [UInt8] { header.serialized() + rootHash.bytes + signatureBytes }
 
-    /// The record value for the recipient at `index` (0-based, leaf order).
+    /// The record value for the recipient at `index` (0-based, leaf order); traps when `index` is out of range.
     public func recipientEnvelope(at index: Int) -> BatchRecipientEnvelope {
         precondition(index >= 0 && index < entries.count, "index \(index) is outside the batch")
         return recipientEnvelope(at: index, head: head)
