@@ -47,6 +47,26 @@ public struct EnvelopeError: Error, Sendable, CustomStringConvertible {
         /// A record format version this build does not read (only 1).
         public static let unsupportedRecordVersion = Code("unsupported_record_version")
 
+        // MARK: Batch envelopes (format v2)
+
+        /// A batch header or part that is not well formed: unknown kind or part type, no recipients, fields a
+        /// personalised batch leaves zero that are not, a path longer than any tree of the format has.
+        public static let invalidBatch = Code("invalid_batch")
+        /// The batch names more recipients than ``BatchLimits/maxRecipients``.
+        public static let batchTooLarge = Code("batch_too_large")
+        /// The shared payload or the sender's copy does not hash to the value in the signed header.
+        public static let payloadMismatch = Code("payload_mismatch")
+        /// The leaf and its Merkle path (or the sender copy's recipients list) do not lead to the batch's root.
+        public static let badMerklePath = Code("bad_merkle_path")
+
+        /// Every code that ``BatchRecipientEnvelope/verify(_:limits:using:verifiedRoots:)`` and
+        /// ``BatchSenderCopy/verify(_:limits:using:verifiedRoots:)`` can raise, in the order their checks run.
+        public static let batchVerificationCodes: [Code] = [
+            .truncated, .unsupportedVersion, .invalidBatch, .batchTooLarge, .invalidMessageID,
+            .invalidCiphertextLength, .bodyTooLarge, .trailingBytes, .invalidSenderKey, .invalidRecipientKey,
+            .payloadMismatch, .badMerklePath, .badSignature,
+        ]
+
         /// Every code that ``Envelope/verify(_:limits:)`` can raise, in the order its checks run.
         public static let verificationCodes: [Code] = [
             .unsupportedVersion, .truncated, .invalidMessageID, .invalidCiphertextLength, .bodyTooLarge,

@@ -1,10 +1,11 @@
-"""Mailroom's Python client: seal, verify and open envelope v1 and portable records v1 (docs/ENVELOPE.md),
-and talk to the HTTP API with signed requests (docs/API.md).
+"""Mailroom's Python client: seal, verify and open envelope v1, batch envelopes v2 (``mailroom_client.batch``) and
+portable records v1 (docs/ENVELOPE.md), and talk to the HTTP API with signed requests (docs/API.md).
 
 PyNaCl (libsodium) does every cryptographic check, so verdicts match Mailroom's Swift code exactly.
 """
 
 from .api import ApiAuthError, ApiClient, ApiError, Event, canonical_request, sign_request, verify_request
+from .batch import seal_personalised, seal_shared, verify_recipient_record, verify_sender_copy
 from .envelope import DEFAULT_MAX_BODY_BYTES, Envelope, kafka_key, open_envelope, seal, verify
 from .errors import EnvelopeError, MailroomKeyError
 from .keys import Identity, parse_public_key, public_key_hex, public_key_textile_string
@@ -36,5 +37,9 @@ __all__ = [
     "public_key_textile_string",
     "record_from_envelope",
     "seal",
+    "seal_personalised",
+    "seal_shared",
     "verify",
+    "verify_recipient_record",
+    "verify_sender_copy",
 ]
