@@ -242,7 +242,7 @@ let package = Package(
         .testTarget(
             name: "MailroomEd25519Tests",
             dependencies: [
-                "MailroomEd25519", "CSodium",
+                "MailroomEd25519", "CSodium", "MailroomTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             resources: [.copy("Vectors")],
@@ -250,7 +250,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MailroomCoreTests",
-            dependencies: ["MailroomCore", "MailroomEd25519", "CSodium"],
+            dependencies: ["MailroomCore", "MailroomEd25519", "CSodium", "MailroomTestSupport"],
             resources: [.copy("Vectors")],
             swiftSettings: swiftSettings
         ),

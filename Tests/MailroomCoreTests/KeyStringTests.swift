@@ -1,4 +1,5 @@
 import Foundation
+import MailroomTestSupport
 import Testing
 
 @testable import MailroomCore

@@ -1,5 +1,6 @@
 import CSodium
 import Foundation
+import MailroomTestSupport
 import Testing
 
 @testable import MailroomCore

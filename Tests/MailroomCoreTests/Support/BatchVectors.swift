@@ -1,4 +1,5 @@
 import Foundation
+import MailroomTestSupport
 
 @testable import MailroomCore
 
