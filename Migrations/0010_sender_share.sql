@@ -5,9 +5,9 @@
 
 CREATE FUNCTION mailroom_inbox_held(recipients bytea[], senders bytea[])
 RETURNS TABLE (recipient bytea, sender bytea, held bigint)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
     SELECT p.recipient, p.sender,
-           (SELECT count(*) FROM messages m
+           (SELECT count(*) FROM public.messages m
             WHERE m.recipient = p.recipient AND m.sender = p.sender AND m.inbox_body IS NOT NULL)
     FROM unnest(recipients, senders) AS p(recipient, sender)
 $$;

@@ -122,7 +122,12 @@ public final class KafkaProducer: Sendable {
                 release(.failure(error))
                 return
             case .queueFull:
-                // librdkafka's own queue is full (other producers share it): let deliveries drain.
+                // librdkafka's own queue is full (other producers share it): let deliveries drain; a cancelled
+                // task stops waiting.
+                if Task.isCancelled {
+                    release(.failure(KafkaError(.client, message: "cancelled while librdkafka's queue was full")))
+                    return
+                }
                 try? await Task.sleep(for: .milliseconds(2))
             }
         }

@@ -205,6 +205,32 @@ struct KafkaFailureTests {
         await producer.close(timeoutMilliseconds: 100)
     }
 
+    /// A handle whose last reference is a record's completion is released on its own poll thread (inside
+    /// `rd_kafka_poll`): the release moves to another thread instead of the poll thread waiting for itself.
+    @Test func aHandleReleasedByItsLastCompletionDoesNotWaitForItself() async throws {
+        weak var released: RdKafkaProducerHandle?
+        var thread: RdKafkaPollThread?
+        do {
+            let handle = try RdKafkaProducerHandle(properties: [
+                "bootstrap.servers": "127.0.0.1:1", "message.timeout.ms": "100", "log_level": "0",
+            ])
+            released = handle
+            thread = handle.pollThread
+            // The completion holds the handle; once it has run on the poll thread, nothing else does.
+            let outcome = handle.produce(topic: "nowhere", key: [1], value: [2], headers: []) { _ in _ = handle }
+            guard case .queued = outcome else {
+                Issue.record("the record was not queued")
+                return
+            }
+        }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while thread?.finished.load(ordering: .acquiring) != true, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(thread?.finished.load(ordering: .acquiring) == true, "the poll thread never ended")
+        #expect(released == nil)
+    }
+
     /// A producer dropped without `close()` is released: its poll thread ends and its librdkafka client is
     /// destroyed (the thread holding the handle kept both alive for ever).
     @Test func aProducerDroppedWithoutCloseEndsItsPollThread() throws {

@@ -289,6 +289,11 @@ struct OperationsTests {
                     connection
                 ) == 6
             )
+            // A message twice in one batch (a producer's resend) counts once: the other place still fits.
+            let twice = Self.message(from: 1, to: 3, offset: 30)
+            let other = Self.message(from: 1, to: 3, offset: 31)
+            let doubled = try await writer.write([twice, twice, other], rejections: [], worker: "w", on: connection)
+            #expect(doubled.stored == 2 && doubled.redelivered == 1 && doubled.conflicts.isEmpty)
             // Without a cap, nothing is refused for it.
             let uncapped = MessageWriter(mailboxQuota: 8)
             try await connection.query("UPDATE mailbox_usage SET max_messages = NULL WHERE owner = \(W.key(2))")

@@ -19,6 +19,8 @@ final class RdKafkaPollThread: Sendable {
     /// Set by the thread as its last step.
     let finished = Atomic<Bool>(false)
     private let done = DispatchSemaphore(value: 0)
+    /// The thread's `pthread_t`, once it runs.
+    private let threadID = Atomic<UInt>(0)
 
     /// Starts a thread that serves `client`'s callbacks until ``stop()``.
     init(client: OpaquePointer, name: String) {
@@ -26,6 +28,7 @@ final class RdKafkaPollThread: Sendable {
         // thread, and the client outlives the thread (it is destroyed after ``stop()`` returns).
         nonisolated(unsafe) let client = client
         let thread = Thread { [self] in
+            threadID.store(UInt(pthread_self()), ordering: .releasing)
             while running.load(ordering: .acquiring) {
                 rd_kafka_poll(client, 50)
             }
@@ -36,7 +39,11 @@ final class RdKafkaPollThread: Sendable {
         thread.start()
     }
 
-    /// Asks the thread to end and waits for it (at most one poll interval, 50 ms); once only.
+    /// Whether the caller runs on this poll thread (e.g. a delivery completion that dropped the last reference).
+    var isCurrentThread: Bool { threadID.load(ordering: .acquiring) == UInt(pthread_self()) }
+
+    /// Asks the thread to end and waits for it (at most one poll interval, 50 ms); once only. Never call it on the
+    /// poll thread itself (``isCurrentThread``): it would wait for itself.
     func stop() {
         guard running.exchange(false, ordering: .acquiringAndReleasing) else { return }
         done.wait()
@@ -86,6 +93,9 @@ final class RdKafkaProducerHandle: @unchecked Sendable {
     }
 
     /// A handle dropped without ``shutdown()``: stop the poll thread, fail what is queued, release the client.
+    /// Dropped by a delivery completion on the poll thread itself (inside `rd_kafka_poll`), the release moves to
+    /// another thread: the poll thread cannot wait for itself, and librdkafka forbids destroying a client from its
+    /// own callback.
     deinit {
         guard
             usable.withLock({ usable in
@@ -93,7 +103,10 @@ final class RdKafkaProducerHandle: @unchecked Sendable {
                 return usable
             })
         else { return }
-        Self.destroy(client, pollThread)
+        guard pollThread.isCurrentThread else { return Self.destroy(client, pollThread) }
+        nonisolated(unsafe) let client = client
+        let pollThread = pollThread
+        DispatchQueue.global().async { Self.destroy(client, pollThread) }
     }
 
     /// Stops the poll thread, fails every record still queued or in flight (their completions run), destroys

@@ -102,6 +102,12 @@ final class WatchHub: Sendable {
         }
         let loop = Task { [self] in await self.runLoop() }
         running.withLock { $0 = (listener, loop) }
+        // A shutdown that ran meanwhile either saw `running` (and stops both) or is seen here: `shutdown()` marks
+        // the state first, then reads `running`, so one of the two always sees the other.
+        guard !state.withLock({ $0.isShutDown }) else {
+            loop.cancel()
+            return
+        }
         listener.start()
     }
 

@@ -524,7 +524,8 @@ public struct MessageWriter: Sendable {
 
     /// The messages that would take their recipient's inbox past its quota of messages or bytes, or their sender
     /// past its share of it, with the limit each passes: decided in batch order, counting only messages not
-    /// stored already (a redelivery is never refused) and not refused themselves.
+    /// stored already (a redelivery is never refused), not refused themselves, and each message once however
+    /// often the batch holds it.
     ///
     /// The counts it starts from are `mailbox_usage`'s, kept in the same transaction as the rows (by the batch
     /// statement for inserts, by triggers for reads and deletes), and, where the sender cap may bind (the inbox
@@ -545,12 +546,15 @@ public struct MessageWriter: Sendable {
         let rows = try await connection.query(
             """
             WITH b AS (
-                SELECT b.ord, b.recipient, b.sender, b.size
+                -- A message sent twice in one batch counts once, at its first place: the later copies are
+                -- redeliveries, never counted, never refused.
+                SELECT DISTINCT ON (b.recipient, b.id) b.ord, b.recipient, b.sender, b.size
                 FROM unnest(
                     \(PostgresArray(messages.map(\.id))), \(PostgresArray(messages.map(\.recipient))),
                     \(PostgresArray(messages.map(\.sender))), \(PostgresArray(messages.map { Int64($0.inboxBody.count) }))
                 ) WITH ORDINALITY AS b(id, recipient, sender, size, ord)
                 WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.recipient = b.recipient AND m.id = b.id)
+                ORDER BY b.recipient, b.id, b.ord
             ), r AS (
                 SELECT c.recipient, coalesce(u.messages, 0) AS messages, coalesce(u.bytes, 0) AS bytes,
                        coalesce(u.max_messages, \(quota)) AS max_messages, coalesce(u.max_bytes, \(byteQuota)) AS max_bytes,

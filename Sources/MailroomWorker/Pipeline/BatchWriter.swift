@@ -405,7 +405,9 @@ actor BatchWriter {
                 "dead-letter publish failed; retrying",
                 metadata: ["error": "\(failures[0])", "records": "\(failures.count)"]
             )
-            // Publishing again may duplicate some dead letters: the dead-letter topic is at-least-once.
+            // Publishing again may duplicate some dead letters: the dead-letter topic is at-least-once. A cancelled
+            // task gives the batch up (redelivered) instead of trying again.
+            if Task.isCancelled { throw Abandoned() }
             try checkGrace()
             await waitOut(delay)
             delay = min(delay * 2, configuration.retryMaxDelay)
