@@ -205,6 +205,36 @@ struct KafkaFailureTests {
         await producer.close(timeoutMilliseconds: 100)
     }
 
+    /// Calls on a consumer after `close()` find no client instead of reaching the destroyed one (each of these
+    /// used it unchecked); closing twice is harmless.
+    @Test func aConsumerUsedAfterCloseFindsNoClient() async throws {
+        let consumer = try KafkaConsumer(
+            .init(
+                kafka: KafkaConfiguration(brokers: "127.0.0.1:1", overrides: ["log_level": "0"]),
+                groupID: "closed-\(UInt32.random(in: 0...UInt32.max))",
+                topics: ["nowhere"]
+            )
+        )
+        await consumer.close()
+        let partition = KafkaTopicPartition(topic: "nowhere", partition: 0)
+        let record = KafkaRecord(
+            topic: "nowhere",
+            partition: 0,
+            offset: 7,
+            key: nil,
+            value: [1],
+            headers: [],
+            timestampMilliseconds: nil
+        )
+        #expect(throws: KafkaError.self) { try consumer.storeOffsets(after: [record]) }
+        consumer.setPaused(true)
+        #expect(consumer.assignment.isEmpty)
+        #expect(consumer.cachedHighWatermark(partition) == nil)
+        await #expect(throws: KafkaError.self) { try await consumer.commit() }
+        #expect(await consumer.poll(maxRecords: 10, timeout: .milliseconds(10)).records.isEmpty)
+        await consumer.close()
+    }
+
     /// A handle whose last reference is a record's completion is released on its own poll thread (inside
     /// `rd_kafka_poll`): the release moves to another thread instead of the poll thread waiting for itself.
     @Test func aHandleReleasedByItsLastCompletionDoesNotWaitForItself() async throws {

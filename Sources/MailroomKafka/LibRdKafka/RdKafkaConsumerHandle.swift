@@ -46,7 +46,8 @@ final class RebalanceListener: Sendable {
 /// Owns an `rd_kafka_t` consumer-group member. Blocking calls (`consume_batch_queue`, `commit`,
 /// `consumer_close`) run on its own serial queue, never on Swift's cooperative pool.
 /// (`@unchecked Sendable`: `client` and `queue` are C pointers; librdkafka's consumer API is thread-safe, the
-/// blocking calls are serialised on `blockingQueue`, and both are destroyed once, after `closed` is set.)
+/// blocking calls are serialised on `blockingQueue`, every other call holds the `destroyed` lock, and both are
+/// destroyed once, under that lock, after `closed` is set.)
 final class RdKafkaConsumerHandle: @unchecked Sendable {
     private let client: OpaquePointer
     private let queue: OpaquePointer
@@ -54,6 +55,16 @@ final class RdKafkaConsumerHandle: @unchecked Sendable {
     private let blockingQueue = DispatchQueue(label: "mailroom.kafka.consumer")
     private let commitQueue = DispatchQueue(label: "mailroom.kafka.consumer.commit")
     private let closed = Atomic<Bool>(false)
+    /// Whether the client is destroyed: set under the lock, which every call from outside the blocking queue
+    /// holds while it uses the client, so none reaches a destroyed client.
+    private let destroyed = Mutex(false)
+
+    /// `body`'s result on a live client, or `fallback` once it is destroyed.
+    private func withClient<R>(_ fallback: R, _ body: () -> R) -> R {
+        var result = fallback
+        destroyed.withLock { destroyed in if !destroyed { result = body() } }
+        return result
+    }
 
     init(properties: [String: String], topics: [String], listener: RebalanceListener) throws(KafkaError) {
         self.listener = listener
@@ -186,7 +197,7 @@ final class RdKafkaConsumerHandle: @unchecked Sendable {
         guard !offsets.isEmpty else { return }
         let list = RdKafkaPartitionList.make(offsets.map { ($0.key.topic, $0.key.partition, $0.value) })
         defer { rd_kafka_topic_partition_list_destroy(list) }
-        let err = rd_kafka_offsets_store(client, list)
+        let err = withClient(RD_KAFKA_RESP_ERR__DESTROY) { rd_kafka_offsets_store(client, list) }
         // A partition revoked meanwhile reports _STATE per element; the new owner re-reads those records, and
         // the idempotent write makes that harmless. Only a whole-call failure is an error.
         if err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__STATE {
@@ -198,7 +209,9 @@ final class RdKafkaConsumerHandle: @unchecked Sendable {
     func commit() async throws(KafkaError) {
         let err: rd_kafka_resp_err_t = await withCheckedContinuation { continuation in
             commitQueue.async { [self] in
-                continuation.resume(returning: rd_kafka_commit(client, nil, 0))
+                continuation.resume(
+                    returning: withClient(RD_KAFKA_RESP_ERR__DESTROY) { rd_kafka_commit(client, nil, 0) }
+                )
             }
         }
         if err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET {
@@ -209,46 +222,60 @@ final class RdKafkaConsumerHandle: @unchecked Sendable {
     /// Pauses or resumes fetching from every assigned partition (the worker pauses while PostgreSQL is down,
     /// and keeps polling so the group does not evict it).
     func setPaused(_ paused: Bool) {
-        var assignment: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
-        guard rd_kafka_assignment(client, &assignment) == RD_KAFKA_RESP_ERR_NO_ERROR, let assignment else { return }
-        defer { rd_kafka_topic_partition_list_destroy(assignment) }
-        _ = paused ? rd_kafka_pause_partitions(client, assignment) : rd_kafka_resume_partitions(client, assignment)
+        withClient(()) {
+            var assignment: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
+            guard rd_kafka_assignment(client, &assignment) == RD_KAFKA_RESP_ERR_NO_ERROR, let assignment else { return }
+            defer { rd_kafka_topic_partition_list_destroy(assignment) }
+            _ = paused ? rd_kafka_pause_partitions(client, assignment) : rd_kafka_resume_partitions(client, assignment)
+        }
     }
 
     /// The partitions currently assigned to this member.
     func assignment() -> [KafkaTopicPartition] {
-        var assignment: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
-        guard rd_kafka_assignment(client, &assignment) == RD_KAFKA_RESP_ERR_NO_ERROR, let assignment else { return [] }
-        defer { rd_kafka_topic_partition_list_destroy(assignment) }
-        return RdKafkaPartitionList.entries(assignment)
+        withClient([]) {
+            var assignment: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
+            guard rd_kafka_assignment(client, &assignment) == RD_KAFKA_RESP_ERR_NO_ERROR, let assignment else {
+                return []
+            }
+            defer { rd_kafka_topic_partition_list_destroy(assignment) }
+            return RdKafkaPartitionList.entries(assignment)
+        }
     }
 
     /// The broker's high-water mark as last reported in fetch responses (cached, non-blocking).
     func cachedHighWatermark(_ partition: KafkaTopicPartition) -> Int64? {
         var low: Int64 = -1
         var high: Int64 = -1
-        let err = rd_kafka_get_watermark_offsets(client, partition.topic, partition.partition, &low, &high)
+        let err = withClient(RD_KAFKA_RESP_ERR__DESTROY) {
+            rd_kafka_get_watermark_offsets(client, partition.topic, partition.partition, &low, &high)
+        }
         return err == RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0 ? high : nil
     }
 
-    /// Commits, leaves the group (so partitions move at once rather than after the session timeout), and
-    /// destroys the client.
-    /// A handle dropped without ``close()``: the client is destroyed here (librdkafka leaves the group as it
-    /// does), exactly once.
+    /// A handle dropped without ``close()``: the client is destroyed (librdkafka leaves the group as it does),
+    /// exactly once, on a dispatch queue: destroying blocks, and the last reference may go on any thread.
     deinit {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        rd_kafka_queue_destroy(queue)
-        rd_kafka_destroy(client)
+        nonisolated(unsafe) let (client, queue) = (client, queue)
+        DispatchQueue.global().async {
+            rd_kafka_queue_destroy(queue)
+            rd_kafka_destroy(client)
+        }
     }
 
+    /// Commits, leaves the group (so partitions move at once rather than after the session timeout), and
+    /// destroys the client; later calls return at once, and calls on the handle afterwards find no client.
     func close() async {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             blockingQueue.async { [self] in
-                _ = rd_kafka_commit(client, nil, 0)
+                _ = withClient(RD_KAFKA_RESP_ERR__DESTROY) { rd_kafka_commit(client, nil, 0) }
                 _ = rd_kafka_consumer_close(client)
-                rd_kafka_queue_destroy(queue)
-                rd_kafka_destroy(client)
+                destroyed.withLock { destroyed in
+                    destroyed = true
+                    rd_kafka_queue_destroy(queue)
+                    rd_kafka_destroy(client)
+                }
                 continuation.resume()
             }
         }
