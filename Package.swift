@@ -273,7 +273,7 @@ let package = Package(
             name: "MailroomWorkerTests",
             dependencies: [
                 "MailroomWorker", "MailroomProducer", "MailroomKafka", "MailroomStore", "MailroomCore",
-                "MailroomTestSupport",
+                "MailroomTestSupport", "MailroomCLISupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

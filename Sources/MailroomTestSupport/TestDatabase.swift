@@ -55,6 +55,25 @@ public struct TestDatabase: Sendable {
         }
     }
 
+    /// Whether, within `timeout`, some session of this database waits on a lock (a statement blocked by another
+    /// session's lock). Polled from sessions of its own: inside a transaction `pg_stat_activity` is a snapshot.
+    public func eventuallyWaitsOnALock(timeout: Duration = .seconds(30)) async throws -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let waiting = try await withConnection { connection in
+                try await connection.query(
+                    """
+                    SELECT count(*) FROM pg_stat_activity
+                    WHERE datname = current_database() AND wait_event_type = 'Lock'
+                    """
+                ).single().decode(Int64.self, column: 0)
+            }
+            if waiting > 0 { return true }
+            if ContinuousClock.now >= deadline { return false }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
     /// Runs `body` with a connection to this database, closing it afterwards.
     public func withConnection<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         try await PostgresConnection.withConnection(.init(url: url), body)

@@ -114,7 +114,6 @@ public final class Worker: Service, Sendable {
         )
         let writer = BatchWriter(
             configuration: configuration,
-            signatureVerifier: signatureVerifier,
             consumer: consumer,
             deadLetters: DeadLetterPublisher(producer: deadLetterProducer, topic: configuration.topics.deadLetters),
             metrics: metrics,

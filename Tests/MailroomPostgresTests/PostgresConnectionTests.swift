@@ -321,14 +321,7 @@ struct PostgresConnectionFailureTests {
                     try await holder.query("SELECT pg_advisory_lock(42)")
                     // The statement ahead waits on the server for the lock the other session holds.
                     let ahead = Task { try await connection.query("SELECT pg_advisory_lock(42)") }
-                    let deadline = ContinuousClock.now + .seconds(30)
-                    while try await holder.query(
-                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'"
-                    ).single().decode(Int64.self, column: 0) == 0 {
-                        #expect(ContinuousClock.now < deadline, "the statement ahead never started")
-                        if ContinuousClock.now >= deadline { break }
-                        try await Task.sleep(for: .milliseconds(10))
-                    }
+                    #expect(try await database.eventuallyWaitsOnALock(), "the statement ahead never started")
                     let queued = Task { try await connection.query("INSERT INTO marks VALUES (1)") }
                     queued.cancel()
                     let error = await #expect(throws: PostgresError.self) { _ = try await queued.value }

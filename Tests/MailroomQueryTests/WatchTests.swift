@@ -74,17 +74,10 @@ struct WatchTests {
                     }
                 }
                 // The registration's catch-up waits for the lock.
-                let deadline = ContinuousClock.now + .seconds(30)
-                // Polled from other sessions: inside the holder's transaction, pg_stat_activity is a snapshot.
-                while try await fixture.scalar(
-                    """
-                    SELECT count(*) FROM pg_stat_activity
-                    WHERE datname = current_database() AND wait_event_type = 'Lock'
-                    """
-                ) == 0 {
-                    try #require(ContinuousClock.now < deadline, "the catch-up never waited for the lock")
-                    try await Task.sleep(for: .milliseconds(10))
-                }
+                try #require(
+                    try await fixture.database.eventuallyWaitsOnALock(),
+                    "the catch-up never waited for the lock"
+                )
                 await fixture.client.shutdown()
                 // Resolved by the time shutdown returns (it waits for the loop), with shut_down.
                 let resolved = outcome.withLock { $0 }

@@ -1,4 +1,5 @@
 import Foundation
+import MailroomCLISupport
 import MailroomCore
 import MailroomKafka
 import MailroomProducer
@@ -21,7 +22,14 @@ struct KafkaTLSTests {
         defer { try? TestEnvironment.devStack("down", "--purge", environment: stack) }
 
         let state = TestEnvironment.packageRoot.appendingPathComponent(".dev/stacks/\(name)")
-        var overrides = try Self.properties(state.appendingPathComponent("kafka-client.properties"))
+        // Read as `--kafka-properties-file` reads it (a file others may read is refused).
+        var overrides = Dictionary(
+            try Secrets.properties(
+                file: state.appendingPathComponent("kafka-client.properties").path,
+                for: "Kafka properties"
+            ).map { ($0.key, $0.value) },
+            uniquingKeysWith: { $1 }
+        )
         #expect(overrides["security.protocol"] == "SSL")
         #expect(overrides["ssl.ca.location"] == state.appendingPathComponent("kafka-ca.crt").path)
         overrides["log_level"] = "3"
@@ -78,18 +86,6 @@ struct KafkaTLSTests {
             _ = try await stranger.partitionCount(topic: harness.topics.envelopes, timeoutMilliseconds: 5_000)
         }
         await stranger.close(timeoutMilliseconds: 0)
-    }
-
-    /// The stack's properties file, read as `--kafka-properties-file` reads it: `key=value` lines, `#` comments.
-    static func properties(_ file: URL) throws -> [String: String] {
-        var result: [String: String] = [:]
-        for raw in try String(contentsOf: file, encoding: .utf8).split(separator: "\n") {
-            let line = raw.trimmingCharacters(in: .whitespaces)
-            guard !line.isEmpty, !line.hasPrefix("#"), let equals = line.firstIndex(of: "=") else { continue }
-            let key = line[..<equals].trimmingCharacters(in: .whitespaces)
-            result[key] = String(line[line.index(after: equals)...]).trimmingCharacters(in: .whitespaces)
-        }
-        return result
     }
 
     /// A self-signed CA that signed nothing the broker presents.

@@ -30,16 +30,10 @@ struct WorkerCancellationTests {
                 try await holder.query("BEGIN")
                 try await holder.query("LOCK TABLE messages IN ACCESS EXCLUSIVE MODE")
                 let first = harness.startWorker(name: "cancelled") { $0.shutdownGracePeriod = .seconds(600) }
-                // Polled from other sessions: inside the holder's transaction, pg_stat_activity is a snapshot.
-                let waiting = try await harness.eventually {
-                    try await harness.count(
-                        """
-                        SELECT count(*) FROM pg_stat_activity
-                        WHERE datname = current_database() AND wait_event_type = 'Lock'
-                        """
-                    ) > 0
-                }
-                try #require(waiting, "the worker's write never waited for the lock")
+                try #require(
+                    try await harness.database.eventuallyWaitsOnALock(),
+                    "the worker's write never waited for the lock"
+                )
                 let ended = Mutex(false)
                 let watcher = Task {
                     _ = try? await first.task.value

@@ -1,7 +1,8 @@
 import Synchronization
 
 /// A value delivered once, from any thread, to one waiting task — resumed exactly once whichever comes first.
-final class OneShot<Value: Sendable>: Sendable {
+/// (`package`: the worker hands its prefetched poll over with one too.)
+package final class OneShot<Value: Sendable>: Sendable {
     private enum State {
         case empty
         case waiting(CheckedContinuation<Value, Never>)
@@ -11,9 +12,9 @@ final class OneShot<Value: Sendable>: Sendable {
 
     private let state = Mutex<State>(.empty)
 
-    init() {}
+    package init() {}
 
-    func fulfill(_ value: Value) {
+    package func fulfill(_ value: Value) {
         let waiter: CheckedContinuation<Value, Never>? = state.withLock { state in
             switch state {
             case .empty:
@@ -29,7 +30,7 @@ final class OneShot<Value: Sendable>: Sendable {
         waiter?.resume(returning: value)
     }
 
-    var value: Value {
+    package var value: Value {
         get async {
             await withCheckedContinuation { continuation in
                 let ready: Value? = state.withLock { state in

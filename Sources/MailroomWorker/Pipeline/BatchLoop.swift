@@ -174,7 +174,7 @@ final class BatchLoop {
     }
 
     /// A poll started ahead of time (``prefetch(_:)``), taken by the next ``poll(timeout:)``.
-    private var prefetched: Promise<KafkaConsumer.Batch>?
+    private var prefetched: OneShot<KafkaConsumer.Batch>?
 
     /// Starts the next poll now, on a child task (the consumer polls on its own thread), so that it runs while
     /// this batch is verified.
@@ -183,9 +183,9 @@ final class BatchLoop {
         let consumer = consumer
         let size = configuration.batchSize
         let linger = configuration.batchLinger
-        let promise = Promise<KafkaConsumer.Batch>()
-        prefetched = promise
-        group.addTask { promise.fulfil(await consumer.poll(maxRecords: size, timeout: linger)) }
+        let next = OneShot<KafkaConsumer.Batch>()
+        prefetched = next
+        group.addTask { next.fulfill(await consumer.poll(maxRecords: size, timeout: linger)) }
     }
 
     /// Waits for a prefetched poll and drops its records (on shutdown: their offsets are not stored, so they

@@ -23,7 +23,6 @@ actor BatchWriter {
     private let logger: Logger
     private let stop: StopFlag
     private let handler: RecordHandler
-    private let signatureVerifier: Ed25519Verifier
     private let writer: MessageWriter
     private let mailboxes: MailboxCache
     private let limiter: RateLimiter
@@ -41,7 +40,6 @@ actor BatchWriter {
 
     init(
         configuration: WorkerConfiguration,
-        signatureVerifier: Ed25519Verifier,
         consumer: KafkaConsumer,
         deadLetters: DeadLetterPublisher,
         metrics: WorkerMetrics,
@@ -58,7 +56,6 @@ actor BatchWriter {
         self.logger = logger
         self.stop = stop
         self.handler = handler
-        self.signatureVerifier = signatureVerifier
         self.mailboxes = MailboxCache(capacity: configuration.mailboxCacheSize)
         self.limiter = RateLimiter(
             pair: configuration.pairRateLimit,
@@ -314,7 +311,7 @@ actor BatchWriter {
     /// Adds the signature checks since the last batch to the metrics. (A disagreement with libsodium is logged by
     /// the verifier itself, at critical level, when it happens.)
     private func recordSignatureChecks() {
-        let now = signatureVerifier.statistics
+        let now = handler.signatureVerifier.statistics
         let before = signatureChecks
         metrics.signatureChecks("table").increment(by: max(0, now.fromTables - before.fromTables))
         metrics.signatureChecks("libsodium").increment(by: max(0, now.byLibsodium - before.byLibsodium))
