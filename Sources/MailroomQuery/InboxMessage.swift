@@ -15,8 +15,22 @@ public struct InboxMessage: Sendable, Hashable {
     public var createdAt: Date
     /// When its owner first read it, or `nil`.
     public var readAt: Date?
-    /// The row as stored: ciphertext, the hash of the sender's copy and the signature.
-    public var copy: InboxCopy
+    /// What the row holds: a single message's copy (ciphertext, the hash of the sender's copy, the signature),
+    /// or a batch recipient's record (envelope format v2), rebuilt from the row and its batch.
+    public var content: Content
+
+    /// A single message's copy, or a batch recipient's record.
+    public enum Content: Sendable, Hashable {
+        case single(InboxCopy)
+        /// The recipient's record value, unverified until ``InboxMessage/verify(limits:using:)``.
+        case batch(BatchMessageRecord)
+    }
+
+    /// The single message's copy; nil for a batch recipient's message.
+    public var copy: InboxCopy? { if case .single(let copy) = content { copy } else { nil } }
+
+    /// Whether the message came in a batch envelope (format v2).
+    public var isBatchMember: Bool { if case .batch = content { true } else { false } }
 
     init(row: InboxRow, owner: PublicKey) throws(MailroomQueryError) {
         let sender: PublicKey
@@ -30,14 +44,29 @@ public struct InboxMessage: Sendable, Hashable {
         self.sender = sender
         self.createdAt = row.createdAt
         self.readAt = row.readAt
-        self.copy = InboxCopy(
-            id: row.id,
-            sender: sender,
-            recipient: owner,
-            createdAtMilliseconds: Int64((row.createdAt.timeIntervalSince1970 * 1000).rounded()),
-            recipientCiphertext: row.body,
-            senderCiphertextHash: row.sentboxBodyHash,
-            signature: row.signature
+        if let value = row.batchValue {
+            content = .batch(
+                BatchMessageRecord(
+                    kind: .inbox,
+                    value: value,
+                    readAtMilliseconds: row.readAt.map { Int64(($0.timeIntervalSince1970 * 1000).rounded(.down)) }
+                )
+            )
+            return
+        }
+        guard !row.isBatchMember else {
+            throw MailroomQueryError(.corruptRow, "inbox message \(row.id) is a batch's whose batch is not stored")
+        }
+        self.content = .single(
+            InboxCopy(
+                id: row.id,
+                sender: sender,
+                recipient: owner,
+                createdAtMilliseconds: Int64((row.createdAt.timeIntervalSince1970 * 1000).rounded()),
+                recipientCiphertext: row.body,
+                senderCiphertextHash: row.sentboxBodyHash,
+                signature: row.signature
+            )
         )
     }
 
@@ -47,11 +76,17 @@ public struct InboxMessage: Sendable, Hashable {
     /// The message as a portable record (docs/ENVELOPE.md, "Portable message records"): what the owner's device
     /// needs to verify and open it without the database. `read_at` travels in the record's unsigned metadata,
     /// in whole milliseconds.
-    public var record: MessageRecord {
-        MessageRecord(
-            copy,
-            readAtMilliseconds: readAt.map { Int64(($0.timeIntervalSince1970 * 1000).rounded(.down)) }
-        )
+    public var record: PortableRecord {
+        switch content {
+        case .single(let copy):
+            .single(
+                MessageRecord(
+                    copy,
+                    readAtMilliseconds: readAt.map { Int64(($0.timeIntervalSince1970 * 1000).rounded(.down)) }
+                )
+            )
+        case .batch(let record): .batch(record, id: id)
+        }
     }
 
     /// Checks the sender's signature over this row alone (no other row or the envelope is needed).
@@ -62,7 +97,11 @@ public struct InboxMessage: Sendable, Hashable {
         limits: EnvelopeLimits = EnvelopeLimits(),
         using verifier: Ed25519Verifier = .libsodiumOnly
     ) throws(EnvelopeError) {
-        try copy.verify(limits: limits, using: verifier)
+        switch content {
+        case .single(let copy): try copy.verify(limits: limits, using: verifier)
+        case .batch(let record):
+            _ = try record.verify(limits: BatchLimits(maxBodyBytes: limits.maxBodyBytes), using: verifier)
+        }
     }
 
     /// Verifies the sender's signature over this row, then decrypts the body with the recipient's identity.
@@ -75,6 +114,10 @@ public struct InboxMessage: Sendable, Hashable {
     ) throws(EnvelopeError)
         -> [UInt8]
     {
-        try copy.open(with: identity, limits: limits, using: verifier)
+        switch content {
+        case .single(let copy): try copy.open(with: identity, limits: limits, using: verifier)
+        case .batch(let record):
+            try record.open(with: identity, limits: BatchLimits(maxBodyBytes: limits.maxBodyBytes), using: verifier)
+        }
     }
 }

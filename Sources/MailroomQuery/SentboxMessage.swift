@@ -9,14 +9,33 @@ public struct SentboxMessage: Sendable, Hashable {
     public var id: MessageID
     /// The sentbox owner.
     public var sender: PublicKey
-    /// Who it was sent to.
-    public var recipient: PublicKey
+    /// Who it was sent to; nil for a batch's entry (``recipients`` lists them).
+    public var recipient: PublicKey?
     /// When it was created (the id's time).
     public var createdAt: Date
-    /// The row as stored: ciphertext, the hash of the recipient's copy and the signature.
-    public var copy: SentboxCopy
+    /// What the row holds: a single message's copy (ciphertext, the hash of the recipient's copy, the
+    /// signature), or a batch's sender copy (envelope format v2): one sentbox entry for all its recipients.
+    public var content: Content
+
+    /// A single message's copy, or a batch's sender copy.
+    public enum Content: Sendable, Hashable {
+        case single(SentboxCopy)
+        /// The sender copy's value, unverified until ``SentboxMessage/verify(limits:using:)``.
+        case batch(BatchMessageRecord)
+    }
+
+    /// The single message's copy; nil for a batch's entry.
+    public var copy: SentboxCopy? { if case .single(let copy) = content { copy } else { nil } }
 
     init(row: SentboxRow, owner: PublicKey) throws(MailroomQueryError) {
+        if let value = row.batchValue {
+            self.id = row.id
+            self.sender = owner
+            self.recipient = nil
+            self.createdAt = row.createdAt
+            self.content = .batch(BatchMessageRecord(kind: .sentbox, value: value))
+            return
+        }
         let recipient: PublicKey
         do {
             recipient = try PublicKey(bytes: row.recipient)
@@ -27,20 +46,34 @@ public struct SentboxMessage: Sendable, Hashable {
         self.sender = owner
         self.recipient = recipient
         self.createdAt = row.createdAt
-        self.copy = SentboxCopy(
-            id: row.id,
-            sender: owner,
-            recipient: recipient,
-            createdAtMilliseconds: Int64((row.createdAt.timeIntervalSince1970 * 1000).rounded()),
-            senderCiphertext: row.body,
-            recipientCiphertextHash: row.inboxBodyHash,
-            signature: row.signature
+        self.content = .single(
+            SentboxCopy(
+                id: row.id,
+                sender: owner,
+                recipient: recipient,
+                createdAtMilliseconds: Int64((row.createdAt.timeIntervalSince1970 * 1000).rounded()),
+                senderCiphertext: row.body,
+                recipientCiphertextHash: row.inboxBodyHash,
+                signature: row.signature
+            )
         )
     }
 
     /// The message as a portable record (docs/ENVELOPE.md, "Portable message records"): what the sender's device
     /// needs to verify and open its copy without the database.
-    public var record: MessageRecord { MessageRecord(copy) }
+    public var record: PortableRecord {
+        switch content {
+        case .single(let copy): .single(MessageRecord(copy))
+        case .batch(let record): .batch(record, id: id)
+        }
+    }
+
+    /// How many recipients the entry is for: 1 for a single message, the batch's count (as its header says,
+    /// unverified until ``verify(limits:using:)``) for a batch's entry.
+    public var recipientCount: Int {
+        guard case .batch(let record) = content else { return 1 }
+        return BatchRecordAssembly.recipientCount(ofValue: record.value)
+    }
 
     /// Checks the sender's signature over this row alone.
     /// - Throws: ``EnvelopeError`` (`bad_signature` and friends) for a tampered row.
@@ -50,7 +83,11 @@ public struct SentboxMessage: Sendable, Hashable {
         limits: EnvelopeLimits = EnvelopeLimits(),
         using verifier: Ed25519Verifier = .libsodiumOnly
     ) throws(EnvelopeError) {
-        try copy.verify(limits: limits, using: verifier)
+        switch content {
+        case .single(let copy): try copy.verify(limits: limits, using: verifier)
+        case .batch(let record):
+            _ = try record.verify(limits: BatchLimits(maxBodyBytes: limits.maxBodyBytes), using: verifier)
+        }
     }
 
     /// Verifies the signature over this row, then decrypts the body with the sender's identity.
@@ -63,6 +100,10 @@ public struct SentboxMessage: Sendable, Hashable {
     ) throws(EnvelopeError)
         -> [UInt8]
     {
-        try copy.open(with: identity, limits: limits, using: verifier)
+        switch content {
+        case .single(let copy): try copy.open(with: identity, limits: limits, using: verifier)
+        case .batch(let record):
+            try record.open(with: identity, limits: BatchLimits(maxBodyBytes: limits.maxBodyBytes), using: verifier)
+        }
     }
 }

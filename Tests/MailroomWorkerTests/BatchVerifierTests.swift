@@ -39,6 +39,8 @@ struct BatchVerifierTests {
                 case .rejected(let rejection):
                     #expect(offset % 5 == 0, "record \(offset) is valid: \(rejection.reason)")
                     #expect(rejection.source.offset == Int64(offset))
+                case .acceptedBatchMember, .acceptedSenderCopy:
+                    Issue.record("record \(offset) is a v1 envelope, not a batch's")
                 }
             }
         }

@@ -189,10 +189,10 @@ struct PageParameters {
     }
 
     /// `{"records": [...], "next_seek": id or null}`: `next_seek` is set when the page is full.
-    func response(_ records: [MessageRecord]) -> Response {
+    func response(_ records: [PortableRecord]) -> Response {
         var body = ByteBuffer()
         body.writeStaticString(#"{"records":"#)
-        body.writeBytes(MessageRecord.jsonArray(records))
+        body.writeBytes(PortableRecord.jsonArray(records))
         body.writeStaticString(#","next_seek":"#)
         if records.count == limit, let last = records.last {
             body.writeString("\"\(last.id)\"")

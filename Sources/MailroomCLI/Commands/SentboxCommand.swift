@@ -55,11 +55,17 @@ struct SentboxCommand: AsyncParsableCommand {
             }
             var listing = ListingPage()
             for message in messages {
-                let object: [String: Any] = [
-                    "id": message.id.description, "recipient": message.recipient.textileString,
-                    "created_at": QueryCLI.date(message.createdAt),
+                // A batch's entry (envelope format v2) is one entry for all its recipients.
+                let to = message.recipient?.textileString ?? "\(message.recipientCount) recipients"
+                var object: [String: Any] = [
+                    "id": message.id.description, "created_at": QueryCLI.date(message.createdAt),
                 ]
-                let row = [message.id.description, QueryCLI.date(message.createdAt), message.recipient.textileString]
+                if let recipient = message.recipient {
+                    object["recipient"] = recipient.textileString
+                } else {
+                    object["recipients"] = message.recipientCount
+                }
+                let row = [message.id.description, QueryCLI.date(message.createdAt), to]
                 listing.add(object: object, row: row, open: open ? { try message.open(with: me!) } : nil)
             }
             try listing.print(

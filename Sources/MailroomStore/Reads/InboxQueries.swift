@@ -23,34 +23,37 @@ public enum InboxQueries {
         let query: PostgresQuery =
             switch (status, page.ascending, page.seek) {
             case (.all, false, .none):
-                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) ORDER BY id DESC LIMIT \(limit)"
+                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at, batch_id, batch_index, batch_path FROM inbox_messages WHERE owner = \(owner) ORDER BY id DESC LIMIT \(limit)"
             case (.all, false, let seek?):
-                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) AND id < \(seek) ORDER BY id DESC LIMIT \(limit)"
+                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at, batch_id, batch_index, batch_path FROM inbox_messages WHERE owner = \(owner) AND id < \(seek) ORDER BY id DESC LIMIT \(limit)"
             case (.all, true, .none):
-                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) ORDER BY id ASC LIMIT \(limit)"
+                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at, batch_id, batch_index, batch_path FROM inbox_messages WHERE owner = \(owner) ORDER BY id ASC LIMIT \(limit)"
             case (.all, true, let seek?):
-                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) AND id > \(seek) ORDER BY id ASC LIMIT \(limit)"
+                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at, batch_id, batch_index, batch_path FROM inbox_messages WHERE owner = \(owner) AND id > \(seek) ORDER BY id ASC LIMIT \(limit)"
             case (.read, false, .none):
-                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) AND read_at IS NOT NULL ORDER BY id DESC LIMIT \(limit)"
+                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at, batch_id, batch_index, batch_path FROM inbox_messages WHERE owner = \(owner) AND read_at IS NOT NULL ORDER BY id DESC LIMIT \(limit)"
             case (.read, false, let seek?):
-                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) AND id < \(seek) AND read_at IS NOT NULL ORDER BY id DESC LIMIT \(limit)"
+                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at, batch_id, batch_index, batch_path FROM inbox_messages WHERE owner = \(owner) AND id < \(seek) AND read_at IS NOT NULL ORDER BY id DESC LIMIT \(limit)"
             case (.read, true, .none):
-                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) AND read_at IS NOT NULL ORDER BY id ASC LIMIT \(limit)"
+                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at, batch_id, batch_index, batch_path FROM inbox_messages WHERE owner = \(owner) AND read_at IS NOT NULL ORDER BY id ASC LIMIT \(limit)"
             case (.read, true, let seek?):
-                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) AND id > \(seek) AND read_at IS NOT NULL ORDER BY id ASC LIMIT \(limit)"
+                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at, batch_id, batch_index, batch_path FROM inbox_messages WHERE owner = \(owner) AND id > \(seek) AND read_at IS NOT NULL ORDER BY id ASC LIMIT \(limit)"
             case (.unread, false, .none):
-                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) AND read_at IS NULL ORDER BY id DESC LIMIT \(limit)"
+                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at, batch_id, batch_index, batch_path FROM inbox_messages WHERE owner = \(owner) AND read_at IS NULL ORDER BY id DESC LIMIT \(limit)"
             case (.unread, false, let seek?):
-                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) AND id < \(seek) AND read_at IS NULL ORDER BY id DESC LIMIT \(limit)"
+                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at, batch_id, batch_index, batch_path FROM inbox_messages WHERE owner = \(owner) AND id < \(seek) AND read_at IS NULL ORDER BY id DESC LIMIT \(limit)"
             case (.unread, true, .none):
-                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) AND read_at IS NULL ORDER BY id ASC LIMIT \(limit)"
+                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at, batch_id, batch_index, batch_path FROM inbox_messages WHERE owner = \(owner) AND read_at IS NULL ORDER BY id ASC LIMIT \(limit)"
             case (.unread, true, let seek?):
-                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at FROM inbox_messages WHERE owner = \(owner) AND id > \(seek) AND read_at IS NULL ORDER BY id ASC LIMIT \(limit)"
+                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at, batch_id, batch_index, batch_path FROM inbox_messages WHERE owner = \(owner) AND id > \(seek) AND read_at IS NULL ORDER BY id ASC LIMIT \(limit)"
             }
         let rows = try await connection.query(query)
         var result: [InboxRow] = []
         result.reserveCapacity(rows.count)
         for row in rows { result.append(try InboxRow(row)) }
+        if result.contains(where: { $0.batchPlace != nil }) {
+            try await BatchReads.rebuild(&result, owner: owner, on: connection)
+        }
         return result
     }
 
@@ -72,11 +75,15 @@ public enum InboxQueries {
                 FROM event, mailroom_owner_tokens(ARRAY[\(owner)]) t
             )
             SELECT id, sender, created_at, body, sentbox_body_hash, signature,
-                   coalesce(read_at, (SELECT now() FROM marked)), (SELECT count(*) FROM notified)
+                   coalesce(read_at, (SELECT now() FROM marked)), batch_id, batch_index, batch_path,
+                   (SELECT count(*) FROM notified)
             FROM inbox_messages WHERE owner = \(owner) AND id = \(id)
             """
         )
-        return try rows.first.map { row throws(PostgresError) in try InboxRow(row) }
+        guard let first = rows.first else { return nil }
+        var result = [try InboxRow(first)]
+        if result[0].batchPlace != nil { try await BatchReads.rebuild(&result, owner: owner, on: connection) }
+        return result[0]
     }
 
     /// Deletes the owner's message (recording a `deleted` event and notifying watchers in the same statement).

@@ -14,6 +14,19 @@ public struct InboxRow: Sendable, Hashable {
     public var sentboxBodyHash: [UInt8]
     public var signature: [UInt8]
     public var readAt: Date?
+    /// A batch recipient's message (format v2): its record value, rebuilt from the row and its batch (``body``
+    /// is then the recipient's item; ``sentboxBodyHash`` and ``signature`` are empty). Nil for a single message.
+    public var batchValue: [UInt8]?
+    /// Whether the row is a batch recipient's (then ``batchValue`` is nil only when its batch is missing).
+    public var isBatchMember: Bool { batchPlace != nil }
+    /// Where a batch recipient's row sits in its batch, until its value is rebuilt.
+    var batchPlace: BatchPlace?
+
+    struct BatchPlace: Sendable, Hashable {
+        var batchID: UUID
+        var index: Int32
+        var path: [UInt8]?
+    }
 
     public init(
         id: MessageID,
@@ -33,8 +46,9 @@ public struct InboxRow: Sendable, Hashable {
         self.readAt = readAt
     }
 
-    /// Decodes `id, sender, created_at, body, sentbox_body_hash, signature, read_at`.
-    init(_ row: PostgresRow) throws(PostgresError) {
+    /// Decodes `id, sender, created_at, body, sentbox_body_hash, signature, read_at`, and `batch_id, batch_index,
+    /// batch_path` from column `batchColumn`.
+    init(_ row: PostgresRow, batchColumn: Int = 7) throws(PostgresError) {
         // Column by column with concrete types, so that each decode is specialised (``PostgresRow/decode(_:column:)``
         // is inlinable).
         self.init(
@@ -42,9 +56,16 @@ public struct InboxRow: Sendable, Hashable {
             sender: try row.decode([UInt8].self, column: 1),
             createdAt: try row.decode(Date.self, column: 2),
             body: try row.decode([UInt8].self, column: 3),
-            sentboxBodyHash: try row.decode([UInt8].self, column: 4),
-            signature: try row.decode([UInt8].self, column: 5),
+            sentboxBodyHash: try row.decode([UInt8]?.self, column: 4) ?? [],
+            signature: try row.decode([UInt8]?.self, column: 5) ?? [],
             readAt: try row.decode(Date?.self, column: 6)
         )
+        if let batchID = try row.decode(UUID?.self, column: batchColumn) {
+            batchPlace = BatchPlace(
+                batchID: batchID,
+                index: try row.decode(Int32?.self, column: batchColumn + 1) ?? 0,
+                path: try row.decode([UInt8]?.self, column: batchColumn + 2)
+            )
+        }
     }
 }

@@ -12,8 +12,13 @@ enum MessageDeletion {
         let header = MailboxNotification(box: box, event: .deleted, ownerTokens: []).payload
         let row = try await connection.query(
             """
-            WITH deleted AS (
+            WITH deleted_copy AS (
                 DELETE FROM \(sql: box.table) WHERE owner = \(owner) AND id = \(id) RETURNING id
+            ), deleted_batch AS (
+                -- The sentbox's second source: a batch's entry (envelope format v2) under the same owner and id.
+                DELETE FROM sentbox_batches WHERE \(box == .sentbox) AND owner = \(owner) AND id = \(id) RETURNING id
+            ), deleted AS (
+                SELECT id FROM deleted_copy UNION ALL SELECT id FROM deleted_batch
             ), event AS (
                 INSERT INTO mailbox_events (box, event, owner, id)
                 SELECT \(box.rawValue), 'deleted', \(owner), id FROM deleted

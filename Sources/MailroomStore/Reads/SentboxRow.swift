@@ -13,6 +13,10 @@ public struct SentboxRow: Sendable, Hashable {
     /// BLAKE2b-256 of the recipient's copy.
     public var inboxBodyHash: [UInt8]
     public var signature: [UInt8]
+    /// A batch's sentbox entry (envelope format v2): the sender copy's value (head, the body sealed to the sender
+    /// and the recipient list), rebuilt from `message_batches`. ``recipient``, ``body``, ``inboxBodyHash`` and
+    /// ``signature`` are then empty. Nil for a single message's copy.
+    public var batchValue: [UInt8]?
 
     public init(
         id: MessageID,

@@ -11,7 +11,8 @@ public import MailroomPostgres
 /// events in `mailbox_events`.
 ///
 /// Created rows are read from the owner's key index of `messages` (`(recipient, id)` or `(sender, id)`, both
-/// carrying `stored_xid`), not through the box's view: an index-only scan of the owner's range. A copy deleted
+/// carrying `stored_xid`), not through the box's view: an index-only scan of the owner's range; a batch's sentbox
+/// entry from `message_batches`' `(sender, sender_copy_xid)` index. A copy deleted
 /// since it was stored is still reported as created; its `deleted` event follows.
 public enum WatchQueries {
     /// What a catch-up found.
@@ -46,8 +47,7 @@ public enum WatchQueries {
                 SELECT o.owner, coalesce(o.frontier, s.xmin) AS frontier
                 FROM unnest(\(PostgresArray(owners)), \(PostgresArray(frontiers))) AS o(owner, frontier), s
             )
-            SELECT 0::int2, w.owner, m.id, m.stored_xid, 0::int8 FROM w
-                JOIN messages m ON m.\(sql: box.ownerColumn) = w.owner AND m.stored_xid >= w.frontier
+            \(sql: box.createdRows)
             UNION ALL
             SELECT CASE e.event WHEN 'read' THEN 1 ELSE 2 END::int2, e.owner, e.id, e.xid, e.seq FROM w
                 JOIN mailbox_events e ON e.owner = w.owner AND e.box = \(box.rawValue) AND e.xid >= w.frontier
@@ -94,5 +94,28 @@ public enum WatchQueries {
             "DELETE FROM mailbox_events WHERE at < now() - make_interval(secs => \(seconds))"
         )
         return result.affectedRows
+    }
+}
+
+extension MailboxNotification.Box {
+    /// The catch-up's created rows of this box: for the inbox, the owner's range of the primary key; for the
+    /// sentbox, the owner's single messages (the sender index covers those only) and the sentbox entries of the
+    /// owner's batches (envelope format v2).
+    fileprivate var createdRows: StaticString {
+        switch self {
+        case .inbox:
+            """
+            SELECT 0::int2, w.owner, m.id, m.stored_xid, 0::int8 FROM w
+                JOIN messages m ON m.recipient = w.owner AND m.stored_xid >= w.frontier
+            """
+        case .sentbox:
+            """
+            SELECT 0::int2, w.owner, m.id, m.stored_xid, 0::int8 FROM w
+                JOIN messages m ON m.sender = w.owner AND m.batch_id IS NULL AND m.stored_xid >= w.frontier
+            UNION ALL
+            SELECT 0::int2, w.owner, b.batch_id, b.sender_copy_xid, 0::int8 FROM w
+                JOIN message_batches b ON b.sender = w.owner AND b.sender_copy_xid >= w.frontier
+            """
+        }
     }
 }

@@ -116,13 +116,14 @@ public struct MessageWriter: Sendable {
     ///     what it says is exactly as durable as the rows.
     public func write(
         _ messages: [NewMessage],
+        senderCopies: [NewSenderCopy] = [],
         rejections: [Rejection],
         worker: String,
         progress: [PartitionProgress] = [],
         on connection: PostgresConnection
     ) async throws -> Outcome {
         try await write(
-            PreparedBatch(messages),
+            PreparedBatch(messages, senderCopies: senderCopies),
             rejections: rejections,
             worker: worker,
             progress: progress,
@@ -141,7 +142,10 @@ public struct MessageWriter: Sendable {
     ) async throws -> Outcome {
         do {
             return try await connection.withTransaction { connection -> Outcome in
-                let usage = try await insertNew(batch, on: connection)
+                let batches = try await storeBatches(batch.batches, on: connection)
+                // A batch id another batch of the sender holds already: the careful path refuses its records.
+                guard batches.values.allSatisfy(\.sameHead) else { throw TakeCarefulPath() }
+                let usage = try await insertNew(batch, batches: batches, on: connection)
                 guard !usage.overQuota else { throw TakeCarefulPath() }
                 if !usage.nearSenderCap.isEmpty,
                     try await passesSenderCap(batch, recipients: usage.nearSenderCap, on: connection)
@@ -149,16 +153,17 @@ public struct MessageWriter: Sendable {
                     throw TakeCarefulPath()
                 }
                 let recorded = try await record(rejections, on: connection)
+                let copiesStored = batches.filter(\.value.copyStored).map(\.key.sender)
                 try await finish(
                     recipients: batch.recipients,
-                    senders: batch.senders,
+                    senders: copiesStored.isEmpty ? batch.senders : Array(Set(batch.senders + copiesStored)),
                     worker: worker,
                     progress: progress,
                     on: connection
                 )
                 return Outcome(
-                    stored: batch.messages.count,
-                    redelivered: 0,
+                    stored: batch.messages.count + copiesStored.count,
+                    redelivered: batch.senderCopies.count - copiesStored.count,
                     conflicts: [],
                     rejectionsRecorded: recorded
                 )
@@ -171,7 +176,7 @@ public struct MessageWriter: Sendable {
         }
         // In the batch's own (Kafka) order: a full mailbox refuses the last messages sent to it.
         return try await writeCarefully(
-            batch.messages,
+            batch,
             rejections: rejections,
             worker: worker,
             progress: progress,
@@ -217,21 +222,34 @@ public struct MessageWriter: Sendable {
     /// the batch's senders may have passed it.
     private func insertNew(
         _ batch: PreparedBatch,
+        batches: [PreparedBatch.BatchKey: BatchState],
         on connection: PostgresConnection
     ) async throws
         -> (overQuota: Bool, nearSenderCap: Set<[UInt8]>)
     {
-        guard !batch.isEmpty else { return (false, []) }
+        guard !batch.messages.isEmpty else { return (false, []) }
         // The rows: one binary COPY (no ON CONFLICT: a taken (owner, id) fails it with 23505, and the caller
         // takes the careful path). Measured against an INSERT … SELECT of unnested arrays: ~21 against ~30 µs of
         // server time per message, and no arrays to build (docs/BENCHMARKS.md, "Write path").
-        try await connection.copyIn(
-            """
-            COPY messages (recipient, id, sender, created_at, inbox_body, sentbox_body, inbox_body_hash,
-                           sentbox_body_hash, signature) FROM STDIN (FORMAT binary)
-            """,
-            data: batch.copy
-        )
+        if !batch.copy.isEmpty {
+            try await connection.copyIn(
+                """
+                COPY messages (recipient, id, sender, created_at, inbox_body, sentbox_body, inbox_body_hash,
+                               sentbox_body_hash, signature) FROM STDIN (FORMAT binary)
+                """,
+                data: batch.copy
+            )
+        }
+        if !batch.batchMessages.isEmpty {
+            try await connection.copyIn(
+                """
+                COPY messages (recipient, id, sender, created_at, inbox_body, batch_id, batch_index, batch_path)
+                FROM STDIN (FORMAT binary)
+                """,
+                data: Self.batchMessagesCopy(batch.batchMessages, batches: batches)
+            )
+        }
+        let counted = batch.batches.filter { $0.messages > 0 }
         // The insert rollups, from the batch in hand.
         let quota = mailboxQuota ?? .max
         let byteQuota = mailboxByteQuota ?? .max
@@ -246,6 +264,13 @@ public struct MessageWriter: Sendable {
                 ORDER BY owner
                 \(sql: Self.usageAdd)
                 RETURNING u.owner, u.messages, u.max_messages, u.bytes, u.max_bytes
+            ), batch_rows AS (
+                \(sql: Self.batchRowsAdd)
+                FROM unnest(
+                    \(PostgresArray(counted.map(\.sender))), \(PostgresArray(counted.map(\.batchID))),
+                    \(PostgresArray(counted.map(\.messages)))
+                ) AS d(sender, batch_id, n)
+                WHERE b.sender = d.sender AND b.batch_id = d.batch_id
             ), per_minute AS (
                 \(sql: Self.storedPerMinute) SELECT date_trunc('minute', now()), pg_backend_pid(), \(Int64(batch.messages.count))
                 ON CONFLICT (minute, backend) DO UPDATE SET messages = s.messages + excluded.messages
@@ -310,6 +335,82 @@ public struct MessageWriter: Sendable {
             SET messages = u.messages + excluded.messages, unread = u.unread + excluded.unread,
                 bytes = u.bytes + excluded.bytes, last_active_at = greatest(u.last_active_at, excluded.last_active_at)
         """
+
+    /// The insert rollup of batches' counters (`message_batches`, migration 0011), up to its FROM: rows stored
+    /// per batch, each holding its inbox copy.
+    private static let batchRowsAdd: StaticString = """
+        UPDATE message_batches b
+        SET inbox_copies = b.inbox_copies + d.n, recipient_rows = b.recipient_rows + d.n
+        """
+
+    /// What the database holds of a batch a worker batch refers to (`mailroom_store_batches`, migration 0011).
+    struct BatchState: Sendable {
+        /// Whether the stored head is this batch's (otherwise another batch of the sender has its id).
+        var sameHead: Bool
+        /// Whether the batch's recipient list is stored: then its rows need no Merkle path of their own.
+        var hasRecipients: Bool
+        /// Whether this transaction stored the batch's sender copy (not a redelivery).
+        var copyStored: Bool
+    }
+
+    /// Stores the heads, payloads and sender copies of `entries`' batches, locking their rows in key order, and
+    /// returns what the database holds of each.
+    private func storeBatches(
+        _ entries: [PreparedBatch.BatchEntry],
+        on connection: PostgresConnection
+    ) async throws -> [PreparedBatch.BatchKey: BatchState] {
+        guard !entries.isEmpty else { return [:] }
+        let rows = try await connection.query(
+            """
+            SELECT sender, batch_id, same_head, has_recipients, copy_stored FROM mailroom_store_batches(
+                \(PostgresArray(entries.map(\.sender))), \(PostgresArray(entries.map(\.batchID))),
+                \(PostgresArray(entries.map(\.head))), \(PostgresArray(entries.map(\.createdAt))),
+                \(PostgresArray(entries.map(\.payload))), \(PostgresArray(entries.map(\.copyBody))),
+                \(PostgresArray(entries.map(\.copyRecipients))))
+            """
+        )
+        var states: [PreparedBatch.BatchKey: BatchState] = [:]
+        for row in rows {
+            let (sender, batchID, sameHead, hasRecipients, copyStored) = try row.decode(
+                [UInt8].self,
+                UUID.self,
+                Bool.self,
+                Bool.self,
+                Bool.self
+            )
+            states[PreparedBatch.BatchKey(sender: sender, batchID: batchID)] = BatchState(
+                sameHead: sameHead,
+                hasRecipients: hasRecipients,
+                copyStored: copyStored
+            )
+        }
+        return states
+    }
+
+    /// The binary COPY of batch recipients' rows: a row carries its Merkle path only when its batch's recipient
+    /// list is not stored.
+    private static func batchMessagesCopy(
+        _ messages: [NewMessage],
+        batches: [PreparedBatch.BatchKey: BatchState]
+    ) -> [UInt8] {
+        var copy = PostgresBinaryCopy(
+            reservingCapacity: messages.reduce(0) { $0 + 200 + $1.inboxBody.count + ($1.batch?.path.count ?? 0) }
+        )
+        for message in messages {
+            guard let batch = message.batch else { continue }
+            let state = batches[PreparedBatch.BatchKey(sender: message.sender, batchID: batch.batchID)]
+            copy.startRow(fields: 8)
+            copy.append(message.recipient)
+            copy.append(message.id)
+            copy.append(message.sender)
+            copy.append(message.createdAt)
+            copy.append(message.inboxBody)
+            copy.append(batch.batchID)
+            copy.append(batch.index)
+            if state?.hasRecipients ?? false { copy.appendNull() } else { copy.append(batch.path) }
+        }
+        return copy.finish()
+    }
 
     private static let storedPerMinute: StaticString =
         "INSERT INTO stats_stored_per_minute AS s (minute, backend, messages)"
@@ -379,24 +480,67 @@ public struct MessageWriter: Sendable {
     /// The careful path: quota checked message by message, ON CONFLICT DO NOTHING, clashes told apart from
     /// redeliveries (a clashing envelope is left out and the batch written again without it).
     private func writeCarefully(
-        _ messages: [NewMessage],
+        _ batch: PreparedBatch,
         rejections: [Rejection],
         worker: String,
         progress: [PartitionProgress],
         on connection: PostgresConnection
     ) async throws -> Outcome {
-        var toWrite = messages
+        var toWrite = batch.messages
         var conflicts: [Rejection] = []
         while true {
             do {
                 return try await connection.withTransaction { connection -> Outcome in
-                    let over = try await overQuota(toWrite, on: connection)
+                    let batches = try await storeBatches(batch.batches, on: connection)
+                    // Records of a batch whose id another batch of the sender already holds.
+                    func clashing(_ sender: [UInt8], _ batchID: UUID) -> Bool {
+                        batches[PreparedBatch.BatchKey(sender: sender, batchID: batchID)].map { !$0.sameHead } ?? false
+                    }
+                    let detail = "another batch of the sender with this batch id is already stored"
+                    var headClashes = toWrite.filter { m in m.batch.map { clashing(m.sender, $0.batchID) } ?? false }
+                        .map {
+                            Rejection(
+                                refusing: $0,
+                                reason: Self.duplicateMessageIDReason,
+                                detail: detail,
+                                worker: worker
+                            )
+                        }
+                    var copiesStored: [[UInt8]] = []
+                    var copyClashes = 0
+                    for copy in batch.senderCopies {
+                        let key = PreparedBatch.BatchKey(sender: copy.sender, batchID: copy.batchID)
+                        if batches[key].map({ !$0.sameHead }) ?? false {
+                            copyClashes += 1
+                            headClashes.append(
+                                Rejection(
+                                    source: copy.source,
+                                    reason: Self.duplicateMessageIDReason,
+                                    detail: detail,
+                                    messageID: copy.batchID,
+                                    sender: copy.sender,
+                                    envelopeBytes: 0,
+                                    worker: worker
+                                )
+                            )
+                        }
+                    }
+                    for (key, state) in batches where state.copyStored { copiesStored.append(key.sender) }
+                    let candidates =
+                        headClashes.isEmpty
+                        ? toWrite : toWrite.filter { m in !(m.batch.map { clashing(m.sender, $0.batchID) } ?? false) }
+                    let over = try await overQuota(candidates, on: connection)
                     let refused = over.map { index, limit in
-                        Rejection(refusing: toWrite[index], reason: limit.reason, detail: limit.detail, worker: worker)
+                        Rejection(
+                            refusing: candidates[index],
+                            reason: limit.reason,
+                            detail: limit.detail,
+                            worker: worker
+                        )
                     }
                     let full = over.map(\.index)
-                    let toWrite = full.isEmpty ? toWrite : Self.removing(full, from: toWrite)
-                    let stored = try await insertSkippingExisting(toWrite, on: connection)
+                    let toWrite = full.isEmpty ? candidates : Self.removing(full, from: candidates)
+                    let stored = try await insertSkippingExisting(toWrite, batches: batches, on: connection)
                     if stored < toWrite.count {
                         let clashing = try await clashes(toWrite, on: connection)
                         if !clashing.isEmpty {
@@ -413,18 +557,19 @@ public struct MessageWriter: Sendable {
                             throw RetryWithoutClashes(ids: Set(clashing.map { toWrite[$0].source }))
                         }
                     }
-                    let recorded = try await record(rejections + conflicts + refused, on: connection)
+                    let recorded = try await record(rejections + conflicts + headClashes + refused, on: connection)
                     try await finish(
                         recipients: Array(Set(toWrite.map(\.recipient))),
-                        senders: PreparedBatch.distinctSenders(toWrite),
+                        senders: Array(Set(PreparedBatch.distinctSenders(toWrite) + copiesStored)),
                         worker: worker,
                         progress: progress,
                         on: connection
                     )
                     return Outcome(
-                        stored: stored,
-                        redelivered: toWrite.count - stored,
-                        conflicts: conflicts + refused,
+                        stored: stored + copiesStored.count,
+                        redelivered: toWrite.count - stored + batch.senderCopies.count - copiesStored.count
+                            - copyClashes,
+                        conflicts: conflicts + headClashes + refused,
                         rejectionsRecorded: recorded
                     )
                 }
@@ -438,6 +583,19 @@ public struct MessageWriter: Sendable {
     /// Inserts the messages whose (recipient, id) and (sender, id) are both free, with the insert rollups
     /// computed from the rows actually inserted; returns how many.
     private func insertSkippingExisting(
+        _ messages: [NewMessage],
+        batches: [PreparedBatch.BatchKey: BatchState],
+        on connection: PostgresConnection
+    ) async throws
+        -> Int
+    {
+        let singles = messages.filter { $0.batch == nil }
+        let members = singles.count == messages.count ? [] : messages.filter { $0.batch != nil }
+        let stored = try await insertSinglesSkippingExisting(singles, on: connection)
+        return try await stored + insertBatchMembersSkippingExisting(members, batches: batches, on: connection)
+    }
+
+    private func insertSinglesSkippingExisting(
         _ messages: [NewMessage],
         on connection: PostgresConnection
     ) async throws
@@ -482,18 +640,83 @@ public struct MessageWriter: Sendable {
         return Int(try row.decode(Int64.self, column: 0))
     }
 
-    /// Indexes of messages whose (owner, id) already holds a different message, in either box.
+    /// Inserts batch recipients' messages whose (recipient, id) is free (with their path unless their batch's
+    /// recipient list is stored), with the insert rollups and the batches' counters computed from the rows
+    /// actually inserted; returns how many.
+    private func insertBatchMembersSkippingExisting(
+        _ messages: [NewMessage],
+        batches: [PreparedBatch.BatchKey: BatchState],
+        on connection: PostgresConnection
+    ) async throws
+        -> Int
+    {
+        guard !messages.isEmpty else { return 0 }
+        let paths: [[UInt8]?] = messages.map { m in
+            guard let batch = m.batch else { return nil }
+            let state = batches[PreparedBatch.BatchKey(sender: m.sender, batchID: batch.batchID)]
+            return state?.hasRecipients ?? false ? nil : batch.path
+        }
+        let row = try await connection.query(
+            """
+            WITH inserted AS (
+                INSERT INTO messages (recipient, id, sender, created_at, inbox_body, batch_id, batch_index, batch_path)
+                SELECT * FROM unnest(
+                    \(PostgresArray(messages.map(\.recipient))), \(PostgresArray(messages.map(\.id))),
+                    \(PostgresArray(messages.map(\.sender))), \(PostgresArray(messages.map(\.createdAt))),
+                    \(PostgresArray(messages.map(\.inboxBody))), \(PostgresArray(messages.map { $0.batch?.batchID })),
+                    \(PostgresArray(messages.map { $0.batch?.index })), \(PostgresArray(paths)))
+                ON CONFLICT DO NOTHING
+                RETURNING recipient, id, sender, batch_id, created_at
+            ), sizes AS (
+                -- From the input: the worker may not read a body back, not even its length.
+                SELECT * FROM unnest(
+                    \(PostgresArray(messages.map(\.recipient))), \(PostgresArray(messages.map(\.id))),
+                    \(PostgresArray(messages.map { Int64($0.inboxBody.count) }))) AS s(recipient, id, size)
+            ), usage AS (
+                \(sql: Self.usageInsert)
+                SELECT i.recipient, count(*), count(*), sum(s.size), now()
+                FROM inserted i JOIN sizes s ON s.recipient = i.recipient AND s.id = i.id
+                GROUP BY i.recipient ORDER BY i.recipient
+                \(sql: Self.usageAdd)
+            ), batch_rows AS (
+                \(sql: Self.batchRowsAdd)
+                FROM (SELECT sender, batch_id, count(*)::integer AS n FROM inserted GROUP BY sender, batch_id) d
+                WHERE b.sender = d.sender AND b.batch_id = d.batch_id
+            ), per_minute AS (
+                \(sql: Self.storedPerMinute) SELECT date_trunc('minute', now()), pg_backend_pid(), count(*) FROM inserted
+                HAVING count(*) > 0
+                ON CONFLICT (minute, backend) DO UPDATE SET messages = s.messages + excluded.messages
+            ), latency AS (
+                \(sql: Self.latencyPerMinute) FROM inserted) r GROUP BY 1, 3 ORDER BY 3
+                ON CONFLICT (minute, backend, bucket) DO UPDATE SET messages = l.messages + excluded.messages
+            )
+            SELECT count(*) FROM inserted
+            """
+        ).single()
+        return Int(try row.decode(Int64.self, column: 0))
+    }
+
+    /// Indexes of messages whose (owner, id) already holds a different message, in either box: for a single
+    /// message another signature, for a batch recipient's another batch or leaf (a batch's records share their
+    /// signature).
     private func clashes(_ messages: [NewMessage], on connection: PostgresConnection) async throws -> [Int] {
         let rows = try await connection.query(
             """
             SELECT b.ord - 1 FROM unnest(
                 \(PostgresArray(messages.map(\.id))), \(PostgresArray(messages.map(\.recipient))),
-                \(PostgresArray(messages.map(\.sender))), \(PostgresArray(messages.map(\.signature)))
-            ) WITH ORDINALITY AS b(id, recipient, sender, signature, ord)
+                \(PostgresArray(messages.map(\.sender))),
+                \(PostgresArray(messages.map { $0.batch == nil ? $0.signature : nil })),
+                \(PostgresArray(messages.map { $0.batch?.batchID })), \(PostgresArray(messages.map { $0.batch?.index }))
+            ) WITH ORDINALITY AS b(id, recipient, sender, signature, batch_id, batch_index, ord)
             WHERE EXISTS (SELECT 1 FROM messages m
-                          WHERE m.recipient = b.recipient AND m.id = b.id AND m.signature <> b.signature)
-               OR EXISTS (SELECT 1 FROM messages s
-                          WHERE s.sender = b.sender AND s.id = b.id AND s.signature <> b.signature)
+                          WHERE m.recipient = b.recipient AND m.id = b.id
+                            AND (m.sender <> b.sender OR m.signature IS DISTINCT FROM b.signature
+                                 OR m.batch_id IS DISTINCT FROM b.batch_id
+                                 OR m.batch_index IS DISTINCT FROM b.batch_index))
+               OR (b.batch_id IS NULL
+                   AND EXISTS (SELECT 1 FROM messages s
+                               WHERE s.sender = b.sender AND s.id = b.id AND s.batch_id IS NULL
+                                 AND s.signature <> b.signature))
             """
         )
         return try rows.map { Int(try $0.decode(Int64.self, column: 0)) }

@@ -28,6 +28,10 @@ public struct NewMessage: Sendable {
     public var inboxBodyHash: [UInt8]
     public var signature: [UInt8]
     public var source: RecordSource
+    /// A recipient's message of a batch envelope (format v2): the batch it belongs to. Such a message has no
+    /// sentbox copy, no hashes and no signature of its own (``sentboxBody``, ``sentboxBodyHash``,
+    /// ``inboxBodyHash`` and ``signature`` are empty and stored as NULL); ``inboxBody`` is its item.
+    public var batch: BatchMembership?
 
     public init(
         id: UUID,
@@ -39,7 +43,8 @@ public struct NewMessage: Sendable {
         sentboxBody: [UInt8],
         inboxBodyHash: [UInt8],
         signature: [UInt8],
-        source: RecordSource
+        source: RecordSource,
+        batch: BatchMembership? = nil
     ) {
         self.id = id
         self.sender = sender
@@ -50,6 +55,89 @@ public struct NewMessage: Sendable {
         self.sentboxBody = sentboxBody
         self.inboxBodyHash = inboxBodyHash
         self.signature = signature
+        self.source = source
+        self.batch = batch
+    }
+
+    /// A recipient's message of a verified batch envelope (format v2).
+    /// - Parameters:
+    ///   - item: the recipient's item (its wrapped content key, or its sealed body).
+    public init(
+        id: UUID,
+        sender: [UInt8],
+        recipient: [UInt8],
+        createdAt: Date,
+        item: [UInt8],
+        batch: BatchMembership,
+        source: RecordSource
+    ) {
+        self.init(
+            id: id,
+            sender: sender,
+            recipient: recipient,
+            createdAt: createdAt,
+            inboxBody: item,
+            sentboxBodyHash: [],
+            sentboxBody: [],
+            inboxBodyHash: [],
+            signature: [],
+            source: source,
+            batch: batch
+        )
+    }
+}
+
+/// What a recipient's message of a batch envelope (format v2) shares with its batch, and where it sits in it.
+public struct BatchMembership: Sendable {
+    /// The batch id (with the sender, the batch's key).
+    public var batchID: UUID
+    /// The batch's head: header, Merkle root and signature (254 bytes).
+    public var head: [UInt8]
+    /// The shared payload (a shared batch), or nil (personalised).
+    public var payload: [UInt8]?
+    /// The recipient's leaf index.
+    public var index: Int32
+    /// The Merkle path from the leaf to the root (sibling hashes, concatenated). Stored only while the batch's
+    /// recipient list is not (the list rebuilds every path).
+    public var path: [UInt8]
+
+    public init(batchID: UUID, head: [UInt8], payload: [UInt8]?, index: Int32, path: [UInt8]) {
+        self.batchID = batchID
+        self.head = head
+        self.payload = payload
+        self.index = index
+        self.path = path
+    }
+}
+
+/// The sender's copy of a verified batch envelope (format v2): the batch's sentbox entry.
+public struct NewSenderCopy: Sendable {
+    public var sender: [UInt8]
+    public var batchID: UUID
+    /// The batch's head: header, Merkle root and signature (254 bytes).
+    public var head: [UInt8]
+    public var createdAt: Date
+    /// The body sealed to the sender.
+    public var body: [UInt8]
+    /// The recipient list (80 bytes per recipient: key, message id, item hash).
+    public var recipients: [UInt8]
+    public var source: RecordSource
+
+    public init(
+        sender: [UInt8],
+        batchID: UUID,
+        head: [UInt8],
+        createdAt: Date,
+        body: [UInt8],
+        recipients: [UInt8],
+        source: RecordSource
+    ) {
+        self.sender = sender
+        self.batchID = batchID
+        self.head = head
+        self.createdAt = createdAt
+        self.body = body
+        self.recipients = recipients
         self.source = source
     }
 }

@@ -124,12 +124,13 @@ final class BatchLoop {
     ) -> WriteInFlight {
         let write = WriteInFlight(bytes: bytes)
         let writer = writer
+        let workerName = configuration.workerName
         group.addTask {
             // The batch's client-side work (sorting, encoding) runs while the previous batch is being written; one
             // batch ahead at most, so that queued batches hold only their records.
             if let previous { await previous.begun() }
             write.begin()
-            let prepared = BatchWriter.prepare(batch)
+            let prepared = BatchWriter.prepare(batch, worker: workerName)
             if let previous, await !previous.completion() {
                 write.enter(.done(succeeded: false))
                 return

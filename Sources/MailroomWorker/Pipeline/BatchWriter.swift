@@ -91,34 +91,122 @@ actor BatchWriter {
     /// A verified batch sorted into what will be stored and what was refused, with its rows prepared on the
     /// assumption that every party has a mailbox (``commit(_:_:)`` checks, and prepares again if one has not).
     struct PreparedCommit: Sendable {
-        var accepted: [(Envelope, KafkaRecord)]
+        var accepted: [Accepted]
         var rejected: [(Rejection, KafkaRecord)]
         /// Every sender and recipient of `accepted`: both must have a mailbox.
         var owners: Set<PublicKey>
-        /// The rows of every accepted envelope (`rows.messages` in `accepted`'s order).
+        /// The rows of every accepted record (messages and sender copies in `accepted`'s order).
         var rows: PreparedBatch
     }
 
+    /// An accepted record: a message (v1, or a batch recipient's) or a batch's sender copy.
+    struct Accepted: Sendable {
+        var sender: PublicKey
+        /// Nil for a sender copy.
+        var recipient: PublicKey?
+        var id: MessageID
+        var record: KafkaRecord
+        var message: NewMessage?
+        var senderCopy: NewSenderCopy?
+    }
+
     /// The CPU side of a batch's write; needs no connection and touches no session state.
-    static func prepare(_ batch: VerifiedBatch) -> PreparedCommit {
-        var accepted: [(Envelope, KafkaRecord)] = []
+    static func prepare(_ batch: VerifiedBatch, worker: String) -> PreparedCommit {
+        var accepted: [Accepted] = []
         var rejected: [(Rejection, KafkaRecord)] = []
         var messages: [NewMessage] = []
+        var copies: [NewSenderCopy] = []
         var owners = Set<PublicKey>(minimumCapacity: 2 * batch.records.count)
+        // The first head seen for each (sender, batch id): a record of another batch with the same id is refused.
+        var heads: [[UInt8]: [UInt8]] = [:]
         accepted.reserveCapacity(batch.records.count)
         messages.reserveCapacity(batch.records.count)
         for (verdict, record) in zip(batch.verdicts, batch.records) {
+            let source = RecordSource(topic: record.topic, partition: record.partition, offset: record.offset)
             switch verdict {
             case .accepted(let envelope):
-                accepted.append((envelope, record))
+                let message = NewMessage(envelope, source: source)
+                accepted.append(
+                    Accepted(
+                        sender: envelope.sender,
+                        recipient: envelope.recipient,
+                        id: envelope.id,
+                        record: record,
+                        message: message
+                    )
+                )
                 owners.insert(envelope.recipient)
                 owners.insert(envelope.sender)
-                let source = RecordSource(topic: record.topic, partition: record.partition, offset: record.offset)
-                messages.append(NewMessage(envelope, source: source))
+                messages.append(message)
+            case .acceptedBatchMember(let member):
+                let sender = member.header.sender
+                guard Self.firstHead(&heads, member.header, member.head) else {
+                    rejected.append(
+                        (Self.headClash(source, member.messageID, sender, member.recipient, worker), record)
+                    )
+                    continue
+                }
+                let message = NewMessage(member, source: source)
+                accepted.append(
+                    Accepted(
+                        sender: sender,
+                        recipient: member.recipient,
+                        id: member.messageID,
+                        record: record,
+                        message: message
+                    )
+                )
+                owners.insert(member.recipient)
+                owners.insert(sender)
+                messages.append(message)
+            case .acceptedSenderCopy(let copy):
+                let sender = copy.header.sender
+                guard Self.firstHead(&heads, copy.header, copy.head) else {
+                    rejected.append((Self.headClash(source, copy.header.batchID, sender, nil, worker), record))
+                    continue
+                }
+                let row = NewSenderCopy(copy, source: source)
+                accepted.append(
+                    Accepted(sender: sender, recipient: nil, id: copy.header.batchID, record: record, senderCopy: row)
+                )
+                owners.insert(sender)
+                copies.append(row)
             case .rejected(let rejection): rejected.append((rejection, record))
             }
         }
-        return PreparedCommit(accepted: accepted, rejected: rejected, owners: owners, rows: PreparedBatch(messages))
+        return PreparedCommit(
+            accepted: accepted,
+            rejected: rejected,
+            owners: owners,
+            rows: PreparedBatch(messages, senderCopies: copies)
+        )
+    }
+
+    /// Whether `head` is the first (or the same as the first) seen for its batch's (sender, batch id).
+    private static func firstHead(_ heads: inout [[UInt8]: [UInt8]], _ header: BatchHeader, _ head: [UInt8]) -> Bool {
+        let key = header.sender.bytes + header.batchID.bytes
+        if let first = heads[key] { return first == head }
+        heads[key] = head
+        return true
+    }
+
+    private static func headClash(
+        _ source: RecordSource,
+        _ id: MessageID,
+        _ sender: PublicKey,
+        _ recipient: PublicKey?,
+        _ worker: String
+    ) -> Rejection {
+        Rejection(
+            source: source,
+            reason: MessageWriter.duplicateMessageIDReason,
+            detail: "another batch of the sender with this batch id arrived first",
+            messageID: id.uuid,
+            sender: sender.bytes,
+            recipient: recipient?.bytes,
+            envelopeBytes: 0,
+            worker: worker
+        )
     }
 
     /// Writes one verified batch, publishes its rejections, and stores its offsets — in that order.
@@ -138,38 +226,43 @@ actor BatchWriter {
         var rows = prepared.rows
         if !owners.allSatisfy({ mailboxes.contains($0) }) {
             var messages: [NewMessage] = []
-            for ((envelope, record), message) in zip(prepared.accepted, prepared.rows.messages) {
-                let source = message.source
-                let size = record.value?.count ?? 0
-                if !mailboxes.contains(envelope.recipient) {
+            var copies: [NewSenderCopy] = []
+            for item in prepared.accepted {
+                let refusal: (String, String)? =
+                    if let recipient = item.recipient, !mailboxes.contains(recipient) {
+                        (RejectionReason.noRecipientMailbox, "the recipient has no mailbox")
+                    } else if !mailboxes.contains(item.sender) {
+                        (RejectionReason.noSenderMailbox, "the sender has no mailbox")
+                    } else {
+                        nil
+                    }
+                if let (reason, detail) = refusal {
+                    let source = RecordSource(
+                        topic: item.record.topic,
+                        partition: item.record.partition,
+                        offset: item.record.offset
+                    )
                     rejected.append(
                         (
-                            handler.rejection(
-                                envelope,
+                            Rejection(
                                 source: source,
-                                bytes: size,
-                                reason: RejectionReason.noRecipientMailbox,
-                                detail: "the recipient has no mailbox"
-                            ), record
+                                reason: reason,
+                                detail: detail,
+                                messageID: item.id.uuid,
+                                sender: item.sender.bytes,
+                                recipient: item.recipient?.bytes,
+                                envelopeBytes: item.record.value?.count ?? 0,
+                                worker: configuration.workerName
+                            ), item.record
                         )
                     )
-                } else if !mailboxes.contains(envelope.sender) {
-                    rejected.append(
-                        (
-                            handler.rejection(
-                                envelope,
-                                source: source,
-                                bytes: size,
-                                reason: RejectionReason.noSenderMailbox,
-                                detail: "the sender has no mailbox"
-                            ), record
-                        )
-                    )
-                } else {
+                } else if let message = item.message {
                     messages.append(message)
+                } else if let copy = item.senderCopy {
+                    copies.append(copy)
                 }
             }
-            rows = PreparedBatch(messages)
+            rows = PreparedBatch(messages, senderCopies: copies)
         }
 
         let refused = try await applyBlocksAndLimits(&rows, records: batch.records)
@@ -291,7 +384,10 @@ actor BatchWriter {
             )
         }
         if !drop.isEmpty {
-            rows = PreparedBatch(messages.enumerated().filter { !drop.contains($0.offset) }.map(\.element))
+            rows = PreparedBatch(
+                messages.enumerated().filter { !drop.contains($0.offset) }.map(\.element),
+                senderCopies: rows.senderCopies
+            )
         }
         return refused
     }
@@ -353,6 +449,34 @@ actor BatchWriter {
         }
         var total = MessageWriter.Outcome()
         var extra: [Rejection] = []
+        for copy in rows.senderCopies {
+            do {
+                let one = try await retrying("sender copy write", maxServerErrors: 2) { connection in
+                    try await self.writer.write(
+                        [],
+                        senderCopies: [copy],
+                        rejections: [],
+                        worker: worker,
+                        on: connection
+                    )
+                }
+                total.stored += one.stored
+                total.redelivered += one.redelivered
+                total.conflicts += one.conflicts
+            } catch let error as PoisonBatch {
+                extra.append(
+                    Rejection(
+                        source: copy.source,
+                        reason: "store_failed",
+                        detail: Self.refusal(error.underlying),
+                        messageID: copy.batchID,
+                        sender: copy.sender,
+                        envelopeBytes: 0,
+                        worker: worker
+                    )
+                )
+            }
+        }
         for message in messages {
             do {
                 let one = try await retrying("message write", maxServerErrors: 2) { connection in

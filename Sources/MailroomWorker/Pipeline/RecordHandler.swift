@@ -11,7 +11,12 @@ public import MailroomStore
 public struct RecordHandler: Sendable {
     /// The outcome for one record.
     public enum Verdict: Sendable {
+        /// A single envelope (format v1).
         case accepted(Envelope)
+        /// One recipient's record of a batch envelope (format v2).
+        case acceptedBatchMember(BatchRecipientEnvelope)
+        /// The sender's copy of a batch envelope (format v2).
+        case acceptedSenderCopy(BatchSenderCopy)
         case rejected(Rejection)
     }
 
@@ -22,19 +27,28 @@ public struct RecordHandler: Sendable {
     public var workerName: String
     /// Checks the envelopes' signatures: the worker's own (``Worker/signatureVerifier``), with its tables.
     public var signatureVerifier: Ed25519Verifier
+    /// The recipient limit of batch envelopes (format v2); their body limit is ``limits``'.
+    public var maxBatchRecipients: Int
+    /// Batches whose signature verified, shared by every thread of the worker: a batch's signature is checked
+    /// once, its other records with hashes only.
+    public let verifiedBatches: BatchSignatureCache
 
     public init(
         limits: EnvelopeLimits = EnvelopeLimits(),
         maxClockSkew: Duration = .seconds(300),
         maxEnvelopeAge: Duration = WorkerConfiguration.defaultMaxEnvelopeAge,
         workerName: String,
-        signatureVerifier: Ed25519Verifier = .libsodiumOnly
+        signatureVerifier: Ed25519Verifier = .libsodiumOnly,
+        maxBatchRecipients: Int = BatchLimits.formatMaxRecipients,
+        verifiedBatches: BatchSignatureCache = BatchSignatureCache()
     ) {
         self.limits = limits
         self.maxClockSkew = maxClockSkew
         self.maxEnvelopeAge = maxEnvelopeAge
         self.workerName = workerName
         self.signatureVerifier = signatureVerifier
+        self.maxBatchRecipients = maxBatchRecipients
+        self.verifiedBatches = verifiedBatches
     }
 
     /// Parses, verifies and checks one record.
@@ -50,6 +64,9 @@ public struct RecordHandler: Sendable {
                     worker: workerName
                 )
             )
+        }
+        if BatchRecordAssembly.isBatchValue(value) {
+            return handleBatch(value, key: record.key, source: source, now: now)
         }
         let envelope: Envelope
         do {
@@ -105,6 +122,98 @@ public struct RecordHandler: Sendable {
         return .accepted(envelope)
     }
 
+    /// A batch envelope's record (format v2): a recipient's record or the sender's copy, verified alone (the
+    /// batch's signature once per batch, through ``verifiedBatches``), then checked as a v1 envelope is: the key
+    /// (the recipient's, or the sender's for the sender's copy), and the batch's time.
+    func handleBatch(_ value: [UInt8], key: [UInt8]?, source: RecordSource, now: Date) -> Verdict {
+        let batchLimits = BatchLimits(maxBodyBytes: limits.maxBodyBytes, maxRecipients: maxBatchRecipients)
+        func refused(
+            _ reason: String,
+            _ detail: String,
+            id: MessageID? = nil,
+            sender: PublicKey? = nil,
+            recipient: PublicKey? = nil
+        ) -> Verdict {
+            .rejected(
+                Rejection(
+                    source: source,
+                    reason: reason,
+                    detail: detail,
+                    messageID: id?.uuid,
+                    sender: sender?.bytes,
+                    recipient: recipient?.bytes,
+                    envelopeBytes: value.count,
+                    worker: workerName
+                )
+            )
+        }
+        let verdict: Verdict
+        let header: BatchHeader
+        let id: MessageID
+        let recipient: PublicKey?
+        let expectedKey: [UInt8]
+        do {
+            if BatchRecordAssembly.isSenderCopy(value) {
+                let copy = try BatchSenderCopy.verify(
+                    value,
+                    limits: batchLimits,
+                    using: signatureVerifier,
+                    verifiedRoots: verifiedBatches
+                )
+                (verdict, header, id, recipient, expectedKey) = (
+                    .acceptedSenderCopy(copy), copy.header, copy.header.batchID, nil, copy.header.sender.bytes
+                )
+            } else {
+                let member = try BatchRecipientEnvelope.verify(
+                    value,
+                    limits: batchLimits,
+                    using: signatureVerifier,
+                    verifiedRoots: verifiedBatches
+                )
+                (verdict, header, id, recipient, expectedKey) = (
+                    .acceptedBatchMember(member), member.header, member.messageID, member.recipient,
+                    member.recipient.bytes
+                )
+            }
+        } catch {
+            return refused(error.reason, error.detail)
+        }
+        if key != expectedKey {
+            return refused(
+                RejectionReason.keyMismatch,
+                recipient == nil
+                    ? "a batch's sender copy is keyed by the sender's 32-byte public key"
+                    : "the record key must be the recipient's 32-byte public key",
+                id: id,
+                sender: header.sender,
+                recipient: recipient
+            )
+        }
+        let skewMilliseconds = maxClockSkew.components.seconds * 1000
+        let nowMilliseconds = Int64(now.timeIntervalSince1970 * 1000)
+        let created = header.createdAtMilliseconds
+        if created > nowMilliseconds + skewMilliseconds {
+            return refused(
+                RejectionReason.createdInFuture,
+                "created \(created - nowMilliseconds) ms in the future",
+                id: id,
+                sender: header.sender,
+                recipient: recipient
+            )
+        }
+        let ageMilliseconds = maxEnvelopeAge.nanoseconds / 1_000_000
+        if created < nowMilliseconds - ageMilliseconds {
+            return refused(
+                RejectionReason.envelopeTooOld,
+                "created \((nowMilliseconds - created) / 1000) s ago; the most is \(ageMilliseconds / 1000) s",
+                id: id,
+                sender: header.sender,
+                recipient: recipient
+            )
+        }
+        return verdict
+    }
+
     /// A rejection for an envelope that parsed (so its id and parties are known).
     func rejection(_ envelope: Envelope, source: RecordSource, bytes: Int, reason: String, detail: String) -> Rejection
     {
@@ -132,6 +241,25 @@ extension MessageID {
 }
 
 extension NewMessage {
+    /// The row of a verified batch recipient's record (format v2).
+    public init(_ member: BatchRecipientEnvelope, source: RecordSource) {
+        self.init(
+            id: member.messageID.uuid,
+            sender: member.header.sender.bytes,
+            recipient: member.recipient.bytes,
+            createdAt: member.header.createdAt,
+            item: member.item,
+            batch: BatchMembership(
+                batchID: member.header.batchID.uuid,
+                head: member.head,
+                payload: member.header.kind == .shared ? member.payload : nil,
+                index: Int32(member.index),
+                path: member.pathBytes
+            ),
+            source: source
+        )
+    }
+
     /// The rows of a verified envelope.
     public init(_ envelope: Envelope, source: RecordSource) {
         self.init(
@@ -144,6 +272,21 @@ extension NewMessage {
             sentboxBody: envelope.senderCiphertext,
             inboxBodyHash: envelope.recipientCiphertextHash,
             signature: envelope.signature,
+            source: source
+        )
+    }
+}
+
+extension NewSenderCopy {
+    /// The sentbox entry of a verified batch's sender copy (format v2).
+    public init(_ copy: BatchSenderCopy, source: RecordSource) {
+        self.init(
+            sender: copy.header.sender.bytes,
+            batchID: copy.header.batchID.uuid,
+            head: copy.head,
+            createdAt: copy.header.createdAt,
+            body: copy.senderCiphertext,
+            recipients: copy.recipientListBytes,
             source: source
         )
     }
