@@ -159,7 +159,7 @@ struct PipelineTests {
                 key: vectors.anyRecipientKey,
                 value: vector.envelope
             )
-            expected.append(vector.reason)
+            expected.append(vector.workerReason)
         }
         // Worker-level reasons: no mailbox, wrong key, dated in the future, older than the age limit.
         let stranger = Identity.generate()
