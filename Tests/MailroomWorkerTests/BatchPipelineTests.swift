@@ -103,6 +103,20 @@ struct BatchPipelineTests {
                 ) == 1
             )
             await client.shutdown()
+
+            // Outside the redelivery window, expiry prunes the rows' tombstones, then the batch row with them.
+            let report = try await harness.database.withConnection { connection in
+                _ = try await connection.query(
+                    "UPDATE messages SET stored_at = stored_at - interval '30 days', created_at = created_at - interval '30 days'"
+                )
+                _ = try await connection.query(
+                    "UPDATE message_batches SET stored_at = stored_at - interval '30 days', created_at = created_at - interval '30 days'"
+                )
+                return try await MessageExpiry().run(on: connection)
+            }
+            #expect(report.tombstonesPruned == Self.recipientCount)
+            #expect(report.batchesRemoved == 1)
+            #expect(try await harness.count("SELECT count(*) FROM message_batches") == 0)
         }
     }
 

@@ -68,7 +68,8 @@ struct ExpireCommand: AsyncParsableCommand {
                 let object: [String: Any] = [
                     "inbox_deleted": report.inboxDeleted, "sentbox_deleted": report.sentboxDeleted,
                     "tombstoned": report.tombstoned, "tombstones_pruned": report.tombstonesPruned,
-                    "batches": report.batches, "cutoff": ISO8601DateFormatter().string(from: report.cutoff),
+                    "batch_entries_expired": report.batchEntriesExpired,
+                    "batch_envelopes_removed": report.batchesRemoved, "batches": report.batches, "cutoff": ISO8601DateFormatter().string(from: report.cutoff),
                     "tombstone_cutoff": ISO8601DateFormatter().string(from: report.tombstoneCutoff),
                 ]
                 let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
@@ -79,7 +80,9 @@ struct ExpireCommand: AsyncParsableCommand {
                 "expired \(report.inboxDeleted) inbox and \(report.sentboxDeleted) sentbox messages stored before "
                     + "\(ISO8601DateFormatter().string(from: report.cutoff)) (\(report.tombstoned) kept as tombstones); "
                     + "removed \(report.tombstonesPruned) tombstones of messages created before "
-                    + "\(ISO8601DateFormatter().string(from: report.tombstoneCutoff)); \(report.batches) batches"
+                    + "\(ISO8601DateFormatter().string(from: report.tombstoneCutoff)); expired "
+                    + "\(report.batchEntriesExpired) sentbox entries of batch envelopes, removed "
+                    + "\(report.batchesRemoved) batch envelopes; \(report.batches) transactions"
             )
         }
     }

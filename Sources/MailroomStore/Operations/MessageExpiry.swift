@@ -17,7 +17,9 @@ public import MailroomPostgres
 /// long (readers are never blocked; a reader marking one of those rows read waits for one batch at most), and
 /// the triggers keep `mailbox_usage` right as copies go. Two runs at once are harmless: a row the other run
 /// took first is skipped. A message's inbox and sentbox copies share one row and one `stored_at`, so they
-/// expire together. The role running it needs only EXECUTE on the two functions of migration 0006.
+/// expire together. A batch's sentbox entry (envelope format v2) expires by its own `stored_at`, and a batch row
+/// goes once its last recipient row's tombstone is pruned and nothing of it is left. The role running it needs only
+/// EXECUTE on the functions of migrations 0006 and 0011.
 public struct MessageExpiry: Sendable {
     /// What to delete and how fast.
     public struct Configuration: Sendable {
@@ -49,6 +51,11 @@ public struct MessageExpiry: Sendable {
         public var tombstoned = 0
         /// Tombstones removed because their message was created before the redelivery window.
         public var tombstonesPruned = 0
+        /// Sentbox entries of batches (envelope format v2) expired: the sender's body is gone.
+        public var batchEntriesExpired = 0
+        /// Batch rows removed: no recipient row refers to them any more (their tombstones were pruned) and nothing
+        /// of them is left.
+        public var batchesRemoved = 0
         /// Transactions that changed at least one row.
         public var batches = 0
         /// The cut-off: rows stored before it were expired.
@@ -111,11 +118,27 @@ public struct MessageExpiry: Sendable {
             if pruned < want { break }
             try await pause()
         }
+        // Batches last: pruning tombstones above is what leaves a batch row with no recipient row.
+        while true {
+            let want = min(batchSize, (configuration.limit ?? .max) - report.batchEntriesExpired)
+            if want <= 0 { break }
+            let row = try await connection.query(
+                "SELECT * FROM mailroom_expire_batches(\(cutoff), \(windowStart), \(Int32(clamping: want)))"
+            ).single()
+            let (copies, removed) = try row.decode(Int64.self, Int64.self)
+            if copies == 0 && removed == 0 { break }
+            report.batchEntriesExpired += Int(copies)
+            report.batchesRemoved += Int(removed)
+            report.batches += 1
+            if copies < want && removed < want { break }
+            try await pause()
+        }
         logger.info(
             "expiry done",
             metadata: [
                 "inbox": "\(report.inboxDeleted)", "sentbox": "\(report.sentboxDeleted)",
                 "tombstoned": "\(report.tombstoned)", "tombstones_pruned": "\(report.tombstonesPruned)",
+                "batch_entries_expired": "\(report.batchEntriesExpired)", "batches_removed": "\(report.batchesRemoved)",
                 "batches": "\(report.batches)",
             ]
         )
