@@ -69,7 +69,8 @@ struct ExpireCommand: AsyncParsableCommand {
                     "inbox_deleted": report.inboxDeleted, "sentbox_deleted": report.sentboxDeleted,
                     "tombstoned": report.tombstoned, "tombstones_pruned": report.tombstonesPruned,
                     "batch_entries_expired": report.batchEntriesExpired,
-                    "batch_envelopes_removed": report.batchesRemoved, "batches": report.batches, "cutoff": ISO8601DateFormatter().string(from: report.cutoff),
+                    "batch_envelopes_removed": report.batchesRemoved, "batches": report.batches,
+                    "cutoff": ISO8601DateFormatter().string(from: report.cutoff),
                     "tombstone_cutoff": ISO8601DateFormatter().string(from: report.tombstoneCutoff),
                 ]
                 let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
