@@ -1,11 +1,12 @@
 import ArgumentParser
 import Foundation
+import MailroomCLISupport
 import MailroomCore
 
 /// `mailroom-bench invites`: invite recipients sealed per second as batch envelopes (format v2, one shared body,
 /// one signature per batch), beside single envelopes (format v1, what `MailroomProducer.sendBulk` seals per
 /// recipient), same body size and threads, in alternating slices. Sealing only: nothing goes to Kafka.
-struct InvitesBenchCommand: ParsableCommand {
+struct InvitesBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "invites",
         abstract: "Invite recipients sealed per second: batch envelopes (v2) beside single envelopes (v1).",
@@ -14,7 +15,12 @@ struct InvitesBenchCommand: ParsableCommand {
             --body-bytes body (every recipient's record and the sender's copy serialized) or single v1 envelopes
             of the same body to recipients of the same set. The two alternate in --rounds slices. Issue 19's
             target: invite_recipients_sealed_per_s at least 3 times single_envelopes_sealed_per_s.
-            Build with `swift build -c release` first.
+
+            With --ingest-recipients N it then drains a backlog of N invite recipients (shared --ingest-body-bytes
+            bodies, --ingest-batch recipients per batch) with a `mailroom worker` process against
+            $MAILROOM_BROKERS and $MAILROOM_DATABASE_URL (migrated), and reports the ingest rate and the bytes the
+            message tables grew by per recipient (the shared payloads apart). Issue 19's targets: 50,000/s and
+            512 bytes. Build with `swift build -c release` first.
             """
     )
 
@@ -33,8 +39,29 @@ struct InvitesBenchCommand: ParsableCommand {
     @Option(help: "Alternating slices per side.")
     var rounds: Int = 8
 
+    @Option(name: .customLong("ingest-recipients"), help: "Invite recipients to ingest; 0 (default) seals only.")
+    var ingestRecipients: Int = 0
+
+    @Option(name: .customLong("ingest-batch"), help: "Recipients per batch of the ingest backlog.")
+    var ingestBatch: Int = 1_000
+
+    @Option(name: .customLong("ingest-senders"), help: "Senders of the ingest backlog's batches.")
+    var ingestSenders: Int = 20
+
+    @Option(name: .customLong("ingest-body-bytes"), help: "Shared body size of the ingest backlog.")
+    var ingestBodyBytes: Int = 1_024
+
+    @Option(name: .customLong("ingest-partitions"), help: "Partitions of the ingest topic.")
+    var ingestPartitions: Int = 6
+
+    @Option(name: .customLong("worker-batch-size"), help: "The ingest worker's batch size.")
+    var workerBatchSize: Int = 2_000
+
     @Flag(help: "Print one JSON object.")
     var json = false
+
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var kafka: KafkaOptions
 
     func validate() throws {
         guard recipients > 0, recipients <= BatchLimits().maxRecipients, bodyBytes >= 0, threads > 0, seconds > 0,
@@ -46,7 +73,7 @@ struct InvitesBenchCommand: ParsableCommand {
         }
     }
 
-    func run() throws {
+    func run() async throws {
         let sender = Identity.generate()
         let keys = (0..<recipients).map { _ in Identity.generate().publicKey }
         let body = [UInt8](repeating: 0x2e, count: bodyBytes)
@@ -86,15 +113,29 @@ struct InvitesBenchCommand: ParsableCommand {
             }
         }
         let round3 = { (value: Double) in (value * 1000).rounded() / 1000 }
+        var ingest: [String: Any] = [:]
+        if ingestRecipients > 0 {
+            ingest = try await InviteIngest(
+                recipients: ingestRecipients,
+                batchRecipients: min(ingestBatch, BatchLimits().maxRecipients),
+                senders: max(1, ingestSenders),
+                bodyBytes: ingestBodyBytes,
+                partitions: ingestPartitions,
+                workerBatchSize: workerBatchSize,
+                database: database,
+                kafka: kafka,
+                note: { CLIOutput.error($0) }
+            ).run()
+        }
         BenchHarness.print(
-            [
+            ingest.merging([
                 "recipients_per_batch": recipients, "body_bytes": bodyBytes, "threads": threads,
                 "seconds_per_side": seconds,
                 "invite_recipients_sealed_per_s": (batch.perSecond / Double(rounds)).rounded(),
                 "single_envelopes_sealed_per_s": (single.perSecond / Double(rounds)).rounded(),
                 "ratio": round3(batch.perSecond / max(single.perSecond, 1)),
                 "target_ratio": 3,
-            ],
+            ]) { ingest, _ in ingest },
             json: json
         )
     }
