@@ -31,6 +31,7 @@ from typing import Any, Iterable, Iterator, Mapping
 from .errors import MailroomKeyError
 from .keys import Identity, parse_public_key
 from .records import Record, _parse_json, b64url_decode, b64url_encode
+from .batch import Batch
 from .envelope import EnvelopeError, signature_verifies
 from .ulid import MessageId
 
@@ -593,8 +594,26 @@ class ApiClient:
 
     def submit(self, envelope: bytes) -> dict:
         """``POST /v1/envelopes`` (202): ``{"id", "partition", "offset"}``. The envelope must be signed by this
-        client's key (``not_the_sender``)."""
+        client's key (``not_the_sender``). It is a single envelope (v1) or one value of a batch envelope (v2: a
+        recipient's record, whose ``id`` is the recipient's message id, or the sender's copy, whose ``id`` is the
+        batch id); :meth:`submit_batch` sends a whole batch."""
         return self._json("POST", "/v1/envelopes", body=bytes(envelope), headers={"Content-Type": "application/octet-stream"})
+
+    def submit_batch(self, batch: "Batch | Iterable[bytes]") -> list[dict]:
+        """Submits a batch envelope (format v2, :mod:`mailroom_client.batch`) sealed by this client's key: every
+        recipient's record, then the sender's copy, one ``POST /v1/envelopes`` each (202 each). Returns the answers
+        in that order: each recipient record's ``id`` is that recipient's message id, the sender copy's is the
+        batch id.
+
+        ``batch`` is a :class:`~mailroom_client.batch.Batch`, or the values themselves (records and sender copy in
+        any order: the server tells them apart). The server checks each value alone, as the worker does, and
+        refuses a bad one with the envelope reason (``payload_mismatch``, ``bad_merkle_path``, ``bad_signature``,
+        …) as :class:`ApiError`; values before it were accepted, so resubmitting the whole batch is safe (the
+        worker stores each message once). A sender copy is about ``80 * recipients`` bytes plus the body: past the
+        server's ``--max-body-bytes`` (256 KiB by default, about 2,400 recipients with a 64 KiB body) it is
+        refused with 413 ``body_too_large``."""
+        values = list(batch.records) + [batch.sender_copy] if isinstance(batch, Batch) else list(batch)
+        return [self.submit(value) for value in values]
 
     def inbox(self, seek=None, limit=None, order=None, status=None) -> tuple[list[Record], str | None]:
         """``GET /v1/inbox``: one page, ``(records, next_seek)``. Records are parsed, not verified: call
