@@ -160,3 +160,59 @@ struct BatchSendTests {
         return (parts, copies)
     }
 }
+
+/// What a caller sees when a batch's sender copy does not reach the broker, and what it does about it.
+@Suite("Bulk sends: sender copies and in-flight limits", .enabled(if: TestEnvironment.hasBroker))
+struct BatchSendEdgeTests {
+    @Test("A sender copy over librdkafka's message limit fails alone: its messages count as sent; submit resends it")
+    func senderCopyFailureIsReportedAndResendable() async throws {
+        let topic = try await BrokerTopic.make("batch-copy-fails")
+        let sender = Identity.generate()
+        let recipients = (0..<300).map { _ in Identity.generate() }
+        let messages = recipients.map { BulkMessage(recipient: $0.publicKey.hexString, body: Array("hi".utf8)) }
+        // Each recipient record is under 1 KiB; the sender copy lists 300 recipients (24,000 bytes and more).
+        var configuration = topic.producerConfiguration()
+        configuration.kafka.overrides["message.max.bytes"] = "10000"
+        configuration.kafka.overrides["batch.size"] = "10000"
+        let report = try await MailroomProducer.withProducer(configuration) { producer in
+            await producer.sendBulkReport(from: sender, messages: messages)
+        }
+        #expect(report.sent == 300 && report.failed == 0)
+        #expect(report.batches.count == 1)
+        let failure = try #require(report.senderCopyFailures.first)
+        guard case .failed(let error, let copy) = failure.senderCopy else {
+            Issue.record("the sender copy was sent")
+            return
+        }
+        #expect(error.code == .bodyTooLarge)
+        #expect(copy.header.batchID == failure.batchID)
+
+        // The caller resends the copy with a producer that can.
+        let resent = try await MailroomProducer.withProducer(topic.producerConfiguration()) { producer in
+            try await producer.submit(copy.serialized())
+        }
+        #expect(resent == failure.batchID)
+        let (parts, copies) = try BatchSendTests.split(try await topic.consume(301))
+        #expect(parts.count == 300 && copies.count == 1)
+    }
+
+    @Test("maxInFlight smaller than a batch: every record still goes, none waits forever")
+    func smallInFlightLimit() async throws {
+        let topic = try await BrokerTopic.make("batch-in-flight")
+        let sender = Identity.generate()
+        let messages = (0..<60).map { index in
+            BulkMessage(recipient: Identity.generate().publicKey.hexString, body: [UInt8(index % 3)])
+        }
+        var configuration = topic.producerConfiguration()
+        configuration.maxInFlight = 3
+        configuration.batchRecipients = 25
+        let report = try await MailroomProducer.withProducer(configuration) { producer in
+            await producer.sendBulkReport(from: sender, messages: messages)
+        }
+        #expect(report.sent == 60)
+        #expect(report.batches.map(\.messageIndices.count) == [20, 20, 20])
+        #expect(report.batches.allSatisfy { $0.kind == .personalised && $0.senderCopy.isSent })
+        let (parts, copies) = try BatchSendTests.split(try await topic.consume(63))
+        #expect(parts.count == 60 && copies.count == 3)
+    }
+}
