@@ -104,11 +104,13 @@ class ApiError(Exception):
     ``code="invalid_response"`` (or ``invalid_event`` for an event stream) with the real status.
     """
 
-    def __init__(self, status: int, code: str, message: str = "") -> None:
+    def __init__(self, status: int, code: str, message: str = "", retry_after: int | None = None) -> None:
         super().__init__(status, code, message)
         self.status = status
         self.code = code
         self.message = message
+        #: Seconds from a 429's ``Retry-After`` header, when it holds a whole number; else None.
+        self.retry_after = retry_after
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}" if self.message else self.code
@@ -544,7 +546,11 @@ class ApiClient:
         finally:
             connection.close()
         if not 200 <= response.status < 300:
-            raise ApiError.from_response(response.status, data, response.reason)
+            error = ApiError.from_response(response.status, data, response.reason)
+            retry_after = (response.getheader("Retry-After") or "").strip()
+            if retry_after.isascii() and retry_after.isdigit():
+                error.retry_after = int(retry_after)
+            raise error
         return response.status, data
 
     def _json(self, method: str, path: str, query=None, body: bytes = b"", headers=None) -> Any:
@@ -599,7 +605,7 @@ class ApiClient:
         batch id); :meth:`submit_batch` sends a whole batch."""
         return self._json("POST", "/v1/envelopes", body=bytes(envelope), headers={"Content-Type": "application/octet-stream"})
 
-    def submit_batch(self, batch: "Batch | Iterable[bytes]") -> list[dict]:
+    def submit_batch(self, batch: "Batch | Iterable[bytes]", *, max_wait_s: float = 60.0) -> list[dict]:
         """Submits a batch envelope (format v2, :mod:`mailroom_client.batch`) sealed by this client's key: every
         recipient's record, then the sender's copy, one ``POST /v1/envelopes`` each (202 each). Returns the answers
         in that order: each recipient record's ``id`` is that recipient's message id, the sender copy's is the
@@ -611,9 +617,26 @@ class ApiClient:
         …) as :class:`ApiError`; values before it were accepted, so resubmitting the whole batch is safe (the
         worker stores each message once). A sender copy is about ``80 * recipients`` bytes plus the body: past the
         server's ``--max-body-bytes`` (256 KiB by default, about 2,400 recipients with a 64 KiB body) it is
-        refused with 413 ``body_too_large``."""
+        refused with 413 ``body_too_large``.
+
+        Each value is a request, and the server limits requests per key (50/s sustained, bursts of 100 by default):
+        on 429 ``rate_limited`` the value is sent again after the answer's ``Retry-After``, as long as the waits
+        add up to at most ``max_wait_s`` seconds; past that the :class:`ApiError` is raised."""
         values = list(batch.records) + [batch.sender_copy] if isinstance(batch, Batch) else list(batch)
-        return [self.submit(value) for value in values]
+        answers = []
+        waited = 0.0
+        for value in values:
+            while True:
+                try:
+                    answers.append(self.submit(value))
+                    break
+                except ApiError as error:
+                    wait = error.retry_after
+                    if error.status != 429 or wait is None or waited + wait > max_wait_s:
+                        raise
+                    time.sleep(wait)
+                    waited += wait
+        return answers
 
     def inbox(self, seek=None, limit=None, order=None, status=None) -> tuple[list[Record], str | None]:
         """``GET /v1/inbox``: one page, ``(records, next_seek)``. Records are parsed, not verified: call

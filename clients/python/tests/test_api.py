@@ -426,13 +426,22 @@ def test_submit_batch_posts_every_record_then_the_sender_copy(server):
         assert request["headers"]["Content-Type"] == "application/octet-stream"
         _check_signed(request, alice)
 
-    # Values alone, in any order; a refused value stops the run with the server's reason.
+    # Values alone, in any order; rate limited: sent again after Retry-After (0 here); a refused value stops the
+    # run with the server's reason.
+    server.reply(429, {"error": {"code": "rate_limited", "message": "slow down"}}, {"Retry-After": "0"})
     server.reply(202, {"id": batch_id, "partition": 0, "offset": 9})
     server.reply(400, {"error": {"code": "payload_mismatch", "message": "the payload does not hash"}})
     with pytest.raises(ApiError) as refused:
         client.submit_batch([batch.sender_copy, batch.records[0], batch.records[1]])
     assert refused.value.code == "payload_mismatch" and refused.value.status == 400
-    assert len(server.requests) == len(ids) + 2
+    assert len(server.requests) == len(ids) + 3
+    assert server.requests[len(ids)]["body"] == server.requests[len(ids) + 1]["body"] == batch.sender_copy
+
+    # Past max_wait_s the 429 is raised, with its Retry-After.
+    server.reply(429, {"error": {"code": "rate_limited", "message": "slow down"}}, {"Retry-After": "5"})
+    with pytest.raises(ApiError) as limited:
+        client.submit_batch(batch, max_wait_s=1)
+    assert limited.value.code == "rate_limited" and limited.value.retry_after == 5
 
 
 def test_mailbox_submit_read_delete_unread(server):
