@@ -279,6 +279,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "MailroomProducerTests",
+            dependencies: ["MailroomProducer", "MailroomKafka", "MailroomCore", "MailroomTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "MailroomQueryTests",
             dependencies: [
                 "MailroomQuery", "MailroomStore", "MailroomPostgres", "MailroomCore", "MailroomTestSupport",

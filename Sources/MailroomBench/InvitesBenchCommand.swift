@@ -4,8 +4,9 @@ import MailroomCLISupport
 import MailroomCore
 
 /// `mailroom-bench invites`: invite recipients sealed per second as batch envelopes (format v2, one shared body,
-/// one signature per batch), beside single envelopes (format v1, what `MailroomProducer.sendBulk` seals per
-/// recipient), same body size and threads, in alternating slices. Sealing only: nothing goes to Kafka.
+/// one signature per batch: what `MailroomProducer.sendBulk` seals), beside single envelopes (format v1, what it
+/// sealed per recipient before batches), same body size and threads, in alternating slices; with
+/// `--ingest-recipients`, then a backlog of invites drained by a worker (``InviteIngest``).
 struct InvitesBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "invites",

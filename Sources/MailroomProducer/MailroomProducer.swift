@@ -7,6 +7,10 @@ import Synchronization
 
 /// Sends messages: seals and signs envelopes, and puts them on the envelope topic keyed by the recipient.
 ///
+/// One message is a single envelope (format v1); a bulk send of many is sealed as batch envelopes (format v2,
+/// ``sendBulk(from:messages:senderBody:progress:)``): every recipient's record keyed by the recipient, and one
+/// sender copy per batch keyed by the sender. ``submit(_:)`` takes either format, sealed elsewhere.
+///
 /// Use it inside ``withProducer(_:logger:_:)``, which waits for what is in flight and closes the Kafka client
 /// however the body ends, or call ``close()`` when done.
 ///
@@ -32,6 +36,14 @@ public final class MailroomProducer: Sendable {
         /// How long ago a submitted envelope may have been created; the worker's own limit
         /// (`--max-envelope-age-days`, default 7 days) should be the same.
         public var maxEnvelopeAge: Duration = .seconds(7 * 24 * 3600)
+        /// The most recipients ``MailroomProducer/sendBulk(from:messages:senderBody:progress:)`` puts in one batch
+        /// envelope (format v2); default 1,000, at most ``BatchLimits/formatMaxRecipients`` (larger values count
+        /// as it, values below 1 as 1). A bulk send is split into batches of nearly equal size.
+        public var batchRecipients: Int = 1_000
+        /// The fewest messages a bulk send seals as batch envelopes; with fewer valid messages every message is a
+        /// single envelope (format v1). Default 2: one message is always v1 (a batch of one costs an extra
+        /// record, the sender's copy, for nothing).
+        public var minBatchRecipients: Int = 2
 
         public init(
             kafka: KafkaConfiguration,
@@ -39,7 +51,8 @@ public final class MailroomProducer: Sendable {
             limits: EnvelopeLimits = EnvelopeLimits(),
             maxInFlight: Int = 20_000,
             sendTimeout: Duration = .seconds(30),
-            maxClockSkew: Duration = .seconds(300)
+            maxClockSkew: Duration = .seconds(300),
+            batchRecipients: Int = 1_000
         ) {
             self.kafka = kafka
             self.topics = topics
@@ -47,15 +60,25 @@ public final class MailroomProducer: Sendable {
             self.maxInFlight = maxInFlight
             self.sendTimeout = sendTimeout
             self.maxClockSkew = maxClockSkew
+            self.batchRecipients = batchRecipients
         }
+
+        /// ``batchRecipients`` clamped to 1 through ``BatchLimits/formatMaxRecipients``.
+        var effectiveBatchRecipients: Int { min(max(batchRecipients, 1), BatchLimits.formatMaxRecipients) }
+
+        /// What a submitted batch value may hold: the body limit of ``limits``, the format's recipient limit.
+        var submittedBatchLimits: BatchLimits { BatchLimits(maxBodyBytes: limits.maxBodyBytes) }
     }
 
-    private let producer: KafkaProducer
-    private let configuration: Configuration
-    private let logger: Logger
+    let producer: KafkaProducer
+    let configuration: Configuration
+    let logger: Logger
     /// Checks submitted envelopes' signatures, with tables for repeat senders (the default configuration: 1024
     /// keys in a release build), re-checked by libsodium.
     private let signatureVerifier: Ed25519Verifier
+    /// Batches (format v2) whose signature verified, so that the records of one submitted batch cost one
+    /// signature check between them, as in the worker.
+    private let verifiedBatches = BatchSignatureCache()
 
     /// Creates the producer; it connects in the background.
     public init(_ configuration: Configuration, logger: Logger = Logger(label: "mailroom.producer")) throws(KafkaError)
@@ -113,37 +136,48 @@ public final class MailroomProducer: Sendable {
     /// Submits an envelope sealed and signed elsewhere — on the sender's own device, say — and returns once the
     /// broker acknowledged it. The producer never sees a private key.
     ///
+    /// The value is one of:
+    /// - a single envelope (format v1, first byte 1), keyed by its recipient;
+    /// - one recipient's record of a batch envelope (format v2, first byte 2, part 1), keyed by its recipient;
+    /// - the sender's copy of a batch envelope (format v2, part 2), keyed by the batch's sender.
+    ///
     /// The bytes are checked as the worker checks them before anything reaches Kafka: the strict parse and the
-    /// signature (`Envelope.verify`, about one libsodium verification: docs/BENCHMARKS.md, "Submit"), and the
-    /// creation time against ``Configuration/maxClockSkew``. The record is keyed by the envelope's recipient.
-    /// The worker verifies everything again: Kafka is not trusted.
-    /// - Returns: the envelope's message id.
-    /// - Throws: ``ProducerError`` whose code is the envelope's reason (`truncated`, `bad_signature`, …, with
+    /// signature (`Envelope.verify`, about one libsodium verification: docs/BENCHMARKS.md, "Submit";
+    /// `BatchRecipientEnvelope.verify` or `BatchSenderCopy.verify` for a batch value, with a signature cache so
+    /// that the records of one batch cost one signature check between them), and the creation time against
+    /// ``Configuration/maxClockSkew`` and ``Configuration/maxEnvelopeAge``. A batch value may name up to
+    /// ``BatchLimits/formatMaxRecipients`` recipients, whatever ``Configuration/batchRecipients`` says. The worker
+    /// verifies everything again: Kafka is not trusted.
+    /// - Returns: the envelope's message id; for a recipient record the recipient's message id, for a sender's
+    ///   copy the batch id (the sentbox entry's id).
+    /// - Throws: ``ProducerError`` whose code is the envelope's reason (`truncated`, `bad_signature`,
+    ///   `invalid_batch`, `batch_too_large`, `payload_mismatch`, `bad_merkle_path`, …, with
     ///   ``ProducerError/envelopeError``), ``ProducerError/Code/createdInFuture``,
-    ///   ``ProducerError/Code/brokerUnreachable`` or ``ProducerError/Code/deliveryFailed``.
+    ///   ``ProducerError/Code/envelopeTooOld``, ``ProducerError/Code/brokerUnreachable`` or
+    ///   ``ProducerError/Code/deliveryFailed``.
     @discardableResult
     public func submit(_ envelope: [UInt8]) async throws(ProducerError) -> MessageID {
-        let verified = try Self.check(
+        let checked = try Self.check(
             envelope,
             limits: configuration.limits,
+            batchLimits: configuration.submittedBatchLimits,
             maxClockSkew: configuration.maxClockSkew,
             maxEnvelopeAge: configuration.maxEnvelopeAge,
-            verifier: signatureVerifier
+            verifier: signatureVerifier,
+            verifiedBatches: verifiedBatches
         )
         do {
-            _ = try await producer.send(
-                topic: configuration.topics.envelopes,
-                key: verified.recipient.bytes,
-                value: verified.serialized()
-            )
+            _ = try await producer.send(topic: configuration.topics.envelopes, key: checked.key, value: checked.value)
         } catch {
             throw ProducerError(error)
         }
-        return verified.id
+        return checked.id
     }
 
-    /// Submits many envelopes sealed elsewhere, checking them on all cores while producing; every envelope gets
-    /// a result, in input order, and an invalid one never reaches Kafka (see ``submit(_:)``).
+    /// Submits many envelopes sealed elsewhere (single envelopes and batch values, mixed as they come), checking
+    /// them on all cores while producing; every envelope gets a result, in input order, and an invalid one never
+    /// reaches Kafka (see ``submit(_:)``). A batch's records may be submitted together: its signature is checked
+    /// once.
     public func submitBulk(
         _ envelopes: [[UInt8]],
         progress: (@Sendable (BulkProgress) -> Void)? = nil
@@ -151,32 +185,72 @@ public final class MailroomProducer: Sendable {
         -> [BulkResult]
     {
         let limits = configuration.limits
+        let batchLimits = configuration.submittedBatchLimits
         let skew = configuration.maxClockSkew
         let age = configuration.maxEnvelopeAge
         let verifier = signatureVerifier
+        let verifiedBatches = verifiedBatches
         return await pipeline(envelopes, progress: progress) { bytes in
             Result { () throws(ProducerError) in
-                try Self.check(bytes, limits: limits, maxClockSkew: skew, maxEnvelopeAge: age, verifier: verifier)
+                try Self.check(
+                    bytes,
+                    limits: limits,
+                    batchLimits: batchLimits,
+                    maxClockSkew: skew,
+                    maxEnvelopeAge: age,
+                    verifier: verifier,
+                    verifiedBatches: verifiedBatches
+                )
             }
         }
     }
 
-    /// What the worker would check of a submitted envelope, short of the mailboxes.
+    /// What the worker would check of a submitted value, short of the mailboxes: dispatches on the first byte
+    /// (2: a batch value, anything else: envelope v1, whose parse refuses other versions).
     static func check(
         _ bytes: [UInt8],
         limits: EnvelopeLimits,
+        batchLimits: BatchLimits = BatchLimits(),
         maxClockSkew: Duration,
         maxEnvelopeAge: Duration = .seconds(7 * 24 * 3600),
-        verifier: Ed25519Verifier = .libsodiumOnly
-    ) throws(ProducerError) -> Envelope {
-        let envelope: Envelope
+        verifier: Ed25519Verifier = .libsodiumOnly,
+        verifiedBatches: BatchSignatureCache? = nil
+    ) throws(ProducerError) -> ProducerRecord {
+        let record: ProducerRecord
+        let createdAt: Int64
         do {
-            envelope = try Envelope.verify(bytes, limits: limits, using: verifier)
+            if bytes.first == BatchValue.version {
+                switch BatchValue.part(of: bytes) {
+                case BatchValue.senderPart:
+                    let copy = try BatchSenderCopy.verify(
+                        bytes,
+                        limits: batchLimits,
+                        using: verifier,
+                        verifiedRoots: verifiedBatches
+                    )
+                    record = ProducerRecord(copy)
+                    createdAt = copy.header.createdAtMilliseconds
+                default:
+                    // Part 1, and anything else: the recipient parse names the reason (truncated, invalid_batch).
+                    let envelope = try BatchRecipientEnvelope.verify(
+                        bytes,
+                        limits: batchLimits,
+                        using: verifier,
+                        verifiedRoots: verifiedBatches
+                    )
+                    record = ProducerRecord(envelope)
+                    createdAt = envelope.createdAtMilliseconds
+                }
+            } else {
+                let envelope = try Envelope.verify(bytes, limits: limits, using: verifier)
+                record = ProducerRecord(envelope)
+                createdAt = envelope.createdAtMilliseconds
+            }
         } catch {
             throw ProducerError(refused: error)
         }
         let now = Int64(Date().timeIntervalSince1970 * 1000)
-        let ahead = envelope.createdAtMilliseconds - now
+        let ahead = createdAt - now
         if ahead > maxClockSkew.components.seconds * 1000 {
             throw ProducerError(.createdInFuture, "the envelope is dated \(ahead) ms ahead of this clock")
         }
@@ -186,7 +260,7 @@ public final class MailroomProducer: Sendable {
                 "the envelope was created \(-ahead / 1000) s ago; the most is \(maxEnvelopeAge.components.seconds) s"
             )
         }
-        return envelope
+        return record
     }
 
     /// Reads a recipient written as a Textile key string or as 64 hex digits.
@@ -198,55 +272,38 @@ public final class MailroomProducer: Sendable {
         }
     }
 
-    /// Sends many messages from one sender — onboarding invites, say — sealing on all cores while producing.
-    ///
-    /// Memory stays bounded: envelopes are sealed a chunk at a time, and no more than
-    /// ``Configuration/maxInFlight`` wait for the broker. Every message gets a result, in input order.
-    /// - Parameters:
-    ///   - messages: recipients (Textile key string or hex) and their bodies.
-    ///   - progress: called (from any thread) as results arrive, with the number finished so far.
-    public func sendBulk(
-        from sender: Identity,
-        messages: [BulkMessage],
-        progress: (@Sendable (BulkProgress) -> Void)? = nil
-    ) async -> [BulkResult] {
-        let limits = configuration.limits
-        return await pipeline(messages, progress: progress) { message in
-            Self.sealOne(message, from: sender, limits: limits)
-        }
-    }
-
     /// The bulk pipeline: `prepare` (sealing or checking) runs a chunk at a time on all cores, while the chunk
     /// before it is handed to librdkafka; at most ``Configuration/maxInFlight`` envelopes wait for the broker.
-    private func pipeline<Input: Sendable>(
+    func pipeline<Input: Sendable>(
         _ inputs: [Input],
         progress: (@Sendable (BulkProgress) -> Void)?,
-        prepare: @escaping @Sendable (Input) -> Result<Envelope, ProducerError>
+        prepare: @escaping @Sendable (Input) -> Result<ProducerRecord, ProducerError>
     ) async -> [BulkResult] {
+        guard !inputs.isEmpty else { return [] }
         let results = BulkResults(count: inputs.count, progress: progress)
         let chunkSize = 512
         var start = 0
-        var preparedChunk = await Self.prepare(inputs[0..<min(chunkSize, inputs.count)], with: prepare)
+        var preparedChunk = await Self.parallelMap(inputs[0..<min(chunkSize, inputs.count)], prepare)
         while start < inputs.count {
             let end = min(start + chunkSize, inputs.count)
             let nextEnd = min(end + chunkSize, inputs.count)
-            async let nextChunk = Self.prepare(inputs[end..<nextEnd], with: prepare)
+            async let nextChunk = Self.parallelMap(inputs[end..<nextEnd], prepare)
             for (offset, prepared) in preparedChunk.enumerated() {
                 let index = start + offset
                 switch prepared {
                 case .failure(let error):
                     results.record(index, .failed(error))
-                case .success(let envelope):
+                case .success(let record):
                     await producer.enqueue(
                         topic: configuration.topics.envelopes,
-                        key: envelope.recipient.bytes,
-                        value: envelope.serialized()
+                        key: record.key,
+                        value: record.value
                     ) { outcome in
                         switch outcome {
                         case .success(let report):
                             results.record(
                                 index,
-                                .sent(envelope.id, partition: report.partition, offset: report.offset)
+                                .sent(record.id, partition: report.partition, offset: report.offset)
                             )
                         case .failure(let error):
                             results.record(index, .failed(ProducerError(error)))
@@ -261,34 +318,11 @@ public final class MailroomProducer: Sendable {
         return results.all
     }
 
-    /// Prepares a chunk, split across the cores.
-    private static func prepare<Input: Sendable>(
-        _ chunk: ArraySlice<Input>,
-        with prepare: @escaping @Sendable (Input) -> Result<Envelope, ProducerError>
-    ) async -> [Result<Envelope, ProducerError>] {
-        guard !chunk.isEmpty else { return [] }
-        let parts = max(1, min(Self.cores, chunk.count / 16))
-        let base = chunk.startIndex
-        let size = (chunk.count + parts - 1) / parts
-        return await withTaskGroup(of: (Int, [Result<Envelope, ProducerError>]).self) { group in
-            for part in 0..<parts {
-                let lower = base + part * size
-                let upper = min(lower + size, chunk.endIndex)
-                guard lower < upper else { continue }
-                let slice = Array(chunk[lower..<upper])
-                group.addTask { (part, slice.map(prepare)) }
-            }
-            var pieces = [[Result<Envelope, ProducerError>]](repeating: [], count: parts)
-            for await (part, prepared) in group { pieces[part] = prepared }
-            return pieces.flatMap { $0 }
-        }
-    }
-
-    private static func sealOne(
+    static func sealOne(
         _ message: BulkMessage,
         from sender: Identity,
         limits: EnvelopeLimits
-    ) -> Result<Envelope, ProducerError> {
+    ) -> Result<ProducerRecord, ProducerError> {
         let recipient: PublicKey
         do {
             recipient = try parseRecipient(message.recipient)
@@ -296,7 +330,9 @@ public final class MailroomProducer: Sendable {
             return .failure(error)
         }
         do {
-            return .success(try Envelope.seal(from: sender, to: recipient, body: message.body, limits: limits))
+            return .success(
+                ProducerRecord(try Envelope.seal(from: sender, to: recipient, body: message.body, limits: limits))
+            )
         } catch {
             return .failure(ProducerError(error))
         }
@@ -326,87 +362,6 @@ public final class MailroomProducer: Sendable {
     /// Waits for every envelope in flight, then closes the Kafka client. Later calls do nothing.
     public func close() async {
         await producer.close()
-    }
-}
-
-/// One message of a bulk send.
-public struct BulkMessage: Sendable {
-    /// A Textile key string or 64 hex digits.
-    public var recipient: String
-    public var body: [UInt8]
-
-    public init(recipient: String, body: [UInt8]) {
-        self.recipient = recipient
-        self.body = body
-    }
-}
-
-/// What happened to one message of a bulk send.
-public enum BulkResult: Sendable {
-    case sent(MessageID, partition: Int32, offset: Int64)
-    case failed(ProducerError)
-
-    public var isSent: Bool {
-        if case .sent = self { return true }
-        return false
-    }
-}
-
-/// Progress of a bulk send.
-public struct BulkProgress: Sendable {
-    public var finished: Int
-    public var failed: Int
-    public var total: Int
-}
-
-/// Collects bulk results from librdkafka's delivery thread.
-private final class BulkResults: Sendable {
-    private struct State {
-        var results: [BulkResult?]
-        var finished = 0
-        var failed = 0
-        var waiter: CheckedContinuation<Void, Never>?
-    }
-
-    private let state: Mutex<State>
-    private let progress: (@Sendable (BulkProgress) -> Void)?
-    private let total: Int
-
-    init(count: Int, progress: (@Sendable (BulkProgress) -> Void)?) {
-        state = Mutex(State(results: [BulkResult?](repeating: nil, count: count)))
-        self.progress = progress
-        total = count
-    }
-
-    func record(_ index: Int, _ result: BulkResult) {
-        let (snapshot, waiter): (BulkProgress, CheckedContinuation<Void, Never>?) = state.withLock { state in
-            state.results[index] = result
-            state.finished += 1
-            if !result.isSent { state.failed += 1 }
-            var waiter: CheckedContinuation<Void, Never>?
-            if state.finished == total {
-                waiter = state.waiter
-                state.waiter = nil
-            }
-            return (BulkProgress(finished: state.finished, failed: state.failed, total: total), waiter)
-        }
-        progress?(snapshot)
-        waiter?.resume()
-    }
-
-    func waitForAll() async {
-        await withCheckedContinuation { continuation in
-            let done = state.withLock { state in
-                if state.finished == total { return true }
-                state.waiter = continuation
-                return false
-            }
-            if done { continuation.resume() }
-        }
-    }
-
-    var all: [BulkResult] {
-        state.withLock { $0.results.map { $0 ?? .failed(ProducerError(.deliveryFailed, "no result")) } }
     }
 }
 

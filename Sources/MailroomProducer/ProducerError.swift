@@ -5,7 +5,8 @@ import MailroomKafka
 public struct ProducerError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         public let rawValue: String
-        /// The recipient's key string is not a Textile key string or 64 hex digits of a valid Ed25519 key.
+        /// The recipient's key string is not a Textile key string or 64 hex digits of a valid Ed25519 key (also a
+        /// submitted batch record whose recipient key is not a valid point).
         public static let invalidRecipientKey = Code(rawValue: "invalid_recipient_key")
         /// The body is over the configured maximum.
         public static let bodyTooLarge = Code(rawValue: "body_too_large")
@@ -13,7 +14,7 @@ public struct ProducerError: Error, Sendable, CustomStringConvertible {
         public static let brokerUnreachable = Code(rawValue: "broker_unreachable")
         /// The broker refused the envelope.
         public static let deliveryFailed = Code(rawValue: "delivery_failed")
-        /// The envelope could not be built.
+        /// The envelope (or batch) could not be built.
         public static let sealingFailed = Code(rawValue: "sealing_failed")
 
         // MARK: Submitted envelopes (``MailroomProducer/submit(_:)``): the envelope's own reason codes.
@@ -32,6 +33,16 @@ public struct ProducerError: Error, Sendable, CustomStringConvertible {
         public static let invalidMessageID = Code(rawValue: "invalid_message_id")
         /// The signature does not verify against the sender key.
         public static let badSignature = Code(rawValue: "bad_signature")
+        /// A batch value (format v2) is malformed: an unknown kind or part, no recipients, an index outside the
+        /// batch.
+        public static let invalidBatch = Code(rawValue: "invalid_batch")
+        /// A batch value names more recipients than the format allows.
+        public static let batchTooLarge = Code(rawValue: "batch_too_large")
+        /// A batch value's shared payload (or the sender's copy) does not hash to what the signed header says.
+        public static let payloadMismatch = Code(rawValue: "payload_mismatch")
+        /// A recipient record's leaf and Merkle path (or a sender copy's recipients list) do not lead to the
+        /// signed root.
+        public static let badMerklePath = Code(rawValue: "bad_merkle_path")
         /// The envelope is dated further ahead of this clock than ``MailroomProducer/Configuration/maxClockSkew``:
         /// the worker would refuse it (`created_in_future`).
         public static let createdInFuture = Code(rawValue: "created_in_future")
@@ -51,7 +62,8 @@ public struct ProducerError: Error, Sendable, CustomStringConvertible {
         self.message = message
     }
 
-    /// A submitted envelope refused by `Envelope.verify`: the code is the envelope's reason.
+    /// A submitted envelope refused by `Envelope.verify` (or a batch value refused by `BatchRecipientEnvelope.verify`
+    /// or `BatchSenderCopy.verify`): the code is the envelope's reason.
     init(refused error: EnvelopeError) {
         self.init(Code(rawValue: error.reason), error.detail)
         envelopeError = error

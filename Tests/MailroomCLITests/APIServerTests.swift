@@ -179,6 +179,66 @@ struct APIServerTests {
         try await stack.database.drop()
     }
 
+    @Test("A batch envelope (v2) sealed by the Python client goes through POST /v1/envelopes, value by value")
+    func batchThroughTheAPI() async throws {
+        let stack = try await PipelineCommandTests.stack()
+        func path(_ name: String) -> String { stack.folder.appendingPathComponent(name).path }
+        #expect(
+            try CLI.run(
+                ["topics", "create", "--partitions", "2"] + stack.topicArguments,
+                environment: stack.environment
+            ).status == 0
+        )
+        let (server, url) = try await Self.serve(stack)
+        defer { server.signal(SIGKILL) }
+        for name in ["alice", "bob"] {
+            _ = try DeviceKeysTests.python(["keygen", "--out", path("\(name).key"), "--json"])
+        }
+        let script = """
+            import json, sys
+            from mailroom_client.api import ApiClient, ApiError
+            from mailroom_client.batch import seal_shared, verify_sender_copy, verify_recipient_record
+            from mailroom_client.keys import Identity
+            alice = Identity.from_textile_string(open(sys.argv[2]).read().strip())
+            bob = Identity.from_textile_string(open(sys.argv[3]).read().strip())
+            recipients = [Identity.generate().public_key for _ in range(3)] + [bob.public_key]
+            batch = seal_shared(alice, recipients, b"welcome over http")
+            out = {}
+            answers = ApiClient(sys.argv[1], alice).submit_batch(batch)
+            out["ids"] = [a["id"] for a in answers]
+            out["expected"] = [m.text for m in batch.message_ids] + [verify_sender_copy(batch.sender_copy).batch_id.text]
+            def refused(client, value):
+                try:
+                    client.submit(value)
+                    return None
+                except ApiError as error:
+                    return [error.status, error.code]
+            out["relayed"] = refused(ApiClient(sys.argv[1], bob), batch.records[3])
+            tampered = bytearray(batch.records[0]); tampered[-1] ^= 1
+            out["payload"] = refused(ApiClient(sys.argv[1], alice), bytes(tampered))
+            copy = bytearray(batch.sender_copy); copy[300] ^= 1
+            out["copy"] = refused(ApiClient(sys.argv[1], alice), bytes(copy))
+            print(json.dumps(out))
+            """
+        let result = try DeviceKeysTests.python(
+            ["-c", script, url, path("alice.key"), path("bob.key")],
+            pythonArguments: true
+        )
+        #expect(result.status == 0, "\(result.stderr)")
+        let out = Self.object(result.stdout)
+        let ids = try #require(out["ids"] as? [String])
+        #expect(ids.count == 5)
+        #expect(ids == out["expected"] as? [String])
+        #expect(out["relayed"] as? [AnyHashable] == [403, "not_the_sender"])
+        #expect(out["payload"] as? [AnyHashable] == [400, "payload_mismatch"])
+        #expect(out["copy"] as? [AnyHashable] == [400, "payload_mismatch"])
+        #expect(!server.output.contains("welcome over http"))
+        server.signal(SIGTERM)
+        #expect(try await server.exitStatus(within: .seconds(30)) == 0, "\(server.output)")
+        try? FileManager.default.removeItem(at: stack.folder)
+        try await stack.database.drop()
+    }
+
     @Test(
         "Rate limits answer 429 with Retry-After per key and per address; CORS for listed origins only; /metrics counts routes"
     )

@@ -109,14 +109,24 @@ struct PipelineCommandTests {
         csv += "not-a-key,hello\n"
         let recipients = stack.folder.appendingPathComponent("invitees.csv")
         try csv.write(to: recipients, atomically: true, encoding: .utf8)
+        let badSize = try CLI.run(
+            ["invite", "--from", alice, "--recipients", recipients.path, "--batch-recipients", "0"]
+                + stack.topicArguments,
+            environment: env
+        )
+        #expect(badSize.status != 0 && badSize.stderr.contains("--batch-recipients"))
+        // 30 valid recipients at 20 per batch: two personalised batch envelopes (v2) of 15.
         let invite = try CLI.run(
-            ["invite", "--from", alice, "--recipients", recipients.path, "--json"] + stack.topicArguments,
+            ["invite", "--from", alice, "--recipients", recipients.path, "--batch-recipients", "20", "--json"]
+                + stack.topicArguments,
             environment: env
         )
         #expect(invite.status == 1)  // one recipient failed
         let summary = try JSONSerialization.jsonObject(with: Data(invite.stdout.utf8)) as? [String: Any]
         #expect(summary?["sent"] as? Int == 30)
         #expect(summary?["failed"] as? Int == 1)
+        #expect(summary?["batches"] as? Int == 2)
+        #expect(summary?["sender_copies_failed"] as? Int == 0)
         #expect(invite.stderr.contains("not-a-key"))
 
         // A message to someone without a mailbox yet: dead-lettered, replayed once they set one up.
@@ -166,7 +176,8 @@ struct PipelineCommandTests {
         // The counters say what happened to every record, as Prometheus text.
         let metrics = try MetricsEndpoint.scrape(port: metricsPort)
         #expect(metrics.contains("mailroom_worker_stored_total 32"), "\(metrics)")
-        #expect(metrics.contains("mailroom_worker_consumed_total 33"))
+        // 1 send, 30 invite records and 2 batch sender copies, 1 to carol, 1 replayed.
+        #expect(metrics.contains("mailroom_worker_consumed_total 35"))
         #expect(metrics.contains(#"mailroom_worker_rejected_total{reason="no_recipient_mailbox"} 1"#))
         #expect(metrics.contains("mailroom_worker_end_to_end_latency_seconds"))
         #expect(metrics.contains("mailroom_worker_consumer_lag"))

@@ -40,6 +40,24 @@ struct SubmitTests {
         return out
     }
 
+    /// The reason `submit` gives: the vector's, except for a value whose first byte is 2, which `submit` reads as a
+    /// batch value (format v2), as the worker does; a v1 envelope with its version byte set to 2 is refused by the
+    /// batch parse instead (`unsupported_version` is what `Envelope.verify` alone says).
+    static func submitReason(_ vector: Vectors.Invalid) -> String {
+        let value = bytes(vector.envelope_hex)
+        guard value.first == 2 else { return vector.reason }
+        do {
+            if value.count > 254 && value[254] == 2 {  // the part byte: a sender's copy
+                _ = try BatchSenderCopy.verify(value)
+            } else {
+                _ = try BatchRecipientEnvelope.verify(value)
+            }
+            return "accepted"
+        } catch {
+            return error.reason
+        }
+    }
+
     @Test(
         "Every invalid envelope vector is refused with its reason, one at a time and in bulk; the topic gets only the valid ones"
     )
@@ -55,12 +73,13 @@ struct SubmitTests {
 
         #expect(vectors.invalid.count >= 20)
         for vector in vectors.invalid {
+            let reason = Self.submitReason(vector)
             do {
                 try await producer.submit(Self.bytes(vector.envelope_hex))
                 Issue.record("\(vector.name) was accepted")
             } catch {
-                #expect(error.code.rawValue == vector.reason, "\(vector.name): \(error)")
-                #expect(error.envelopeError?.reason == vector.reason)
+                #expect(error.code.rawValue == reason, "\(vector.name): \(error)")
+                #expect(error.envelopeError?.reason == reason)
             }
         }
         let bulk = await producer.submitBulk(vectors.invalid.map { Self.bytes($0.envelope_hex) })
@@ -69,7 +88,7 @@ struct SubmitTests {
                 Issue.record("\(vector.name) was accepted in bulk")
                 continue
             }
-            #expect(error.code.rawValue == vector.reason, "\(vector.name)")
+            #expect(error.code.rawValue == Self.submitReason(vector), "\(vector.name)")
         }
         // Dated too far ahead: the worker would refuse it, so the producer does.
         let future = try Envelope.seal(

@@ -64,8 +64,17 @@ struct MailboxRoutes: Sendable {
                 "send the envelope as application/octet-stream"
             )
         }
-        // The caller may submit only what it signed: the check is cheap next to the signature check to come.
-        if context.body.count >= 49, context.body[0] == 1, Array(context.body[17..<49]) != caller.bytes {
+        // The caller may submit only what it signed: the check is cheap next to the signature check to come. The
+        // sender key lies at bytes 17..<49 of an envelope (v1), 18..<50 of a batch value (v2: a recipient's
+        // record or the sender's copy).
+        let body = context.body
+        let senderKey: Range<Int>? =
+            switch body.first {
+            case 1: 17..<49
+            case 2: 18..<50
+            default: nil
+            }
+        if let senderKey, body.count >= senderKey.upperBound, Array(body[senderKey]) != caller.bytes {
             throw APIError(
                 .forbidden,
                 "not_the_sender",

@@ -12,10 +12,18 @@ struct InviteCommand: AsyncParsableCommand {
         discussion: """
             The recipients file has one public key per line, or is a CSV whose header names a `key` column and \
             optionally a `body` column (a personalised body per recipient). Without a body column every recipient \
-            gets --body (or --body-file). Sealing runs on all cores while envelopes are produced.
+            gets --body (or --body-file). With a body column, --body (or --body-file) is what your own sentbox \
+            keeps of each batch (the template, say; default the batch's first body).
+
+            Recipients are sent as batch envelopes (format v2): at most --batch-recipients per batch, one \
+            signature per batch, every recipient's record keyed by the recipient plus one sender copy (your \
+            sentbox entry) per batch. A batch whose bodies are all equal carries the body once (shared); otherwise \
+            each recipient's body is sealed to them (personalised). A single recipient gets a single envelope (v1). \
+            Batches are sealed on all cores while records are produced.
 
             On a terminal a progress bar shows rate and ETA; otherwise plain progress lines. Exit status 1 if any \
-            recipient failed (each failure is listed on standard error).
+            recipient failed or a batch's sender copy was not sent (each failure is listed on standard error; a \
+            recipient whose record was acknowledged has the message even when the sender copy failed).
             """
     )
 
@@ -27,7 +35,21 @@ struct InviteCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The shared message text.", valueName: "text")) var body: String?
     @Option(name: .customLong("body-file"), help: ArgumentHelp("File holding the shared message.", valueName: "file"))
     var bodyFile: String?
+    @Option(
+        name: .customLong("batch-recipients"),
+        help: ArgumentHelp(
+            "Recipients per batch envelope, 1 to \(BatchLimits.formatMaxRecipients).",
+            valueName: "n"
+        )
+    )
+    var batchRecipients: Int = 1_000
     @Flag(help: "Print the summary as one JSON object.") var json = false
+
+    func validate() throws {
+        guard (1...BatchLimits.formatMaxRecipients).contains(batchRecipients) else {
+            throw ValidationError("--batch-recipients must be 1 to \(BatchLimits.formatMaxRecipients)")
+        }
+    }
 
     func run() async throws {
         try await reportingErrors {
@@ -43,45 +65,77 @@ struct InviteCommand: AsyncParsableCommand {
                 }
                 shared = Array(file)
             }
-            let messages = try RecipientsFile.parse(String(decoding: data, as: UTF8.self), sharedBody: shared)
+            let text = String(decoding: data, as: UTF8.self)
+            let messages = try RecipientsFile.parse(text, sharedBody: shared)
+            let hasBodyColumn = RecipientsFile.hasBodyColumn(text)
             guard !messages.isEmpty else { throw CLIError("\(recipients) lists no recipients") }
 
             let producer = try MailroomProducer(
-                .init(kafka: try kafka.configuration(), topics: kafka.topics, sendTimeout: .seconds(30)),
+                .init(
+                    kafka: try kafka.configuration(),
+                    topics: kafka.topics,
+                    sendTimeout: .seconds(30),
+                    batchRecipients: batchRecipients
+                ),
                 logger: CLILogging.logger("producer")
             )
             let progress = ProgressReporter(total: messages.count, label: "invites")
             let started = ContinuousClock.now
-            let results = await producer.sendBulk(from: sender, messages: messages) { progress.update($0) }
+            let report = await producer.sendBulkReport(
+                from: sender,
+                messages: messages,
+                senderBody: hasBodyColumn ? shared : nil
+            ) { progress.update($0) }
             await producer.close()
             progress.finish()
             let elapsed = ContinuousClock.now - started
             var failed = 0
-            for (message, result) in zip(messages, results) {
+            for (message, result) in zip(messages, report.results) {
                 if case .failed(let error) = result {
                     failed += 1
                     CLIOutput.error("failed: \(message.recipient.prefix(80)): \(error)")
+                }
+            }
+            let senderCopiesFailed = report.senderCopyFailures
+            for batch in senderCopiesFailed {
+                if case .failed(let error, _) = batch.senderCopy {
+                    CLIOutput.error(
+                        "sender copy of batch \(batch.batchID) (\(batch.messageIndices.count) recipients) not sent: "
+                            + "\(error)"
+                    )
                 }
             }
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             let sent = messages.count - failed
             if json {
                 CLIOutput.json([
-                    "sent": sent, "failed": failed, "seconds": seconds,
+                    "sent": sent, "failed": failed, "batches": report.batches.count,
+                    "sender_copies_failed": senderCopiesFailed.count, "seconds": seconds,
                     "per_second": seconds > 0 ? Double(sent) / seconds : 0,
                 ])
             } else {
+                let rate = Int(seconds > 0 ? Double(sent) / seconds : 0)
                 CLIOutput.line(
-                    "sent \(sent), failed \(failed), in \(String(format: "%.1f", seconds)) s (\(Int(seconds > 0 ? Double(sent) / seconds : 0))/s)"
+                    "sent \(sent), failed \(failed), in \(report.batches.count) batches, "
+                        + "in \(String(format: "%.1f", seconds)) s (\(rate)/s)"
+                        + (senderCopiesFailed.isEmpty ? "" : ", \(senderCopiesFailed.count) sender copies not sent")
                 )
             }
-            if failed > 0 { throw ExitCode.failure }
+            if failed > 0 || !senderCopiesFailed.isEmpty { throw ExitCode.failure }
         }
     }
 }
 
 /// Reads `mailroom invite`'s recipients file.
 enum RecipientsFile {
+    /// Whether the file is a CSV with a `body` column (personalised bodies).
+    static func hasBodyColumn(_ text: String) -> Bool {
+        guard let first = text.split(whereSeparator: \.isNewline).first(where: { !$0.allSatisfy(\.isWhitespace) })
+        else { return false }
+        let header = CSV.fields(String(first)).map { $0.lowercased().trimmingCharacters(in: .whitespaces) }
+        return header.contains("key") && header.contains("body")
+    }
+
     static func parse(_ text: String, sharedBody: [UInt8]?) throws -> [BulkMessage] {
         let lines = text.split(whereSeparator: \.isNewline).map(String.init).filter {
             !$0.trimmingCharacters(in: .whitespaces).isEmpty

@@ -31,6 +31,7 @@ from typing import Any, Iterable, Iterator, Mapping
 from .errors import MailroomKeyError
 from .keys import Identity, parse_public_key
 from .records import Record, _parse_json, b64url_decode, b64url_encode
+from .batch import Batch
 from .envelope import EnvelopeError, signature_verifies
 from .ulid import MessageId
 
@@ -103,11 +104,13 @@ class ApiError(Exception):
     ``code="invalid_response"`` (or ``invalid_event`` for an event stream) with the real status.
     """
 
-    def __init__(self, status: int, code: str, message: str = "") -> None:
+    def __init__(self, status: int, code: str, message: str = "", retry_after: int | None = None) -> None:
         super().__init__(status, code, message)
         self.status = status
         self.code = code
         self.message = message
+        #: Seconds from a 429's ``Retry-After`` header, when it holds a whole number; else None.
+        self.retry_after = retry_after
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}" if self.message else self.code
@@ -543,7 +546,11 @@ class ApiClient:
         finally:
             connection.close()
         if not 200 <= response.status < 300:
-            raise ApiError.from_response(response.status, data, response.reason)
+            error = ApiError.from_response(response.status, data, response.reason)
+            retry_after = (response.getheader("Retry-After") or "").strip()
+            if retry_after.isascii() and retry_after.isdigit():
+                error.retry_after = int(retry_after)
+            raise error
         return response.status, data
 
     def _json(self, method: str, path: str, query=None, body: bytes = b"", headers=None) -> Any:
@@ -593,8 +600,43 @@ class ApiClient:
 
     def submit(self, envelope: bytes) -> dict:
         """``POST /v1/envelopes`` (202): ``{"id", "partition", "offset"}``. The envelope must be signed by this
-        client's key (``not_the_sender``)."""
+        client's key (``not_the_sender``). It is a single envelope (v1) or one value of a batch envelope (v2: a
+        recipient's record, whose ``id`` is the recipient's message id, or the sender's copy, whose ``id`` is the
+        batch id); :meth:`submit_batch` sends a whole batch."""
         return self._json("POST", "/v1/envelopes", body=bytes(envelope), headers={"Content-Type": "application/octet-stream"})
+
+    def submit_batch(self, batch: "Batch | Iterable[bytes]", *, max_wait_s: float = 60.0) -> list[dict]:
+        """Submits a batch envelope (format v2, :mod:`mailroom_client.batch`) sealed by this client's key: every
+        recipient's record, then the sender's copy, one ``POST /v1/envelopes`` each (202 each). Returns the answers
+        in that order: each recipient record's ``id`` is that recipient's message id, the sender copy's is the
+        batch id.
+
+        ``batch`` is a :class:`~mailroom_client.batch.Batch`, or the values themselves (records and sender copy in
+        any order: the server tells them apart). The server checks each value alone, as the worker does, and
+        refuses a bad one with the envelope reason (``payload_mismatch``, ``bad_merkle_path``, ``bad_signature``,
+        …) as :class:`ApiError`; values before it were accepted, so resubmitting the whole batch is safe (the
+        worker stores each message once). A sender copy is about ``80 * recipients`` bytes plus the body: past the
+        server's ``--max-body-bytes`` (256 KiB by default, about 2,400 recipients with a 64 KiB body) it is
+        refused with 413 ``body_too_large``.
+
+        Each value is a request, and the server limits requests per key (50/s sustained, bursts of 100 by default):
+        on 429 ``rate_limited`` the value is sent again after the answer's ``Retry-After``, as long as the waits
+        add up to at most ``max_wait_s`` seconds; past that the :class:`ApiError` is raised."""
+        values = list(batch.records) + [batch.sender_copy] if isinstance(batch, Batch) else list(batch)
+        answers = []
+        waited = 0.0
+        for value in values:
+            while True:
+                try:
+                    answers.append(self.submit(value))
+                    break
+                except ApiError as error:
+                    wait = error.retry_after
+                    if error.status != 429 or wait is None or waited + wait > max_wait_s:
+                        raise
+                    time.sleep(wait)
+                    waited += wait
+        return answers
 
     def inbox(self, seek=None, limit=None, order=None, status=None) -> tuple[list[Record], str | None]:
         """``GET /v1/inbox``: one page, ``(records, next_seek)``. Records are parsed, not verified: call

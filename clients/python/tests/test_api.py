@@ -408,6 +408,42 @@ def test_sentbox_and_a_path_prefix(server):
     _check_signed(server.requests[0], alice)
 
 
+def test_submit_batch_posts_every_record_then_the_sender_copy(server):
+    from mailroom_client.batch import seal_personalised, verify_sender_copy
+
+    alice, bob = identity(1), identity(2)
+    batch = seal_personalised(alice, [(bob.public_key, b"hi bob"), (alice.public_key, b"hi me")], b"hi {name}")
+    batch_id = verify_sender_copy(batch.sender_copy).batch_id.text
+    ids = [m.text for m in batch.message_ids] + [batch_id]
+    for i, id in enumerate(ids):
+        server.reply(202, {"id": id, "partition": 0, "offset": i})
+    client = ApiClient(server.url, alice)
+    answers = client.submit_batch(batch)
+    assert [a["id"] for a in answers] == ids
+    assert [r["body"] for r in server.requests] == list(batch.records) + [batch.sender_copy]
+    for request in server.requests:
+        assert (request["method"], request["target"]) == ("POST", "/v1/envelopes")
+        assert request["headers"]["Content-Type"] == "application/octet-stream"
+        _check_signed(request, alice)
+
+    # Values alone, in any order; rate limited: sent again after Retry-After (0 here); a refused value stops the
+    # run with the server's reason.
+    server.reply(429, {"error": {"code": "rate_limited", "message": "slow down"}}, {"Retry-After": "0"})
+    server.reply(202, {"id": batch_id, "partition": 0, "offset": 9})
+    server.reply(400, {"error": {"code": "payload_mismatch", "message": "the payload does not hash"}})
+    with pytest.raises(ApiError) as refused:
+        client.submit_batch([batch.sender_copy, batch.records[0], batch.records[1]])
+    assert refused.value.code == "payload_mismatch" and refused.value.status == 400
+    assert len(server.requests) == len(ids) + 3
+    assert server.requests[len(ids)]["body"] == server.requests[len(ids) + 1]["body"] == batch.sender_copy
+
+    # Past max_wait_s the 429 is raised, with its Retry-After.
+    server.reply(429, {"error": {"code": "rate_limited", "message": "slow down"}}, {"Retry-After": "5"})
+    with pytest.raises(ApiError) as limited:
+        client.submit_batch(batch, max_wait_s=1)
+    assert limited.value.code == "rate_limited" and limited.value.retry_after == 5
+
+
 def test_mailbox_submit_read_delete_unread(server):
     alice, bob, records = _records(1)
     client = ApiClient(server.url, alice)

@@ -1,0 +1,41 @@
+import MailroomCore
+
+/// A value ready for the envelope topic: sealed here or checked by ``MailroomProducer/submit(_:)``.
+struct ProducerRecord: Sendable {
+    /// What the caller gets back: the message id, or a batch's id for a sender's copy.
+    var id: MessageID
+    /// The Kafka record key: the recipient's raw 32-byte key, or the sender's for a batch's sender copy.
+    var key: [UInt8]
+    var value: [UInt8]
+
+    init(_ envelope: Envelope) {
+        id = envelope.id
+        key = envelope.recipient.bytes
+        value = envelope.serialized()
+    }
+
+    init(_ envelope: BatchRecipientEnvelope) {
+        id = envelope.messageID
+        key = envelope.kafkaKey
+        value = envelope.serialized()
+    }
+
+    init(_ copy: BatchSenderCopy) {
+        id = copy.header.batchID
+        key = copy.header.sender.bytes
+        value = copy.serialized()
+    }
+}
+
+/// The bytes that tell a batch value (format v2) apart before it is parsed (docs/ENVELOPE.md, "Batch envelopes
+/// (format v2)"): the version byte, and the part byte after the 254-byte head (header 158, root 32, signature 64).
+enum BatchValue {
+    static let version: UInt8 = 2
+    static let partOffset = 254
+    static let senderPart: UInt8 = 2
+
+    /// The part byte, or nil when the value is too short to have one (the parse then reports `truncated`).
+    static func part(of bytes: [UInt8]) -> UInt8? {
+        bytes.count > partOffset ? bytes[partOffset] : nil
+    }
+}
