@@ -175,7 +175,8 @@ struct PipelineCommandTests {
 
         // The counters say what happened to every record, as Prometheus text.
         let metrics = try MetricsEndpoint.scrape(port: metricsPort)
-        #expect(metrics.contains("mailroom_worker_stored_total 32"), "\(metrics)")
+        // Stored: the send, 30 invitees' messages, the 2 batches' sender copies, and carol's after the replay.
+        #expect(metrics.contains("mailroom_worker_stored_total 34"), "\(metrics)")
         // 1 send, 30 invite records and 2 batch sender copies, 1 to carol, 1 replayed.
         #expect(metrics.contains("mailroom_worker_consumed_total 35"))
         #expect(metrics.contains(#"mailroom_worker_rejected_total{reason="no_recipient_mailbox"} 1"#))
@@ -225,7 +226,10 @@ struct PipelineCommandTests {
         try await stack.database.drop()
     }
 
-    @Test func killNineAtRandomMomentsLosesNothingAndWritesNothingTwice() async throws {
+    /// With single envelopes (v1) and with batch envelopes (v2: 24 batches of 1,000, records of one batch on every
+    /// partition, each batch's sender copy on its sender's).
+    @Test(arguments: [false, true])
+    func killNineAtRandomMomentsLosesNothingAndWritesNothingTwice(batches: Bool) async throws {
         let stack = try await Self.stack()
         let env = stack.environment
         _ = try CLI.run(["topics", "create", "--partitions", "4"] + stack.topicArguments, environment: env)
@@ -236,12 +240,12 @@ struct PipelineCommandTests {
                 _ = try await MailboxQueries.setup(owner: identity.publicKey.bytes, on: connection)
             }
         }
-        let producer = try MailroomProducer(
-            .init(
-                kafka: KafkaConfiguration(brokers: try TestEnvironment.requireBrokers(), overrides: ["log_level": "3"]),
-                topics: MailroomTopics(envelopes: stack.topicArguments[1], deadLetters: stack.topicArguments[3])
-            )
+        var configuration = MailroomProducer.Configuration(
+            kafka: KafkaConfiguration(brokers: try TestEnvironment.requireBrokers(), overrides: ["log_level": "3"]),
+            topics: MailroomTopics(envelopes: stack.topicArguments[1], deadLetters: stack.topicArguments[3])
         )
+        if !batches { configuration.minBatchRecipients = .max }
+        let producer = try MailroomProducer(configuration)
         // Enough that a drain lasts seconds even on a fast machine, so a kill lands mid-stream even when this
         // test's own polling runs late on two busy cores.
         let total = 24_000
@@ -289,25 +293,34 @@ struct PipelineCommandTests {
                 try await Self.count(stack, "SELECT count(*) FROM inbox_messages") == total
             }
         )
-        // Every partition's recorded progress reaches the last record produced to it: each batch records it in its
-        // own transaction, in offset order, so every record (redeliveries of the killed workers' batches
-        // included) has been through a write by then.
-        var ends: [Int32: Int64] = [:]
-        for record in produced { ends[record.partition] = max(ends[record.partition] ?? 0, record.offset + 1) }
-        #expect(
-            try await Self.eventually(timeout: .seconds(60)) {
-                try await stack.database.withConnection { connection in
-                    var recorded: [Int32: Int64] = [:]
-                    for row in try await connection.query(
-                        "SELECT kafka_partition, next_offset FROM worker_progress WHERE topic = \(stack.topicArguments[1])"
-                    ) {
-                        let (partition, next) = try row.decode(Int32.self, Int64?.self)
-                        recorded[partition] = next
-                    }
-                    return recorded == ends
+        if batches {
+            // Every batch's sender copy stored too: its sentbox entry, one per batch.
+            #expect(
+                try await Self.eventually(timeout: .seconds(60)) {
+                    try await Self.count(stack, "SELECT count(*) FROM sentbox_batches") == total / 1_000
                 }
-            }
-        )
+            )
+        } else {
+            // Every partition's recorded progress reaches the last record produced to it: each batch records it in its
+            // own transaction, in offset order, so every record (redeliveries of the killed workers' batches
+            // included) has been through a write by then.
+            var ends: [Int32: Int64] = [:]
+            for record in produced { ends[record.partition] = max(ends[record.partition] ?? 0, record.offset + 1) }
+            #expect(
+                try await Self.eventually(timeout: .seconds(60)) {
+                    try await stack.database.withConnection { connection in
+                        var recorded: [Int32: Int64] = [:]
+                        for row in try await connection.query(
+                            "SELECT kafka_partition, next_offset FROM worker_progress WHERE topic = \(stack.topicArguments[1])"
+                        ) {
+                            let (partition, next) = try row.decode(Int32.self, Int64?.self)
+                            recorded[partition] = next
+                        }
+                        return recorded == ends
+                    }
+                }
+            )
+        }
         last.signal(SIGTERM)
         #expect(try await last.exitStatus(within: .seconds(30)) == 0)
         // Nothing lost, nothing doubled: each produced message stored once under its id (rows), and counted once
@@ -316,7 +329,8 @@ struct PipelineCommandTests {
             try await connection.query("SELECT id FROM inbox_messages").map { try $0.decode(MessageID.self, column: 0) }
         }
         #expect(stored.sorted() == produced.map(\.id).sorted())
-        #expect(try await Self.count(stack, "SELECT count(*) FROM sentbox_messages") == total)
+        #expect(try await Self.count(stack, "SELECT count(*) FROM sentbox_messages") == (batches ? 0 : total))
+        #expect(try await Self.count(stack, "SELECT count(*) FROM sentbox_batches") == (batches ? total / 1_000 : 0))
         #expect(try await Self.count(stack, "SELECT coalesce(sum(messages), 0)::bigint FROM mailbox_usage") == total)
         #expect(try await Self.count(stack, "SELECT count(*) FROM rejected_envelopes") == 0)
         // At least one kill must have landed mid-stream for the test to mean anything.

@@ -44,8 +44,12 @@ struct PipelineHarness: Sendable {
         return configuration
     }
 
-    func producer() throws -> MailroomProducer {
-        try MailroomProducer(.init(kafka: kafka, topics: topics, sendTimeout: .seconds(20)))
+    /// A producer for the test topics. Bulk sends go out as single envelopes (v1) unless `batches`: the suites that
+    /// count one sentbox copy per message exercise the v1 path; BatchPipelineTests and the invite tests the v2 one.
+    func producer(batches: Bool = false) throws -> MailroomProducer {
+        var configuration = MailroomProducer.Configuration(kafka: kafka, topics: topics, sendTimeout: .seconds(20))
+        if !batches { configuration.minBatchRecipients = .max }
+        return try MailroomProducer(configuration)
     }
 
     func setUpMailboxes(_ identities: [Identity]) async throws {
