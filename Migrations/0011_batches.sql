@@ -8,8 +8,9 @@
 -- * A recipient's message is a row of `messages` like any other (the inbox, quotas, read marks, deletes,
 --   watches, expiry and tombstones work unchanged), holding its item (the wrapped content key, or its sealed
 --   body) as `inbox_body`, the batch's id and its leaf index. It has no sentbox copy and no signature of its own:
---   the batch's is in the head. Its Merkle path is stored only when the batch's recipient list was not stored
---   yet when it arrived (the records travel on different partitions); otherwise it comes from the list.
+--   the batch's is in the head. Its Merkle path comes from the batch's recipient list; while that list is not
+--   stored (the records travel on different partitions, so a recipient's record may come first), the path waits in
+--   `message_batch_paths`, and goes when the list arrives or the copy is deleted.
 -- * The shared payload goes with the last recipient copy (`inbox_copies` reaches 0); the recipient list with the
 --   last inbox copy once the sender's body is gone too. The batch row itself stays, like a tombstone, so that a
 --   redelivered record is recognised; `mailroom expire` removes it with the last tombstone of its rows.
@@ -38,13 +39,21 @@ CREATE INDEX message_batches_sentbox ON message_batches (sender, sender_copy_xid
     WHERE sender_copy_xid IS NOT NULL;
 CREATE INDEX message_batches_stored_at ON message_batches USING brin (stored_at);
 
+-- Merkle paths of recipients' rows whose batch's recipient list is not stored yet.
+CREATE TABLE message_batch_paths (
+    sender       bytea   NOT NULL,
+    batch_id     uuid    NOT NULL,
+    batch_index  integer NOT NULL,
+    path         bytea   NOT NULL,
+    CONSTRAINT message_batch_paths_pkey PRIMARY KEY (sender, batch_id, batch_index)
+);
+
 ALTER TABLE messages
     ADD COLUMN batch_id    uuid,       -- v2: the batch (with `sender`, the key of message_batches)
     ADD COLUMN batch_index integer,    -- v2: the recipient's leaf index
-    ADD COLUMN batch_path  bytea,      -- v2: the Merkle path, when the batch's recipient list was not there yet
     ALTER COLUMN signature DROP NOT NULL,
     ADD CONSTRAINT messages_format CHECK (
-        CASE WHEN batch_id IS NULL THEN signature IS NOT NULL AND batch_index IS NULL AND batch_path IS NULL
+        CASE WHEN batch_id IS NULL THEN signature IS NOT NULL AND batch_index IS NULL
              ELSE signature IS NULL AND batch_index >= 0 AND sentbox_body IS NULL END);
 
 -- The sender index covers v1 rows: their sentbox copies and their (sender, id) uniqueness.
@@ -53,7 +62,7 @@ DROP INDEX messages_sender;
 
 CREATE OR REPLACE VIEW inbox_messages AS
 SELECT recipient AS owner, id, sender, created_at, inbox_body AS body, sentbox_body_hash, signature, read_at,
-       stored_at, stored_xid, batch_id, batch_index, batch_path
+       stored_at, stored_xid, batch_id, batch_index
 FROM messages WHERE inbox_body IS NOT NULL;
 
 CREATE OR REPLACE VIEW sentbox_messages AS
@@ -86,9 +95,10 @@ CREATE TRIGGER sentbox_batches_delete INSTEAD OF DELETE ON sentbox_batches
 
 -- ---- the worker's batch statement -------------------------------------------------------------------------
 -- Stores the heads of the batches a worker batch refers to (and a payload that was let go when no copy needed it
--- and a late recipient needs it again), and the sender copies it carries, then tells per batch whether the stored
--- head is the same (otherwise the records clash with another batch of that id), whether the recipient list is
--- stored (then recipient rows need no path), and whether this call stored the sender copy. One entry per batch;
+-- and a late recipient needs it again), and the sender copies it carries (their recipient list makes the waiting
+-- paths of their rows redundant: those go), then tells per batch whether the stored head is the same (otherwise
+-- the records clash with another batch of that id), whether the recipient list is stored (then recipient rows
+-- need no path), and whether this call stored the sender copy. One entry per batch;
 -- copy_bodies and copy_lists are NULL where the entry carries no sender copy. SECURITY DEFINER: the worker may
 -- not read a payload or a body, not even whether it is there.
 CREATE FUNCTION mailroom_store_batches(senders bytea[], ids uuid[], heads bytea[], created timestamptz[],
@@ -112,6 +122,12 @@ BEGIN
         RETURNING encode(b.sender, 'hex') || b.batch_id::text AS k
     )
     SELECT array_agg(k) INTO stored_copies FROM c;
+    IF stored_copies IS NOT NULL THEN
+        DELETE FROM public.message_batch_paths p
+        USING unnest(senders, ids) AS i(sender, batch_id)
+        WHERE p.sender = i.sender AND p.batch_id = i.batch_id
+          AND encode(i.sender, 'hex') || i.batch_id::text = ANY (stored_copies);
+    END IF;
     RETURN QUERY
     SELECT b.sender, b.batch_id, b.head = i.head, b.recipients IS NOT NULL,
            coalesce(encode(b.sender, 'hex') || b.batch_id::text = ANY (stored_copies), false)
@@ -162,6 +178,10 @@ BEGIN
                                          array_agg(0))
         FROM old_rows o JOIN new_rows n ON n.recipient = o.recipient AND n.id = o.id
         WHERE n.batch_id IS NOT NULL AND (n.inbox_body IS NULL) <> (o.inbox_body IS NULL);
+        -- A copy that is gone needs its path no more.
+        DELETE FROM message_batch_paths p USING new_rows n
+        WHERE n.batch_id IS NOT NULL AND n.inbox_body IS NULL
+          AND p.sender = n.sender AND p.batch_id = n.batch_id AND p.batch_index = n.batch_index;
     END IF;
     RETURN NULL;
 END $$;
@@ -179,6 +199,9 @@ BEGIN
         PERFORM mailroom_batches_release(array_agg(sender), array_agg(batch_id),
                                          array_agg(-(inbox_body IS NOT NULL)::int), array_agg(-1))
         FROM old_rows WHERE batch_id IS NOT NULL;
+        DELETE FROM message_batch_paths p USING old_rows o
+        WHERE o.batch_id IS NOT NULL
+          AND p.sender = o.sender AND p.batch_id = o.batch_id AND p.batch_index = o.batch_index;
     END IF;
     RETURN NULL;
 END $$;
@@ -213,11 +236,13 @@ GRANT EXECUTE ON FUNCTION mailroom_expire_batches(timestamptz, timestamptz, inte
 
 -- ---- privileges -------------------------------------------------------------------------------------------
 
-REVOKE ALL ON message_batches, sentbox_batches FROM PUBLIC;
+REVOKE ALL ON message_batches, sentbox_batches, message_batch_paths FROM PUBLIC;
+-- The worker stores the paths of rows whose batch's list is not there yet.
+GRANT INSERT ON message_batch_paths TO mailroom_worker;
 -- The worker: store heads and copies through mailroom_store_batches; keep the counters of the rows it inserts.
 GRANT SELECT (sender, batch_id, inbox_copies, recipient_rows), UPDATE (inbox_copies, recipient_rows)
     ON message_batches TO mailroom_worker;
 GRANT SELECT (batch_id, batch_index) ON messages TO mailroom_worker;
 -- The query library reads batches (records are rebuilt from them) and deletes sentbox entries through the view.
-GRANT SELECT ON message_batches TO mailroom_query;
+GRANT SELECT ON message_batches, message_batch_paths TO mailroom_query;
 GRANT SELECT, DELETE ON sentbox_batches TO mailroom_query;

@@ -147,6 +147,12 @@ struct InviteIngest {
         environment["MAILROOM_LOG_LEVEL"] = environment["MAILROOM_BENCH_WORKER_LOG_LEVEL"] ?? "warning"
         process.environment = environment
         process.standardOutput = FileHandle.nullDevice
+        if let path = environment["MAILROOM_BENCH_WORKER_LOG"].map({ "\($0).invites" }) {
+            guard FileManager.default.createFile(atPath: path, contents: nil) else {
+                throw CLIError("cannot create the worker log \(path)")
+            }
+            process.standardError = FileHandle(forWritingAtPath: path)
+        }
         try process.run()
         return process
     }

@@ -31,12 +31,22 @@ struct BatchPipelineTests {
                     to: recipients.enumerated().map { ($1.publicKey, Array("hello \($0)".utf8)) },
                     senderBody: body
                 )
-            // The sender copy in the middle of the recipients' records: the rows stored before it carry their
-            // own Merkle paths, those after it none (the recipient list rebuilds them); both must rebuild.
+            // The sender copy in the middle of the recipients' records: the rows stored before it have their Merkle
+            // paths kept aside until it comes, the others none (the recipient list rebuilds them).
             let records = batch.recipientEnvelopes()
             let worker = harness.startWorker()
             try await produce(harness, records[..<2_000].map { ($0.kafkaKey, $0.serialized()) })
             #expect(try await harness.eventually { try await harness.inboxCount() == 2_000 })
+            // Before the recipient list, each row's path waits in message_batch_paths, and its record rebuilds.
+            #expect(try await harness.count("SELECT count(*) FROM message_batch_paths") == 2_000)
+            let early = MailroomClient(.init(databaseURL: harness.database.url))
+            let firstInbox = try await early.listInbox(owner: recipients[0].publicKey)
+            await early.shutdown()
+            try #require(firstInbox.count == 1)
+            #expect(
+                try firstInbox[0].open(with: recipients[0])
+                    == (kind == .shared ? body : Array("hello 0".utf8))
+            )
             try await produce(harness, [(sender.publicKey.bytes, batch.senderCopy.serialized())])
             #expect(
                 try await harness.eventually {
@@ -54,8 +64,8 @@ struct BatchPipelineTests {
                     "SELECT count(*) FROM message_batches WHERE payload IS NOT NULL AND inbox_copies = \(Int32(Self.recipientCount))"
                 ) == (kind == .shared ? 1 : 0)
             )
-            // The rows that arrived before the recipient list carry their path; none of the others does.
-            #expect(try await harness.count("SELECT count(*) FROM messages WHERE batch_path IS NOT NULL") == 2_000)
+            // The recipient list arrived: no path waits any more.
+            #expect(try await harness.count("SELECT count(*) FROM message_batch_paths") == 0)
 
             let client = MailroomClient(.init(databaseURL: harness.database.url))
             for (index, recipient) in recipients.enumerated() {

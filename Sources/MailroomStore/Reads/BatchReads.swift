@@ -4,8 +4,8 @@ import MailroomPostgres
 import Synchronization
 
 /// Rebuilds the record values of batch recipients' rows (envelope format v2) from their batches: the head and
-/// shared payload stored once per batch, and the Merkle path from the row or, when the row has none, from the
-/// batch's recipient list.
+/// shared payload stored once per batch, and the Merkle path from the batch's recipient list or, while that is not
+/// stored, from `message_batch_paths`.
 enum BatchReads {
     /// Sets ``InboxRow/batchValue`` of every batch recipient's row in `rows` (the owner's). A row whose batch
     /// parts are missing keeps a nil value (the query library reports it as a corrupt row).
@@ -29,18 +29,13 @@ enum BatchReads {
             var sender: [UInt8]
             var batchID: UUID
         }
-        var needsList: [Key: Bool] = [:]
-        for row in rows {
-            guard let place = row.batchPlace else { continue }
-            let key = Key(sender: row.sender, batchID: place.batchID)
-            needsList[key] = (needsList[key] ?? false) || place.path == nil
-        }
-        let keys = Array(needsList.keys)
+        let keys = Array(
+            Set(rows.compactMap { row in row.batchPlace.map { Key(sender: row.sender, batchID: $0.batchID) } })
+        )
         let found = try await connection.query(
             """
-            SELECT b.sender, b.batch_id, b.head, b.payload, CASE WHEN k.need THEN b.recipients END
-            FROM unnest(\(PostgresArray(keys.map(\.sender))), \(PostgresArray(keys.map(\.batchID))),
-                        \(PostgresArray(keys.map { needsList[$0]! }))) AS k(sender, batch_id, need)
+            SELECT b.sender, b.batch_id, b.head, b.payload, b.recipients
+            FROM unnest(\(PostgresArray(keys.map(\.sender))), \(PostgresArray(keys.map(\.batchID)))) AS k(sender, batch_id)
             JOIN message_batches b ON b.sender = k.sender AND b.batch_id = k.batch_id
             """
         )
@@ -54,10 +49,31 @@ enum BatchReads {
             let list = try row.decode([UInt8]?.self, column: 4)
             parts[key] = (head, try row.decode([UInt8]?.self, column: 3) ?? [], list.flatMap { tree(head, $0) })
         }
+        // Rows whose batch's recipient list is not stored (yet): their paths wait in message_batch_paths.
+        let waiting = rows.indices.filter { i in
+            rows[i].batchPlace.map { parts[Key(sender: rows[i].sender, batchID: $0.batchID)]?.tree == nil } ?? false
+        }
+        var paths: [Int: [UInt8]] = [:]
+        if !waiting.isEmpty {
+            let found = try await connection.query(
+                """
+                SELECT w.ord - 1, p.path
+                FROM unnest(\(PostgresArray(waiting.map { rows[$0].sender })),
+                            \(PostgresArray(waiting.map { rows[$0].batchPlace!.batchID })),
+                            \(PostgresArray(waiting.map { rows[$0].batchPlace!.index })))
+                     WITH ORDINALITY AS w(sender, batch_id, batch_index, ord)
+                JOIN message_batch_paths p
+                  ON p.sender = w.sender AND p.batch_id = w.batch_id AND p.batch_index = w.batch_index
+                """
+            )
+            for row in found {
+                paths[waiting[Int(try row.decode(Int64.self, column: 0))]] = try row.decode([UInt8].self, column: 1)
+            }
+        }
         for i in rows.indices {
             guard let place = rows[i].batchPlace,
                 let batch = parts[Key(sender: rows[i].sender, batchID: place.batchID)],
-                let path = place.path ?? batch.tree?.path(for: Int(place.index))
+                let path = paths[i] ?? batch.tree?.path(for: Int(place.index))
             else { continue }
             rows[i].batchValue = BatchRecordAssembly.recipientValue(
                 head: batch.head,

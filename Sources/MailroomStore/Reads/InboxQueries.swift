@@ -23,29 +23,29 @@ public enum InboxQueries {
         let query: PostgresQuery =
             switch (status, page.ascending, page.seek) {
             case (.all, false, .none):
-                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at, batch_id, batch_index, batch_path FROM inbox_messages WHERE owner = \(owner) ORDER BY id DESC LIMIT \(limit)"
+                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at, batch_id, batch_index FROM inbox_messages WHERE owner = \(owner) ORDER BY id DESC LIMIT \(limit)"
             case (.all, false, let seek?):
-                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at, batch_id, batch_index, batch_path FROM inbox_messages WHERE owner = \(owner) AND id < \(seek) ORDER BY id DESC LIMIT \(limit)"
+                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at, batch_id, batch_index FROM inbox_messages WHERE owner = \(owner) AND id < \(seek) ORDER BY id DESC LIMIT \(limit)"
             case (.all, true, .none):
-                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at, batch_id, batch_index, batch_path FROM inbox_messages WHERE owner = \(owner) ORDER BY id ASC LIMIT \(limit)"
+                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at, batch_id, batch_index FROM inbox_messages WHERE owner = \(owner) ORDER BY id ASC LIMIT \(limit)"
             case (.all, true, let seek?):
-                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at, batch_id, batch_index, batch_path FROM inbox_messages WHERE owner = \(owner) AND id > \(seek) ORDER BY id ASC LIMIT \(limit)"
+                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at, batch_id, batch_index FROM inbox_messages WHERE owner = \(owner) AND id > \(seek) ORDER BY id ASC LIMIT \(limit)"
             case (.read, false, .none):
-                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at, batch_id, batch_index, batch_path FROM inbox_messages WHERE owner = \(owner) AND read_at IS NOT NULL ORDER BY id DESC LIMIT \(limit)"
+                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at, batch_id, batch_index FROM inbox_messages WHERE owner = \(owner) AND read_at IS NOT NULL ORDER BY id DESC LIMIT \(limit)"
             case (.read, false, let seek?):
-                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at, batch_id, batch_index, batch_path FROM inbox_messages WHERE owner = \(owner) AND id < \(seek) AND read_at IS NOT NULL ORDER BY id DESC LIMIT \(limit)"
+                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at, batch_id, batch_index FROM inbox_messages WHERE owner = \(owner) AND id < \(seek) AND read_at IS NOT NULL ORDER BY id DESC LIMIT \(limit)"
             case (.read, true, .none):
-                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at, batch_id, batch_index, batch_path FROM inbox_messages WHERE owner = \(owner) AND read_at IS NOT NULL ORDER BY id ASC LIMIT \(limit)"
+                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at, batch_id, batch_index FROM inbox_messages WHERE owner = \(owner) AND read_at IS NOT NULL ORDER BY id ASC LIMIT \(limit)"
             case (.read, true, let seek?):
-                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at, batch_id, batch_index, batch_path FROM inbox_messages WHERE owner = \(owner) AND id > \(seek) AND read_at IS NOT NULL ORDER BY id ASC LIMIT \(limit)"
+                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at, batch_id, batch_index FROM inbox_messages WHERE owner = \(owner) AND id > \(seek) AND read_at IS NOT NULL ORDER BY id ASC LIMIT \(limit)"
             case (.unread, false, .none):
-                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at, batch_id, batch_index, batch_path FROM inbox_messages WHERE owner = \(owner) AND read_at IS NULL ORDER BY id DESC LIMIT \(limit)"
+                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at, batch_id, batch_index FROM inbox_messages WHERE owner = \(owner) AND read_at IS NULL ORDER BY id DESC LIMIT \(limit)"
             case (.unread, false, let seek?):
-                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at, batch_id, batch_index, batch_path FROM inbox_messages WHERE owner = \(owner) AND id < \(seek) AND read_at IS NULL ORDER BY id DESC LIMIT \(limit)"
+                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at, batch_id, batch_index FROM inbox_messages WHERE owner = \(owner) AND id < \(seek) AND read_at IS NULL ORDER BY id DESC LIMIT \(limit)"
             case (.unread, true, .none):
-                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at, batch_id, batch_index, batch_path FROM inbox_messages WHERE owner = \(owner) AND read_at IS NULL ORDER BY id ASC LIMIT \(limit)"
+                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at, batch_id, batch_index FROM inbox_messages WHERE owner = \(owner) AND read_at IS NULL ORDER BY id ASC LIMIT \(limit)"
             case (.unread, true, let seek?):
-                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at, batch_id, batch_index, batch_path FROM inbox_messages WHERE owner = \(owner) AND id > \(seek) AND read_at IS NULL ORDER BY id ASC LIMIT \(limit)"
+                "SELECT id, sender, created_at, body, sentbox_body_hash, signature, read_at, batch_id, batch_index FROM inbox_messages WHERE owner = \(owner) AND id > \(seek) AND read_at IS NULL ORDER BY id ASC LIMIT \(limit)"
             }
         let rows = try await connection.query(query)
         var result: [InboxRow] = []
@@ -75,7 +75,7 @@ public enum InboxQueries {
                 FROM event, mailroom_owner_tokens(ARRAY[\(owner)]) t
             )
             SELECT id, sender, created_at, body, sentbox_body_hash, signature,
-                   coalesce(read_at, (SELECT now() FROM marked)), batch_id, batch_index, batch_path,
+                   coalesce(read_at, (SELECT now() FROM marked)), batch_id, batch_index,
                    (SELECT count(*) FROM notified)
             FROM inbox_messages WHERE owner = \(owner) AND id = \(id)
             """

@@ -25,7 +25,6 @@ public struct InboxRow: Sendable, Hashable {
     struct BatchPlace: Sendable, Hashable {
         var batchID: UUID
         var index: Int32
-        var path: [UInt8]?
     }
 
     public init(
@@ -46,8 +45,8 @@ public struct InboxRow: Sendable, Hashable {
         self.readAt = readAt
     }
 
-    /// Decodes `id, sender, created_at, body, sentbox_body_hash, signature, read_at`, and `batch_id, batch_index,
-    /// batch_path` from column `batchColumn`.
+    /// Decodes `id, sender, created_at, body, sentbox_body_hash, signature, read_at`, and `batch_id, batch_index`
+    /// from column `batchColumn`.
     init(_ row: PostgresRow, batchColumn: Int = 7) throws(PostgresError) {
         // Column by column with concrete types, so that each decode is specialised (``PostgresRow/decode(_:column:)``
         // is inlinable).
@@ -61,11 +60,7 @@ public struct InboxRow: Sendable, Hashable {
             readAt: try row.decode(Date?.self, column: 6)
         )
         if let batchID = try row.decode(UUID?.self, column: batchColumn) {
-            batchPlace = BatchPlace(
-                batchID: batchID,
-                index: try row.decode(Int32?.self, column: batchColumn + 1) ?? 0,
-                path: try row.decode([UInt8]?.self, column: batchColumn + 2)
-            )
+            batchPlace = BatchPlace(batchID: batchID, index: try row.decode(Int32?.self, column: batchColumn + 1) ?? 0)
         }
     }
 }

@@ -243,11 +243,25 @@ public struct MessageWriter: Sendable {
         if !batch.batchMessages.isEmpty {
             try await connection.copyIn(
                 """
-                COPY messages (recipient, id, sender, created_at, inbox_body, batch_id, batch_index, batch_path)
+                COPY messages (recipient, id, sender, created_at, inbox_body, batch_id, batch_index)
                 FROM STDIN (FORMAT binary)
                 """,
-                data: Self.batchMessagesCopy(batch.batchMessages, batches: batches)
+                data: Self.batchMessagesCopy(batch.batchMessages)
             )
+            // The paths of rows whose batch's recipient list is not stored yet.
+            let waiting = batch.batchMessages.filter { m in
+                !(batches[PreparedBatch.BatchKey(sender: m.sender, batchID: m.batch!.batchID)]?.hasRecipients ?? false)
+            }
+            if !waiting.isEmpty {
+                try await connection.query(
+                    """
+                    INSERT INTO message_batch_paths (sender, batch_id, batch_index, path)
+                    SELECT * FROM unnest(
+                        \(PostgresArray(waiting.map(\.sender))), \(PostgresArray(waiting.map { $0.batch!.batchID })),
+                        \(PostgresArray(waiting.map { $0.batch!.index })), \(PostgresArray(waiting.map { $0.batch!.path })))
+                    """
+                )
+            }
         }
         let counted = batch.batches.filter { $0.messages > 0 }
         // The insert rollups, from the batch in hand.
@@ -387,19 +401,12 @@ public struct MessageWriter: Sendable {
         return states
     }
 
-    /// The binary COPY of batch recipients' rows: a row carries its Merkle path only when its batch's recipient
-    /// list is not stored.
-    private static func batchMessagesCopy(
-        _ messages: [NewMessage],
-        batches: [PreparedBatch.BatchKey: BatchState]
-    ) -> [UInt8] {
-        var copy = PostgresBinaryCopy(
-            reservingCapacity: messages.reduce(0) { $0 + 200 + $1.inboxBody.count + ($1.batch?.path.count ?? 0) }
-        )
+    /// The binary COPY of batch recipients' rows (their paths go to `message_batch_paths` when needed).
+    private static func batchMessagesCopy(_ messages: [NewMessage]) -> [UInt8] {
+        var copy = PostgresBinaryCopy(reservingCapacity: messages.reduce(0) { $0 + 160 + $1.inboxBody.count })
         for message in messages {
             guard let batch = message.batch else { continue }
-            let state = batches[PreparedBatch.BatchKey(sender: message.sender, batchID: batch.batchID)]
-            copy.startRow(fields: 8)
+            copy.startRow(fields: 7)
             copy.append(message.recipient)
             copy.append(message.id)
             copy.append(message.sender)
@@ -407,7 +414,6 @@ public struct MessageWriter: Sendable {
             copy.append(message.inboxBody)
             copy.append(batch.batchID)
             copy.append(batch.index)
-            if state?.hasRecipients ?? false { copy.appendNull() } else { copy.append(batch.path) }
         }
         return copy.finish()
     }
@@ -659,14 +665,22 @@ public struct MessageWriter: Sendable {
         let row = try await connection.query(
             """
             WITH inserted AS (
-                INSERT INTO messages (recipient, id, sender, created_at, inbox_body, batch_id, batch_index, batch_path)
+                INSERT INTO messages (recipient, id, sender, created_at, inbox_body, batch_id, batch_index)
                 SELECT * FROM unnest(
                     \(PostgresArray(messages.map(\.recipient))), \(PostgresArray(messages.map(\.id))),
                     \(PostgresArray(messages.map(\.sender))), \(PostgresArray(messages.map(\.createdAt))),
                     \(PostgresArray(messages.map(\.inboxBody))), \(PostgresArray(messages.map { $0.batch?.batchID })),
-                    \(PostgresArray(messages.map { $0.batch?.index })), \(PostgresArray(paths)))
+                    \(PostgresArray(messages.map { $0.batch?.index })))
                 ON CONFLICT DO NOTHING
-                RETURNING recipient, id, sender, batch_id, created_at
+                RETURNING recipient, id, sender, batch_id, batch_index, created_at
+            ), paths AS (
+                INSERT INTO message_batch_paths (sender, batch_id, batch_index, path)
+                SELECT i.sender, i.batch_id, i.batch_index, p.path
+                FROM inserted i JOIN unnest(
+                    \(PostgresArray(messages.map(\.recipient))), \(PostgresArray(messages.map(\.id))),
+                    \(PostgresArray(paths))) AS p(recipient, id, path) ON p.recipient = i.recipient AND p.id = i.id
+                WHERE p.path IS NOT NULL
+                ON CONFLICT DO NOTHING
             ), sizes AS (
                 -- From the input: the worker may not read a body back, not even its length.
                 SELECT * FROM unnest(
