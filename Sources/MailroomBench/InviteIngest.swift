@@ -15,14 +15,18 @@ struct InviteIngest {
     var bodyBytes: Int
     var partitions: Int
     var workerBatchSize: Int
+    var brokerPID: Int32?
     var database: DatabaseOptions
     var kafka: KafkaOptions
     var note: (String) -> Void
 
-    /// Bytes of the message tables (heap, TOAST, indexes) and of the shared payloads in them.
+    /// Bytes of the message tables (heap, TOAST, indexes), of the shared payloads in them, and the batch
+    /// recipients' rows.
     static let sizesQuery: PostgresQuery = """
-        SELECT pg_total_relation_size('messages') + pg_total_relation_size('message_batches'),
-               coalesce((SELECT sum(octet_length(payload)) FROM message_batches), 0)::bigint
+        SELECT pg_total_relation_size('messages') + pg_total_relation_size('message_batches')
+                   + pg_total_relation_size('message_batch_paths'),
+               coalesce((SELECT sum(octet_length(payload)) FROM message_batches), 0)::bigint,
+               (SELECT count(*) FROM messages WHERE batch_id IS NOT NULL)
         """
 
     func run() async throws -> [String: Any] {
@@ -77,11 +81,20 @@ struct InviteIngest {
             throw CLIError("\(failures.value) records of the backlog were not acknowledged")
         }
 
-        let (bytesBefore, payloadBefore) = try await sizes()
+        let (bytesBefore, payloadBefore, rowsBefore) = try await sizes()
         let metricsPort = Int.random(in: 40_000...49_000)
         let worker = try startWorker(topics: topics, metricsPort: metricsPort)
         defer { if worker.isRunning { kill(worker.processIdentifier, SIGKILL) } }
         note("worker \(worker.processIdentifier) draining \(records) records…")
+        // The worker, the broker and the database server's processes, from the first record stored to the last.
+        func snapshot() async -> ProcessCPU {
+            ProcessCPU(
+                ["worker": worker.processIdentifier, "broker": brokerPID],
+                server: (try? await PipelineBenchCommand.serverProcesses(database)) ?? []
+            )
+        }
+        var cpuStart: ProcessCPU?
+        var cpuEnd: ProcessCPU?
         var first: (ContinuousClock.Instant, Double)?
         var last: (ContinuousClock.Instant, Double) = (.now, 0)
         let deadline = ContinuousClock.now + .seconds(max(120, records / 1_000))
@@ -89,9 +102,15 @@ struct InviteIngest {
             try await Task.sleep(for: .milliseconds(50))
             guard worker.isRunning else { throw CLIError("the worker exited during the bench") }
             guard let done = try? await PipelineBenchCommand.scrape(port: metricsPort) else { continue }
-            if first == nil, done > 0 { first = (.now, done) }
+            if first == nil, done > 0 {
+                first = (.now, done)
+                cpuStart = await snapshot()
+            }
             last = (.now, done)
-            if done >= Double(records) { break }
+            if done >= Double(records) {
+                cpuEnd = await snapshot()
+                break
+            }
         }
         guard let start = first, last.1 >= Double(records) else {
             throw CLIError("the worker did not drain the invites in time (\(Int(last.1)) of \(records))")
@@ -102,13 +121,18 @@ struct InviteIngest {
         // Records per second, counted as recipients (each batch's sender copy is one record more).
         let seconds = max(0.001, (last.0 - start.0).seconds)
         let ingested = (last.1 - start.1) * Double(recipients) / Double(records) / seconds
-        let stored = try await database.withConnection { connection in
-            Int(
-                try await connection.query("SELECT count(*) FROM inbox_messages WHERE batch_id IS NOT NULL").single()
-                    .decode(Int64.self, column: 0)
-            )
+        // The paths that waited for their batch's recipient list are deleted rows now: reclaim them as autovacuum
+        // does, before measuring what stays.
+        try await database.withConnection { connection in
+            try await connection.executeScript("VACUUM message_batch_paths")
         }
-        let (bytesAfter, payloadAfter) = try await sizes()
+        let (bytesAfter, payloadAfter, rowsAfter) = try await sizes()
+        let stored = rowsAfter - rowsBefore
+        var cpu: [String: Double] = [:]
+        if let cpuStart, let cpuEnd, last.1 > start.1 {
+            let drained = (last.1 - start.1) * Double(recipients) / Double(records)
+            cpu = cpuEnd.used(since: cpuStart).mapValues { ($0 / drained * 1e6 * 10).rounded() / 10 }
+        }
         let payload = Double(payloadAfter - payloadBefore)
         let perRecipient = (Double(bytesAfter - bytesBefore) - payload) / Double(recipients)
         return [
@@ -120,15 +144,16 @@ struct InviteIngest {
             "invite_stored_bytes_per_recipient": perRecipient.rounded(),
             "invite_payload_bytes_per_recipient": (payload / Double(recipients) * 10).rounded() / 10,
             "invite_worker_peak_rss_mb": peakRSS,
+            "invite_drain_cpu_us_per_recipient": cpu,
             "target_invite_recipients_ingested_per_s": 50_000,
             "target_invite_stored_bytes_per_recipient": 512,
         ]
     }
 
-    private func sizes() async throws -> (Int64, Int64) {
+    private func sizes() async throws -> (Int64, Int64, Int64) {
         try await database.withConnection { connection in
             let row = try await connection.query(Self.sizesQuery).single()
-            return (try row.decode(Int64.self, column: 0), try row.decode(Int64.self, column: 1))
+            return try row.decode(Int64.self, Int64.self, Int64.self)
         }
     }
 

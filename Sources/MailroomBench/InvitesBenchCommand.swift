@@ -58,6 +58,12 @@ struct InvitesBenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("worker-batch-size"), help: "The ingest worker's batch size.")
     var workerBatchSize: Int = 2_000
 
+    @Option(
+        name: .customLong("broker-pid"),
+        help: "The broker's process id, to report its CPU during the drain (same host only)."
+    )
+    var brokerPID: Int32?
+
     @Flag(help: "Print one JSON object.")
     var json = false
 
@@ -123,6 +129,7 @@ struct InvitesBenchCommand: AsyncParsableCommand {
                 bodyBytes: ingestBodyBytes,
                 partitions: ingestPartitions,
                 workerBatchSize: workerBatchSize,
+                brokerPID: brokerPID,
                 database: database,
                 kafka: kafka,
                 note: { CLIOutput.error($0) }

@@ -154,21 +154,27 @@ public struct RecordHandler: Sendable {
         let expectedKey: [UInt8]
         do {
             if BatchRecordAssembly.isSenderCopy(value) {
+                // The list is the sentbox entry's data and the source of paths; each recipient's own record is checked
+                // (and its mailbox) when it comes, so the listed keys' point checks are left out.
                 let copy = try BatchSenderCopy.verify(
                     value,
                     limits: batchLimits,
                     using: signatureVerifier,
-                    verifiedRoots: verifiedBatches
+                    verifiedRoots: verifiedBatches,
+                    listedKeysVouchedFor: true
                 )
                 (verdict, header, id, recipient, expectedKey) = (
                     .acceptedSenderCopy(copy), copy.header, copy.header.batchID, nil, copy.header.sender.bytes
                 )
             } else {
+                // The recipient must have a mailbox (checked before anything is stored), and a mailbox is made only
+                // for a validated key: the point check, a scalar multiplication for every new recipient, is left out.
                 let member = try BatchRecipientEnvelope.verify(
                     value,
                     limits: batchLimits,
                     using: signatureVerifier,
-                    verifiedRoots: verifiedBatches
+                    verifiedRoots: verifiedBatches,
+                    recipientKeyVouchedFor: true
                 )
                 (verdict, header, id, recipient, expectedKey) = (
                     .acceptedBatchMember(member), member.header, member.messageID, member.recipient,
