@@ -4,6 +4,7 @@ either format through parse_record, and a page that mixes v1 and v2 records thro
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -224,3 +225,27 @@ def test_api_page_mixes_v1_and_v2_records(server):
     with pytest.raises(Exception) as info:
         ApiClient(server.url, bob).inbox()
     assert getattr(info.value, "code", None) == "invalid_response"
+
+
+# --- the command line -------------------------------------------------------------------------------------------
+
+
+def test_cli_opens_batch_records_in_both_forms(tmp_path):
+    from test_cli import run
+
+    alice, bob = identity(1), identity(2)
+    batch = seal_shared(alice, [identity(3).public_key, bob.public_key], b"cli batch")
+    key_file = tmp_path / "bob.key"
+    key_file.write_text(bob.textile_string())
+    key_file.chmod(0o600)
+    entry = BatchRecord("inbox", batch.records[1], read_at_ms=7)
+    for data in (entry.to_json().encode(), entry.to_binary()):
+        result = run("open", "-", "--identity", str(key_file), "--json", stdin=data)
+        assert result.returncode == 0, result.stderr
+        out = json.loads(result.stdout)
+        assert base64.b64decode(out["body_base64"]) == b"cli batch"
+        assert out["id"] == batch.message_ids[1].text and out["kind"] == "inbox" and out["read_at_ms"] == 7
+        assert out["sender"] == alice.public_key_string and out["recipient"] == bob.public_key_string
+    # The sender's copy is not bob's to open.
+    result = run("open", "-", "--identity", str(key_file), stdin=BatchRecord("sentbox", batch.sender_copy).to_json().encode())
+    assert result.returncode == 3 and result.stderr.decode().startswith("error: not_a_party: ")
