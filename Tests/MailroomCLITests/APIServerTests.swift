@@ -301,6 +301,59 @@ struct APIServerTests {
     }
 
     @Test(
+        "A shared batch end to end: 3 recipients list, verify and open their v2 records; one sentbox entry; read, delete, events"
+    )
+    func batchRecordsEndToEnd() async throws {
+        let stack = try await PipelineCommandTests.stack()
+        #expect(
+            try CLI.run(
+                ["topics", "create", "--partitions", "2"] + stack.topicArguments,
+                environment: stack.environment
+            ).status == 0
+        )
+        let (server, url) = try await Self.serve(stack)
+        defer { server.signal(SIGKILL) }
+        let worker = try RunningCLI(["worker"] + stack.topicArguments, environment: stack.environment)
+        defer { worker.signal(SIGKILL) }
+        let script = TestEnvironment.packageRoot.appendingPathComponent(
+            "Tests/MailroomCLITests/Scripts/api_batch_e2e.py"
+        ).path
+        let run = try DeviceKeysTests.python([script, url], pythonArguments: true)
+        #expect(run.status == 0, "\(run.stderr)")
+        let result = Self.object(run.stdout)
+        let checks = result["checks"] as? [String: Bool] ?? [:]
+        // Every check the script makes (api_batch_e2e.py), by name, so that a dropped check fails here too.
+        let names = [
+            "streams_ready", "submitted", "carol_page_mixes_v1_and_v2", "carol_opens_both_alike",
+            "carol_v1_is_a_record",
+            "sentbox_created_event", "sentbox_one_entry_per_batch", "sentbox_entry_id_kind",
+            "sentbox_value_byte_for_byte",
+            "sentbox_lists_the_recipients", "sentbox_opens_for_alice", "sentbox_not_for_bob", "alice_inbox_empty",
+            "alice_cannot_read_bobs", "carol_cannot_delete_bobs", "bob_unread_before", "read_answer_is_v2",
+            "read_record_still_opens", "bob_read_event", "bob_unread_after", "bob_listed_read_at",
+            "bob_unread_page_empty", "bob_deleted_event", "bob_inbox_empty", "bob_delete_again_not_found",
+            "dave_keeps_his", "dave_opens_after_bob_deleted", "sentbox_entry_stays", "sentbox_deleted_event",
+            "sentbox_entry_gone", "carol_still_opens",
+        ]
+        let perRecipient = [
+            "created_event", "one_batch_entry", "entry_id_kind", "value_byte_for_byte", "verifies_alone", "opens",
+            "not_for_others",
+        ]
+        let expected = names + ["bob", "carol", "dave"].flatMap { name in perRecipient.map { "\(name)_\($0)" } }
+        #expect(Set(checks.keys) == Set(expected), "\(run.stdout)")
+        for name in expected.sorted() {
+            #expect(checks[name] == true, "\(name): \(run.stdout)")
+        }
+        #expect(!server.output.contains("see you on Friday"))
+        server.signal(SIGTERM)
+        #expect(try await server.exitStatus(within: .seconds(30)) == 0, "\(server.output)")
+        worker.signal(SIGTERM)
+        #expect(try await worker.exitStatus(within: .seconds(30)) == 0)
+        try? FileManager.default.removeItem(at: stack.folder)
+        try await stack.database.drop()
+    }
+
+    @Test(
         "schemathesis against the live server: generated requests, signed, find no 5xx and no answer outside docs/openapi.yaml"
     )
     func schemathesisFindsNothing() async throws {

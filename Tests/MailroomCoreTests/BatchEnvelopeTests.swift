@@ -89,6 +89,53 @@ struct BatchVectorTests {
         }
         #expect(file.reason_codes == EnvelopeError.Code.batchVerificationCodes.map(\.reason))
     }
+
+    @Test("Portable batch records (v2): each parses, re-encodes byte for byte, wraps as JSON, verifies and opens")
+    func portableRecords() throws {
+        let file = try load()
+        #expect(Set(file.portable_records.map(\.kind)) == ["inbox", "sentbox"])
+        #expect(file.portable_records.contains { $0.read_at_ms != nil })
+        for vector in file.portable_records {
+            let record = try BatchMessageRecord(binary: unhex(vector.binary_hex))
+            #expect(record.kind.name == vector.kind, "\(vector.name)")
+            #expect(hex(record.value) == vector.value_hex)
+            #expect(record.readAtMilliseconds == vector.read_at_ms)
+            #expect(hex(record.binary()) == vector.binary_hex)
+            let id = try MessageID(string: vector.id)
+            #expect(PortableRecord.batch(record, id: id).json() == vector.json)
+            switch try record.verify() {
+            case .inbox(let envelope): #expect(envelope.messageID == id)
+            case .sentbox(let copy): #expect(copy.header.batchID == id)
+            }
+            let owner = try Identity(textileString: vector.owner_private_key)
+            #expect(try hex(record.open(with: owner)) == vector.plaintext_hex, "\(vector.name)")
+        }
+    }
+
+    @Test("Invalid portable batch records fail at their stage with their reason")
+    func invalidPortableRecords() throws {
+        let file = try load()
+        #expect(Set(file.invalid_portable_records.map(\.stage)) == ["parse", "verify", "open"])
+        for vector in file.invalid_portable_records {
+            let error = envelopeError {
+                let record = try BatchMessageRecord(binary: unhex(vector.binary_hex))
+                switch vector.stage {
+                case "parse": return
+                case "verify": _ = try record.verify()
+                default:
+                    let key = try #require(vector.identity_private_key)
+                    _ = try record.open(with: try Identity(textileString: key))
+                }
+            }
+            #expect(error?.reason == vector.reason, "\(vector.name): \(String(describing: error))")
+            if vector.stage != "parse" {
+                #expect(throws: Never.self) { try BatchMessageRecord(binary: unhex(vector.binary_hex)) }
+            }
+            if vector.stage == "open" {
+                #expect(throws: Never.self) { try BatchMessageRecord(binary: unhex(vector.binary_hex)).verify() }
+            }
+        }
+    }
 }
 
 @Suite("Batch envelopes (format v2)")

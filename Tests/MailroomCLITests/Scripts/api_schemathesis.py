@@ -2,8 +2,9 @@
 
 Usage: python api_schemathesis.py OPENAPI_YAML URL EXAMPLES [SEED]
 
-With SEED > 0 the key first sends itself SEED envelopes through the API and waits (up to a minute) until a
-worker has stored them, so the generated list requests answer pages of real records.
+With SEED > 0 the key first sends itself SEED envelopes and a shared batch (format v2, the key listed twice)
+through the API and waits (up to a minute) until a worker has stored them, so the generated list requests answer
+pages of real records of both formats (v1 records and v2 batch entries).
 
 For every operation of the document except the two event streams (they never end; api_events_probe.py covers
 them), Hypothesis generates EXAMPLES positive and EXAMPLES negative cases (schemathesis's generators, seeded
@@ -34,6 +35,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.core.parameters import ParameterLocation
 
 from mailroom_client.api import ApiClient, sign_request
+from mailroom_client.batch import seal_shared
 from mailroom_client.envelope import seal
 from mailroom_client.keys import Identity
 
@@ -77,11 +79,16 @@ if setup.status_code != 200:
 client = ApiClient(base_url, identity)
 for n in range(seed):
     client.submit(seal(identity, identity.public_key, f"seed {n}".encode()))
+if seed:
+    client.submit_batch(seal_shared(identity, [identity.public_key] * 2, b"seed batch"))
+stored = seed + 2 if seed else 0  # the batch: two inbox entries (and one sentbox entry)
 deadline = time.monotonic() + 60
-while seed and len(client.inbox(limit=seed)[0]) < seed:
+while seed and len(client.inbox(limit=stored)[0]) < stored:
     if time.monotonic() > deadline:
-        sys.exit(f"the worker did not store the {seed} seeded envelopes within a minute")
+        sys.exit(f"the worker did not store the {seed} seeded envelopes and the batch within a minute")
     time.sleep(0.1)  # polling a condition with a deadline, not synchronising on time
+if seed and sum(r.is_batch for r in client.inbox(limit=stored)[0]) != 2:
+    sys.exit("the inbox does not list the seeded batch's two entries")
 if seed:
     client.mark_read(client.inbox(limit=1)[0][0].id)
 

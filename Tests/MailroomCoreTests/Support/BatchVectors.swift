@@ -57,6 +57,10 @@ struct BatchVectorFile: Codable, Equatable {
     var reason_codes: [String]
     var valid: [Valid]
     var invalid: [Invalid]
+    /// Portable batch records (record format v2) made from the valid batches, in binary and JSON form.
+    var portable_records: [PortableBatchRecord]
+    /// Portable batch records that a reader refuses, at the stage given.
+    var invalid_portable_records: [InvalidPortableBatchRecord]
 }
 
 /// Builds the vector file deterministically: fixed seeds for keys, ids, content keys, nonces and ephemeral keys.
@@ -266,13 +270,26 @@ enum BatchVectorGenerator {
                 + "codes: docs/ENVELOPE.md, \"Batch envelopes (format v2)\". Private keys are Textile key strings. "
                 + "Every recipient record_hex and every sender_copy_hex must verify alone and open with the matching "
                 + "private key to its plaintext; invalid values must be rejected with the given reason (part "
-                + "'recipient': as a recipient record; 'sender': as a sender's copy; default limits).",
+                + "'recipient': as a recipient record; 'sender': as a sender's copy; default limits). "
+                + "portable_records: record format v2 (\"Portable batch records\"): binary_hex parses to kind, value "
+                + "and read_at, json is the API's wrapper, and the record verifies and opens for owner_private_key "
+                + "to plaintext_hex; invalid_portable_records fail at their stage (parse, verify, or open with "
+                + "identity_private_key) with the given reason.",
             max_body_bytes: BatchLimits().maxBodyBytes,
             max_recipients: BatchLimits.formatMaxRecipients,
             signature_domain_hex: hex(BatchLayout.signatureDomain),
             reason_codes: EnvelopeError.Code.batchVerificationCodes.map(\.reason),
             valid: valids,
-            invalid: invalid(shared5: shared5, shared6: shared6, personal3: personal3, sender: alice)
+            invalid: invalid(shared5: shared5, shared6: shared6, personal3: personal3, sender: alice),
+            portable_records: portableRecords(
+                shared5: shared5,
+                shared5Recipients: Array(people[0..<5]),
+                personal3: personal3,
+                personal3Recipients: Array(people[2..<5]),
+                sharedSelf: sharedSelf,
+                sender: alice
+            ),
+            invalid_portable_records: invalidPortableRecords(shared5: shared5, personal3: personal3)
         )
     }
 

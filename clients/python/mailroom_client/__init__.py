@@ -1,5 +1,5 @@
 """Mailroom's Python client: seal, verify and open envelope v1, batch envelopes v2 (``mailroom_client.batch``) and
-portable records v1 (docs/ENVELOPE.md), and talk to the HTTP API with signed requests (docs/API.md).
+portable records v1 and v2 (docs/ENVELOPE.md), and talk to the HTTP API with signed requests (docs/API.md).
 
 PyNaCl (libsodium) does every cryptographic check, so verdicts match Mailroom's Swift code exactly.
 """
@@ -9,12 +9,13 @@ from .batch import seal_personalised, seal_shared, verify_recipient_record, veri
 from .envelope import DEFAULT_MAX_BODY_BYTES, Envelope, kafka_key, open_envelope, seal, verify
 from .errors import EnvelopeError, MailroomKeyError
 from .keys import Identity, parse_public_key, public_key_hex, public_key_textile_string
-from .records import Record, parse_record, record_from_envelope
+from .records import AnyRecord, BatchRecord, Record, parse_record, record_from_envelope
 from .ulid import MessageId
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AnyRecord",
     "ApiAuthError",
     "ApiClient",
     "ApiError",
@@ -22,6 +23,7 @@ __all__ = [
     "canonical_request",
     "sign_request",
     "verify_request",
+    "BatchRecord",
     "DEFAULT_MAX_BODY_BYTES",
     "Envelope",
     "EnvelopeError",

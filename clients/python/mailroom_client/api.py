@@ -9,7 +9,8 @@ and ``Mailroom-Signature``: an Ed25519 signature (libsodium, through PyNaCl) ove
 "Authentication": ``missing_auth``, ``malformed_auth``, ``expired``, ``bad_signature``; the replay cache of step
 5 is the server's), and :class:`ApiClient` talks to ``mailroom serve``. The client builds each request target
 once and sends and signs exactly that string; it never trusts what comes back: records are parsed
-(:meth:`Record.from_json`) but verifying and opening them is the caller's (:meth:`Record.open`).
+(:func:`parse_record`: a single message's :class:`Record`, format v1, or a batch entry's :class:`BatchRecord`,
+format v2) but verifying and opening them is the caller's (``record.open(identity)``, the same call for both).
 
 Only the standard library and PyNaCl are used.
 """
@@ -30,7 +31,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from .errors import MailroomKeyError
 from .keys import Identity, parse_public_key
-from .records import Record, _parse_json, b64url_decode, b64url_encode
+from .records import AnyRecord, Record, _parse_json, b64url_decode, b64url_encode, parse_record
 from .batch import Batch
 from .envelope import EnvelopeError, signature_verifies
 from .ulid import MessageId
@@ -567,15 +568,18 @@ class ApiClient:
         return obj[name]
 
     @staticmethod
-    def _record(value: Any, where: str) -> Record:
+    def _record(value: Any, where: str, box: str) -> AnyRecord:
         if not isinstance(value, dict):
             raise ApiError(200, "invalid_response", f"{where} is not a JSON object")
         try:
-            return Record.from_json(value)
+            record = parse_record(value)  # by its format: v1 (a single message) or v2 (a batch entry)
         except EnvelopeError as error:
             raise EnvelopeError(error.reason, f"{where}: {error.detail}") from None
+        if record.kind != box:
+            raise ApiError(200, "invalid_response", f"{where} is a {record.kind} record in the {box}")
+        return record
 
-    def _page(self, box: str, seek, limit, order, status=None) -> tuple[list[Record], str | None]:
+    def _page(self, box: str, seek, limit, order, status=None) -> tuple[list[AnyRecord], str | None]:
         query = [("seek", seek.text if isinstance(seek, MessageId) else seek), ("limit", limit), ("order", order)]
         if box == "inbox":
             query.append(("status", status))
@@ -586,7 +590,7 @@ class ApiClient:
             raise ApiError(200, "invalid_response", "records is not a list")
         if next_seek is not None and not isinstance(next_seek, str):
             raise ApiError(200, "invalid_response", "next_seek is neither a string nor null")
-        return [self._record(r, f"record {i}") for i, r in enumerate(records)], next_seek
+        return [self._record(r, f"record {i}", box) for i, r in enumerate(records)], next_seek
 
     # --- endpoints ---
 
@@ -638,19 +642,22 @@ class ApiClient:
                     waited += wait
         return answers
 
-    def inbox(self, seek=None, limit=None, order=None, status=None) -> tuple[list[Record], str | None]:
-        """``GET /v1/inbox``: one page, ``(records, next_seek)``. Records are parsed, not verified: call
-        :meth:`Record.open` (owner check, signature, decryption) on each."""
+    def inbox(self, seek=None, limit=None, order=None, status=None) -> tuple[list[AnyRecord], str | None]:
+        """``GET /v1/inbox``: one page, ``(records, next_seek)``. Each record is a single message's
+        (:class:`Record`, ``is_batch`` False) or a batch recipient's (:class:`BatchRecord`, ``is_batch`` True); both
+        have ``id``, ``kind``, ``read_at_ms``, ``verify()`` and ``open(identity)``. Records are parsed, not
+        verified: call ``open`` (signature, owner, decryption) on each."""
         return self._page("inbox", seek, limit, order, status)
 
-    def sentbox(self, seek=None, limit=None, order=None) -> tuple[list[Record], str | None]:
-        """``GET /v1/sentbox``: one page, ``(records, next_seek)``, parsed, not verified."""
+    def sentbox(self, seek=None, limit=None, order=None) -> tuple[list[AnyRecord], str | None]:
+        """``GET /v1/sentbox``: one page, ``(records, next_seek)``, parsed, not verified. A batch is one entry
+        (a :class:`BatchRecord` whose ``id`` is the batch id) however many recipients it had."""
         return self._page("sentbox", seek, limit, order)
 
-    def mark_read(self, id: str | MessageId) -> Record:
+    def mark_read(self, id: str | MessageId) -> AnyRecord:
         """``POST /v1/inbox/{id}/read``: the record as it is now (``read_at_ms`` set)."""
         obj = self._json("POST", f"/v1/inbox/{_segment(id)}/read")
-        return self._record(self._member(obj, "record"), "record")
+        return self._record(self._member(obj, "record"), "record", "inbox")
 
     def delete_inbox(self, id: str | MessageId) -> None:
         """``DELETE /v1/inbox/{id}`` (204)."""

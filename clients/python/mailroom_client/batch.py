@@ -60,6 +60,9 @@ LIST_ENTRY_BYTES = 80
 WRAPPED_KEY_BYTES = 48
 PAYLOAD_OVERHEAD = 40  # nonce(24) + tag(16)
 _ZERO32 = bytes(32)
+#: Where a value holds the id its mailbox entry is listed under: a recipient record's message id, a sender copy's
+#: batch id (portable batch records, docs/ENVELOPE.md).
+BATCH_RECORD_ID_OFFSETS = {"inbox": 291, "sentbox": 2}
 
 #: Every reason the two verifiers raise, in the order their checks run.
 BATCH_VERIFICATION_REASONS = (

@@ -1,9 +1,15 @@
-"""Portable message records, format v1 (docs/ENVELOPE.md, "Portable message records").
+"""Portable message records (docs/ENVELOPE.md): format v1 ("Portable message records", :class:`Record`) for a
+single message, format v2 ("Portable batch records", :class:`BatchRecord`) for a batch entry.
 
-A record is one mailbox row a device can carry away and check alone: its owner's sealed copy, the hash of the
-other copy, the envelope's signature and the row's unsigned metadata (``read_at``). Two forms, binary and JSON;
+A record is one mailbox row a device can carry away and check alone. v1: its owner's sealed copy, the hash of the
+other copy, the envelope's signature and the row's unsigned metadata (``read_at``); two forms, binary and JSON;
 :meth:`Record.from_binary` and :meth:`Record.from_json` parse (structure, then both keys), :meth:`Record.verify`
-checks the signature over the record alone, :meth:`Record.open` checks ownership, verifies and decrypts.
+checks the signature over the record alone, :meth:`Record.open` checks ownership, verifies and decrypts. v2: a
+batch value (a recipient record for an inbox entry, a sender's copy for the sentbox entry) and the same metadata;
+binary, or the JSON wrapper ``{"format":"mailroom.record.v2","kind","id","record"}`` of the HTTP API's pages.
+
+Both kinds answer ``id``, ``kind``, ``is_batch``, ``sender``, ``read_at_ms``, ``verify()``, ``open(identity)``
+and ``to_json()``, so a caller can treat a page's records alike; :func:`parse_record` reads either.
 """
 
 from __future__ import annotations
@@ -29,23 +35,37 @@ from .envelope import (
     signature_verifies,
     signed_message,
 )
+from .batch import (
+    BATCH_RECORD_ID_OFFSETS,
+    MAX_RECIPIENTS,
+    RecipientRecord,
+    SenderCopy,
+    verify_recipient_record,
+    verify_sender_copy,
+)
 from .keys import Identity, MailroomKeyError, is_valid_public_key, parse_public_key, public_key_textile_string
 from .ulid import MessageId
 
 __all__ = [
     "Record",
+    "BatchRecord",
+    "AnyRecord",
     "record_from_envelope",
     "parse_record",
     "b64url_encode",
     "b64url_decode",
     "MAGIC",
     "JSON_FORMAT",
+    "BATCH_JSON_FORMAT",
 ]
 
 MAGIC = b"mrec"
 RECORD_VERSION = 1
 ENVELOPE_VERSION = 1
 JSON_FORMAT = "mailroom.record.v1"
+BATCH_RECORD_VERSION = 2
+BATCH_JSON_FORMAT = "mailroom.record.v2"
+_BATCH_MEMBERS = ("format", "kind", "id", "record")
 _KIND_CODES = {"inbox": 1, "sentbox": 2}
 _KIND_NAMES = {v: k for k, v in _KIND_CODES.items()}
 _HEADER_BYTES = 4 + 1 + 1 + 1 + 16 + 32 + 32 + 8 + 4  # 99: up to and including ciphertext_len
@@ -203,6 +223,9 @@ class Record:
     def __post_init__(self) -> None:
         if self.kind not in _KIND_CODES:
             raise ValueError(f"kind must be 'inbox' or 'sentbox', not {self.kind!r}")
+
+    #: A single message's record (format v1); :class:`BatchRecord` answers True.
+    is_batch = False
 
     # --- views ---
 
@@ -441,14 +464,217 @@ def _check_parties(sender: bytes, recipient: bytes) -> None:
         raise EnvelopeError("invalid_recipient_key", "the recipient key is not a valid Ed25519 point")
 
 
-def parse_record(data: bytes | str) -> Record:
-    """Reads a record in either form: binary if it starts with the magic ``mrec``, JSON otherwise."""
-    if isinstance(data, str):
-        return Record.from_json(data)
-    data = bytes(data)
-    if data[:4] == MAGIC:
-        return Record.from_binary(data)
-    return Record.from_json(data)
+@dataclass(frozen=True)
+class BatchRecord:
+    """A batch entry in portable form (record format v2): ``value`` is a recipient record (``kind`` 'inbox') or a
+    sender's copy ('sentbox'), byte for byte as the batch carried it; ``read_at_ms`` is unsigned metadata, a hint
+    from the server. ``listed_id`` is the id the entry was listed under (the JSON form's ``id``), if any.
+
+    Parsing checks structure only; :meth:`verify` checks the value alone (docs/ENVELOPE.md, "Verifying a batch
+    record"), :meth:`open` verifies, then decrypts for the recipient (inbox) or the sender (sentbox)."""
+
+    kind: str
+    value: bytes = field(repr=False)
+    read_at_ms: int | None = None
+    listed_id: MessageId | None = None
+
+    #: A batch entry (format v2); :class:`Record` answers False.
+    is_batch = True
+
+    def __post_init__(self) -> None:
+        if self.kind not in _KIND_CODES:
+            raise ValueError(f"kind must be 'inbox' or 'sentbox', not {self.kind!r}")
+
+    # --- views (read from the value without verifying it: call verify() before trusting them) ---
+
+    @property
+    def id(self) -> MessageId | None:
+        """The entry's id: the recipient's message id (inbox) or the batch id (sentbox); the listed id when the
+        record came with one, else read from the value (``None`` if the value is too short to hold one)."""
+        if self.listed_id is not None:
+            return self.listed_id
+        return _value_id(self.kind, self.value)
+
+    @property
+    def sender(self) -> bytes | None:
+        """The batch's sender key as the value's header states it (``None`` if the value is too short)."""
+        return self.value[18:50] if len(self.value) >= 50 else None
+
+    @property
+    def sender_string(self) -> str | None:
+        return None if self.sender is None else public_key_textile_string(self.sender)
+
+    @property
+    def recipient(self) -> bytes | None:
+        """An inbox entry's recipient key; ``None`` for a sentbox entry (a batch has many: verify() lists them)."""
+        return self.value[259:291] if self.kind == "inbox" and len(self.value) >= 291 else None
+
+    @property
+    def recipient_string(self) -> str | None:
+        return None if self.recipient is None else public_key_textile_string(self.recipient)
+
+    @property
+    def owner(self) -> bytes | None:
+        """Whose mailbox the entry comes from: the recipient (inbox) or the sender (sentbox)."""
+        return self.recipient if self.kind == "inbox" else self.sender
+
+    @property
+    def batch_id(self) -> MessageId | None:
+        return MessageId.from_bytes(self.value[2:18]) if len(self.value) >= 18 else None
+
+    @property
+    def created_at_ms(self) -> int | None:
+        return int.from_bytes(self.value[50:58], "big", signed=True) if len(self.value) >= 58 else None
+
+    # --- binary form ---
+
+    @classmethod
+    def from_binary(cls, data: bytes, listed_id: MessageId | None = None) -> "BatchRecord":
+        """Parses the binary form strictly: ``mrec`` | 0x02 | kind | value_len u32 | value | flags | read_at?
+        (``invalid_record``, ``unsupported_record_version``)."""
+        data = bytes(data)
+        if len(data) < len(MAGIC) or data[:4] != MAGIC:
+            raise EnvelopeError("invalid_record", "not a record: the first 4 bytes are not 'mrec'")
+        if len(data) < 5:
+            raise EnvelopeError("invalid_record", "the record ends before its version")
+        if data[4] != BATCH_RECORD_VERSION:
+            raise EnvelopeError("unsupported_record_version", f"record version {data[4]}; a batch record is version 2")
+        if len(data) < 11:
+            raise EnvelopeError("invalid_record", f"{len(data)} bytes; a batch record is at least 11")
+        if data[5] not in _KIND_NAMES:
+            raise EnvelopeError("invalid_record", f"kind {data[5]} is neither 1 (inbox) nor 2 (sentbox)")
+        v = int.from_bytes(data[6:10], "big")
+        if len(data) - 10 < v + 1:
+            raise EnvelopeError("invalid_record", f"a {v}-byte value runs past the end")
+        flags = data[10 + v]
+        if flags & ~_READ_AT_FLAG:
+            raise EnvelopeError("invalid_record", f"unknown metadata flags {flags:#04x}")
+        expected = 11 + v + (8 if flags & _READ_AT_FLAG else 0)
+        if len(data) != expected:
+            raise EnvelopeError("invalid_record", f"{len(data)} bytes, the record's fields take {expected}")
+        read_at = int.from_bytes(data[11 + v : 19 + v], "big", signed=True) if flags & _READ_AT_FLAG else None
+        return cls(kind=_KIND_NAMES[data[5]], value=data[10 : 10 + v], read_at_ms=read_at, listed_id=listed_id)
+
+    def to_binary(self) -> bytes:
+        out = bytearray(MAGIC)
+        out += bytes([BATCH_RECORD_VERSION, _KIND_CODES[self.kind]])
+        out += len(self.value).to_bytes(4, "big") + self.value
+        if self.read_at_ms is None:
+            out.append(0)
+        else:
+            out.append(_READ_AT_FLAG)
+            out += self.read_at_ms.to_bytes(8, "big", signed=True)
+        return bytes(out)
+
+    # --- JSON form (the HTTP API's wrapper) ---
+
+    @classmethod
+    def from_json(cls, source: str | bytes | dict) -> "BatchRecord":
+        """Parses ``{"format":"mailroom.record.v2","kind":…,"id":…,"record":…}`` strictly: exactly these members,
+        ``kind`` as the binary form's, ``id`` a ULID, ``record`` the binary form in unpadded base64url."""
+        obj = source if isinstance(source, dict) else _parse_json(source)
+        if not isinstance(obj, dict):
+            raise EnvelopeError("invalid_record", "a record is a JSON object")
+        fmt = obj.get("format")
+        if not isinstance(fmt, str):
+            raise EnvelopeError("invalid_record", "member format is missing or not a string")
+        if fmt != BATCH_JSON_FORMAT:
+            match = _FORMAT_VN.fullmatch(fmt)
+            if match and int(match.group(1)) != BATCH_RECORD_VERSION:
+                raise EnvelopeError("unsupported_record_version", f"record format {fmt}; a batch record is v2")
+            raise EnvelopeError("invalid_record", f"format is not {BATCH_JSON_FORMAT}")
+        for name in _BATCH_MEMBERS:
+            if name not in obj:
+                raise EnvelopeError("invalid_record", f"member {name} is missing")
+        extra = sorted(set(obj) - set(_BATCH_MEMBERS))
+        if extra:
+            raise EnvelopeError("invalid_record", f"unknown member {extra[0]}")
+        kind, text_id, text = obj["kind"], obj["id"], obj["record"]
+        if not isinstance(kind, str) or kind not in _KIND_CODES:
+            raise EnvelopeError("invalid_record", "kind is neither inbox nor sentbox")
+        if not isinstance(text_id, str):
+            raise EnvelopeError("invalid_record", "member id is not a string")
+        try:
+            listed_id = MessageId.from_text(text_id)
+        except EnvelopeError:
+            raise EnvelopeError("invalid_record", "id is not a ULID") from None
+        binary = b64url_decode(text)
+        if binary is None:
+            raise EnvelopeError("invalid_record", "member record is not unpadded base64url")
+        record = cls.from_binary(binary, listed_id=listed_id)
+        if record.kind != kind:
+            raise EnvelopeError("invalid_record", f"kind {kind} differs from the binary record's {record.kind}")
+        return record
+
+    def to_json(self) -> str:
+        """The JSON form the API writes: members in order, lowercase id."""
+        if self.id is None:
+            raise EnvelopeError("invalid_record", "the value is too short to hold the entry's id")
+        return (
+            f'{{"format":"{BATCH_JSON_FORMAT}","kind":"{self.kind}","id":"{self.id.text}",'
+            f'"record":"{b64url_encode(self.to_binary())}"}}'
+        )
+
+    # --- verification and opening ---
+
+    def verify(
+        self,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        *,
+        max_recipients: int = MAX_RECIPIENTS,
+        verified_roots: set | None = None,
+    ) -> RecipientRecord | SenderCopy:
+        """Verifies the value alone: a recipient record (inbox) or a sender's copy (sentbox), raising the first
+        failure in docs/ENVELOPE.md's order (a value of the other part is ``invalid_batch``). With a listed id, a
+        value whose own id differs (the message id, or the batch id) is ``invalid_record``."""
+        check = verify_recipient_record if self.kind == "inbox" else verify_sender_copy
+        verified = check(
+            self.value, max_body_bytes=max_body_bytes, max_recipients=max_recipients, verified_roots=verified_roots
+        )
+        own = verified.message_id if self.kind == "inbox" else verified.batch_id
+        if self.listed_id is not None and self.listed_id != own:
+            raise EnvelopeError("invalid_record", f"listed as {self.listed_id.text}, the record is {own.text}")
+        return verified
+
+    def open(self, identity: Identity, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> bytes:
+        """Verifies, then decrypts for its owner: the recipient of an inbox entry, the sender of a sentbox entry
+        (``not_a_party`` otherwise, ``decryption_failed`` if it does not open)."""
+        return self.verify(max_body_bytes).open(identity)
+
+    def with_read_at(self, read_at_ms: int | None) -> "BatchRecord":
+        from dataclasses import replace
+
+        return replace(self, read_at_ms=read_at_ms)
+
+
+#: What a page of the API lists: a single message's record or a batch entry.
+AnyRecord = Record | BatchRecord
+
+
+def _value_id(kind: str, value: bytes) -> MessageId | None:
+    start = BATCH_RECORD_ID_OFFSETS[kind]
+    return MessageId.from_bytes(value[start : start + 16]) if len(value) >= start + 16 else None
+
+
+def _format_version(obj: Any) -> int | None:
+    fmt = obj.get("format") if isinstance(obj, dict) else None
+    match = _FORMAT_VN.fullmatch(fmt) if isinstance(fmt, str) else None
+    return int(match.group(1)) if match else None
+
+
+def parse_record(data: bytes | str | dict) -> AnyRecord:
+    """Reads a record of either format in either form: binary if it starts with the magic ``mrec`` (version byte 1:
+    :class:`Record`, 2: :class:`BatchRecord`), JSON otherwise (``format`` ``mailroom.record.v1`` or ``.v2``)."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        data = bytes(data)
+        if data[:4] == MAGIC:
+            if len(data) > 4 and data[4] == BATCH_RECORD_VERSION:
+                return BatchRecord.from_binary(data)
+            return Record.from_binary(data)
+    obj = data if isinstance(data, dict) else _parse_json(data)
+    if _format_version(obj) == BATCH_RECORD_VERSION:
+        return BatchRecord.from_json(obj)
+    return Record.from_json(obj)
 
 
 def record_from_envelope(envelope: Envelope, kind: str, read_at_ms: int | None = None) -> Record:

@@ -136,8 +136,11 @@ def test_failures_name_the_reason(tmp_path, keys):
     result = run("open", "-", "--identity", str(bob_key), stdin=json.dumps(tampered).encode())
     assert result.returncode == 3 and result.stdout == b""
     assert result.stderr.decode().startswith("error: invalid_message_id: ")
-    result = run("open", "-", "--identity", str(bob_key), stdin=b"mrec\x02")
+    result = run("open", "-", "--identity", str(bob_key), stdin=b"mrec\x03")
     assert result.stderr.decode().startswith("error: unsupported_record_version: ")
+    # Version 2 is a batch record, which this client reads: 5 bytes are not one.
+    result = run("open", "-", "--identity", str(bob_key), stdin=b"mrec\x02")
+    assert result.stderr.decode().startswith("error: invalid_record: ")
     result = run("open", "-", "--identity", str(bob_key), stdin=b"garbage")
     assert result.stderr.decode().startswith("error: invalid_record: ")
 
