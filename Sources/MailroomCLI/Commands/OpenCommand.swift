@@ -39,40 +39,93 @@ struct OpenCommand: AsyncParsableCommand {
                 }
             }
             let bytes = try ByteInput.read(file)
-            let record: MessageRecord
-            let body: [UInt8]
+            let opened: Opened
             do {
-                record = try Self.parse(bytes)
-                body = try record.open(with: me)
+                opened = try Self.open(try PortableRecord(parsing: bytes), with: me)
             } catch let error as EnvelopeError {
                 CLIOutput.error("mailroom: the record does not verify: \(error.reason): \(error.detail)")
                 throw QueryCLI.verificationFailed
             }
-            if let expected, expected != record.sender {
+            if let expected, expected != opened.sender {
                 CLIOutput.error(
-                    "mailroom: the record verifies but was signed by \(record.sender.textileString), not the expected sender"
+                    "mailroom: the record verifies but was signed by \(opened.sender.textileString), not the expected sender"
                 )
                 throw QueryCLI.verificationFailed
             }
             if json {
                 var object: [String: Any] = [
-                    "kind": record.kind.name, "id": record.id.description, "sender": record.sender.textileString,
-                    "recipient": record.recipient.textileString, "created_at_ms": record.createdAtMilliseconds,
-                    "read_at_ms": record.readAtMilliseconds.map { $0 as Any } ?? NSNull(), "verified": true,
+                    "kind": opened.kind.name, "id": opened.id.description, "sender": opened.sender.textileString,
+                    "created_at_ms": opened.createdAtMilliseconds,
+                    "read_at_ms": opened.readAtMilliseconds.map { $0 as Any } ?? NSNull(), "verified": true,
                 ]
-                object.merge(QueryCLI.bodyFields(body)) { $1 }
+                // A batch's sentbox entry has many recipients (its sender copy lists them), not one.
+                if let recipient = opened.recipient {
+                    object["recipient"] = recipient.textileString
+                } else {
+                    object["recipients"] = opened.recipientCount
+                }
+                object.merge(QueryCLI.bodyFields(opened.body)) { $1 }
                 CLIOutput.json(object)
             } else {
-                if expected == nil { CLIOutput.error("from \(record.sender.textileString)") }
-                FileHandle.standardOutput.write(Data(body))
+                if expected == nil { CLIOutput.error("from \(opened.sender.textileString)") }
+                FileHandle.standardOutput.write(Data(opened.body))
             }
         }
     }
 
-    /// The binary form starts with `mrec`; anything else is read as JSON (the first line of JSON Lines).
-    static func parse(_ bytes: [UInt8]) throws(EnvelopeError) -> MessageRecord {
-        if bytes.starts(with: Array("mrec".utf8)) { return try MessageRecord(binary: bytes) }
-        let firstLine = bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true).first ?? []
-        return try MessageRecord(json: Array(firstLine))
+    /// A verified, opened record of either format.
+    struct Opened {
+        var kind: MessageRecord.Kind
+        var id: MessageID
+        var sender: PublicKey
+        var recipient: PublicKey?
+        var recipientCount: Int
+        var createdAtMilliseconds: Int64
+        var readAtMilliseconds: Int64?
+        var body: [UInt8]
+    }
+
+    /// Verifies the record (a single message's, or a batch entry's alone) and decrypts the identity's copy.
+    static func open(_ record: PortableRecord, with identity: Identity) throws(EnvelopeError) -> Opened {
+        switch record {
+        case .single(let single):
+            let body = try single.open(with: identity)
+            return Opened(
+                kind: single.kind,
+                id: single.id,
+                sender: single.sender,
+                recipient: single.recipient,
+                recipientCount: 1,
+                createdAtMilliseconds: single.createdAtMilliseconds,
+                readAtMilliseconds: single.readAtMilliseconds,
+                body: body
+            )
+        case .batch(let batch, let id):
+            let body = try batch.open(with: identity)
+            switch try batch.verify() {
+            case .inbox(let envelope):
+                return Opened(
+                    kind: .inbox,
+                    id: id,
+                    sender: envelope.header.sender,
+                    recipient: envelope.recipient,
+                    recipientCount: 1,
+                    createdAtMilliseconds: envelope.createdAtMilliseconds,
+                    readAtMilliseconds: batch.readAtMilliseconds,
+                    body: body
+                )
+            case .sentbox(let copy):
+                return Opened(
+                    kind: .sentbox,
+                    id: id,
+                    sender: copy.header.sender,
+                    recipient: nil,
+                    recipientCount: copy.header.recipientCount,
+                    createdAtMilliseconds: copy.header.createdAtMilliseconds,
+                    readAtMilliseconds: nil,
+                    body: body
+                )
+            }
+        }
     }
 }
