@@ -141,6 +141,42 @@ struct PipelineTests {
         await harness.drop()
     }
 
+    /// A mailbox cache far smaller than a batch's owners starts over while a batch's lookups go in: no message may
+    /// be refused for it (the cache once forgot owners it knew mid-batch and refused their mail as
+    /// `no_sender_mailbox`), with single envelopes and with batch envelopes.
+    @Test(arguments: [false, true])
+    func aMailboxCacheSmallerThanABatchRefusesNoMail(batches: Bool) async throws {
+        try await PipelineHarness.with(partitions: 2) { harness in
+            let senders = (0..<3).map { _ in Identity.generate() }
+            // Two rounds: the second's batches hold known senders and new recipients, whose lookup fills the cache.
+            let rounds = (0..<2).map { _ in (0..<30).map { _ in Identity.generate() } }
+            try await harness.setUpMailboxes(senders + rounds.flatMap { $0 })
+            let running = harness.startWorker { $0.mailboxCacheSize = 8 }
+            var expected = 0
+            for recipients in rounds {
+                let producer = try harness.producer(batches: batches)
+                for sender in senders {
+                    let results = await producer.sendBulk(
+                        from: sender,
+                        messages: recipients.map {
+                            BulkMessage(recipient: $0.publicKey.hexString, body: Array("hi".utf8))
+                        }
+                    )
+                    #expect(results.allSatisfy { $0.isSent })
+                }
+                await producer.close()
+                expected += senders.count * recipients.count
+                let target = expected + (batches ? senders.count * (expected / (senders.count * 30)) : 0)
+                #expect(
+                    try await harness.eventually { running.worker.statistics.snapshot.accountedFor >= target }
+                )
+            }
+            try await running.stop()
+            #expect(try await harness.rejectedCount() == 0)
+            #expect(try await harness.inboxCount() == expected)
+        }
+    }
+
     @Test func everyInvalidKindEndsAsADeadLetterWithItsReasonAndInNoMailbox() async throws {
         let harness = try await PipelineHarness.make(partitions: 2)
         let vectors = try EnvelopeVectorFile.load()

@@ -217,21 +217,26 @@ actor BatchWriter {
         // Mailboxes: both parties must have one (as in Textile).
         let owners = prepared.owners
         let unknown = mailboxes.unknown(among: owners)
+        var found: Set<PublicKey> = []
         if !unknown.isEmpty {
-            let found = try await retrying("mailbox lookup") { connection in
+            let existing = try await retrying("mailbox lookup") { connection in
                 try await self.writer.existingMailboxes(unknown.map(\.bytes), on: connection)
             }
-            mailboxes.insert(Set(unknown.filter { found.contains($0.bytes) }))
+            found = Set(unknown.filter { existing.contains($0.bytes) })
+            mailboxes.insert(found)
         }
+        // Decided from this batch's own answers, not by asking the cache again: a cache that filled up and started
+        // over while `found` went in no longer holds the owners it knew before.
+        func hasMailbox(_ owner: PublicKey) -> Bool { !unknown.contains(owner) || found.contains(owner) }
         var rows = prepared.rows
-        if !owners.allSatisfy({ mailboxes.contains($0) }) {
+        if !owners.allSatisfy(hasMailbox) {
             var messages: [NewMessage] = []
             var copies: [NewSenderCopy] = []
             for item in prepared.accepted {
                 let refusal: (String, String)? =
-                    if let recipient = item.recipient, !mailboxes.contains(recipient) {
+                    if let recipient = item.recipient, !hasMailbox(recipient) {
                         (RejectionReason.noRecipientMailbox, "the recipient has no mailbox")
-                    } else if !mailboxes.contains(item.sender) {
+                    } else if !hasMailbox(item.sender) {
                         (RejectionReason.noSenderMailbox, "the sender has no mailbox")
                     } else {
                         nil
