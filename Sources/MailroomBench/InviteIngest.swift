@@ -93,34 +93,19 @@ struct InviteIngest {
                 server: (try? await PipelineBenchCommand.serverProcesses(database)) ?? []
             )
         }
-        var cpuStart: ProcessCPU?
-        var cpuEnd: ProcessCPU?
-        var first: (ContinuousClock.Instant, Double)?
-        var last: (ContinuousClock.Instant, Double) = (.now, 0)
-        let deadline = ContinuousClock.now + .seconds(max(120, records / 1_000))
-        while ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(50))
-            guard worker.isRunning else { throw CLIError("the worker exited during the bench") }
-            guard let done = try? await PipelineBenchCommand.scrape(port: metricsPort) else { continue }
-            if first == nil, done > 0 {
-                first = (.now, done)
-                cpuStart = await snapshot()
-            }
-            last = (.now, done)
-            if done >= Double(records) {
-                cpuEnd = await snapshot()
-                break
-            }
-        }
-        guard let start = first, last.1 >= Double(records) else {
-            throw CLIError("the worker did not drain the invites in time (\(Int(last.1)) of \(records))")
-        }
+        let drain = try await WorkerDrain.drain(
+            worker,
+            metricsPort: metricsPort,
+            records: records,
+            what: "the invites",
+            snapshot: snapshot
+        )
         let peakRSS = PipelineBenchCommand.peakRSSMegabytes(pid: worker.processIdentifier)
         worker.terminate()
         await BenchHarness.waitForExit(worker)
         // Records per second, counted as recipients (each batch's sender copy is one record more).
-        let seconds = max(0.001, (last.0 - start.0).seconds)
-        let ingested = (last.1 - start.1) * Double(recipients) / Double(records) / seconds
+        let drained = drain.records * Double(recipients) / Double(records)
+        let ingested = drained / max(0.001, drain.seconds)
         // The paths that waited for their batch's recipient list are deleted rows now: reclaim them as autovacuum
         // does, before measuring what stays.
         try await database.withConnection { connection in
@@ -128,11 +113,7 @@ struct InviteIngest {
         }
         let (bytesAfter, payloadAfter, rowsAfter) = try await sizes()
         let stored = rowsAfter - rowsBefore
-        var cpu: [String: Double] = [:]
-        if let cpuStart, let cpuEnd, last.1 > start.1 {
-            let drained = (last.1 - start.1) * Double(recipients) / Double(records)
-            cpu = cpuEnd.used(since: cpuStart).mapValues { ($0 / drained * 1e6 * 10).rounded() / 10 }
-        }
+        let cpu = drain.cpuMicroseconds(per: drained)
         let payload = Double(payloadAfter - payloadBefore)
         let perRecipient = (Double(bytesAfter - bytesBefore) - payload) / Double(recipients)
         return [
@@ -158,28 +139,15 @@ struct InviteIngest {
     }
 
     private func startWorker(topics: MailroomTopics, metricsPort: Int) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
-            .deletingLastPathComponent().appendingPathComponent("mailroom")
-        process.arguments =
+        try WorkerDrain.start(
             [
                 "worker", "--topic", topics.envelopes, "--dlq-topic", topics.deadLetters,
                 "--group", "bench-\(topics.envelopes)", "--metrics-port", "\(metricsPort)",
                 "--batch-size", "\(workerBatchSize)",
             ] + (database.databaseURL.map { ["--database-url", $0] } ?? [])
-            + (kafka.brokers.map { ["--brokers", $0] } ?? [])
-        var environment = ProcessInfo.processInfo.environment
-        environment["MAILROOM_LOG_LEVEL"] = environment["MAILROOM_BENCH_WORKER_LOG_LEVEL"] ?? "warning"
-        process.environment = environment
-        process.standardOutput = FileHandle.nullDevice
-        if let path = environment["MAILROOM_BENCH_WORKER_LOG"].map({ "\($0).invites" }) {
-            guard FileManager.default.createFile(atPath: path, contents: nil) else {
-                throw CLIError("cannot create the worker log \(path)")
-            }
-            process.standardError = FileHandle(forWritingAtPath: path)
-        }
-        try process.run()
-        return process
+                + (kafka.brokers.map { ["--brokers", $0] } ?? []),
+            phase: "invites"
+        )
     }
 }
 

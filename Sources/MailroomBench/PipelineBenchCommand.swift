@@ -136,38 +136,15 @@ struct PipelineBenchCommand: AsyncParsableCommand {
                 server: (try? await Self.serverProcesses(database)) ?? []
             )
         }
-        var first: (ContinuousClock.Instant, Double)?
-        var drainCPUStart: ProcessCPU?
-        var drainCPUEnd: ProcessCPU?
-        var last: (ContinuousClock.Instant, Double) = (.now, 0)
-        let drainDeadline = ContinuousClock.now + .seconds(max(120, envelopes / 1_000))
-        while ContinuousClock.now < drainDeadline {
-            try await Task.sleep(for: .milliseconds(50))
-            guard worker.isRunning else { throw CLIError("the worker exited during the bench") }
-            guard let done = try? await Self.scrape(port: metricsPort) else { continue }
-            if first == nil, done > 0 {
-                first = (.now, done)
-                drainCPUStart = await drainSnapshot()
-            }
-            last = (.now, done)
-            if done >= Double(envelopes) {
-                drainCPUEnd = await drainSnapshot()
-                break
-            }
-        }
-        guard let start = first, last.1 >= Double(envelopes) else {
-            throw CLIError("the worker did not drain the backlog in time (\(Int(last.1)) of \(envelopes))")
-        }
-        let ingestRate = (last.1 - start.1) / max(0.001, (last.0 - start.0).seconds)
-        var drainCPU: [String: Double] = [:]
-        if let drainCPUStart, let drainCPUEnd {
-            let envelopes = last.1 - start.1
-            if envelopes > 0 {
-                drainCPU = drainCPUEnd.used(since: drainCPUStart).mapValues {
-                    ($0 / envelopes * 1e6 * 10).rounded() / 10
-                }
-            }
-        }
+        let drain = try await WorkerDrain.drain(
+            worker,
+            metricsPort: metricsPort,
+            records: envelopes,
+            what: "the backlog",
+            snapshot: drainSnapshot
+        )
+        let ingestRate = drain.perSecond
+        let drainCPU = drain.cpuMicroseconds(per: drain.records)
 
         let drainPeakRSS = Self.peakRSSMegabytes(pid: worker.processIdentifier)
         let signatureChecks = (try? Self.scrapeSignatureChecks(port: metricsPort)) ?? [:]
@@ -494,32 +471,17 @@ struct PipelineBenchCommand: AsyncParsableCommand {
 
     /// Starts a worker process; with `MAILROOM_BENCH_WORKER_LOG=path` its log goes to `path.<phase>`.
     private func startWorker(topics: MailroomTopics, metricsPort: Int, phase: String) throws -> Process {
-        let process = Process()
-        // The `mailroom` built beside this executable (`swift build` puts every product in one folder).
-        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
-            .deletingLastPathComponent().appendingPathComponent("mailroom")
-        process.arguments =
+        try WorkerDrain.start(
             [
                 "worker", "--topic", topics.envelopes, "--dlq-topic", topics.deadLetters,
                 "--group", "bench-\(topics.envelopes)", "--metrics-port", "\(metricsPort)",
                 "--batch-size", "\(batchSize)", "--batch-linger-ms", "\(batchLinger)",
             ] + (fetchWait.map { ["--kafka-property", "fetch.wait.max.ms=\($0)"] } ?? [])
-            + (workerPrecomputedKeys.map { ["--precomputed-keys", "\($0)"] } ?? [])
-            + (database.databaseURL.map { ["--database-url", $0] } ?? [])
-            + (kafka.brokers.map { ["--brokers", $0] } ?? [])
-        var environment = ProcessInfo.processInfo.environment
-        environment["MAILROOM_LOG_LEVEL"] =
-            ProcessInfo.processInfo.environment["MAILROOM_BENCH_WORKER_LOG_LEVEL"] ?? "warning"
-        process.environment = environment
-        process.standardOutput = FileHandle.nullDevice
-        if let path = ProcessInfo.processInfo.environment["MAILROOM_BENCH_WORKER_LOG"].map({ "\($0).\(phase)" }) {
-            guard FileManager.default.createFile(atPath: path, contents: nil) else {
-                throw CLIError("cannot create the worker log \(path)")
-            }
-            process.standardError = FileHandle(forWritingAtPath: path)
-        }
-        try process.run()
-        return process
+                + (workerPrecomputedKeys.map { ["--precomputed-keys", "\($0)"] } ?? [])
+                + (database.databaseURL.map { ["--database-url", $0] } ?? [])
+                + (kafka.brokers.map { ["--brokers", $0] } ?? []),
+            phase: phase
+        )
     }
 
     /// The mailboxes that send the backlog.
