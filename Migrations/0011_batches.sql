@@ -162,16 +162,8 @@ REVOKE ALL ON FUNCTION mailroom_batches_release(bytea[], uuid[], integer[], inte
 CREATE OR REPLACE FUNCTION mailroom_messages_updated() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 BEGIN
-    UPDATE mailbox_usage u
-    SET messages = u.messages + d.messages, unread = u.unread + d.unread, bytes = u.bytes + d.bytes
-    FROM (SELECT n.recipient AS owner,
-                 sum((n.inbox_body IS NOT NULL)::int - (o.inbox_body IS NOT NULL)::int) AS messages,
-                 sum((n.inbox_body IS NOT NULL AND n.read_at IS NULL)::int
-                     - (o.inbox_body IS NOT NULL AND o.read_at IS NULL)::int) AS unread,
-                 sum(coalesce(octet_length(n.inbox_body), 0) - coalesce(octet_length(o.inbox_body), 0)) AS bytes
-          FROM old_rows o JOIN new_rows n ON n.recipient = o.recipient AND n.id = o.id
-          GROUP BY n.recipient ORDER BY n.recipient) d
-    WHERE u.owner = d.owner AND (d.messages <> 0 OR d.unread <> 0 OR d.bytes <> 0);
+    -- Batches first, then mailbox_usage: the worker's batch statement locks in that order too (its batch rows in
+    -- mailroom_store_batches, then the usage rows), so a delete racing a redelivered record cannot deadlock.
     IF EXISTS (SELECT 1 FROM new_rows WHERE batch_id IS NOT NULL) THEN
         PERFORM mailroom_batches_release(array_agg(n.sender), array_agg(n.batch_id),
                                          array_agg((n.inbox_body IS NOT NULL)::int - (o.inbox_body IS NOT NULL)::int),
@@ -183,18 +175,23 @@ BEGIN
         WHERE n.batch_id IS NOT NULL AND n.inbox_body IS NULL
           AND p.sender = n.sender AND p.batch_id = n.batch_id AND p.batch_index = n.batch_index;
     END IF;
+    UPDATE mailbox_usage u
+    SET messages = u.messages + d.messages, unread = u.unread + d.unread, bytes = u.bytes + d.bytes
+    FROM (SELECT n.recipient AS owner,
+                 sum((n.inbox_body IS NOT NULL)::int - (o.inbox_body IS NOT NULL)::int) AS messages,
+                 sum((n.inbox_body IS NOT NULL AND n.read_at IS NULL)::int
+                     - (o.inbox_body IS NOT NULL AND o.read_at IS NULL)::int) AS unread,
+                 sum(coalesce(octet_length(n.inbox_body), 0) - coalesce(octet_length(o.inbox_body), 0)) AS bytes
+          FROM old_rows o JOIN new_rows n ON n.recipient = o.recipient AND n.id = o.id
+          GROUP BY n.recipient ORDER BY n.recipient) d
+    WHERE u.owner = d.owner AND (d.messages <> 0 OR d.unread <> 0 OR d.bytes <> 0);
     RETURN NULL;
 END $$;
 
 CREATE OR REPLACE FUNCTION mailroom_messages_deleted() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 BEGIN
-    UPDATE mailbox_usage u
-    SET messages = u.messages - d.messages, unread = u.unread - d.unread, bytes = u.bytes - d.bytes
-    FROM (SELECT recipient AS owner, count(*) AS messages, count(*) FILTER (WHERE read_at IS NULL) AS unread,
-                 sum(octet_length(inbox_body)) AS bytes
-          FROM old_rows WHERE inbox_body IS NOT NULL GROUP BY recipient ORDER BY recipient) d
-    WHERE u.owner = d.owner;
+    -- Batches first, then mailbox_usage (the worker's order).
     IF EXISTS (SELECT 1 FROM old_rows WHERE batch_id IS NOT NULL) THEN
         PERFORM mailroom_batches_release(array_agg(sender), array_agg(batch_id),
                                          array_agg(-(inbox_body IS NOT NULL)::int), array_agg(-1))
@@ -203,6 +200,12 @@ BEGIN
         WHERE o.batch_id IS NOT NULL
           AND p.sender = o.sender AND p.batch_id = o.batch_id AND p.batch_index = o.batch_index;
     END IF;
+    UPDATE mailbox_usage u
+    SET messages = u.messages - d.messages, unread = u.unread - d.unread, bytes = u.bytes - d.bytes
+    FROM (SELECT recipient AS owner, count(*) AS messages, count(*) FILTER (WHERE read_at IS NULL) AS unread,
+                 sum(octet_length(inbox_body)) AS bytes
+          FROM old_rows WHERE inbox_body IS NOT NULL GROUP BY recipient ORDER BY recipient) d
+    WHERE u.owner = d.owner;
     RETURN NULL;
 END $$;
 
