@@ -54,7 +54,7 @@ ALTER TABLE messages
     ALTER COLUMN signature DROP NOT NULL,
     ADD CONSTRAINT messages_format CHECK (
         CASE WHEN batch_id IS NULL THEN signature IS NOT NULL AND batch_index IS NULL
-             ELSE signature IS NULL AND batch_index >= 0 AND sentbox_body IS NULL END);
+             ELSE signature IS NULL AND batch_index IS NOT NULL AND batch_index >= 0 AND sentbox_body IS NULL END);
 
 -- The sender index covers v1 rows: their sentbox copies and their (sender, id) uniqueness.
 CREATE UNIQUE INDEX messages_sender_single ON messages (sender, id) INCLUDE (stored_xid) WHERE batch_id IS NULL;
@@ -73,7 +73,7 @@ FROM messages WHERE sentbox_body IS NOT NULL AND batch_id IS NULL;
 -- The sentbox entries of batches: one per batch, while the sender's body is there.
 CREATE VIEW sentbox_batches AS
 SELECT sender AS owner, batch_id AS id, created_at, head, sender_body AS body, recipients,
-       get_byte(head, 58) << 24 | get_byte(head, 59) << 16 | get_byte(head, 60) << 8 | get_byte(head, 61)
+       (get_byte(head, 58) << 24) | (get_byte(head, 59) << 16) | (get_byte(head, 60) << 8) | get_byte(head, 61)
            AS recipient_count,
        stored_at, sender_copy_xid AS stored_xid
 FROM message_batches WHERE sender_body IS NOT NULL;
@@ -93,25 +93,24 @@ END $$;
 CREATE TRIGGER sentbox_batches_delete INSTEAD OF DELETE ON sentbox_batches
     FOR EACH ROW EXECUTE FUNCTION mailroom_sentbox_batch_delete();
 
--- ---- the worker's batch statement -------------------------------------------------------------------------
--- Stores the heads of the batches a worker batch refers to (and a payload that was let go when no copy needed it
--- and a late recipient needs it again), and the sender copies it carries (their recipient list makes the waiting
--- paths of their rows redundant: those go), then tells per batch whether the stored head is the same (otherwise
--- the records clash with another batch of that id), whether the recipient list is stored (then recipient rows
--- need no path), and whether this call stored the sender copy. One entry per batch;
--- copy_bodies and copy_lists are NULL where the entry carries no sender copy. SECURITY DEFINER: the worker may
--- not read a payload or a body, not even whether it is there.
+-- ---- the worker's batch statements ------------------------------------------------------------------------
+-- Stores the heads of the batches a worker batch refers to and the sender copies it carries (their recipient list
+-- makes the waiting paths of their rows redundant: those go), then tells per batch whether the stored head is the
+-- same (otherwise the records clash with another batch of that id), whether the recipient list is stored (then
+-- recipient rows need no path), and whether this call stored the sender copy. The batch rows stay locked, in key
+-- order, until the commit, so that no delete lets the recipient list go under a row that relies on it. One entry
+-- per batch; copy_bodies and copy_lists are NULL where the entry carries no sender copy. SECURITY DEFINER: the worker
+-- may not read a payload or a body, not even whether it is there.
 CREATE FUNCTION mailroom_store_batches(senders bytea[], ids uuid[], heads bytea[], created timestamptz[],
-                                       payloads bytea[], copy_bodies bytea[], copy_lists bytea[])
+                                       copy_bodies bytea[], copy_lists bytea[])
 RETURNS TABLE (sender bytea, batch_id uuid, same_head boolean, has_recipients boolean, copy_stored boolean)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
 DECLARE
     stored_copies text[];
 BEGIN
-    INSERT INTO public.message_batches AS b (sender, batch_id, head, created_at, payload)
-    SELECT * FROM unnest(senders, ids, heads, created, payloads) ORDER BY 1, 2
-    ON CONFLICT ON CONSTRAINT message_batches_pkey DO UPDATE SET payload = excluded.payload
-        WHERE b.payload IS NULL AND excluded.payload IS NOT NULL AND b.head = excluded.head;
+    INSERT INTO public.message_batches (sender, batch_id, head, created_at)
+    SELECT * FROM unnest(senders, ids, heads, created) ORDER BY 1, 2
+    ON CONFLICT ON CONSTRAINT message_batches_pkey DO NOTHING;
     WITH c AS (
         UPDATE public.message_batches b
         SET sender_body = i.body, recipients = coalesce(b.recipients, i.list), sender_copy_stored = true,
@@ -134,12 +133,28 @@ BEGIN
     FROM unnest(senders, ids, heads) AS i(sender, batch_id, head)
     JOIN public.message_batches b ON b.sender = i.sender AND b.batch_id = i.batch_id
     ORDER BY b.sender, b.batch_id
-    FOR UPDATE OF b;   -- held to the commit, so that no delete lets the recipient list go under a new row
+    FOR UPDATE OF b;
 END $$;
-REVOKE ALL ON FUNCTION mailroom_store_batches(bytea[], uuid[], bytea[], timestamptz[], bytea[], bytea[], bytea[])
-    FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION mailroom_store_batches(bytea[], uuid[], bytea[], timestamptz[], bytea[], bytea[], bytea[])
+REVOKE ALL ON FUNCTION mailroom_store_batches(bytea[], uuid[], bytea[], timestamptz[], bytea[], bytea[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION mailroom_store_batches(bytea[], uuid[], bytea[], timestamptz[], bytea[], bytea[])
     TO mailroom_worker;
+
+-- After the worker inserted recipients' rows: adds them to their batches' counters, and stores a shared batch's
+-- payload where the batch holds none (its first rows, or a late recipient's after every other copy went). Only rows
+-- actually inserted count, so a redelivery never brings a deleted payload back, and a batch whose every record was
+-- refused holds none. SECURITY DEFINER: the worker may neither read nor set the counters itself.
+CREATE FUNCTION mailroom_batches_stored(senders bytea[], ids uuid[], counts integer[], payloads bytea[])
+RETURNS void
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
+    UPDATE public.message_batches b
+    SET inbox_copies = b.inbox_copies + d.n, recipient_rows = b.recipient_rows + d.n,
+        payload = coalesce(b.payload, d.payload)
+    FROM (SELECT * FROM unnest(senders, ids, counts, payloads) AS x(sender, batch_id, n, payload)
+          WHERE n > 0 ORDER BY 1, 2) d
+    WHERE b.sender = d.sender AND b.batch_id = d.batch_id
+$$;
+REVOKE ALL ON FUNCTION mailroom_batches_stored(bytea[], uuid[], integer[], bytea[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION mailroom_batches_stored(bytea[], uuid[], integer[], bytea[]) TO mailroom_worker;
 
 -- ---- counters and letting go ------------------------------------------------------------------------------
 -- Inserts: the worker's batch statement adds to inbox_copies and recipient_rows. Updates and deletes of rows: the
@@ -160,7 +175,7 @@ $$;
 REVOKE ALL ON FUNCTION mailroom_batches_release(bytea[], uuid[], integer[], integer[]) FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION mailroom_messages_updated() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
 BEGIN
     -- Batches first, then mailbox_usage: the worker's batch statement locks in that order too (its batch rows in
     -- mailroom_store_batches, then the usage rows), so a delete racing a redelivered record cannot deadlock.
@@ -189,7 +204,7 @@ BEGIN
 END $$;
 
 CREATE OR REPLACE FUNCTION mailroom_messages_deleted() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
 BEGIN
     -- Batches first, then mailbox_usage (the worker's order).
     IF EXISTS (SELECT 1 FROM old_rows WHERE batch_id IS NOT NULL) THEN
@@ -207,6 +222,23 @@ BEGIN
           FROM old_rows WHERE inbox_body IS NOT NULL GROUP BY recipient ORDER BY recipient) d
     WHERE u.owner = d.owner;
     RETURN NULL;
+END $$;
+
+-- Deleting an inbox copy of a batch's message locks the batch row before the message row: the order a worker writing
+-- a redelivery of that message takes them in (its batch rows, then the message's key), so the two cannot deadlock.
+CREATE OR REPLACE FUNCTION mailroom_inbox_delete() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
+BEGIN
+    PERFORM 1 FROM public.message_batches b
+    WHERE (b.sender, b.batch_id) = (SELECT m.sender, m.batch_id FROM public.messages m
+                                    WHERE m.recipient = OLD.owner AND m.id = OLD.id AND m.batch_id IS NOT NULL)
+    FOR UPDATE OF b;
+    UPDATE public.messages SET inbox_body = NULL
+    WHERE recipient = OLD.owner AND id = OLD.id AND inbox_body IS NOT NULL;
+    IF NOT FOUND THEN
+        RETURN NULL;   -- already gone: not counted as deleted
+    END IF;
+    RETURN OLD;        -- the row stays (a tombstone once the sentbox copy is gone too)
 END $$;
 
 -- ---- expiry -----------------------------------------------------------------------------------------------
@@ -242,9 +274,7 @@ GRANT EXECUTE ON FUNCTION mailroom_expire_batches(timestamptz, timestamptz, inte
 REVOKE ALL ON message_batches, sentbox_batches, message_batch_paths FROM PUBLIC;
 -- The worker stores the paths of rows whose batch's list is not there yet.
 GRANT INSERT ON message_batch_paths TO mailroom_worker;
--- The worker: store heads and copies through mailroom_store_batches; keep the counters of the rows it inserts.
-GRANT SELECT (sender, batch_id, inbox_copies, recipient_rows), UPDATE (inbox_copies, recipient_rows)
-    ON message_batches TO mailroom_worker;
+-- The worker touches message_batches only through mailroom_store_batches and mailroom_batches_stored.
 GRANT SELECT (batch_id, batch_index) ON messages TO mailroom_worker;
 -- The query library reads batches (records are rebuilt from them) and deletes sentbox entries through the view.
 GRANT SELECT ON message_batches, message_batch_paths TO mailroom_query;

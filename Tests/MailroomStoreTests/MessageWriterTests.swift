@@ -163,6 +163,28 @@ struct MessageWriterTests {
         }
     }
 
+    /// A message twice in one batch (a resend landing in the same poll) fails the COPY and takes the careful path:
+    /// stored once, and counted once in its recipient's usage (the rollup once joined each input copy).
+    @Test func aMessageTwiceInOneBatchIsCountedOnce() async throws {
+        try await Self.migrated { connection in
+            let message = Self.message(from: 1, to: 2, offset: 0)
+            var resent = message
+            resent.source.offset = 1
+            let outcome = try await MessageWriter().write(
+                [message, resent],
+                rejections: [],
+                worker: "w",
+                on: connection
+            )
+            #expect(outcome.stored == 1 && outcome.redelivered == 1)
+            let usage = try await connection.query(
+                "SELECT messages, unread, bytes FROM mailbox_usage WHERE owner = \(Self.key(2))"
+            ).single()
+            let (messages, unread, bytes) = try usage.decode(Int64.self, Int64.self, Int64.self)
+            #expect(messages == 1 && unread == 1 && bytes == Int64(message.inboxBody.count))
+        }
+    }
+
     @Test func aDifferentMessageReusingAnIdIsRejectedNotWritten() async throws {
         try await Self.migrated { connection in
             let writer = MessageWriter()

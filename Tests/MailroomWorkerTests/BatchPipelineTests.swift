@@ -105,6 +105,14 @@ struct BatchPipelineTests {
             #expect(try await harness.count("SELECT count(*) FROM message_batches WHERE payload IS NOT NULL") == 0)
             #expect(try await harness.count("SELECT count(*) FROM message_batches WHERE recipients IS NOT NULL") == 1)
             #expect(try await client.listSentbox(owner: sender.publicKey).count == 1)
+            // A record redelivered after every copy went stores nothing and brings no payload back.
+            try await produce(harness, [(records[0].kafkaKey, records[0].serialized())])
+            let again = harness.startWorker()
+            #expect(try await harness.eventually { again.worker.statistics.snapshot.accountedFor >= 1 })
+            try await again.stop()
+            #expect(again.worker.statistics.snapshot.redelivered == 1)
+            #expect(try await harness.count("SELECT count(*) FROM message_batches WHERE payload IS NOT NULL") == 0)
+            #expect(try await harness.inboxCount() == 0)
             try await client.deleteSentboxMessage(owner: sender.publicKey, id: batch.header.batchID)
             #expect(try await client.listSentbox(owner: sender.publicKey).isEmpty)
             #expect(

@@ -17,6 +17,11 @@ public enum BatchRecordAssembly {
         return Int(value.bigEndianUInt32(at: BatchLayout.recipientCountOffset))
     }
 
+    /// Whether a head (or a value starting with one) is a shared batch's.
+    public static func isShared(head: [UInt8]) -> Bool {
+        head.count > BatchLayout.kindOffset && head[BatchLayout.kindOffset] == BatchHeader.Kind.shared.rawValue
+    }
+
     /// Whether a batch value is a sender's copy (part 2) rather than a recipient's record (part 1).
     public static func isSenderCopy(_ value: [UInt8]) -> Bool {
         value.count > BatchLayout.partOffset && value[BatchLayout.partOffset] == BatchLayout.senderPart

@@ -8,7 +8,9 @@ import Synchronization
 /// stored, from `message_batch_paths`.
 enum BatchReads {
     /// Sets ``InboxRow/batchValue`` of every batch recipient's row in `rows` (the owner's). A row whose batch
-    /// parts are missing keeps a nil value (the query library reports it as a corrupt row).
+    /// parts are missing keeps a nil value: the page, read in several statements, may have raced a write (the
+    /// sender's copy arriving, which moves the waiting paths into the list) or the delete of the last copy; the
+    /// caller reads the page again (``InboxQueries``), and a row still unresolved is reported as corrupt.
     /// Trees rebuilt lately, by head: a head's root fixes the tree (the list is checked against it), and hashing a
     /// batch's leaves costs about 0.5 µs per recipient, so inbox pages of one batch's recipients rebuild it once.
     private static let trees = Mutex<[[UInt8]: BatchRecordAssembly.Tree]>([:])
@@ -39,7 +41,7 @@ enum BatchReads {
             JOIN message_batches b ON b.sender = k.sender AND b.batch_id = k.batch_id
             """
         )
-        var parts: [Key: (head: [UInt8], payload: [UInt8], tree: BatchRecordAssembly.Tree?)] = [:]
+        var parts: [Key: (head: [UInt8], payload: [UInt8]?, tree: BatchRecordAssembly.Tree?)] = [:]
         for row in found {
             let key = Key(
                 sender: try row.decode([UInt8].self, column: 0),
@@ -47,7 +49,7 @@ enum BatchReads {
             )
             let head = try row.decode([UInt8].self, column: 2)
             let list = try row.decode([UInt8]?.self, column: 4)
-            parts[key] = (head, try row.decode([UInt8]?.self, column: 3) ?? [], list.flatMap { tree(head, $0) })
+            parts[key] = (head, try row.decode([UInt8]?.self, column: 3), list.flatMap { tree(head, $0) })
         }
         // Rows whose batch's recipient list is not stored (yet): their paths wait in message_batch_paths.
         let waiting = rows.indices.filter { i in
@@ -73,7 +75,10 @@ enum BatchReads {
         for i in rows.indices {
             guard let place = rows[i].batchPlace,
                 let batch = parts[Key(sender: rows[i].sender, batchID: place.batchID)],
-                let path = paths[i] ?? batch.tree?.path(for: Int(place.index))
+                let path = paths[i] ?? batch.tree?.path(for: Int(place.index)),
+                // A shared batch's payload is there while any inbox copy is (one read racing the delete of the
+                // last copy finds it gone: the row is left unresolved, and the caller reads again).
+                batch.payload != nil || !BatchRecordAssembly.isShared(head: batch.head)
             else { continue }
             rows[i].batchValue = BatchRecordAssembly.recipientValue(
                 head: batch.head,
@@ -82,7 +87,7 @@ enum BatchReads {
                 messageID: rows[i].id,
                 item: rows[i].body,
                 path: path,
-                payload: batch.payload
+                payload: batch.payload ?? []
             )
         }
     }

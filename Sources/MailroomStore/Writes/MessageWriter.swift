@@ -264,6 +264,16 @@ public struct MessageWriter: Sendable {
             }
         }
         let counted = batch.batches.filter { $0.messages > 0 }
+        if !counted.isEmpty {
+            // The batches' counters, and a shared payload where the batch holds none (only rows inserted count).
+            try await connection.query(
+                """
+                SELECT mailroom_batches_stored(
+                    \(PostgresArray(counted.map(\.sender))), \(PostgresArray(counted.map(\.batchID))),
+                    \(PostgresArray(counted.map { Int32($0.messages) })), \(PostgresArray(counted.map(\.payload))))
+                """
+            )
+        }
         // The insert rollups, from the batch in hand.
         let quota = mailboxQuota ?? .max
         let byteQuota = mailboxByteQuota ?? .max
@@ -278,13 +288,6 @@ public struct MessageWriter: Sendable {
                 ORDER BY owner
                 \(sql: Self.usageAdd)
                 RETURNING u.owner, u.messages, u.max_messages, u.bytes, u.max_bytes
-            ), batch_rows AS (
-                \(sql: Self.batchRowsAdd)
-                FROM unnest(
-                    \(PostgresArray(counted.map(\.sender))), \(PostgresArray(counted.map(\.batchID))),
-                    \(PostgresArray(counted.map(\.messages)))
-                ) AS d(sender, batch_id, n)
-                WHERE b.sender = d.sender AND b.batch_id = d.batch_id
             ), per_minute AS (
                 \(sql: Self.storedPerMinute) SELECT date_trunc('minute', now()), pg_backend_pid(), \(Int64(batch.messages.count))
                 ON CONFLICT (minute, backend) DO UPDATE SET messages = s.messages + excluded.messages
@@ -350,13 +353,6 @@ public struct MessageWriter: Sendable {
                 bytes = u.bytes + excluded.bytes, last_active_at = greatest(u.last_active_at, excluded.last_active_at)
         """
 
-    /// The insert rollup of batches' counters (`message_batches`, migration 0011), up to its FROM: rows stored
-    /// per batch, each holding its inbox copy.
-    private static let batchRowsAdd: StaticString = """
-        UPDATE message_batches b
-        SET inbox_copies = b.inbox_copies + d.n, recipient_rows = b.recipient_rows + d.n
-        """
-
     /// What the database holds of a batch a worker batch refers to (`mailroom_store_batches`, migration 0011).
     struct BatchState: Sendable {
         /// Whether the stored head is this batch's (otherwise another batch of the sender has its id).
@@ -367,7 +363,7 @@ public struct MessageWriter: Sendable {
         var copyStored: Bool
     }
 
-    /// Stores the heads, payloads and sender copies of `entries`' batches, locking their rows in key order, and
+    /// Stores the heads and sender copies of `entries`' batches, locking their rows in key order, and
     /// returns what the database holds of each.
     private func storeBatches(
         _ entries: [PreparedBatch.BatchEntry],
@@ -379,8 +375,7 @@ public struct MessageWriter: Sendable {
             SELECT sender, batch_id, same_head, has_recipients, copy_stored FROM mailroom_store_batches(
                 \(PostgresArray(entries.map(\.sender))), \(PostgresArray(entries.map(\.batchID))),
                 \(PostgresArray(entries.map(\.head))), \(PostgresArray(entries.map(\.createdAt))),
-                \(PostgresArray(entries.map(\.payload))), \(PostgresArray(entries.map(\.copyBody))),
-                \(PostgresArray(entries.map(\.copyRecipients))))
+                \(PostgresArray(entries.map(\.copyBody))), \(PostgresArray(entries.map(\.copyRecipients))))
             """
         )
         var states: [PreparedBatch.BatchKey: BatchState] = [:]
@@ -622,8 +617,9 @@ public struct MessageWriter: Sendable {
                 ON CONFLICT DO NOTHING
                 RETURNING recipient, id, created_at
             ), sizes AS (
-                -- From the input: the worker may not read a body back, not even its length.
-                SELECT * FROM unnest(
+                -- From the input: the worker may not read a body back, not even its length. A message twice in
+                -- the input (a resend) is one row.
+                SELECT DISTINCT ON (recipient, id) * FROM unnest(
                     \(PostgresArray(messages.map(\.recipient))), \(PostgresArray(messages.map(\.id))),
                     \(PostgresArray(messages.map { Int64($0.inboxBody.count) }))) AS s(recipient, id, size)
             ), usage AS (
@@ -662,6 +658,8 @@ public struct MessageWriter: Sendable {
             let state = batches[PreparedBatch.BatchKey(sender: m.sender, batchID: batch.batchID)]
             return state?.hasRecipients ?? false ? nil : batch.path
         }
+        // Each batch's shared payload once, for the batches that get rows.
+        let payloads = PreparedBatch.entries(messages, [])
         let row = try await connection.query(
             """
             WITH inserted AS (
@@ -682,8 +680,9 @@ public struct MessageWriter: Sendable {
                 WHERE p.path IS NOT NULL
                 ON CONFLICT DO NOTHING
             ), sizes AS (
-                -- From the input: the worker may not read a body back, not even its length.
-                SELECT * FROM unnest(
+                -- From the input: the worker may not read a body back, not even its length. A message twice in
+                -- the input (a resend) is one row.
+                SELECT DISTINCT ON (recipient, id) * FROM unnest(
                     \(PostgresArray(messages.map(\.recipient))), \(PostgresArray(messages.map(\.id))),
                     \(PostgresArray(messages.map { Int64($0.inboxBody.count) }))) AS s(recipient, id, size)
             ), usage AS (
@@ -692,10 +691,19 @@ public struct MessageWriter: Sendable {
                 FROM inserted i JOIN sizes s ON s.recipient = i.recipient AND s.id = i.id
                 GROUP BY i.recipient ORDER BY i.recipient
                 \(sql: Self.usageAdd)
-            ), batch_rows AS (
-                \(sql: Self.batchRowsAdd)
-                FROM (SELECT sender, batch_id, count(*)::integer AS n FROM inserted GROUP BY sender, batch_id) d
-                WHERE b.sender = d.sender AND b.batch_id = d.batch_id
+            ), counted AS (
+                SELECT i.sender, i.batch_id, count(*)::integer AS n, (array_agg(p.payload))[1] AS payload
+                FROM inserted i LEFT JOIN unnest(
+                    \(PostgresArray(payloads.map(\.sender))), \(PostgresArray(payloads.map(\.batchID))),
+                    \(PostgresArray(payloads.map(\.payload)))) AS p(sender, batch_id, payload)
+                  ON p.sender = i.sender AND p.batch_id = i.batch_id
+                GROUP BY i.sender, i.batch_id
+            ), stored AS (
+                SELECT mailroom_batches_stored(
+                    ARRAY(SELECT sender FROM counted ORDER BY sender, batch_id),
+                    ARRAY(SELECT batch_id FROM counted ORDER BY sender, batch_id),
+                    ARRAY(SELECT n FROM counted ORDER BY sender, batch_id),
+                    ARRAY(SELECT payload FROM counted ORDER BY sender, batch_id))
             ), per_minute AS (
                 \(sql: Self.storedPerMinute) SELECT date_trunc('minute', now()), pg_backend_pid(), count(*) FROM inserted
                 HAVING count(*) > 0
@@ -704,7 +712,7 @@ public struct MessageWriter: Sendable {
                 \(sql: Self.latencyPerMinute) FROM inserted) r GROUP BY 1, 3 ORDER BY 3
                 ON CONFLICT (minute, backend, bucket) DO UPDATE SET messages = l.messages + excluded.messages
             )
-            SELECT count(*) FROM inserted
+            SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM stored)
             """
         ).single()
         return Int(try row.decode(Int64.self, column: 0))
