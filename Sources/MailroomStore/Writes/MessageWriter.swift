@@ -157,6 +157,8 @@ public struct MessageWriter: Sendable {
                 try await finish(
                     recipients: batch.recipients,
                     senders: copiesStored.isEmpty ? batch.senders : Array(Set(batch.senders + copiesStored)),
+                    sentboxOwners: batch.batchMessages.isEmpty && copiesStored.isEmpty
+                        ? nil : Array(Set(batch.singleSenders + copiesStored)),
                     worker: worker,
                     progress: progress,
                     on: connection
@@ -426,12 +428,15 @@ public struct MessageWriter: Sendable {
         """
 
     /// Refreshes the senders' `last_active_at` (at most hourly; never waiting for a row another writer holds),
-    /// records progress and notifies watchers of the recipients' inboxes and the senders' sentboxes: the end of
+    /// records progress and notifies watchers of the recipients' inboxes and the sentboxes that got an entry
+    /// (`sentboxOwners`; by default the senders; a batch recipient's message adds none: its batch's sender copy
+    /// does): the end of
     /// every batch's transaction, in one statement (one round trip instead of one per step and per notification
     /// payload). The payloads (``MailboxNotification``) carry owner tokens, which only the database can compute.
     private func finish(
         recipients: [[UInt8]],
         senders: [[UInt8]],
+        sentboxOwners: [[UInt8]]? = nil,
         worker: String,
         progress: [PartitionProgress],
         on connection: PostgresConnection
@@ -466,7 +471,7 @@ public struct MessageWriter: Sendable {
             ), tokens AS (
                 SELECT 'inbox' AS box, token FROM mailroom_owner_tokens(\(PostgresArray(recipients)))
                 UNION ALL
-                SELECT 'sentbox', token FROM mailroom_owner_tokens(\(PostgresArray(senders)))
+                SELECT 'sentbox', token FROM mailroom_owner_tokens(\(PostgresArray(sentboxOwners ?? senders)))
             ), chunks AS (
                 SELECT box, lpad(to_hex(token), 16, '0') AS token,
                        (row_number() OVER (PARTITION BY box) - 1) / \(Int64(MailboxNotification.tokensPerPayload)) AS chunk
@@ -562,6 +567,9 @@ public struct MessageWriter: Sendable {
                     try await finish(
                         recipients: Array(Set(toWrite.map(\.recipient))),
                         senders: Array(Set(PreparedBatch.distinctSenders(toWrite) + copiesStored)),
+                        sentboxOwners: Array(
+                            Set(PreparedBatch.distinctSenders(toWrite.filter { $0.batch == nil }) + copiesStored)
+                        ),
                         worker: worker,
                         progress: progress,
                         on: connection

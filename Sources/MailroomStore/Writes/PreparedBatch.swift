@@ -27,6 +27,8 @@ public struct PreparedBatch: Sendable {
     let createdAt: [Date]
     /// Distinct senders, in byte order (the order their usage rows are locked in).
     let senders: [[UInt8]]
+    /// Distinct senders of the single messages: the sentboxes that get an entry (besides stored sender copies').
+    let singleSenders: [[UInt8]]
 
     public var isEmpty: Bool { messages.isEmpty && senderCopies.isEmpty }
 
@@ -94,6 +96,7 @@ public struct PreparedBatch: Sendable {
         }
         self.copy = singles.isEmpty ? [] : copy.finish()
         senders = Self.distinctSenders(messages)
+        singleSenders = batchMessages.isEmpty ? senders : Self.distinctSenders(singles)
         batches = Self.entries(batchMessages, senderCopies)
     }
 
