@@ -42,14 +42,9 @@ struct InviteIngest {
         let senderIdentities = (0..<senders).map { _ in Identity.generate() }
         let recipientKeys = (0..<recipients).map { _ in Identity.generate().publicKey }
         try await database.withConnection { connection in
-            for chunk in stride(from: 0, to: recipients, by: 50_000) {
-                let keys = recipientKeys[chunk..<min(chunk + 50_000, recipients)].map(\.bytes)
-                _ = try await connection.query(
-                    "INSERT INTO mailboxes (owner) SELECT * FROM unnest(\(PostgresArray(keys))) ON CONFLICT DO NOTHING"
-                )
-            }
-            _ = try await connection.query(
-                "INSERT INTO mailboxes (owner) SELECT * FROM unnest(\(PostgresArray(senderIdentities.map(\.publicKey.bytes)))) ON CONFLICT DO NOTHING"
+            try await BenchDatabase.addMailboxes(
+                (senderIdentities.map(\.publicKey) + recipientKeys).map(\.bytes),
+                on: connection
             )
         }
         let body = [UInt8](repeating: 0x69, count: bodyBytes)

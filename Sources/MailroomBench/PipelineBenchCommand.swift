@@ -90,9 +90,7 @@ struct PipelineBenchCommand: AsyncParsableCommand {
         )
         let identities = (0..<mailboxes).map { _ in Identity.generate() }
         try await database.withConnection { connection in
-            _ = try await connection.query(
-                "INSERT INTO mailboxes (owner) SELECT * FROM unnest(\(PostgresArray(identities.map { $0.publicKey.bytes }))) ON CONFLICT DO NOTHING"
-            )
+            try await BenchDatabase.addMailboxes(identities.map(\.publicKey.bytes), on: connection)
         }
         let body = [UInt8](repeating: 0x61, count: bodyBytes)
 

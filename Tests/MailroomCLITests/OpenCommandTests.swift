@@ -26,17 +26,6 @@ struct OpenCommandTests {
         return try JSONDecoder().decode(File.self, from: Data(contentsOf: url)).portable_records
     }
 
-    static func bytes(_ hex: String) -> [UInt8] {
-        var out: [UInt8] = []
-        var index = hex.startIndex
-        while index < hex.endIndex {
-            let next = hex.index(index, offsetBy: 2)
-            out.append(UInt8(hex[index..<next], radix: 16)!)
-            index = next
-        }
-        return out
-    }
-
     @Test func everyBatchRecordOpensForItsOwnerInBothForms() throws {
         let vectors = try Self.vectors()
         #expect(vectors.count >= 4)
@@ -50,7 +39,7 @@ struct OpenCommandTests {
             let json = folder.appendingPathComponent("\(vector.name).json")
             try vector.json.write(to: json, atomically: true, encoding: .utf8)
             let binary = folder.appendingPathComponent("\(vector.name).bin")
-            try Data(Self.bytes(vector.binary_hex)).write(to: binary)
+            try Data(hexBytes(vector.binary_hex)).write(to: binary)
             for file in [json, binary] {
                 let result = try CLI.run(["open", file.path, "--identity", key.path, "--json"], environment: [:])
                 #expect(result.status == 0, "\(vector.name): \(result.stderr)")
@@ -58,10 +47,10 @@ struct OpenCommandTests {
                 #expect(object["kind"] as? String == vector.kind, "\(vector.name)")
                 #expect(object["id"] as? String == vector.id, "\(vector.name)")
                 #expect(object["verified"] as? Bool == true)
-                #expect(Self.body(object) == Self.bytes(vector.plaintext_hex), "\(vector.name): not the plaintext")
+                #expect(Self.body(object) == hexBytes(vector.plaintext_hex), "\(vector.name): not the plaintext")
             }
             // One flipped byte near the end (in the payload or the sender's copy): refused with a reason, exit 3.
-            var tampered = Self.bytes(vector.binary_hex)
+            var tampered = hexBytes(vector.binary_hex)
             tampered[tampered.count - 12] ^= 1
             let bad = folder.appendingPathComponent("\(vector.name).bad")
             try Data(tampered).write(to: bad)

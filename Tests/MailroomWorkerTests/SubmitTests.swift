@@ -29,33 +29,10 @@ struct SubmitTests {
         return try JSONDecoder().decode(Vectors.self, from: Data(contentsOf: url))
     }
 
-    static func bytes(_ hex: String) -> [UInt8] {
-        var out: [UInt8] = []
-        var index = hex.startIndex
-        while index < hex.endIndex {
-            let next = hex.index(index, offsetBy: 2)
-            out.append(UInt8(hex[index..<next], radix: 16)!)
-            index = next
-        }
-        return out
-    }
-
     /// The reason `submit` gives: the vector's, except for a value whose first byte is 2, which `submit` reads as a
-    /// batch value (format v2), as the worker does; a v1 envelope with its version byte set to 2 is refused by the
-    /// batch parse instead (`unsupported_version` is what `Envelope.verify` alone says).
+    /// batch value (format v2), as the worker does (``readAsBatchOrV1Reason(_:v1Reason:)``).
     static func submitReason(_ vector: Vectors.Invalid) -> String {
-        let value = bytes(vector.envelope_hex)
-        guard value.first == 2 else { return vector.reason }
-        do {
-            if value.count > 254 && value[254] == 2 {  // the part byte: a sender's copy
-                _ = try BatchSenderCopy.verify(value)
-            } else {
-                _ = try BatchRecipientEnvelope.verify(value)
-            }
-            return "accepted"
-        } catch {
-            return error.reason
-        }
+        readAsBatchOrV1Reason(hexBytes(vector.envelope_hex), v1Reason: vector.reason)
     }
 
     @Test(
@@ -75,14 +52,14 @@ struct SubmitTests {
         for vector in vectors.invalid {
             let reason = Self.submitReason(vector)
             do {
-                try await producer.submit(Self.bytes(vector.envelope_hex))
+                try await producer.submit(hexBytes(vector.envelope_hex))
                 Issue.record("\(vector.name) was accepted")
             } catch {
                 #expect(error.code.rawValue == reason, "\(vector.name): \(error)")
                 #expect(error.envelopeError?.reason == reason)
             }
         }
-        let bulk = await producer.submitBulk(vectors.invalid.map { Self.bytes($0.envelope_hex) })
+        let bulk = await producer.submitBulk(vectors.invalid.map { hexBytes($0.envelope_hex) })
         for (vector, result) in zip(vectors.invalid, bulk) {
             guard case .failed(let error) = result else {
                 Issue.record("\(vector.name) was accepted in bulk")
@@ -121,7 +98,7 @@ struct SubmitTests {
 
         // The valid vectors go through, keyed by their recipients; submitting one twice sends it twice (the
         // worker stores it once).
-        let valid = vectors.valid.map { Self.bytes($0.envelope_hex) }
+        let valid = vectors.valid.map { hexBytes($0.envelope_hex) }
         var ids: [MessageID] = []
         for envelope in valid { ids.append(try await producer.submit(envelope)) }
         let results = await producer.submitBulk([valid[0]])

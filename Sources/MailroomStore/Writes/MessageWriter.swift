@@ -546,7 +546,12 @@ public struct MessageWriter: Sendable {
                     }
                     let full = over.map(\.index)
                     let toWrite = full.isEmpty ? candidates : Self.removing(full, from: candidates)
-                    let stored = try await insertSkippingExisting(toWrite, batches: batches, on: connection)
+                    let stored = try await insertSkippingExisting(
+                        toWrite,
+                        batches: batches,
+                        entries: batch.batches,
+                        on: connection
+                    )
                     if stored < toWrite.count {
                         let clashing = try await clashes(toWrite, on: connection)
                         if !clashing.isEmpty {
@@ -594,6 +599,7 @@ public struct MessageWriter: Sendable {
     private func insertSkippingExisting(
         _ messages: [NewMessage],
         batches: [PreparedBatch.BatchKey: BatchState],
+        entries: [PreparedBatch.BatchEntry],
         on connection: PostgresConnection
     ) async throws
         -> Int
@@ -601,7 +607,13 @@ public struct MessageWriter: Sendable {
         let singles = messages.filter { $0.batch == nil }
         let members = singles.count == messages.count ? [] : messages.filter { $0.batch != nil }
         let stored = try await insertSinglesSkippingExisting(singles, on: connection)
-        return try await stored + insertBatchMembersSkippingExisting(members, batches: batches, on: connection)
+        return try await stored
+            + insertBatchMembersSkippingExisting(
+                members,
+                batches: batches,
+                entries: entries,
+                on: connection
+            )
     }
 
     private func insertSinglesSkippingExisting(
@@ -656,6 +668,7 @@ public struct MessageWriter: Sendable {
     private func insertBatchMembersSkippingExisting(
         _ messages: [NewMessage],
         batches: [PreparedBatch.BatchKey: BatchState],
+        entries payloads: [PreparedBatch.BatchEntry],
         on connection: PostgresConnection
     ) async throws
         -> Int
@@ -666,8 +679,6 @@ public struct MessageWriter: Sendable {
             let state = batches[PreparedBatch.BatchKey(sender: m.sender, batchID: batch.batchID)]
             return state?.hasRecipients ?? false ? nil : batch.path
         }
-        // Each batch's shared payload once, for the batches that get rows.
-        let payloads = PreparedBatch.entries(messages, [])
         let row = try await connection.query(
             """
             WITH inserted AS (

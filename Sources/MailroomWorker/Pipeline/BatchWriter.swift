@@ -454,26 +454,15 @@ actor BatchWriter {
         }
         var total = MessageWriter.Outcome()
         var extra: [Rejection] = []
-        for copy in rows.senderCopies {
-            do {
-                let one = try await retrying("sender copy write", maxServerErrors: 2) { connection in
-                    try await self.writer.write(
-                        [],
-                        senderCopies: [copy],
-                        rejections: [],
-                        worker: worker,
-                        on: connection
-                    )
-                }
-                total.stored += one.stored
-                total.redelivered += one.redelivered
-                total.conflicts += one.conflicts
-            } catch let error as PoisonBatch {
-                extra.append(
+        // One record at a time, each sender copy and each message with the rejection it gets if PostgreSQL keeps
+        // refusing it alone.
+        let alone: [(rows: PreparedBatch, refused: Rejection)] =
+            rows.senderCopies.map { copy in
+                (
+                    PreparedBatch([], senderCopies: [copy]),
                     Rejection(
                         source: copy.source,
                         reason: "store_failed",
-                        detail: Self.refusal(error.underlying),
                         messageID: copy.batchID,
                         sender: copy.sender,
                         envelopeBytes: 0,
@@ -481,28 +470,24 @@ actor BatchWriter {
                     )
                 )
             }
-        }
-        for message in messages {
-            do {
-                let one = try await retrying("message write", maxServerErrors: 2) { connection in
-                    try await self.writer.write([message], rejections: [], worker: worker, on: connection)
-                }
-                total.stored += one.stored
-                total.redelivered += one.redelivered
-                total.conflicts += one.conflicts
-            } catch let error as PoisonBatch {
-                extra.append(
-                    Rejection(
-                        source: message.source,
-                        reason: "store_failed",
-                        detail: Self.refusal(error.underlying),
-                        messageID: message.id,
-                        sender: message.sender,
-                        recipient: message.recipient,
-                        envelopeBytes: 0,
-                        worker: worker
-                    )
+            + messages.map { message in
+                (
+                    PreparedBatch([message]),
+                    Rejection(refusing: message, reason: "store_failed", detail: "", worker: worker)
                 )
+            }
+        for (one, refused) in alone {
+            do {
+                let outcome = try await retrying("record write", maxServerErrors: 2) { connection in
+                    try await self.writer.write(one, rejections: [], worker: worker, on: connection)
+                }
+                total.stored += outcome.stored
+                total.redelivered += outcome.redelivered
+                total.conflicts += outcome.conflicts
+            } catch let error as PoisonBatch {
+                var rejection = refused
+                rejection.detail = Self.refusal(error.underlying)
+                extra.append(rejection)
             }
         }
         let recorded = try await retrying("rejection write") { connection in

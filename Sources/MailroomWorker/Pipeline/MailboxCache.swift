@@ -25,8 +25,4 @@ final class MailboxCache: Sendable {
             known.formUnion(owners)
         }
     }
-
-    func contains(_ owner: PublicKey) -> Bool {
-        known.withLock { $0.contains(owner) }
-    }
 }
