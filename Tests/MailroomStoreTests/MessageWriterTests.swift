@@ -337,7 +337,7 @@ struct MessageWriterTests {
     @Test func findsExistingMailboxes() async throws {
         try await Self.migrated { connection in
             try await connection.query("INSERT INTO mailboxes (owner) VALUES (\(Self.key(1))), (\(Self.key(2)))")
-            let found = try await MessageWriter().existingMailboxes(
+            let found = try await MessageWriter.existingMailboxes(
                 [Self.key(1), Self.key(2), Self.key(3), Self.key(1)],
                 on: connection
             )

@@ -141,7 +141,7 @@ struct RoleTests {
             // Everything the worker's write path does works as the worker's role, quota and progress included.
             let writer = MessageWriter(mailboxQuota: 100)
             let outcome = try await Self.asRole(role, on: connection) {
-                let found = try await writer.existingMailboxes([W.key(1), W.key(2), W.key(3)], on: connection)
+                let found = try await MessageWriter.existingMailboxes([W.key(1), W.key(2), W.key(3)], on: connection)
                 #expect(found == [W.key(1), W.key(2)])
                 var clash = W.message(from: 1, to: 2, offset: 10, signatureSeed: 7)
                 clash.id = stored[0].id

@@ -73,7 +73,7 @@ public struct MessageWriter: Sendable {
     }
 
     /// Which of these public keys have a mailbox.
-    public func existingMailboxes(
+    public static func existingMailboxes(
         _ owners: some Collection<[UInt8]>,
         on connection: PostgresConnection
     ) async throws
@@ -248,7 +248,7 @@ public struct MessageWriter: Sendable {
                 COPY messages (recipient, id, sender, created_at, inbox_body, batch_id, batch_index)
                 FROM STDIN (FORMAT binary)
                 """,
-                data: Self.batchMessagesCopy(batch.batchMessages)
+                data: batch.batchCopy
             )
             // The paths of rows whose batch's recipient list is not stored yet.
             let waiting = batch.batchMessages.filter { m in
@@ -399,7 +399,7 @@ public struct MessageWriter: Sendable {
     }
 
     /// The binary COPY of batch recipients' rows (their paths go to `message_batch_paths` when needed).
-    private static func batchMessagesCopy(_ messages: [NewMessage]) -> [UInt8] {
+    static func batchMessagesCopy(_ messages: [NewMessage]) -> [UInt8] {
         var copy = PostgresBinaryCopy(reservingCapacity: messages.reduce(0) { $0 + 160 + $1.inboxBody.count })
         for message in messages {
             guard let batch = message.batch else { continue }

@@ -11,6 +11,13 @@ public struct RecordSource: Sendable, Hashable {
         self.partition = partition
         self.offset = offset
     }
+
+    /// The partition and offset only: hashing the topic's characters cost more than the rest of a lookup, and a
+    /// worker's records share one topic (equality still compares it).
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(partition)
+        hasher.combine(offset)
+    }
 }
 
 /// A verified message, ready to be written as an inbox row (the recipient's) and a sentbox row (the sender's).

@@ -14,9 +14,9 @@ public struct PreparedBatch: Sendable {
     public let senderCopies: [NewSenderCopy]
     /// The binary `COPY` stream of the single (format v1) messages, in key order.
     let copy: [UInt8]
-    /// The recipients' messages of batch envelopes, in key order (their `COPY` depends on what the database holds
-    /// of their batches, so it is built in the transaction).
+    /// The recipients' messages of batch envelopes, in key order, and their binary `COPY` stream.
     let batchMessages: [NewMessage]
+    let batchCopy: [UInt8]
     /// One entry per batch the messages and sender copies belong to, in key order.
     let batches: [BatchEntry]
     /// Recipients in key order, and how many messages each receives.
@@ -78,6 +78,7 @@ public struct PreparedBatch: Sendable {
         createdAt = sorted.map(\.createdAt)
         let singles = sorted.filter { $0.batch == nil }
         batchMessages = singles.count == sorted.count ? [] : sorted.filter { $0.batch != nil }
+        batchCopy = batchMessages.isEmpty ? [] : MessageWriter.batchMessagesCopy(batchMessages)
         // Per row: 2 + 9 × 4 bytes of counts and lengths, 252 bytes of keys, id, time, hashes and signature.
         var copy = PostgresBinaryCopy(
             reservingCapacity: singles.reduce(0) { $0 + 290 + $1.inboxBody.count + $1.sentboxBody.count }

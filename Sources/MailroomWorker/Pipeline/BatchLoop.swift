@@ -126,11 +126,12 @@ final class BatchLoop {
         let writer = writer
         let workerName = configuration.workerName
         group.addTask {
-            // The batch's client-side work (sorting, encoding) runs while the previous batch is being written; one
-            // batch ahead at most, so that queued batches hold only their records.
+            // The batch's client-side work (sorting, encoding) and its lookups run while the previous batch is
+            // being written; one batch ahead at most, so that queued batches hold only their records (and one
+            // lookahead runs at a time).
             if let previous { await previous.begun() }
+            let prepared = await writer.lookAhead(BatchWriter.prepare(batch, worker: workerName))
             write.begin()
-            let prepared = BatchWriter.prepare(batch, worker: workerName)
             if let previous, await !previous.completion() {
                 write.enter(.done(succeeded: false))
                 return

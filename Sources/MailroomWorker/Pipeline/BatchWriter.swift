@@ -24,7 +24,9 @@ actor BatchWriter {
     private let stop: StopFlag
     private let handler: RecordHandler
     private let writer: MessageWriter
-    private let mailboxes: MailboxCache
+    private nonisolated let mailboxes: MailboxCache
+    /// The next batch's lookups, on a connection of their own (``lookAhead(_:)``).
+    private nonisolated let lookahead: BatchLookahead
     private let limiter: RateLimiter
     private var connection: PostgresConnection?
     private var paused = false
@@ -57,6 +59,7 @@ actor BatchWriter {
         self.stop = stop
         self.handler = handler
         self.mailboxes = MailboxCache(capacity: configuration.mailboxCacheSize)
+        self.lookahead = BatchLookahead(configuration: configuration.postgresConnection, logger: logger)
         self.limiter = RateLimiter(
             pair: configuration.pairRateLimit,
             sender: configuration.senderRateLimit,
@@ -69,10 +72,26 @@ actor BatchWriter {
         )
     }
 
-    /// Closes the database connection (the worker's last step).
+    /// Closes the database connections (the worker's last step).
     func closeDatabase() async {
+        await closeWriteConnection()
+        await lookahead.close()
+    }
+
+    private func closeWriteConnection() async {
         if let connection { await connection.close() }
         connection = nil
+    }
+
+    /// Makes `prepared`'s mailbox and block lookups on the lookahead connection, while the batch before it is
+    /// being written; the commit makes whatever lookups this could not.
+    nonisolated func lookAhead(_ prepared: PreparedCommit) async -> PreparedCommit {
+        var prepared = prepared
+        let unknown = mailboxes.unknown(among: prepared.owners)
+        let recipients = Set(prepared.rows.messages.map(\.recipient))
+        guard !unknown.isEmpty || !recipients.isEmpty else { return prepared }
+        prepared.lookups = await lookahead.lookUp(owners: unknown, recipients: recipients)
+        return prepared
     }
 
     /// Writes `batch` (prepared by ``prepare(_:)``), reporting waits through `write`; returns whether its
@@ -97,6 +116,8 @@ actor BatchWriter {
         var owners: Set<PublicKey>
         /// The rows of every accepted record (messages and sender copies in `accepted`'s order).
         var rows: PreparedBatch
+        /// The lookups made ahead for `owners` and the recipients of `rows` (``lookAhead(_:)``), if they were.
+        var lookups: BatchLookahead.Answers? = nil
     }
 
     /// An accepted record: a message (v1, or a batch recipient's) or a batch's sender copy.
@@ -118,7 +139,7 @@ actor BatchWriter {
         var copies: [NewSenderCopy] = []
         var owners = Set<PublicKey>(minimumCapacity: 2 * batch.records.count)
         // The first head seen for each (sender, batch id): a record of another batch with the same id is refused.
-        var heads: [[UInt8]: [UInt8]] = [:]
+        var heads: [HeadKey: [UInt8]] = [:]
         accepted.reserveCapacity(batch.records.count)
         messages.reserveCapacity(batch.records.count)
         for (verdict, record) in zip(batch.verdicts, batch.records) {
@@ -182,9 +203,15 @@ actor BatchWriter {
         )
     }
 
+    /// A batch of a sender (both held inline: no allocation and no byte-by-byte hashing per record).
+    private struct HeadKey: Hashable {
+        var sender: PublicKey
+        var batchID: MessageID
+    }
+
     /// Whether `head` is the first (or the same as the first) seen for its batch's (sender, batch id).
-    private static func firstHead(_ heads: inout [[UInt8]: [UInt8]], _ header: BatchHeader, _ head: [UInt8]) -> Bool {
-        let key = header.sender.bytes + header.batchID.bytes
+    private static func firstHead(_ heads: inout [HeadKey: [UInt8]], _ header: BatchHeader, _ head: [UInt8]) -> Bool {
+        let key = HeadKey(sender: header.sender, batchID: header.batchID)
         if let first = heads[key] { return first == head }
         heads[key] = head
         return true
@@ -216,20 +243,27 @@ actor BatchWriter {
 
         // Mailboxes: both parties must have one (as in Textile).
         let owners = prepared.owners
-        let unknown = mailboxes.unknown(among: owners)
-        var found: Set<PublicKey> = []
-        if !unknown.isEmpty {
-            let existing = try await retrying("mailbox lookup") { connection in
-                try await self.writer.existingMailboxes(unknown.map(\.bytes), on: connection)
+        // The owners not known to have a mailbox, and those of them found to have one. With lookups made ahead:
+        // what they asked and found (an owner they did not ask was known then, and mailboxes are never deleted).
+        let unknown: Set<PublicKey>
+        var found: Set<PublicKey>
+        if let lookups = prepared.lookups {
+            (unknown, found) = (lookups.asked, lookups.found)
+        } else {
+            (unknown, found) = (mailboxes.unknown(among: owners), [])
+            if !unknown.isEmpty {
+                let existing = try await retrying("mailbox lookup") { connection in
+                    try await MessageWriter.existingMailboxes(unknown.map(\.bytes), on: connection)
+                }
+                found = unknown.filter { existing.contains($0.bytes) }
             }
-            found = Set(unknown.filter { existing.contains($0.bytes) })
-            mailboxes.insert(found)
         }
+        if !found.isEmpty { mailboxes.insert(found) }
         // Decided from this batch's own answers, not by asking the cache again: a cache that filled up and started
         // over while `found` went in no longer holds the owners it knew before.
         func hasMailbox(_ owner: PublicKey) -> Bool { !unknown.contains(owner) || found.contains(owner) }
         var rows = prepared.rows
-        if !owners.allSatisfy(hasMailbox) {
+        if found.count < unknown.count, !owners.allSatisfy(hasMailbox) {
             var messages: [NewMessage] = []
             var copies: [NewSenderCopy] = []
             for item in prepared.accepted {
@@ -270,7 +304,7 @@ actor BatchWriter {
             rows = PreparedBatch(messages, senderCopies: copies)
         }
 
-        let refused = try await applyBlocksAndLimits(&rows, records: batch.records)
+        let refused = try await applyBlocksAndLimits(&rows, records: batch.records, lookups: prepared.lookups)
         rejected += refused
 
         // One transaction for the whole batch; retried until it succeeds.
@@ -330,17 +364,25 @@ actor BatchWriter {
     /// Refuses new mail from blocked senders (`blocked_sender`) and past the rate limits (`rate_limited`), in
     /// the batch's Kafka order, taking it out of `rows`. A message already stored (a redelivery) is never
     /// refused: it stays in the batch, whose write counts it as redelivered.
+    ///
+    /// `lookups` made ahead hold the blocks of every recipient of the prepared batch, of which `rows` is a part.
     private func applyBlocksAndLimits(
         _ rows: inout PreparedBatch,
-        records: [KafkaRecord]
+        records: [KafkaRecord],
+        lookups: BatchLookahead.Answers?
     ) async throws
         -> [(Rejection, KafkaRecord)]
     {
         let messages = rows.messages
         guard !messages.isEmpty else { return [] }
-        let recipients = Array(Set(messages.map(\.recipient)))
-        let blocked = try await retrying("block lists") { connection in
-            try await BlockQueries.blockedPairs(recipients: recipients, on: connection)
+        let blocked: Set<[UInt8]>
+        if let lookups {
+            blocked = lookups.blocked
+        } else {
+            let recipients = Array(Set(messages.map(\.recipient)))
+            blocked = try await retrying("block lists") { connection in
+                try await BlockQueries.blockedPairs(recipients: recipients, on: connection)
+            }
         }
         guard !blocked.isEmpty || limiter.isEnabled else { return [] }
         let bySource = Self.bySource(records)
@@ -573,10 +615,10 @@ actor BatchWriter {
                     if serverErrors >= maxServerErrors { throw PoisonBatch(underlying: error) }
                 case .inputSpecific, .connectionLost:
                     condition = "connection"
-                    await closeDatabase()
+                    await closeWriteConnection()
                 case .transient(let name):
                     condition = name
-                    await closeDatabase()
+                    await closeWriteConnection()
                 }
                 metrics.postgresRetries(condition).increment()
                 statistics.recordRetry(condition)

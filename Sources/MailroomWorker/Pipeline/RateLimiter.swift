@@ -31,11 +31,28 @@ final class RateLimiter: Sendable {
         var at: Int64  // milliseconds
     }
 
-    private struct Buckets {
-        var byKey: [[UInt8]: Bucket] = [:]
+    /// A 32-byte key, held inline and hashed as four words: no allocation and no byte-by-byte hashing per message.
+    fileprivate struct Key: Hashable {
+        var w0: UInt64 = 0, w1: UInt64 = 0, w2: UInt64 = 0, w3: UInt64 = 0
+
+        /// The first 32 bytes of `bytes`, zero-padded (the worker's keys are always 32 bytes).
+        init(_ bytes: [UInt8]) {
+            withUnsafeMutableBytes(of: &self) { words in
+                bytes.withUnsafeBytes { words.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0.prefix(32))) }
+            }
+        }
+    }
+
+    fileprivate struct Pair: Hashable {
+        var sender: Key
+        var recipient: Key
+    }
+
+    private struct Buckets<K: Hashable> {
+        var byKey: [K: Bucket] = [:]
 
         /// Takes a token from `key`'s bucket at time `now`; false if it has none.
-        mutating func take(_ key: [UInt8], limit: RateLimit, now: Int64, trackedKeys: Int) -> Bool {
+        mutating func take(_ key: K, limit: RateLimit, now: Int64, trackedKeys: Int) -> Bool {
             var bucket = byKey[key] ?? Bucket(tokens: limit.burst, at: now)
             if now > bucket.at {
                 bucket.tokens = min(limit.burst, bucket.tokens + Double(now - bucket.at) * limit.perSecond / 1000)
@@ -65,7 +82,7 @@ final class RateLimiter: Sendable {
     private let pairLimit: RateLimit?
     private let senderLimit: RateLimit?
     private let trackedKeys: Int
-    private let state = Mutex<(pairs: Buckets, senders: Buckets)>((Buckets(), Buckets()))
+    private let state = Mutex<(pairs: Buckets<Pair>, senders: Buckets<Key>)>((Buckets(), Buckets()))
 
     init(pair: RateLimit?, sender: RateLimit?, trackedKeys: Int) {
         pairLimit = pair.flatMap { $0.burst >= 1 && $0.perSecond > 0 ? $0 : nil }
@@ -81,14 +98,15 @@ final class RateLimiter: Sendable {
     /// Charges one message from `sender` to `recipient` sent at `milliseconds`; the refusal if a limit is
     /// spent. The pair's bucket is charged first: a message the sender's limit refuses has spent a pair token.
     func admit(sender: [UInt8], recipient: [UInt8], milliseconds: Int64) -> Refusal? {
-        state.withLock { state in
+        let senderKey = Key(sender)
+        let pair = Pair(sender: senderKey, recipient: Key(recipient))
+        return state.withLock { state in
             if let pairLimit {
-                guard
-                    state.pairs.take(sender + recipient, limit: pairLimit, now: milliseconds, trackedKeys: trackedKeys)
+                guard state.pairs.take(pair, limit: pairLimit, now: milliseconds, trackedKeys: trackedKeys)
                 else { return .pair }
             }
             if let senderLimit {
-                guard state.senders.take(sender, limit: senderLimit, now: milliseconds, trackedKeys: trackedKeys)
+                guard state.senders.take(senderKey, limit: senderLimit, now: milliseconds, trackedKeys: trackedKeys)
                 else { return .sender }
             }
             return nil
