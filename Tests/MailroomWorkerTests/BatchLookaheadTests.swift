@@ -55,8 +55,47 @@ struct BatchLookaheadTests {
             let again = try #require(await lookahead.lookUp(owners: [carol.publicKey], recipients: []))
             #expect(again.found == [carol.publicKey])
             #expect(again.blocked.isEmpty)
+            #expect(again.isFresh)
+            await lookahead.close()
+            // Closed for good: no connection is made again.
+            #expect(await lookahead.lookUp(owners: [carol.publicKey], recipients: []) == nil)
+        }
+    }
+
+    @Test func aLookupStuckBehindALockGivesUpAndTheCommitLooksUpItself() async throws {
+        try await TestDatabase.with { database in
+            let migrations = try Migration.load(
+                from: TestEnvironment.packageRoot.appendingPathComponent("Migrations")
+            )
+            try await database.withConnection { connection in
+                _ = try await Migrator().migrate(migrations, on: connection)
+            }
+            let lookahead = BatchLookahead(
+                configuration: Self.configuration(url: database.url),
+                logger: Logger(label: "test")
+            )
+            let key = Identity.generate().publicKey
+            try await database.withConnection { locker in
+                try await locker.executeScript("BEGIN; LOCK TABLE mailbox_blocks IN ACCESS EXCLUSIVE MODE")
+                let started = ContinuousClock.now
+                #expect(await lookahead.lookUp(owners: [key], recipients: [key.bytes]) == nil)
+                // Given up by the session's statement_timeout, not by the lock going away.
+                #expect(ContinuousClock.now - started >= BatchLookahead.statementTimeout)
+                try await locker.executeScript("ROLLBACK")
+            }
             await lookahead.close()
         }
+    }
+
+    @Test func answersOlderThanTheBoundAreStale() {
+        let answers = BatchLookahead.Answers(
+            asked: [],
+            found: [],
+            blockRecipients: [],
+            blocked: [],
+            readAt: .now - BatchLookahead.maxAge - .milliseconds(1)
+        )
+        #expect(!answers.isFresh)
     }
 
     @Test func answersNilWhenTheDatabaseCannotBeReached() async throws {

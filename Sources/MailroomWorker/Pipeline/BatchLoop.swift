@@ -126,9 +126,9 @@ final class BatchLoop {
         let writer = writer
         let workerName = configuration.workerName
         group.addTask {
-            // The batch's client-side work (sorting, encoding) and its lookups run while the previous batch is
-            // being written; one batch ahead at most, so that queued batches hold only their records (and one
-            // lookahead runs at a time).
+            // The batch's client-side work (sorting, encoding) and its lookups run while the batches before it are
+            // being written, one batch at a time (each after the one before has looked up: one lookahead runs at a
+            // time).
             if let previous { await previous.begun() }
             let prepared = await writer.lookAhead(BatchWriter.prepare(batch, worker: workerName))
             write.begin()

@@ -247,7 +247,9 @@ actor BatchWriter {
         // what they asked and found (an owner they did not ask was known then, and mailboxes are never deleted).
         let unknown: Set<PublicKey>
         var found: Set<PublicKey>
-        if let lookups = prepared.lookups {
+        // Answers read more than a moment ago (a write ahead of this one waited out a failure) are looked up again.
+        let lookups = prepared.lookups.flatMap { $0.isFresh ? $0 : nil }
+        if let lookups {
             (unknown, found) = (lookups.asked, lookups.found)
         } else {
             (unknown, found) = (mailboxes.unknown(among: owners), [])
@@ -304,7 +306,7 @@ actor BatchWriter {
             rows = PreparedBatch(messages, senderCopies: copies)
         }
 
-        let refused = try await applyBlocksAndLimits(&rows, records: batch.records, lookups: prepared.lookups)
+        let refused = try await applyBlocksAndLimits(&rows, records: batch.records, lookups: lookups)
         rejected += refused
 
         // One transaction for the whole batch; retried until it succeeds.

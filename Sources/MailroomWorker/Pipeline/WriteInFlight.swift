@@ -33,8 +33,8 @@ final class WriteInFlight: Sendable {
         self.bytes = bytes
     }
 
-    /// Called by the write when it starts preparing its rows: the next batch may then prepare its own (so that at
-    /// most one batch's rows are built ahead of the write in hand). Also implied by ``enter(_:)`` with `.done`.
+    /// Called by the write once it has prepared its rows and made its lookups: the next batch may then prepare its
+    /// own (so that batches prepare one at a time, in order). Also implied by ``enter(_:)`` with `.done`.
     func begin() {
         let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.begun = true
