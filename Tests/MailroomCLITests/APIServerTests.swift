@@ -29,6 +29,21 @@ struct APIServerTests {
         return (server, try #require(url, "the server did not start: \(server.output)"))
     }
 
+    /// A fresh stack with its topics (2 partitions) and `mailroom serve` running on it.
+    static func servedStack(
+        _ options: [String] = []
+    ) async throws -> (PipelineCommandTests.Stack, RunningCLI, String) {
+        let stack = try await PipelineCommandTests.stack()
+        #expect(
+            try CLI.run(
+                ["topics", "create", "--partitions", "2"] + stack.topicArguments,
+                environment: stack.environment
+            ).status == 0
+        )
+        let (server, url) = try await serve(stack, options)
+        return (stack, server, url)
+    }
+
     static func api(_ url: String, _ key: String, _ arguments: [String]) throws -> CLI.Result {
         try DeviceKeysTests.python(["api", "--url", url, "--identity", key] + arguments)
     }
@@ -37,15 +52,8 @@ struct APIServerTests {
 
     @Test("Two devices: set up, send, list, open, mark read, delete; nobody reaches another key's mail")
     func devicesThroughTheAPI() async throws {
-        let stack = try await PipelineCommandTests.stack()
+        let (stack, server, url) = try await Self.servedStack()
         func path(_ name: String) -> String { stack.folder.appendingPathComponent(name).path }
-        #expect(
-            try CLI.run(
-                ["topics", "create", "--partitions", "2"] + stack.topicArguments,
-                environment: stack.environment
-            ).status == 0
-        )
-        let (server, url) = try await Self.serve(stack)
         defer { server.signal(SIGKILL) }
 
         var keys: [String: String] = [:]
@@ -181,15 +189,8 @@ struct APIServerTests {
 
     @Test("A batch envelope (v2) sealed by the Python client goes through POST /v1/envelopes, value by value")
     func batchThroughTheAPI() async throws {
-        let stack = try await PipelineCommandTests.stack()
+        let (stack, server, url) = try await Self.servedStack()
         func path(_ name: String) -> String { stack.folder.appendingPathComponent(name).path }
-        #expect(
-            try CLI.run(
-                ["topics", "create", "--partitions", "2"] + stack.topicArguments,
-                environment: stack.environment
-            ).status == 0
-        )
-        let (server, url) = try await Self.serve(stack)
         defer { server.signal(SIGKILL) }
         for name in ["alice", "bob"] {
             _ = try DeviceKeysTests.python(["keygen", "--out", path("\(name).key"), "--json"])
@@ -304,14 +305,7 @@ struct APIServerTests {
         "A shared batch end to end: 3 recipients list, verify and open their v2 records; one sentbox entry; read, delete, events"
     )
     func batchRecordsEndToEnd() async throws {
-        let stack = try await PipelineCommandTests.stack()
-        #expect(
-            try CLI.run(
-                ["topics", "create", "--partitions", "2"] + stack.topicArguments,
-                environment: stack.environment
-            ).status == 0
-        )
-        let (server, url) = try await Self.serve(stack)
+        let (stack, server, url) = try await Self.servedStack()
         defer { server.signal(SIGKILL) }
         let worker = try RunningCLI(["worker"] + stack.topicArguments, environment: stack.environment)
         defer { worker.signal(SIGKILL) }
@@ -357,16 +351,9 @@ struct APIServerTests {
         "schemathesis against the live server: generated requests, signed, find no 5xx and no answer outside docs/openapi.yaml"
     )
     func schemathesisFindsNothing() async throws {
-        let stack = try await PipelineCommandTests.stack()
-        func path(_ name: String) -> String { stack.folder.appendingPathComponent(name).path }
-        #expect(
-            try CLI.run(
-                ["topics", "create", "--partitions", "2"] + stack.topicArguments,
-                environment: stack.environment
-            ).status == 0
-        )
         // Limits high enough that generated traffic is judged on its content, not refused as a flood.
-        let (server, url) = try await Self.serve(stack, ["--key-rate", "100000", "--address-rate", "100000"])
+        let (stack, server, url) = try await Self.servedStack(["--key-rate", "100000", "--address-rate", "100000"])
+        func path(_ name: String) -> String { stack.folder.appendingPathComponent(name).path }
         defer { server.signal(SIGKILL) }
         let worker = try RunningCLI(["worker"] + stack.topicArguments, environment: stack.environment)
         defer { worker.signal(SIGKILL) }
@@ -407,14 +394,7 @@ struct APIServerTests {
         "Event streams: created, read and deleted arrive; after a forced reconnect with Last-Event-ID none is lost; streams per key are bounded"
     )
     func eventsSurviveAReconnect() async throws {
-        let stack = try await PipelineCommandTests.stack()
-        #expect(
-            try CLI.run(
-                ["topics", "create", "--partitions", "2"] + stack.topicArguments,
-                environment: stack.environment
-            ).status == 0
-        )
-        let (server, url) = try await Self.serve(stack)
+        let (stack, server, url) = try await Self.servedStack()
         defer { server.signal(SIGKILL) }
         let worker = try RunningCLI(["worker"] + stack.topicArguments, environment: stack.environment)
         defer { worker.signal(SIGKILL) }

@@ -199,6 +199,36 @@ def _parse_json(text: str | bytes | bytearray) -> Any:
         raise EnvelopeError("invalid_record", f"not JSON: {detail}") from None
 
 
+def _record_object(
+    source: str | bytes | dict,
+    fmt_expected: str,
+    version: int,
+    members: tuple[str, ...],
+    reads: str,
+    separator: str = ",",
+) -> dict:
+    """A record's JSON object, checked: an object, ``format`` exactly ``fmt_expected`` (another version of the
+    format is ``unsupported_record_version``, ``reads`` saying which this parser reads), exactly ``members``."""
+    obj = source if isinstance(source, dict) else _parse_json(source)
+    if not isinstance(obj, dict):
+        raise EnvelopeError("invalid_record", "a record is a JSON object")
+    fmt = obj.get("format")
+    if not isinstance(fmt, str):
+        raise EnvelopeError("invalid_record", "member format is missing or not a string")
+    if fmt != fmt_expected:
+        match = _FORMAT_VN.fullmatch(fmt)
+        if match and int(match.group(1)) != version:
+            raise EnvelopeError("unsupported_record_version", f"record format {fmt}{separator} {reads}")
+        raise EnvelopeError("invalid_record", f"format is not {fmt_expected}")
+    for name in members:
+        if name not in obj:
+            raise EnvelopeError("invalid_record", f"member {name} is missing")
+    extra = sorted(set(obj) - set(members))
+    if extra:
+        raise EnvelopeError("invalid_record", f"unknown member {extra[0]}")
+    return obj
+
+
 def _is_int64(value: Any) -> bool:
     return type(value) is int and _INT64_MIN <= value <= _INT64_MAX
 
@@ -320,23 +350,7 @@ class Record:
     @classmethod
     def from_json(cls, source: str | bytes | dict) -> "Record":
         """Parses the JSON form strictly (text, UTF-8 bytes, or an already decoded object)."""
-        obj = source if isinstance(source, dict) else _parse_json(source)
-        if not isinstance(obj, dict):
-            raise EnvelopeError("invalid_record", "a record is a JSON object")
-        fmt = obj.get("format")
-        if not isinstance(fmt, str):
-            raise EnvelopeError("invalid_record", "member format is missing or not a string")
-        if fmt != JSON_FORMAT:
-            match = _FORMAT_VN.fullmatch(fmt)
-            if match and int(match.group(1)) != RECORD_VERSION:
-                raise EnvelopeError("unsupported_record_version", f"record format {fmt}, this client reads v1")
-            raise EnvelopeError("invalid_record", f"format is not {JSON_FORMAT}")
-        for name in _MEMBERS:
-            if name not in obj:
-                raise EnvelopeError("invalid_record", f"member {name} is missing")
-        extra = sorted(set(obj) - set(_MEMBERS))
-        if extra:
-            raise EnvelopeError("invalid_record", f"unknown member {extra[0]}")
+        obj = _record_object(source, JSON_FORMAT, RECORD_VERSION, _MEMBERS, "this client reads v1")
         kind = obj["kind"]
         if not isinstance(kind, str) or kind not in _KIND_CODES:
             raise EnvelopeError("invalid_record", "kind is neither inbox nor sentbox")
@@ -572,23 +586,9 @@ class BatchRecord:
     def from_json(cls, source: str | bytes | dict) -> "BatchRecord":
         """Parses ``{"format":"mailroom.record.v2","kind":…,"id":…,"record":…}`` strictly: exactly these members,
         ``kind`` as the binary form's, ``id`` a ULID, ``record`` the binary form in unpadded base64url."""
-        obj = source if isinstance(source, dict) else _parse_json(source)
-        if not isinstance(obj, dict):
-            raise EnvelopeError("invalid_record", "a record is a JSON object")
-        fmt = obj.get("format")
-        if not isinstance(fmt, str):
-            raise EnvelopeError("invalid_record", "member format is missing or not a string")
-        if fmt != BATCH_JSON_FORMAT:
-            match = _FORMAT_VN.fullmatch(fmt)
-            if match and int(match.group(1)) != BATCH_RECORD_VERSION:
-                raise EnvelopeError("unsupported_record_version", f"record format {fmt}; a batch record is v2")
-            raise EnvelopeError("invalid_record", f"format is not {BATCH_JSON_FORMAT}")
-        for name in _BATCH_MEMBERS:
-            if name not in obj:
-                raise EnvelopeError("invalid_record", f"member {name} is missing")
-        extra = sorted(set(obj) - set(_BATCH_MEMBERS))
-        if extra:
-            raise EnvelopeError("invalid_record", f"unknown member {extra[0]}")
+        obj = _record_object(
+            source, BATCH_JSON_FORMAT, BATCH_RECORD_VERSION, _BATCH_MEMBERS, "a batch record is v2", separator=";"
+        )
         kind, text_id, text = obj["kind"], obj["id"], obj["record"]
         if not isinstance(kind, str) or kind not in _KIND_CODES:
             raise EnvelopeError("invalid_record", "kind is neither inbox nor sentbox")
