@@ -219,9 +219,8 @@ public final class MailroomProducer: Sendable {
         let record: ProducerRecord
         let createdAt: Int64
         do {
-            if bytes.first == BatchValue.version {
-                switch BatchValue.part(of: bytes) {
-                case BatchValue.senderPart:
+            if BatchRecordAssembly.isBatchValue(bytes) {
+                if BatchRecordAssembly.isSenderCopy(bytes) {
                     let copy = try BatchSenderCopy.verify(
                         bytes,
                         limits: batchLimits,
@@ -230,7 +229,7 @@ public final class MailroomProducer: Sendable {
                     )
                     record = ProducerRecord(copy)
                     createdAt = copy.header.createdAtMilliseconds
-                default:
+                } else {
                     // Part 1, and anything else: the recipient parse names the reason (truncated, invalid_batch).
                     let envelope = try BatchRecipientEnvelope.verify(
                         bytes,

@@ -26,16 +26,3 @@ struct ProducerRecord: Sendable {
         value = copy.serialized()
     }
 }
-
-/// The bytes that tell a batch value (format v2) apart before it is parsed (docs/ENVELOPE.md, "Batch envelopes
-/// (format v2)"): the version byte, and the part byte after the 254-byte head (header 158, root 32, signature 64).
-enum BatchValue {
-    static let version: UInt8 = 2
-    static let partOffset = 254
-    static let senderPart: UInt8 = 2
-
-    /// The part byte, or nil when the value is too short to have one (the parse then reports `truncated`).
-    static func part(of bytes: [UInt8]) -> UInt8? {
-        bytes.count > partOffset ? bytes[partOffset] : nil
-    }
-}

@@ -5,9 +5,6 @@
 /// ``BatchSenderCopy/verify(_:limits:using:verifiedRoots:)``) exactly when the stored parts are those of a valid
 /// batch, byte for byte.
 public enum BatchRecordAssembly {
-    /// The bytes of the head (header, root, signature): 254.
-    public static let headBytes = BatchLayout.headBytes
-
     /// Whether a record value is a batch value (format v2) rather than an envelope v1: its first byte is 2.
     public static func isBatchValue(_ value: [UInt8]) -> Bool { value.first == BatchLayout.version }
 

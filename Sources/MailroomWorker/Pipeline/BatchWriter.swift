@@ -161,13 +161,14 @@ actor BatchWriter {
                 messages.append(message)
             case .acceptedBatchMember(let member):
                 let sender = member.header.sender
-                guard Self.firstHead(&heads, member.header, member.head) else {
+                // The row first: its head is the one copy of the record's head the check keeps.
+                let message = NewMessage(member, source: source)
+                guard Self.firstHead(&heads, member.header, message.batch?.head ?? member.head) else {
                     rejected.append(
                         (Self.headClash(source, member.messageID, sender, member.recipient, worker), record)
                     )
                     continue
                 }
-                let message = NewMessage(member, source: source)
                 accepted.append(
                     Accepted(
                         sender: sender,
@@ -182,11 +183,11 @@ actor BatchWriter {
                 messages.append(message)
             case .acceptedSenderCopy(let copy):
                 let sender = copy.header.sender
-                guard Self.firstHead(&heads, copy.header, copy.head) else {
+                let row = NewSenderCopy(copy, source: source)
+                guard Self.firstHead(&heads, copy.header, row.head) else {
                     rejected.append((Self.headClash(source, copy.header.batchID, sender, nil, worker), record))
                     continue
                 }
-                let row = NewSenderCopy(copy, source: source)
                 accepted.append(
                     Accepted(sender: sender, recipient: nil, id: copy.header.batchID, record: record, senderCopy: row)
                 )

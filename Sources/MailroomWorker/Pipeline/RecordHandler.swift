@@ -93,30 +93,9 @@ public struct RecordHandler: Sendable {
                 )
             )
         }
-        let skewMilliseconds = maxClockSkew.components.seconds * 1000
-        let nowMilliseconds = Int64(now.timeIntervalSince1970 * 1000)
-        if envelope.createdAtMilliseconds > nowMilliseconds + skewMilliseconds {
+        if let (reason, detail) = timeRefusal(created: envelope.createdAtMilliseconds, now: now) {
             return .rejected(
-                rejection(
-                    envelope,
-                    source: source,
-                    bytes: value.count,
-                    reason: RejectionReason.createdInFuture,
-                    detail: "created \(envelope.createdAtMilliseconds - nowMilliseconds) ms in the future"
-                )
-            )
-        }
-        let ageMilliseconds = maxEnvelopeAge.nanoseconds / 1_000_000
-        if envelope.createdAtMilliseconds < nowMilliseconds - ageMilliseconds {
-            return .rejected(
-                rejection(
-                    envelope,
-                    source: source,
-                    bytes: value.count,
-                    reason: RejectionReason.envelopeTooOld,
-                    detail:
-                        "created \((nowMilliseconds - envelope.createdAtMilliseconds) / 1000) s ago; the most is \(ageMilliseconds / 1000) s"
-                )
+                rejection(envelope, source: source, bytes: value.count, reason: reason, detail: detail)
             )
         }
         return .accepted(envelope)
@@ -195,29 +174,28 @@ public struct RecordHandler: Sendable {
                 recipient: recipient
             )
         }
+        if let (reason, detail) = timeRefusal(created: header.createdAtMilliseconds, now: now) {
+            return refused(reason, detail, id: id, sender: header.sender, recipient: recipient)
+        }
+        return verdict
+    }
+
+    /// The refusal of a record created more than ``maxClockSkew`` ahead of `now` (`created_in_future`) or more than
+    /// ``maxEnvelopeAge`` before it (`envelope_too_old`), if either.
+    func timeRefusal(created: Int64, now: Date) -> (reason: String, detail: String)? {
         let skewMilliseconds = maxClockSkew.components.seconds * 1000
         let nowMilliseconds = Int64(now.timeIntervalSince1970 * 1000)
-        let created = header.createdAtMilliseconds
         if created > nowMilliseconds + skewMilliseconds {
-            return refused(
-                RejectionReason.createdInFuture,
-                "created \(created - nowMilliseconds) ms in the future",
-                id: id,
-                sender: header.sender,
-                recipient: recipient
-            )
+            return (RejectionReason.createdInFuture, "created \(created - nowMilliseconds) ms in the future")
         }
         let ageMilliseconds = maxEnvelopeAge.nanoseconds / 1_000_000
         if created < nowMilliseconds - ageMilliseconds {
-            return refused(
+            return (
                 RejectionReason.envelopeTooOld,
-                "created \((nowMilliseconds - created) / 1000) s ago; the most is \(ageMilliseconds / 1000) s",
-                id: id,
-                sender: header.sender,
-                recipient: recipient
+                "created \((nowMilliseconds - created) / 1000) s ago; the most is \(ageMilliseconds / 1000) s"
             )
         }
-        return verdict
+        return nil
     }
 
     /// A rejection for an envelope that parsed (so its id and parties are known).
