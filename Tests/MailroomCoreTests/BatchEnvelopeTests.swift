@@ -339,6 +339,54 @@ struct BatchEnvelopeTests {
         #expect(cache.count == 1)
     }
 
+    @Test("A cache warmed by a whole batch gives every verdict a fresh check gives: tampering is still refused")
+    func warmCacheSameVerdicts() throws {
+        let recipients = Self.people(64).map(\.publicKey)
+        let batch = try BatchEnvelope.sealShared(from: TestKeys.alice, to: recipients, body: Array("welcome".utf8))
+        let other = try BatchEnvelope.sealShared(from: TestKeys.alice, to: recipients, body: Array("welcomE".utf8))
+        let cache = BatchSignatureCache()
+        let records = batch.recipientEnvelopes().map { $0.serialized() }
+        for record in records + other.recipientEnvelopes().map({ $0.serialized() }) {
+            _ = try BatchRecipientEnvelope.verify(record, verifiedRoots: cache)
+        }
+        func verdicts(_ bytes: [UInt8]) -> (warm: EnvelopeError.Code?, fresh: EnvelopeError.Code?) {
+            (
+                envelopeError { try BatchRecipientEnvelope.verify(bytes, verifiedRoots: cache).header }?.code,
+                envelopeError { try BatchRecipientEnvelope.verify(bytes).header }?.code
+            )
+        }
+        let record = records[37]
+        var cases: [(String, [UInt8])] = [("untouched", record)]
+        for offset in record.indices {
+            var changed = record
+            changed[offset] ^= 0x01
+            cases.append(("byte \(offset) changed", changed))
+        }
+        // Path hashes start after the fixed fields, the wrapped key (its length before it) and the path length.
+        let itemCount = record[BatchLayout.itemLengthOffset..<BatchLayout.itemOffset].reduce(0) { $0 << 8 | Int($1) }
+        let pathStart = BatchLayout.itemOffset + itemCount + 1
+        let pathCount = Int(record[pathStart - 1])
+        #expect(pathCount == 6)
+        var foreignPath = record
+        foreignPath.replaceSubrange(
+            pathStart..<pathStart + 32 * pathCount,
+            with: records[36][pathStart..<pathStart + 32 * pathCount]
+        )
+        cases.append(("a sibling's path", foreignPath))
+        let truncated = Array(record[..<(pathStart - 1)]) + [UInt8(pathCount - 1)] + record[(pathStart + 32)...]
+        cases.append(("the path's first hash dropped", truncated))
+        let payloadStart = pathStart + 32 * pathCount + 4
+        let otherRecord = other.recipientEnvelope(at: 37).serialized()
+        cases.append(
+            ("another batch's payload", Array(record[..<payloadStart]) + otherRecord[payloadStart...])
+        )
+        for (name, bytes) in cases {
+            let (warm, fresh) = verdicts(bytes)
+            #expect(warm == fresh, "\(name)")
+            #expect((warm == nil) == (name == "untouched"), "\(name)")
+        }
+    }
+
     @Test("Every proper prefix and every changed byte of a record or a sender copy is refused")
     func everyByteMatters() throws {
         let recipients = Self.people(5).map(\.publicKey)

@@ -99,12 +99,12 @@ enum BatchLayout {
 
     /// BLAKE2b-256(0x01 || left || right).
     static func nodeHash(_ left: Bytes32, _ right: Bytes32) -> Bytes32 {
-        var input = [UInt8](repeating: nodePrefix, count: 65)
-        input.withUnsafeMutableBytes { buffer in
+        withUnsafeTemporaryAllocation(byteCount: 65, alignment: 1) { buffer in
+            buffer.storeBytes(of: nodePrefix, toByteOffset: 0, as: UInt8.self)
             buffer.storeBytes(of: left, toByteOffset: 1, as: Bytes32.self)
             buffer.storeBytes(of: right, toByteOffset: 33, as: Bytes32.self)
+            return SodiumHash.blake2b256(UnsafeRawBufferPointer(buffer))
         }
-        return SodiumHash.blake2b256(input)
     }
 
     /// The signed message: domain || header || root.
@@ -156,8 +156,14 @@ struct BatchMerkleTree {
 
     /// RFC 9162 §2.1.3.2: the root an inclusion path leads to from `leafHash` at `index` in a tree of `size`
     /// leaves, or nil when the path cannot belong to that position (index out of range, a sibling too many or too
-    /// few). Hashes only.
-    static func root(leafHash: Bytes32, index: Int, size: Int, path: [Bytes32]) -> Bytes32? {
+    /// few). Hashes only: interior nodes with `nodeHash` (a memo of ``BatchLayout/nodeHash(_:_:)`` or itself).
+    static func root(
+        leafHash: Bytes32,
+        index: Int,
+        size: Int,
+        path: [Bytes32],
+        nodeHash: (Bytes32, Bytes32) -> Bytes32 = BatchLayout.nodeHash
+    ) -> Bytes32? {
         guard index >= 0, index < size else { return nil }
         var fn = index
         var sn = size - 1
@@ -165,7 +171,7 @@ struct BatchMerkleTree {
         for p in path {
             guard sn != 0 else { return nil }
             if fn & 1 == 1 || fn == sn {
-                r = BatchLayout.nodeHash(p, r)
+                r = nodeHash(p, r)
                 if fn & 1 == 0 {
                     while fn & 1 == 0 && fn != 0 {
                         fn >>= 1
@@ -173,7 +179,7 @@ struct BatchMerkleTree {
                     }
                 }
             } else {
-                r = BatchLayout.nodeHash(r, p)
+                r = nodeHash(r, p)
             }
             fn >>= 1
             sn >>= 1

@@ -80,21 +80,34 @@ enum BatchParsing {
         cache: BatchSignatureCache?
     ) throws(EnvelopeError) {
         typealias L = BatchLayout
+        let known = cache.map { cache in
+            b.withUnsafeBytes {
+                cache.verified(head: UnsafeRawBufferPointer(rebasing: $0[0..<L.headBytes]), root: head.root)
+            }
+        }
+        if known == true { return }
         let message = L.signedMessage(header: b[0..<L.headerBytes], root: head.root)
-        let signature = b[L.signatureOffset..<L.signatureOffset + L.signatureBytes]
-        let key = cache.map { _ in BatchSignatureCache.key(signedMessage: message, signature: signature) }
-        if let cache, let key, cache.contains(key) { return }
-        let verifies = Array(signature).withUnsafeBytes { sig in
+        let verifies = b.withUnsafeBytes { all in
             message.withUnsafeBytes { msg in
                 withUnsafeBytes(of: head.sender) { pk in
-                    verifier.verify(signature: sig, message: msg, publicKey: pk)
+                    verifier.verify(
+                        signature: UnsafeRawBufferPointer(
+                            rebasing: all[L.signatureOffset..<L.signatureOffset + L.signatureBytes]
+                        ),
+                        message: msg,
+                        publicKey: pk
+                    )
                 }
             }
         }
         guard verifies else {
             throw EnvelopeError(.badSignature, "the batch signature does not verify against the sender key")
         }
-        if let cache, let key { cache.insert(key) }
+        if let cache {
+            b.withUnsafeBytes {
+                cache.insert(head: UnsafeRawBufferPointer(rebasing: $0[0..<L.headBytes]), root: head.root)
+            }
+        }
     }
 
     /// The body-length check of a sealed box (v1's rule), with the batch limit.

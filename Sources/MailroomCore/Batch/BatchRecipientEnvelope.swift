@@ -107,7 +107,8 @@ extension BatchRecipientEnvelope {
     ///   - bytes: the Kafka record value.
     ///   - limits: body and recipient limits.
     ///   - verifier: checks the signature; libsodium alone by default.
-    ///   - verifiedRoots: remembers batches whose signature verified; nil checks every time.
+    ///   - verifiedRoots: remembers batches whose signature verified, and shared payloads and path nodes already
+    ///     hashed (``BatchSignatureCache``); nil checks and hashes everything every time.
     ///   - recipientKeyVouchedFor: skips checking that the recipient key is a valid point (step 12's second
     ///     half), for a caller that establishes it otherwise: Mailroom's worker stores a message only for a
     ///     recipient with a mailbox, and a mailbox is made only for a validated key. The check costs a scalar
@@ -196,10 +197,12 @@ extension BatchRecipientEnvelope {
             throw EnvelopeError(.invalidRecipientKey, "the recipient key is not a valid Ed25519 point")
         }
         if head.kind == .shared {
-            let payloadHash = b.withUnsafeBytes {
-                SodiumHash.blake2b256(UnsafeRawBufferPointer(rebasing: $0[offset..<offset + payloadCount]))
+            let matches = b.withUnsafeBytes {
+                let payload = UnsafeRawBufferPointer(rebasing: $0[offset..<offset + payloadCount])
+                if let verifiedRoots { return verifiedRoots.payload(payload, hashesTo: head.payloadHash) }
+                return SodiumHash.blake2b256(payload) == head.payloadHash
             }
-            guard payloadHash == head.payloadHash else {
+            guard matches else {
                 throw EnvelopeError(.payloadMismatch, "the payload does not hash to the header's payload_hash")
             }
         }
@@ -220,7 +223,8 @@ extension BatchRecipientEnvelope {
             leafHash: L.leafHash(leaf),
             index: index,
             size: head.recipientCount,
-            path: path
+            path: path,
+            nodeHash: verifiedRoots?.nodeHash ?? BatchLayout.nodeHash
         )
         guard computed == head.root else {
             throw EnvelopeError(
