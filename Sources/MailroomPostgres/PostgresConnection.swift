@@ -42,6 +42,12 @@ public final class PostgresConnection: Sendable {
     /// The loop that reads this connection's results.
     var loop: PQEventLoop { driver.loop }
 
+    /// An executor for a task that runs many statements: successive calls hand out the process's event loops in
+    /// turn (one per core). A connection opened by a task that prefers one is read by that loop's thread, and the
+    /// task resumes on that thread when a result is in, with no hand-over to another thread (see
+    /// ``PostgresConnectionPool/nextExecutor()``). Such a task must not block its thread.
+    public static func nextExecutor() -> any TaskExecutor { PQEventLoop.next() }
+
     private init(driver: PQConnectionDriver, logger: Logger) {
         self.driver = driver
         self.logger = logger

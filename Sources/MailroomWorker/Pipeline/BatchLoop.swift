@@ -125,6 +125,7 @@ final class BatchLoop {
         let write = WriteInFlight(bytes: bytes)
         let writer = writer
         let workerName = configuration.workerName
+        let writeExecutor = writer.executor
         group.addTask {
             // The batch's client-side work (sorting, encoding) and its lookups run while the batches before it are
             // being written, one batch at a time (each after the one before has looked up: one lookahead runs at a
@@ -136,7 +137,11 @@ final class BatchLoop {
                 write.enter(.done(succeeded: false))
                 return
             }
-            let succeeded = await writer.commit(batch, prepared, reportingTo: write)
+            // Only the commit runs on the writer's loop (``BatchWriter/executor``): preparing this batch and
+            // releasing it stay on the pool, beside the next commit.
+            let succeeded = await withTaskExecutorPreference(writeExecutor) {
+                await writer.commit(batch, prepared, reportingTo: write)
+            }
             write.enter(.done(succeeded: succeeded))
         }
         return write

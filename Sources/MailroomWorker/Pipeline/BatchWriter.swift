@@ -29,6 +29,10 @@ actor BatchWriter {
     private nonisolated let lookahead: BatchLookahead
     private let limiter: RateLimiter
     private var connection: PostgresConnection?
+    /// The PostgreSQL event loop that reads the writer's connection: a task that prefers it runs the writer's
+    /// statements on the thread that reads their results, each resuming at once instead of through Swift's pool
+    /// (whose threads prepare and verify the next batches meanwhile). ``BatchLoop`` commits there.
+    nonisolated let executor = PostgresConnection.nextExecutor()
     private var paused = false
 
     /// A polled and verified batch, waiting to be written.
@@ -663,7 +667,10 @@ actor BatchWriter {
 
     private func liveConnection() async throws -> PostgresConnection {
         if let connection, connection.isConnected { return connection }
-        let fresh = try await PostgresConnection.connect(configuration.postgresConnection, logger: logger)
+        // Opened from `executor`, so that loop reads it, whoever asks first.
+        let fresh = try await withTaskExecutorPreference(executor) {
+            try await PostgresConnection.connect(configuration.postgresConnection, logger: logger)
+        }
         connection = fresh
         return fresh
     }

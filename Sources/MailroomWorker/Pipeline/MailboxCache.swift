@@ -14,9 +14,10 @@ final class MailboxCache: Sendable {
         known = Mutex([])
     }
 
-    /// The keys among `owners` not known to have a mailbox.
+    /// The keys among `owners` not known to have a mailbox. One lookup per owner: `Set.subtracting` walks the
+    /// whole argument, which here is the cache (up to `capacity` keys) rather than the batch.
     func unknown(among owners: Set<PublicKey>) -> Set<PublicKey> {
-        known.withLock { owners.subtracting($0) }
+        known.withLock { known in owners.filter { !known.contains($0) } }
     }
 
     func insert(_ owners: Set<PublicKey>) {
