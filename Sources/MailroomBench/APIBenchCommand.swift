@@ -23,7 +23,9 @@ struct APIBenchCommand: AsyncParsableCommand {
             Then, in alternating slices: --clients threads, each on one keep-alive connection, send \
             `GET /v1/inbox?limit=--page` signed by a random mailbox's key and read the JSON page (api_*; the \
             latency is the round trip, signing excluded); and --tasks tasks read the same pages through \
-            MailroomClient.listInbox in this process (library_*); and the same clients send the unsigned             `GET /healthz` (http_floor_*: the HTTP stack's own cost, the ceiling of any route on this machine).             Build with `swift build -c release` first.
+            MailroomClient.listInbox in this process (library_*); and the same clients send the unsigned \
+            `GET /healthz` (http_floor_*: the HTTP stack's own cost, the ceiling of any route on this machine). \
+            Build with `swift build -c release` first.
             """
     )
 
