@@ -49,8 +49,8 @@ extension MailroomProducer {
     /// - Otherwise the valid messages, in input order, are split into the fewest batches of at most
     ///   ``Configuration/batchRecipients`` (default 1,000), of nearly equal size. A batch whose bodies are all
     ///   equal is sealed shared (`BatchEnvelope.sealShared`: the body encrypted once), any other personalised.
-    /// - Every recipient's record goes to the envelope topic keyed by the recipient, and each batch's sender copy
-    ///   to the same topic keyed by the sender. A message's result is `.sent` with its own message id (the
+    /// - Each batch's sender copy goes to the envelope topic keyed by the sender, then every recipient's record to
+    ///   the same topic keyed by the recipient. A message's result is `.sent` with its own message id (the
     ///   recipient's, `BatchRecipientEnvelope.messageID`) once its record is acknowledged.
     /// - The sender copy holds `senderBody` when given, else the shared body (shared batch) or the batch's first
     ///   body (personalised). Its failure does not fail the batch's messages: see ``BulkSendReport``.
@@ -148,8 +148,11 @@ extension MailroomProducer {
         )
     }
 
-    /// Queues a sealed batch's records: every recipient's (keyed by the recipient), then the sender copy (keyed
-    /// by the sender). Returns the batch, or nil when it could not be sealed (its messages then fail).
+    /// Queues a sealed batch's records: the sender copy (keyed by the sender), then every recipient's (keyed by
+    /// the recipient). The copy goes first so that a worker usually stores the batch's recipient list before its
+    /// recipients' rows, which then need no Merkle path of their own (a row that comes first gets its path stored,
+    /// and dropped when the list arrives). Returns the batch, or nil when it could not be sealed (its messages then
+    /// fail).
     private func enqueue(_ batch: SealedBatch, from sender: Identity, results: BulkResults) async -> BatchEnvelope? {
         let envelope: BatchEnvelope
         switch batch.sealed {
@@ -161,6 +164,16 @@ extension MailroomProducer {
             envelope = sealed
         }
         let topic = configuration.topics.envelopes
+        let copy = envelope.senderCopy
+        let number = batch.number
+        await producer.enqueue(topic: topic, key: sender.publicKey.bytes, value: copy.serialized()) { outcome in
+            switch outcome {
+            case .success(let report):
+                results.recordSenderCopy(number, .sent(partition: report.partition, offset: report.offset))
+            case .failure(let error):
+                results.recordSenderCopy(number, .failed(ProducerError(error), senderCopy: copy))
+            }
+        }
         for (leaf, index) in batch.messageIndices.enumerated() {
             let record = envelope.recipientEnvelope(at: leaf)
             let id = record.messageID
@@ -171,16 +184,6 @@ extension MailroomProducer {
                 case .failure(let error):
                     results.record(index, .failed(ProducerError(error)))
                 }
-            }
-        }
-        let copy = envelope.senderCopy
-        let number = batch.number
-        await producer.enqueue(topic: topic, key: sender.publicKey.bytes, value: copy.serialized()) { outcome in
-            switch outcome {
-            case .success(let report):
-                results.recordSenderCopy(number, .sent(partition: report.partition, offset: report.offset))
-            case .failure(let error):
-                results.recordSenderCopy(number, .failed(ProducerError(error), senderCopy: copy))
             }
         }
         return envelope

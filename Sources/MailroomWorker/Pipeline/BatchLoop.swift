@@ -133,16 +133,16 @@ final class BatchLoop {
             if let previous { await previous.begun() }
             let prepared = await writer.lookAhead(BatchWriter.prepare(batch, worker: workerName))
             write.begin()
-            if let previous, await !previous.completion() {
-                write.enter(.done(succeeded: false))
-                return
+            // The wait for the batch before and the commit run on the writer's loop (``BatchWriter/executor``):
+            // the commit before ends there and resumes this one on the same thread, with no trip through the
+            // pool. Preparing this batch and releasing it stay on the pool, beside the next commit.
+            await withTaskExecutorPreference(writeExecutor) {
+                if let previous, await !previous.completion() {
+                    write.enter(.done(succeeded: false))
+                    return
+                }
+                write.enter(.done(succeeded: await writer.commit(batch, prepared, reportingTo: write)))
             }
-            // Only the commit runs on the writer's loop (``BatchWriter/executor``): preparing this batch and
-            // releasing it stay on the pool, beside the next commit.
-            let succeeded = await withTaskExecutorPreference(writeExecutor) {
-                await writer.commit(batch, prepared, reportingTo: write)
-            }
-            write.enter(.done(succeeded: succeeded))
         }
         return write
     }
