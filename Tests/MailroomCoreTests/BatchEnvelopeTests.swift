@@ -345,10 +345,30 @@ struct BatchEnvelopeTests {
         let batch = try BatchEnvelope.sealShared(from: TestKeys.alice, to: recipients, body: Array("welcome".utf8))
         let other = try BatchEnvelope.sealShared(from: TestKeys.alice, to: recipients, body: Array("welcomE".utf8))
         let cache = BatchSignatureCache()
+        let verifier = Ed25519Verifier(configuration: .libsodiumOnly)
         let records = batch.recipientEnvelopes().map { $0.serialized() }
         for record in records + other.recipientEnvelopes().map({ $0.serialized() }) {
-            _ = try BatchRecipientEnvelope.verify(record, verifiedRoots: cache)
+            _ = try BatchRecipientEnvelope.verify(record, using: verifier, verifiedRoots: cache)
         }
+        #expect(verifier.statistics.byLibsodium == 2, "one signature check per batch: the cache was used")
+        // The same root signed by another key (its leaves do not name the sender): valid, checked once, and it
+        // does not push the batch's own head out of the cache.
+        var resigned = records[5]
+        resigned.replaceSubrange(
+            BatchLayout.senderOffset..<BatchLayout.senderOffset + 32,
+            with: TestKeys.bob.publicKey.bytes
+        )
+        let message = BatchLayout.signedMessage(
+            header: resigned[0..<BatchLayout.headerBytes],
+            root: Bytes32(resigned[BatchLayout.rootOffset..<BatchLayout.rootOffset + 32])!
+        )
+        var signature = [UInt8](repeating: 0, count: 64)
+        message.withUnsafeBytes { m in signature.withUnsafeMutableBytes { TestKeys.bob.sign(m, into: $0.baseAddress!) }
+        }
+        resigned.replaceSubrange(BatchLayout.signatureOffset..<BatchLayout.signatureOffset + 64, with: signature)
+        for _ in 0..<2 { _ = try BatchRecipientEnvelope.verify(resigned, using: verifier, verifiedRoots: cache) }
+        _ = try BatchRecipientEnvelope.verify(records[6], using: verifier, verifiedRoots: cache)
+        #expect(verifier.statistics.byLibsodium == 3)
         func verdicts(_ bytes: [UInt8]) -> (warm: EnvelopeError.Code?, fresh: EnvelopeError.Code?) {
             (
                 envelopeError { try BatchRecipientEnvelope.verify(bytes, verifiedRoots: cache).header }?.code,

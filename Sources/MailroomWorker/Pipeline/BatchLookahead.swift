@@ -44,9 +44,18 @@ actor BatchLookahead {
     private var busy = false
     private var closed = false
 
-    init(configuration: PostgresConnection.Configuration, logger: Logger) {
+    /// The event loop its connection is opened on (the writer passes one other than its own, so that the
+    /// lookups' results are not read by the thread that runs the commits).
+    private let executor: any TaskExecutor
+
+    init(
+        configuration: PostgresConnection.Configuration,
+        logger: Logger,
+        executor: any TaskExecutor = PostgresConnection.nextExecutor()
+    ) {
         self.configuration = configuration
         self.logger = logger
+        self.executor = executor
     }
 
     /// Which of `owners` have a mailbox, and which (recipient ++ sender) pairs `recipients` have blocked; nil when
@@ -62,7 +71,9 @@ actor BatchLookahead {
                 connection = live
             } else {
                 await drop()
-                let fresh = try await PostgresConnection.connect(configuration, logger: logger)
+                let fresh = try await withTaskExecutorPreference(executor) {
+                    try await PostgresConnection.connect(configuration, logger: logger)
+                }
                 guard !closed else {
                     await fresh.close()
                     return nil

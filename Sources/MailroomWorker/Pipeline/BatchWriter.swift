@@ -63,7 +63,12 @@ actor BatchWriter {
         self.stop = stop
         self.handler = handler
         self.mailboxes = MailboxCache(capacity: configuration.mailboxCacheSize)
-        self.lookahead = BatchLookahead(configuration: configuration.postgresConnection, logger: logger)
+        // The loop after the writer's (loops are handed out in turn): on two cores, the other one.
+        self.lookahead = BatchLookahead(
+            configuration: configuration.postgresConnection,
+            logger: logger,
+            executor: PostgresConnection.nextExecutor()
+        )
         self.limiter = RateLimiter(
             pair: configuration.pairRateLimit,
             sender: configuration.senderRateLimit,
