@@ -255,13 +255,19 @@ public struct MessageWriter: Sendable {
                 !(batches[PreparedBatch.BatchKey(sender: m.sender, batchID: m.batch!.batchID)]?.hasRecipients ?? false)
             }
             if !waiting.isEmpty {
-                try await connection.query(
-                    """
-                    INSERT INTO message_batch_paths (sender, batch_id, batch_index, path)
-                    SELECT * FROM unnest(
-                        \(PostgresArray(waiting.map(\.sender))), \(PostgresArray(waiting.map { $0.batch!.batchID })),
-                        \(PostgresArray(waiting.map { $0.batch!.index })), \(PostgresArray(waiting.map { $0.batch!.path })))
-                    """
+                // A binary COPY, like the rows (no conflict handling either: a taken key fails the batch with
+                // 23505 and the careful path takes over).
+                var paths = PostgresBinaryCopy(reservingCapacity: waiting.reduce(0) { $0 + 90 + $1.batch!.path.count })
+                for message in waiting {
+                    paths.startRow(fields: 4)
+                    paths.append(message.sender)
+                    paths.append(message.batch!.batchID)
+                    paths.append(message.batch!.index)
+                    paths.append(message.batch!.path)
+                }
+                try await connection.copyIn(
+                    "COPY message_batch_paths (sender, batch_id, batch_index, path) FROM STDIN (FORMAT binary)",
+                    data: paths.finish()
                 )
             }
         }
