@@ -80,12 +80,7 @@ enum BatchParsing {
         cache: BatchSignatureCache?
     ) throws(EnvelopeError) {
         typealias L = BatchLayout
-        let known = cache.map { cache in
-            b.withUnsafeBytes {
-                cache.verified(head: UnsafeRawBufferPointer(rebasing: $0[0..<L.headBytes]), root: head.root)
-            }
-        }
-        if known == true { return }
+        if let cache, cache.verified(headOf: b, root: head.root) { return }
         let message = L.signedMessage(header: b[0..<L.headerBytes], root: head.root)
         let verifies = b.withUnsafeBytes { all in
             message.withUnsafeBytes { msg in
@@ -103,11 +98,7 @@ enum BatchParsing {
         guard verifies else {
             throw EnvelopeError(.badSignature, "the batch signature does not verify against the sender key")
         }
-        if let cache {
-            b.withUnsafeBytes {
-                cache.insert(head: UnsafeRawBufferPointer(rebasing: $0[0..<L.headBytes]), root: head.root)
-            }
-        }
+        cache?.insert(headOf: b, root: head.root)
     }
 
     /// The body-length check of a sealed box (v1's rule), with the batch limit.

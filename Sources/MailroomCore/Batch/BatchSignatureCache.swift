@@ -64,17 +64,24 @@ public final class BatchSignatureCache: Sendable {
     /// Batches remembered.
     public var count: Int { heads.count }
 
-    /// Whether `head` (header ‖ root ‖ signature, ``BatchLayout/headBytes``) verified before.
-    func verified(head: UnsafeRawBufferPointer, root: Bytes32) -> Bool {
-        heads[root]?.contains { Self.same($0, head) } ?? false
+    /// Whether the head (header ‖ root ‖ signature: the first ``BatchLayout/headBytes``) of `value`, a batch
+    /// value at least that long, verified before.
+    func verified(headOf value: [UInt8], root: Bytes32) -> Bool {
+        guard let known = heads[root] else { return false }
+        return value.withUnsafeBytes { all in
+            let head = UnsafeRawBufferPointer(rebasing: all[0..<BatchLayout.headBytes])
+            return known.contains { Self.same($0, head) }
+        }
     }
 
-    /// Remembers a head whose signature verified (the oldest of its root's goes when the root has four).
-    func insert(head: UnsafeRawBufferPointer, root: Bytes32) {
+    /// Remembers the head of `value`, whose signature verified (the oldest of its root's goes when the root has
+    /// four).
+    func insert(headOf value: [UInt8], root: Bytes32) {
+        let head = Array(value[0..<BatchLayout.headBytes])
         var known = heads[root] ?? []
-        guard !known.contains(where: { Self.same($0, head) }) else { return }
+        guard !known.contains(head) else { return }
         if known.count == Self.headsPerRoot { known.removeFirst() }
-        known.append(Array(head))
+        known.append(head)
         heads.insert(known, for: root)
     }
 

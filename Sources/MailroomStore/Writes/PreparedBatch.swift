@@ -20,7 +20,7 @@ public struct PreparedBatch: Sendable {
     /// One entry per batch the messages and sender copies belong to, in key order.
     let batches: [BatchEntry]
     /// Recipients in key order, and how many messages each receives.
-    let recipients: [[UInt8]]
+    public let recipients: [[UInt8]]
     let counts: [Int64]
     /// Bytes of inbox bodies each recipient receives (for the byte quota).
     let bytes: [Int64]

@@ -97,7 +97,7 @@ actor BatchWriter {
     nonisolated func lookAhead(_ prepared: PreparedCommit) async -> PreparedCommit {
         var prepared = prepared
         let unknown = mailboxes.unknown(among: prepared.owners)
-        let recipients = Set(prepared.rows.messages.map(\.recipient))
+        let recipients = Set(prepared.rows.recipients)
         guard !unknown.isEmpty || !recipients.isEmpty else { return prepared }
         prepared.lookups = await lookahead.lookUp(owners: unknown, recipients: recipients)
         return prepared
@@ -391,7 +391,7 @@ actor BatchWriter {
         if let lookups {
             blocked = lookups.blocked
         } else {
-            let recipients = Array(Set(messages.map(\.recipient)))
+            let recipients = rows.recipients
             blocked = try await retrying("block lists") { connection in
                 try await BlockQueries.blockedPairs(recipients: recipients, on: connection)
             }
